@@ -1,0 +1,675 @@
+//! The change journal: every write to ledger data appends entries, in the same database
+//! transaction, chained by SHA-256. Replaying the journal rebuilds what every row must be, which
+//! is how `journal verify` finds rows edited outside LedgerFlow.
+//!
+//! Entry bytes: each field is written length-prefixed (u64 little-endian, `u64::MAX` for an
+//! absent field) so no two different entries can share bytes. The hash of entry N is
+//! `SHA-256(hash(N-1) || bytes(N))`; the entry before the first has a hash of 32 zero bytes.
+//!
+//! Single-row changes carry the row before and after as canonical JSON (the model struct
+//! serialised with `serde_json`). A bulk change (an import) carries its rows in `payload`:
+//! zstd-compressed JSON lines, one canonical row per line.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Hash that precedes the first entry.
+pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
+
+/// The kinds of rows the journal tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Account,
+    Category,
+    Transaction,
+    User,
+    ImportBatch,
+    /// The store's own facts (init, protection). Not a row set; not row-checked.
+    Store,
+}
+
+impl Entity {
+    /// Row-bearing entities in the order `journal verify` checks them.
+    pub const ROWS: &'static [Entity] = &[
+        Entity::Account,
+        Entity::Category,
+        Entity::User,
+        Entity::ImportBatch,
+        Entity::Transaction,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Entity::Account => "account",
+            Entity::Category => "category",
+            Entity::Transaction => "transaction",
+            Entity::User => "user",
+            Entity::ImportBatch => "import_batch",
+            Entity::Store => "store",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Entity> {
+        [
+            Entity::Account,
+            Entity::Category,
+            Entity::Transaction,
+            Entity::User,
+            Entity::ImportBatch,
+            Entity::Store,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a journal entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+    /// Many rows inserted at once; the rows are in the payload.
+    BulkInsert,
+    /// Many rows deleted at once; the rows as they were are in the payload.
+    BulkDelete,
+    /// The store was created.
+    Init,
+    /// A fact about the store changed (protection, environment).
+    Meta,
+}
+
+impl Op {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+            Op::BulkInsert => "bulk_insert",
+            Op::BulkDelete => "bulk_delete",
+            Op::Init => "init",
+            Op::Meta => "meta",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Op> {
+        [
+            Op::Insert,
+            Op::Update,
+            Op::Delete,
+            Op::BulkInsert,
+            Op::BulkDelete,
+            Op::Init,
+            Op::Meta,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// An entry before it has a place in the chain.
+#[derive(Debug, Clone)]
+pub struct PendingEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub entity: Entity,
+    pub entity_id: Option<i64>,
+    pub op: Op,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub payload: Option<Vec<u8>>,
+}
+
+impl PendingEntry {
+    /// A single-row change with its canonical before and after images.
+    pub fn row<T: Serialize>(
+        actor: &crate::model::Actor,
+        entity: Entity,
+        id: i64,
+        op: Op,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> Result<Self, JournalError> {
+        Ok(PendingEntry {
+            at: crate::model::now(),
+            actor: actor.as_str().to_string(),
+            entity,
+            entity_id: Some(id),
+            op,
+            before: before.map(canonical_json).transpose()?,
+            after: after.map(canonical_json).transpose()?,
+            payload: None,
+        })
+    }
+
+    /// A bulk change carrying `rows` compactly.
+    pub fn bulk<T: Serialize>(
+        actor: &crate::model::Actor,
+        entity: Entity,
+        op: Op,
+        summary: serde_json::Value,
+        rows: &[T],
+    ) -> Result<Self, JournalError> {
+        Ok(PendingEntry {
+            at: crate::model::now(),
+            actor: actor.as_str().to_string(),
+            entity,
+            entity_id: None,
+            op,
+            before: None,
+            after: Some(summary.to_string()),
+            payload: Some(encode_rows(rows)?),
+        })
+    }
+
+    /// Gives the entry its sequence number and chains it to the previous hash.
+    pub fn seal(self, seq: i64, prev_hash: [u8; 32]) -> JournalEntry {
+        let hash = entry_hash(
+            &prev_hash,
+            seq,
+            &self.at,
+            &self.actor,
+            self.entity,
+            self.entity_id,
+            self.op,
+            self.before.as_deref(),
+            self.after.as_deref(),
+            self.payload.as_deref(),
+        );
+        JournalEntry {
+            seq,
+            at: self.at,
+            actor: self.actor,
+            entity: self.entity,
+            entity_id: self.entity_id,
+            op: self.op,
+            before: self.before,
+            after: self.after,
+            payload: self.payload,
+            prev_hash,
+            hash,
+        }
+    }
+}
+
+/// An entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub entity: Entity,
+    pub entity_id: Option<i64>,
+    pub op: Op,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub payload: Option<Vec<u8>>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl JournalEntry {
+    /// Recomputes this entry's hash from its stored fields.
+    pub fn computed_hash(&self) -> [u8; 32] {
+        entry_hash(
+            &self.prev_hash,
+            self.seq,
+            &self.at,
+            &self.actor,
+            self.entity,
+            self.entity_id,
+            self.op,
+            self.before.as_deref(),
+            self.after.as_deref(),
+            self.payload.as_deref(),
+        )
+    }
+}
+
+/// Where the journal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JournalHead {
+    pub head_seq: i64,
+    #[serde(serialize_with = "hex_ser")]
+    pub head_hash: [u8; 32],
+}
+
+fn hex_ser<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(h))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("could not encode a journal entry: {0}")]
+    Encode(String),
+    #[error("journal entry {seq}: payload cannot be read: {reason}")]
+    Payload { seq: i64, reason: String },
+}
+
+/// Canonical JSON of a row: its model struct serialised by serde_json (fields in declaration
+/// order, no whitespace).
+pub fn canonical_json<T: Serialize>(row: &T) -> Result<String, JournalError> {
+    serde_json::to_string(row).map_err(|e| JournalError::Encode(e.to_string()))
+}
+
+fn put(h: &mut Sha256, field: Option<&[u8]>) {
+    match field {
+        Some(b) => {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+        None => h.update(u64::MAX.to_le_bytes()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn entry_hash(
+    prev: &[u8; 32],
+    seq: i64,
+    at: &DateTime<Utc>,
+    actor: &str,
+    entity: Entity,
+    entity_id: Option<i64>,
+    op: Op,
+    before: Option<&str>,
+    after: Option<&str>,
+    payload: Option<&[u8]>,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_le_bytes());
+    put(&mut h, Some(at.timestamp_micros().to_le_bytes().as_slice()));
+    put(&mut h, Some(actor.as_bytes()));
+    put(&mut h, Some(entity.as_str().as_bytes()));
+    let id_bytes = entity_id.map(|i| i.to_le_bytes());
+    put(&mut h, id_bytes.as_ref().map(|b| b.as_slice()));
+    put(&mut h, Some(op.as_str().as_bytes()));
+    put(&mut h, before.map(str::as_bytes));
+    put(&mut h, after.map(str::as_bytes));
+    put(&mut h, payload);
+    h.finalize().into()
+}
+
+/// zstd-compressed JSON lines, one canonical row per line.
+pub fn encode_rows<T: Serialize>(rows: &[T]) -> Result<Vec<u8>, JournalError> {
+    let enc = |e: std::io::Error| JournalError::Encode(e.to_string());
+    let mut z = zstd::stream::Encoder::new(Vec::with_capacity(rows.len() * 64), 1).map_err(enc)?;
+    for row in rows {
+        serde_json::to_writer(&mut z, row).map_err(|e| JournalError::Encode(e.to_string()))?;
+        z.write_all(b"\n").map_err(enc)?;
+    }
+    z.finish().map_err(enc)
+}
+
+/// Calls `f` with each canonical row line of a bulk payload.
+pub fn for_each_row(
+    seq: i64,
+    payload: &[u8],
+    mut f: impl FnMut(&[u8]) -> Result<(), JournalProblem>,
+) -> Result<(), JournalProblem> {
+    let bad = |reason: String| JournalProblem::Unreadable { seq, reason };
+    let z = zstd::stream::Decoder::new(payload).map_err(|e| bad(e.to_string()))?;
+    let mut reader = BufReader::new(z);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| bad(e.to_string()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        f(&line)?;
+    }
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: i64,
+}
+
+fn row_id(seq: i64, row: &[u8]) -> Result<i64, JournalProblem> {
+    serde_json::from_slice::<IdOnly>(row)
+        .map(|r| r.id)
+        .map_err(|e| JournalProblem::Unreadable {
+            seq,
+            reason: format!("a row has no id: {e}"),
+        })
+}
+
+fn digest16(bytes: &[u8]) -> [u8; 16] {
+    let d = Sha256::digest(bytes);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    out
+}
+
+/// The first problem `journal verify` finds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalProblem {
+    #[error("journal entry {seq}: expected sequence number {expected} (an entry is missing or was inserted)")]
+    Gap { seq: i64, expected: i64 },
+    #[error("journal entry {seq}: its link to the previous entry is broken (an entry before it was removed or altered)")]
+    BrokenLink { seq: i64 },
+    #[error("journal entry {seq}: its hash does not match its contents (the entry was altered)")]
+    BadHash { seq: i64 },
+    #[error("journal entry {seq}: {reason}")]
+    Unreadable { seq: i64, reason: String },
+    #[error("journal entry {seq}: the {entity} {id} it changes is not what the journal built before it (the row was changed outside LedgerFlow before this entry)")]
+    BeforeMismatch { seq: i64, entity: Entity, id: i64 },
+    #[error("{entity} {id}: the row differs from the journal (changed outside LedgerFlow)")]
+    RowChanged { entity: Entity, id: i64 },
+    #[error("{entity} {id}: the row exists but the journal never created it (inserted outside LedgerFlow)")]
+    RowUnknown { entity: Entity, id: i64 },
+    #[error("{entity} {id}: the journal says the row exists but it is missing (deleted outside LedgerFlow)")]
+    RowMissing { entity: Entity, id: i64 },
+}
+
+/// Checks the chain entry by entry, in sequence order.
+#[derive(Debug)]
+pub struct ChainCheck {
+    prev: [u8; 32],
+    next_seq: i64,
+}
+
+impl Default for ChainCheck {
+    fn default() -> Self {
+        ChainCheck {
+            prev: GENESIS_HASH,
+            next_seq: 1,
+        }
+    }
+}
+
+impl ChainCheck {
+    pub fn check(&mut self, e: &JournalEntry) -> Result<(), JournalProblem> {
+        if e.seq != self.next_seq {
+            return Err(JournalProblem::Gap {
+                seq: e.seq,
+                expected: self.next_seq,
+            });
+        }
+        if e.prev_hash != self.prev {
+            return Err(JournalProblem::BrokenLink { seq: e.seq });
+        }
+        if e.computed_hash() != e.hash {
+            return Err(JournalProblem::BadHash { seq: e.seq });
+        }
+        self.prev = e.hash;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    pub fn head(&self) -> JournalHead {
+        JournalHead {
+            head_seq: self.next_seq - 1,
+            head_hash: self.prev,
+        }
+    }
+}
+
+/// Rebuilds, from the journal, a digest of what every row must be; then compares the rows
+/// the database holds against it.
+#[derive(Debug, Default)]
+pub struct Replay {
+    rows: HashMap<(Entity, i64), [u8; 16]>,
+}
+
+impl Replay {
+    pub fn apply(&mut self, e: &JournalEntry) -> Result<(), JournalProblem> {
+        let seq = e.seq;
+        match e.op {
+            Op::Init | Op::Meta => Ok(()),
+            Op::Insert | Op::Update | Op::Delete => {
+                let id = e.entity_id.ok_or_else(|| JournalProblem::Unreadable {
+                    seq,
+                    reason: "a row change without a row id".into(),
+                })?;
+                let key = (e.entity, id);
+                let current = self.rows.get(&key);
+                let before = e.before.as_deref().map(|b| digest16(b.as_bytes()));
+                if current.copied() != before {
+                    return Err(JournalProblem::BeforeMismatch {
+                        seq,
+                        entity: e.entity,
+                        id,
+                    });
+                }
+                match e.after.as_deref() {
+                    Some(a) => {
+                        self.rows.insert(key, digest16(a.as_bytes()));
+                    }
+                    None => {
+                        self.rows.remove(&key);
+                    }
+                }
+                Ok(())
+            }
+            Op::BulkInsert | Op::BulkDelete => {
+                let payload = e.payload.as_deref().ok_or_else(|| JournalProblem::Unreadable {
+                    seq,
+                    reason: "a bulk change without rows".into(),
+                })?;
+                let insert = e.op == Op::BulkInsert;
+                let rows = &mut self.rows;
+                for_each_row(seq, payload, |line| {
+                    let id = row_id(seq, line)?;
+                    let key = (e.entity, id);
+                    let digest = digest16(line);
+                    if insert {
+                        if rows.insert(key, digest).is_some() {
+                            return Err(JournalProblem::BeforeMismatch {
+                                seq,
+                                entity: e.entity,
+                                id,
+                            });
+                        }
+                    } else if rows.remove(&key) != Some(digest) {
+                        return Err(JournalProblem::BeforeMismatch {
+                            seq,
+                            entity: e.entity,
+                            id,
+                        });
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+
+    /// Compares one row as the database holds it (canonical JSON) with the journal's view.
+    pub fn check_row(
+        &mut self,
+        entity: Entity,
+        id: i64,
+        canonical: &[u8],
+    ) -> Result<(), JournalProblem> {
+        match self.rows.remove(&(entity, id)) {
+            None => Err(JournalProblem::RowUnknown { entity, id }),
+            Some(d) if d != digest16(canonical) => Err(JournalProblem::RowChanged { entity, id }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// After every row of `entity` was checked: any row the journal expects that the database
+    /// did not show is missing.
+    pub fn finish_entity(&self, entity: Entity) -> Result<(), JournalProblem> {
+        match self
+            .rows
+            .keys()
+            .filter(|(e, _)| *e == entity)
+            .map(|(_, id)| *id)
+            .min()
+        {
+            Some(id) => Err(JournalProblem::RowMissing { entity, id }),
+            None => Ok(()),
+        }
+    }
+
+    /// Number of rows the journal says exist.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Actor;
+
+    #[derive(Serialize)]
+    struct Row {
+        id: i64,
+        v: i64,
+    }
+
+    fn chain(entries: Vec<PendingEntry>) -> Vec<JournalEntry> {
+        let mut prev = GENESIS_HASH;
+        entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let e = p.seal(i as i64 + 1, prev);
+                prev = e.hash;
+                e
+            })
+            .collect()
+    }
+
+    fn sample() -> Vec<JournalEntry> {
+        let a = Actor::system("test");
+        chain(vec![
+            PendingEntry::row(&a, Entity::Account, 1, Op::Insert, None, Some(&Row { id: 1, v: 1 }))
+                .expect("entry"),
+            PendingEntry::bulk(
+                &a,
+                Entity::Transaction,
+                Op::BulkInsert,
+                serde_json::json!({"rows": 2}),
+                &[Row { id: 10, v: 5 }, Row { id: 11, v: 6 }],
+            )
+            .expect("entry"),
+            PendingEntry::row(
+                &a,
+                Entity::Transaction,
+                10,
+                Op::Update,
+                Some(&Row { id: 10, v: 5 }),
+                Some(&Row { id: 10, v: 7 }),
+            )
+            .expect("entry"),
+        ])
+    }
+
+    #[test]
+    fn intact_chain_verifies_and_tampering_is_found() {
+        let entries = sample();
+        let mut c = ChainCheck::default();
+        for e in &entries {
+            c.check(e).expect("intact");
+        }
+        assert_eq!(c.head().head_seq, 3);
+
+        let mut altered = entries.clone();
+        altered[1].after = Some("{\"rows\":3}".into());
+        let mut c = ChainCheck::default();
+        c.check(&altered[0]).expect("first is fine");
+        assert_eq!(c.check(&altered[1]), Err(JournalProblem::BadHash { seq: 2 }));
+
+        let mut c = ChainCheck::default();
+        c.check(&entries[0]).expect("first is fine");
+        assert_eq!(
+            c.check(&entries[2]),
+            Err(JournalProblem::Gap { seq: 3, expected: 2 })
+        );
+    }
+
+    #[test]
+    fn replay_detects_changed_unknown_and_missing_rows() {
+        let build = || {
+            let mut r = Replay::default();
+            for e in sample() {
+                r.apply(&e).expect("replays");
+            }
+            r
+        };
+        let row = |id, v| serde_json::to_vec(&Row { id, v }).expect("json");
+
+        let mut r = build();
+        assert_eq!(r.len(), 3);
+        r.check_row(Entity::Transaction, 10, &row(10, 7)).expect("matches");
+        r.check_row(Entity::Transaction, 11, &row(11, 6)).expect("matches");
+        r.finish_entity(Entity::Transaction).expect("complete");
+
+        let mut r = build();
+        assert_eq!(
+            r.check_row(Entity::Transaction, 10, &row(10, 8)),
+            Err(JournalProblem::RowChanged {
+                entity: Entity::Transaction,
+                id: 10
+            })
+        );
+        assert_eq!(
+            r.check_row(Entity::Transaction, 12, &row(12, 1)),
+            Err(JournalProblem::RowUnknown {
+                entity: Entity::Transaction,
+                id: 12
+            })
+        );
+        assert_eq!(
+            r.finish_entity(Entity::Transaction),
+            Err(JournalProblem::RowMissing {
+                entity: Entity::Transaction,
+                id: 11
+            })
+        );
+    }
+
+    #[test]
+    fn an_update_whose_before_image_disagrees_is_reported() {
+        let a = Actor::system("test");
+        let entries = chain(vec![
+            PendingEntry::row(&a, Entity::Account, 1, Op::Insert, None, Some(&Row { id: 1, v: 1 }))
+                .expect("entry"),
+            PendingEntry::row(
+                &a,
+                Entity::Account,
+                1,
+                Op::Update,
+                Some(&Row { id: 1, v: 2 }),
+                Some(&Row { id: 1, v: 3 }),
+            )
+            .expect("entry"),
+        ]);
+        let mut r = Replay::default();
+        r.apply(&entries[0]).expect("insert");
+        assert_eq!(
+            r.apply(&entries[1]),
+            Err(JournalProblem::BeforeMismatch {
+                seq: 2,
+                entity: Entity::Account,
+                id: 1
+            })
+        );
+    }
+}

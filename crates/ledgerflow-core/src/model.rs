@@ -1,0 +1,515 @@
+//! The ledger model: accounts, categories, transactions, users, import batches and the store's
+//! own facts. These structs are also the journal's canonical row form: serialising one with
+//! `serde_json` gives the bytes the journal records and `journal verify` compares.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::money::Currency;
+
+/// Current time truncated to microseconds, the precision both engines keep.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = crate::error::ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(crate::error::ValidationError::new(format!(
+                        "unknown {} \"{}\" (expected one of: {})",
+                        $what,
+                        s,
+                        [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What kind of account this is.
+    AccountKind, "account kind" {
+        Checking => "checking",
+        Savings => "savings",
+        CreditCard => "credit_card",
+        Cash => "cash",
+        Loan => "loan",
+        Other => "other",
+    }
+);
+
+text_enum!(
+    /// Whether a category collects income, expenses or transfers.
+    CategoryKind, "category kind" {
+        Income => "income",
+        Expense => "expense",
+        Transfer => "transfer",
+    }
+);
+
+text_enum!(
+    /// Where a transaction stands with the bank.
+    TxStatus, "transaction status" {
+        Pending => "pending",
+        Cleared => "cleared",
+        Reconciled => "reconciled",
+    }
+);
+
+text_enum!(
+    /// What a user may do: read, edit, or administer.
+    Role, "role" {
+        Viewer => "viewer",
+        Editor => "editor",
+        Admin => "admin",
+    }
+);
+
+text_enum!(
+    /// The environment a store belongs to.
+    Environment, "environment" {
+        Dev => "dev",
+        Staging => "staging",
+        Prod => "prod",
+    }
+);
+
+text_enum!(
+    /// The storage engine behind a store.
+    Engine, "engine" {
+        Sqlite => "sqlite",
+        Postgres => "postgres",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub institution: Option<String>,
+    pub kind: AccountKind,
+    pub currency: Currency,
+    pub opening_balance_minor: i64,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: String,
+    pub institution: Option<String>,
+    pub kind: AccountKind,
+    pub currency: Currency,
+    pub opening_balance_minor: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub institution: Option<Option<String>>,
+    pub kind: Option<AccountKind>,
+    pub opening_balance_minor: Option<i64>,
+    pub archived: Option<bool>,
+}
+
+impl AccountPatch {
+    pub fn apply(&self, before: &Account) -> Account {
+        let mut a = before.clone();
+        if let Some(n) = &self.name {
+            a.name.clone_from(n);
+        }
+        if let Some(i) = &self.institution {
+            a.institution.clone_from(i);
+        }
+        if let Some(k) = self.kind {
+            a.kind = k;
+        }
+        if let Some(o) = self.opening_balance_minor {
+            a.opening_balance_minor = o;
+        }
+        if let Some(ar) = self.archived {
+            a.archived = ar;
+        }
+        a.updated_at = now();
+        a
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    pub id: i64,
+    pub name: String,
+    pub parent_id: Option<i64>,
+    pub kind: CategoryKind,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCategory {
+    pub name: String,
+    pub parent_id: Option<i64>,
+    pub kind: CategoryKind,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CategoryPatch {
+    pub name: Option<String>,
+    /// `Some(None)` moves the category to the top level.
+    pub parent_id: Option<Option<i64>>,
+    pub kind: Option<CategoryKind>,
+}
+
+impl CategoryPatch {
+    pub fn apply(&self, before: &Category) -> Category {
+        let mut c = before.clone();
+        if let Some(n) = &self.name {
+            c.name.clone_from(n);
+        }
+        if let Some(p) = self.parent_id {
+            c.parent_id = p;
+        }
+        if let Some(k) = self.kind {
+            c.kind = k;
+        }
+        c.updated_at = now();
+        c
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub id: i64,
+    pub account_id: i64,
+    pub posted_date: NaiveDate,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub payee: String,
+    pub description: String,
+    pub memo: String,
+    pub category_id: Option<i64>,
+    pub status: TxStatus,
+    pub source: String,
+    pub import_batch_id: Option<i64>,
+    pub external_id: Option<String>,
+    /// Hex of the 16-byte duplicate-detection fingerprint (see [`crate::fingerprint`]).
+    pub fingerprint: String,
+    pub transfer_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A transaction to insert. The store assigns the id and timestamps; the fingerprint is computed
+/// by [`NewTransaction::fingerprint`] from the account, date, amount and description.
+#[derive(Debug, Clone)]
+pub struct NewTransaction {
+    pub account_id: i64,
+    pub posted_date: NaiveDate,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub payee: String,
+    pub description: String,
+    pub memo: String,
+    pub category_id: Option<i64>,
+    pub status: TxStatus,
+    pub source: String,
+    pub import_batch_id: Option<i64>,
+    pub external_id: Option<String>,
+    pub transfer_id: Option<i64>,
+}
+
+impl NewTransaction {
+    /// Turns this into a full row with the given id and timestamp.
+    pub fn into_row(self, id: i64, at: DateTime<Utc>) -> Transaction {
+        let fingerprint = crate::fingerprint::fingerprint_hex(
+            self.account_id,
+            self.posted_date,
+            self.amount_minor,
+            &self.payee,
+            &self.description,
+        );
+        Transaction {
+            id,
+            account_id: self.account_id,
+            posted_date: self.posted_date,
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+            payee: self.payee,
+            description: self.description,
+            memo: self.memo,
+            category_id: self.category_id,
+            status: self.status,
+            source: self.source,
+            import_batch_id: self.import_batch_id,
+            external_id: self.external_id,
+            fingerprint,
+            transfer_id: self.transfer_id,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TransactionPatch {
+    pub posted_date: Option<NaiveDate>,
+    pub amount_minor: Option<i64>,
+    pub payee: Option<String>,
+    pub description: Option<String>,
+    pub memo: Option<String>,
+    pub category_id: Option<Option<i64>>,
+    pub status: Option<TxStatus>,
+    pub transfer_id: Option<Option<i64>>,
+}
+
+impl TransactionPatch {
+    pub fn apply(&self, before: &Transaction) -> Transaction {
+        let mut t = before.clone();
+        if let Some(d) = self.posted_date {
+            t.posted_date = d;
+        }
+        if let Some(a) = self.amount_minor {
+            t.amount_minor = a;
+        }
+        if let Some(p) = &self.payee {
+            t.payee.clone_from(p);
+        }
+        if let Some(d) = &self.description {
+            t.description.clone_from(d);
+        }
+        if let Some(m) = &self.memo {
+            t.memo.clone_from(m);
+        }
+        if let Some(c) = self.category_id {
+            t.category_id = c;
+        }
+        if let Some(s) = self.status {
+            t.status = s;
+        }
+        if let Some(x) = self.transfer_id {
+            t.transfer_id = x;
+        }
+        t.fingerprint = crate::fingerprint::fingerprint_hex(
+            t.account_id,
+            t.posted_date,
+            t.amount_minor,
+            &t.payee,
+            &t.description,
+        );
+        t.updated_at = now();
+        t
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Argon2id PHC string; `None` for a user who cannot sign in with a password yet.
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub role: Role,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub password_hash: Option<Option<String>>,
+    pub disabled: Option<bool>,
+}
+
+impl UserPatch {
+    pub fn apply(&self, before: &User) -> User {
+        let mut u = before.clone();
+        if let Some(r) = self.role {
+            u.role = r;
+        }
+        if let Some(p) = &self.password_hash {
+            u.password_hash.clone_from(p);
+        }
+        if let Some(d) = self.disabled {
+            u.disabled = d;
+        }
+        u.updated_at = now();
+        u
+    }
+}
+
+/// One import of one file into one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportBatch {
+    pub id: i64,
+    pub account_id: i64,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub format: String,
+    pub actor: String,
+    pub rows_read: i64,
+    pub rows_new: i64,
+    pub rows_duplicate: i64,
+    pub rows_flagged: i64,
+    pub rows_skipped: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The store's own facts, recorded at `init`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreMeta {
+    pub lineage_id: uuid::Uuid,
+    pub environment: Environment,
+    pub schema_version: i64,
+    pub created_at: DateTime<Utc>,
+    pub protected: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub accounts: i64,
+    pub transactions: i64,
+    pub categories: i64,
+    pub users: i64,
+    pub import_batches: i64,
+}
+
+/// Who made a change: the CLI (with the OS user), a signed-in user, an API token or the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    pub fn cli() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_string());
+        Actor(format!("cli:{user}"))
+    }
+    pub fn user(name: &str) -> Self {
+        Actor(format!("user:{name}"))
+    }
+    pub fn token(label: &str) -> Self {
+        Actor(format!("token:{label}"))
+    }
+    pub fn system(what: &str) -> Self {
+        Actor(format!("system:{what}"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Keyset position in the transaction list (newest first: date, then id, descending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxCursor {
+    pub posted_date: NaiveDate,
+    pub id: i64,
+}
+
+impl TxCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.posted_date.format("%Y%m%d"), self.id)
+    }
+
+    pub fn decode(s: &str) -> Result<Self, crate::error::ValidationError> {
+        let bad = || crate::error::ValidationError::new(format!("cursor \"{s}\" is not valid"));
+        let (d, id) = s.split_once('_').ok_or_else(bad)?;
+        Ok(TxCursor {
+            posted_date: NaiveDate::parse_from_str(d, "%Y%m%d").map_err(|_| bad())?,
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Filters for listing transactions. Every field narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct TxFilter {
+    pub account_id: Option<i64>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Case-insensitive substring of payee, description or memo.
+    pub text: Option<String>,
+    pub category_id: Option<i64>,
+    pub uncategorized: bool,
+    pub min_amount_minor: Option<i64>,
+    pub max_amount_minor: Option<i64>,
+    pub status: Option<TxStatus>,
+    pub import_batch_id: Option<i64>,
+    pub after: Option<TxCursor>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TxPage {
+    pub items: Vec<Transaction>,
+    pub next_cursor: Option<TxCursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_parse_leniently_and_name_choices() {
+        assert_eq!(
+            "credit-card".parse::<AccountKind>(),
+            Ok(AccountKind::CreditCard)
+        );
+        assert_eq!(" Prod ".parse::<Environment>(), Ok(Environment::Prod));
+        let err = "bank".parse::<AccountKind>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown account kind \"bank\" (expected one of: checking, savings, credit_card, cash, loan, other)"
+        );
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = TxCursor {
+            posted_date: NaiveDate::from_ymd_opt(2024, 3, 9).expect("date"),
+            id: 42,
+        };
+        assert_eq!(TxCursor::decode(&c.encode()), Ok(c));
+        assert!(TxCursor::decode("yesterday").is_err());
+        assert!(TxCursor::decode("20241301_1").is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Ledger operations shared by the CLI and the web: name resolution, validation, and the
+//! journal check. They work on any [`Store`].
+
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::error::{CoreError, ValidationError};
+use crate::journal::{ChainCheck, Entity, JournalHead, Replay};
+use crate::model::*;
+use crate::store::{JournalFilter, Store, StoreError};
+
+/// Separator of category paths ("Food:Groceries").
+pub const CATEGORY_SEP: char = ':';
+
+/// Looks an account up by its exact name.
+pub async fn account_by_name(store: &dyn Store, name: &str) -> Result<Account, CoreError> {
+    store
+        .find_account(name.trim())
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("unknown account \"{name}\"")))
+}
+
+/// Checks a name given for an account, category or user.
+pub fn check_name(what: &str, name: &str) -> Result<String, ValidationError> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err(ValidationError::new(format!("{what} name must not be empty")));
+    }
+    if n.chars().count() > 200 {
+        return Err(ValidationError::new(format!(
+            "{what} name \"{}…\" is longer than 200 characters",
+            n.chars().take(20).collect::<String>()
+        )));
+    }
+    if n.chars().any(char::is_control) {
+        return Err(ValidationError::new(format!(
+            "{what} name \"{}\" contains control characters",
+            n.escape_debug()
+        )));
+    }
+    Ok(n.to_string())
+}
+
+/// The full path of every category, keyed by id ("Food:Groceries").
+pub fn category_paths(all: &[Category]) -> Vec<(i64, String)> {
+    let by_id: std::collections::HashMap<i64, &Category> = all.iter().map(|c| (c.id, c)).collect();
+    let mut out: Vec<(i64, String)> = all
+        .iter()
+        .map(|c| {
+            let mut parts = vec![c.name.as_str()];
+            let mut cur = c.parent_id;
+            let mut guard = 0;
+            while let Some(p) = cur.and_then(|id| by_id.get(&id)) {
+                parts.push(p.name.as_str());
+                cur = p.parent_id;
+                guard += 1;
+                if guard > 64 {
+                    break;
+                }
+            }
+            parts.reverse();
+            (c.id, parts.join(&CATEGORY_SEP.to_string()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+    out
+}
+
+/// Resolves "Food:Groceries" (a full path) or "Groceries" (a name that is unique) to a category.
+pub fn resolve_category<'a>(all: &'a [Category], spec: &str) -> Result<&'a Category, CoreError> {
+    let spec = spec.trim();
+    let paths = category_paths(all);
+    if let Some((id, _)) = paths.iter().find(|(_, p)| p.eq_ignore_ascii_case(spec)) {
+        return all
+            .iter()
+            .find(|c| c.id == *id)
+            .ok_or_else(|| CoreError::NotFound(format!("unknown category \"{spec}\"")));
+    }
+    let by_name: Vec<&Category> = all
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case(spec))
+        .collect();
+    match by_name.as_slice() {
+        [one] => Ok(one),
+        [] => Err(CoreError::NotFound(format!("unknown category \"{spec}\""))),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .filter_map(|c| paths.iter().find(|(id, _)| *id == c.id).map(|(_, p)| p.clone()))
+                .collect();
+            Err(CoreError::Invalid(ValidationError::new(format!(
+                "category \"{spec}\" is ambiguous: say which of {} you mean",
+                names.join(", ")
+            ))))
+        }
+    }
+}
+
+/// Refuses a parent that would make a category its own ancestor.
+pub fn check_no_cycle(all: &[Category], id: i64, new_parent: Option<i64>) -> Result<(), CoreError> {
+    let mut cur = new_parent;
+    let mut steps = 0;
+    while let Some(p) = cur {
+        if p == id {
+            return Err(CoreError::Invalid(ValidationError::new(
+                "a category cannot be moved under itself or one of its subcategories",
+            )));
+        }
+        cur = all.iter().find(|c| c.id == p).and_then(|c| c.parent_id);
+        steps += 1;
+        if steps > 64 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Result of `journal verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalReport {
+    pub ok: bool,
+    pub entries: i64,
+    pub rows_checked: u64,
+    pub head: JournalHead,
+    pub problem: Option<String>,
+}
+
+const PAGE: u32 = 2_000;
+
+/// Checks (1) the hash chain and (2) that every row in the store is exactly what the journal
+/// says it should be. Stops at the first problem and names it.
+#[instrument(skip_all)]
+pub async fn verify_journal(store: &dyn Store) -> Result<JournalReport, StoreError> {
+    let mut chain = ChainCheck::default();
+    let mut replay = Replay::default();
+    let mut entries = 0i64;
+    let mut after = 0i64;
+    let fail = |chain: &ChainCheck, entries, rows, problem: String| JournalReport {
+        ok: false,
+        entries,
+        rows_checked: rows,
+        head: chain.head(),
+        problem: Some(problem),
+    };
+    loop {
+        let page = store
+            .journal_entries(&JournalFilter {
+                after_seq: after,
+                limit: PAGE,
+                ..Default::default()
+            })
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        for e in &page {
+            if let Err(p) = chain.check(e) {
+                return Ok(fail(&chain, entries, 0, p.to_string()));
+            }
+            if let Err(p) = replay.apply(e) {
+                return Ok(fail(&chain, entries, 0, p.to_string()));
+            }
+            entries += 1;
+            after = e.seq;
+        }
+    }
+    // The head recorded beside the journal must agree with the chain (catches a truncated tail).
+    let recorded = store.journal_head().await?;
+    if recorded.head_seq != chain.head().head_seq || recorded.head_hash != chain.head().head_hash
+    {
+        return Ok(fail(
+            &chain,
+            entries,
+            0,
+            format!(
+                "the journal ends at entry {} but the store recorded entry {} as its head (entries were removed)",
+                chain.head().head_seq,
+                recorded.head_seq
+            ),
+        ));
+    }
+    let mut rows = 0u64;
+    for &entity in Entity::ROWS {
+        let mut after_id = 0i64;
+        loop {
+            let page = store.scan_rows(entity, after_id, PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for (id, bytes) in &page {
+                if let Err(p) = replay.check_row(entity, *id, bytes) {
+                    return Ok(fail(&chain, entries, rows, p.to_string()));
+                }
+                rows += 1;
+                after_id = *id;
+            }
+        }
+        if let Err(p) = replay.finish_entity(entity) {
+            return Ok(fail(&chain, entries, rows, p.to_string()));
+        }
+    }
+    Ok(JournalReport {
+        ok: true,
+        entries,
+        rows_checked: rows,
+        head: chain.head(),
+        problem: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn cat(id: i64, name: &str, parent: Option<i64>) -> Category {
+        Category {
+            id,
+            name: name.into(),
+            parent_id: parent,
+            kind: CategoryKind::Expense,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn categories_resolve_by_path_or_unique_name() {
+        let all = vec![
+            cat(1, "Food", None),
+            cat(2, "Groceries", Some(1)),
+            cat(3, "Travel", None),
+            cat(4, "Food", Some(3)),
+        ];
+        assert_eq!(resolve_category(&all, "Food:Groceries").expect("path").id, 2);
+        assert_eq!(resolve_category(&all, "groceries").expect("name").id, 2);
+        assert_eq!(resolve_category(&all, "Travel:Food").expect("path").id, 4);
+        let err = resolve_category(&all, "Food").expect("top-level path wins").id;
+        assert_eq!(err, 1);
+        assert!(matches!(
+            resolve_category(&all, "Rent"),
+            Err(CoreError::NotFound(m)) if m == "unknown category \"Rent\""
+        ));
+    }
+
+    #[test]
+    fn moving_a_category_under_its_child_is_refused() {
+        let all = vec![cat(1, "A", None), cat(2, "B", Some(1)), cat(3, "C", Some(2))];
+        assert!(check_no_cycle(&all, 1, Some(3)).is_err());
+        assert!(check_no_cycle(&all, 1, Some(1)).is_err());
+        assert!(check_no_cycle(&all, 3, Some(1)).is_ok());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(check_name("account", "  Checking ").expect("ok"), "Checking");
+        assert!(check_name("account", "   ").is_err());
+        assert!(check_name("account", "a\u{7}b").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! The one storage trait. Each engine (SQLite, PostgreSQL) implements it with native SQL in
+//! `ledgerflow-db`; nothing above this trait knows which engine it talks to.
+//!
+//! Every write method changes rows **and** appends its journal entries in one database
+//! transaction, so the journal can never disagree with the data because of a crash.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::journal::{Entity, JournalEntry, JournalHead};
+use crate::model::*;
+
+/// Errors from a store. Engines map their driver errors onto these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// "transaction 42", "account \"Visa\"".
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// A uniqueness or reference rule was broken ("an account named \"Visa\" already exists").
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the store at {location} is not initialised: run `ledgerflow init` first")]
+    NotInitialized { location: String },
+    #[error("the store at {location} is already initialised (lineage {lineage})")]
+    AlreadyInitialized { location: String, lineage: String },
+    #[error(
+        "the store's schema is version {store}, newer than this ledgerflow knows ({binary}): upgrade ledgerflow before opening it"
+    )]
+    SchemaTooNew { store: i64, binary: i64 },
+    /// The store cannot be reached or opened.
+    #[error("cannot open the store at {location}: {reason}")]
+    Unavailable { location: String, reason: String },
+    #[error("database error: {0}")]
+    Database(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which journal entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    pub entity: Option<Entity>,
+    pub after_seq: i64,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn engine(&self) -> Engine;
+
+    /// Where the data lives, with any password redacted.
+    fn location(&self) -> String;
+
+    /// The newest schema version this binary knows.
+    fn known_schema_version(&self) -> i64;
+
+    /// The schema version applied to the store (0 when empty).
+    async fn schema_version(&self) -> StoreResult<i64>;
+
+    /// The store's facts, or `None` when it was never initialised.
+    async fn meta(&self) -> StoreResult<Option<StoreMeta>>;
+
+    /// Records a new lineage, the environment and the creation time. Fails if already done.
+    async fn initialize(&self, actor: &Actor, env: Environment) -> StoreResult<StoreMeta>;
+
+    async fn counts(&self) -> StoreResult<Counts>;
+
+    async fn journal_head(&self) -> StoreResult<JournalHead>;
+
+    /// Closes connections (flushes the SQLite WAL).
+    async fn close(&self);
+
+    // ---- accounts
+    async fn create_account(&self, actor: &Actor, new: &NewAccount) -> StoreResult<Account>;
+    async fn update_account(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &AccountPatch,
+    ) -> StoreResult<Account>;
+    async fn get_account(&self, id: i64) -> StoreResult<Account>;
+    async fn find_account(&self, name: &str) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self, include_archived: bool) -> StoreResult<Vec<Account>>;
+    /// Sum of transaction amounts per account id (minor units), without opening balances.
+    async fn account_sums(&self) -> StoreResult<Vec<(i64, i64)>>;
+
+    // ---- categories
+    async fn create_category(&self, actor: &Actor, new: &NewCategory) -> StoreResult<Category>;
+    async fn update_category(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &CategoryPatch,
+    ) -> StoreResult<Category>;
+    async fn list_categories(&self) -> StoreResult<Vec<Category>>;
+
+    // ---- transactions
+    /// Inserts all rows in one database transaction. One row is journaled as an `insert`;
+    /// several as one `bulk_insert` entry carrying every row. Returns the new ids in order.
+    async fn insert_transactions(
+        &self,
+        actor: &Actor,
+        rows: Vec<NewTransaction>,
+    ) -> StoreResult<Vec<i64>>;
+    async fn get_transaction(&self, id: i64) -> StoreResult<Transaction>;
+    async fn update_transaction(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &TransactionPatch,
+    ) -> StoreResult<Transaction>;
+    async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction>;
+    async fn list_transactions(&self, filter: &TxFilter) -> StoreResult<TxPage>;
+
+    // ---- users
+    async fn create_user(&self, actor: &Actor, new: &NewUser) -> StoreResult<User>;
+    async fn update_user(&self, actor: &Actor, id: i64, patch: &UserPatch) -> StoreResult<User>;
+    async fn find_user(&self, name: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+
+    // ---- journal
+    async fn journal_entries(&self, filter: &JournalFilter) -> StoreResult<Vec<JournalEntry>>;
+
+    /// Rows of `entity` with id > `after_id`, in id order, as (id, canonical JSON).
+    async fn scan_rows(
+        &self,
+        entity: Entity,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, Vec<u8>)>>;
+}
