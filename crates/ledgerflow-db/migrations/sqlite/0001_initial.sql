@@ -1,0 +1,104 @@
+-- LedgerFlow schema version 1 (SQLite). Never edit an applied migration: add a new one.
+-- Money is INTEGER minor units; dates are TEXT 'YYYY-MM-DD'; timestamps are RFC 3339 TEXT.
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE accounts (
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    name                  TEXT    NOT NULL UNIQUE,
+    institution           TEXT,
+    kind                  TEXT    NOT NULL CHECK (kind IN ('checking','savings','credit_card','cash','loan','other')),
+    currency              TEXT    NOT NULL CHECK (length(currency) = 3),
+    opening_balance_minor INTEGER NOT NULL DEFAULT 0,
+    archived              INTEGER NOT NULL DEFAULT 0 CHECK (archived IN (0, 1)),
+    created_at            TEXT    NOT NULL,
+    updated_at            TEXT    NOT NULL
+);
+
+CREATE TABLE categories (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT    NOT NULL,
+    parent_id  INTEGER REFERENCES categories (id),
+    kind       TEXT    NOT NULL CHECK (kind IN ('income','expense','transfer')),
+    created_at TEXT    NOT NULL,
+    updated_at TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX categories_sibling_name ON categories (COALESCE(parent_id, 0), lower(name));
+
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT    NOT NULL UNIQUE,
+    role          TEXT    NOT NULL CHECK (role IN ('viewer','editor','admin')),
+    password_hash TEXT,
+    disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at    TEXT    NOT NULL,
+    updated_at    TEXT    NOT NULL
+);
+
+CREATE TABLE import_batches (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id     INTEGER NOT NULL REFERENCES accounts (id),
+    file_name      TEXT    NOT NULL,
+    file_sha256    TEXT    NOT NULL,
+    format         TEXT    NOT NULL,
+    actor          TEXT    NOT NULL,
+    rows_read      INTEGER NOT NULL DEFAULT 0,
+    rows_new       INTEGER NOT NULL DEFAULT 0,
+    rows_duplicate INTEGER NOT NULL DEFAULT 0,
+    rows_flagged   INTEGER NOT NULL DEFAULT 0,
+    rows_skipped   INTEGER NOT NULL DEFAULT 0,
+    created_at     TEXT    NOT NULL
+);
+CREATE INDEX import_batches_account ON import_batches (account_id);
+
+CREATE TABLE transactions (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id      INTEGER NOT NULL REFERENCES accounts (id),
+    posted_date     TEXT    NOT NULL CHECK (posted_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    amount_minor    INTEGER NOT NULL,
+    currency        TEXT    NOT NULL CHECK (length(currency) = 3),
+    payee           TEXT    NOT NULL DEFAULT '',
+    description     TEXT    NOT NULL DEFAULT '',
+    memo            TEXT    NOT NULL DEFAULT '',
+    category_id     INTEGER REFERENCES categories (id),
+    status          TEXT    NOT NULL CHECK (status IN ('pending','cleared','reconciled')),
+    source          TEXT    NOT NULL,
+    import_batch_id INTEGER REFERENCES import_batches (id),
+    external_id     TEXT,
+    fingerprint     BLOB    NOT NULL CHECK (length(fingerprint) = 16),
+    transfer_id     INTEGER REFERENCES transactions (id),
+    created_at      TEXT    NOT NULL,
+    updated_at      TEXT    NOT NULL
+);
+CREATE INDEX transactions_date ON transactions (posted_date, id);
+CREATE INDEX transactions_account_date ON transactions (account_id, posted_date, id);
+CREATE INDEX transactions_category_date ON transactions (category_id, posted_date, id);
+CREATE INDEX transactions_batch ON transactions (import_batch_id) WHERE import_batch_id IS NOT NULL;
+CREATE INDEX transactions_transfer ON transactions (transfer_id) WHERE transfer_id IS NOT NULL;
+
+-- The change journal. Entries are appended in the same transaction as the change they record.
+CREATE TABLE journal (
+    seq       INTEGER PRIMARY KEY,
+    at        TEXT    NOT NULL,
+    actor     TEXT    NOT NULL,
+    entity    TEXT    NOT NULL,
+    entity_id INTEGER,
+    op        TEXT    NOT NULL,
+    before    TEXT,
+    after     TEXT,
+    payload   BLOB,
+    prev_hash BLOB    NOT NULL,
+    hash      BLOB    NOT NULL
+);
+CREATE INDEX journal_entity ON journal (entity, entity_id);
+
+-- The journal's head, kept beside it so a truncated tail is noticed.
+CREATE TABLE journal_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash BLOB    NOT NULL
+);
+INSERT INTO journal_head (id, seq, hash) VALUES (1, 0, zeroblob(32));

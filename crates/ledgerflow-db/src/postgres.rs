@@ -1,0 +1,832 @@
+//! The production engine: PostgreSQL through a connection pool, `TIMESTAMPTZ` timestamps and
+//! `BIGINT` minor units. Writers serialise on the journal head's row lock (`FOR UPDATE`), so
+//! journal entries are appended in commit order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ledgerflow_core::journal::{Entity, JournalEntry, JournalHead, Op, PendingEntry};
+use ledgerflow_core::model::*;
+use ledgerflow_core::store::{JournalFilter, Store, StoreError, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
+use tracing::instrument;
+
+use crate::rows::*;
+use crate::OpenMode;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+    url: String,
+}
+
+/// Rows per `INSERT … SELECT FROM UNNEST(…)` statement.
+const TX_CHUNK: usize = 10_000;
+
+impl PgStore {
+    /// Connects and brings the schema up to date. An empty database in `Existing` mode is
+    /// `NotInitialized`; the database itself must exist (create it with `createdb`).
+    pub async fn open(url: &str, mode: OpenMode) -> StoreResult<Self> {
+        let location = crate::redact_url(url);
+        let unavailable = |e: sqlx::Error| StoreError::Unavailable {
+            location: location.clone(),
+            reason: e.to_string(),
+        };
+        let opts = PgConnectOptions::from_str(url).map_err(unavailable)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(opts)
+            .await
+            .map_err(unavailable)?;
+        let store = PgStore {
+            pool,
+            url: url.to_string(),
+        };
+        store.migrate(mode).await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self, mode: OpenMode) -> StoreResult<()> {
+        let known = crate::latest_version(&MIGRATOR);
+        let applied = self.schema_version().await?;
+        if applied > known {
+            return Err(StoreError::SchemaTooNew {
+                store: applied,
+                binary: known,
+            });
+        }
+        if applied == 0 && mode == OpenMode::Existing {
+            return Err(StoreError::NotInitialized {
+                location: self.location(),
+            });
+        }
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(dberr)
+    }
+}
+
+/// Appends entries after the current head and moves the head, inside the caller's transaction.
+async fn append(conn: &mut PgConnection, entries: Vec<PendingEntry>) -> StoreResult<()> {
+    let (mut seq, head): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(dberr)?;
+    let mut prev: [u8; 32] = head
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Database("journal head hash is not 32 bytes".into()))?;
+    for p in entries {
+        seq += 1;
+        let e = p.seal(seq, prev);
+        sqlx::query(
+            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(e.entity.as_str())
+        .bind(e.entity_id)
+        .bind(e.op.as_str())
+        .bind(&e.before)
+        .bind(&e.after)
+        .bind(&e.payload)
+        .bind(&e.prev_hash[..])
+        .bind(&e.hash[..])
+        .execute(&mut *conn)
+        .await
+        .map_err(dberr)?;
+        prev = e.hash;
+    }
+    sqlx::query("UPDATE journal_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&prev[..])
+        .execute(&mut *conn)
+        .await
+        .map_err(dberr)?;
+    Ok(())
+}
+
+async fn fetch_account(conn: &mut PgConnection, id: i64) -> StoreResult<Account> {
+    sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?
+        .try_into()
+}
+
+async fn fetch_category(conn: &mut PgConnection, id: i64) -> StoreResult<Category> {
+    sqlx::query_as::<_, CategoryRow>("SELECT * FROM categories WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("category {id}")))?
+        .try_into()
+}
+
+async fn fetch_tx(conn: &mut PgConnection, id: i64) -> StoreResult<Transaction> {
+    sqlx::query_as::<_, TxRow>("SELECT * FROM transactions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("transaction {id}")))?
+        .try_into()
+}
+
+async fn fetch_user(conn: &mut PgConnection, id: i64) -> StoreResult<User> {
+    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?
+        .try_into()
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    fn location(&self) -> String {
+        crate::redact_url(&self.url)
+    }
+
+    fn known_schema_version(&self) -> i64 {
+        crate::latest_version(&MIGRATOR)
+    }
+
+    async fn schema_version(&self) -> StoreResult<i64> {
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+        if !has_table {
+            return Ok(0);
+        }
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn meta(&self) -> StoreResult<Option<StoreMeta>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        crate::meta_from_pairs(rows, self.schema_version().await?)
+    }
+
+    #[instrument(skip_all, fields(env = %env))]
+    async fn initialize(&self, actor: &Actor, env: Environment) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'lineage_id'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(dberr)?;
+        if let Some(lineage) = existing {
+            return Err(StoreError::AlreadyInitialized {
+                location: self.location(),
+                lineage,
+            });
+        }
+        let meta = crate::new_meta(env, self.schema_version().await?);
+        for (k, v) in crate::meta_pairs(&meta) {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(dberr)?;
+        }
+        append(&mut tx, vec![crate::init_entry(actor, &meta)?]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(meta)
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        let (accounts, transactions, categories, users, import_batches): (i64, i64, i64, i64, i64) =
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM transactions), \
+                 (SELECT COUNT(*) FROM categories), (SELECT COUNT(*) FROM users), \
+                 (SELECT COUNT(*) FROM import_batches)",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(dberr)?;
+        Ok(Counts {
+            accounts,
+            transactions,
+            categories,
+            users,
+            import_batches,
+        })
+    }
+
+    async fn journal_head(&self) -> StoreResult<JournalHead> {
+        let (seq, hash): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+        crate::head(seq, &hash)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    #[instrument(skip_all, fields(name = %new.name))]
+    async fn create_account(&self, actor: &Actor, new: &NewAccount) -> StoreResult<Account> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (name, institution, kind, currency, opening_balance_minor, archived, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(&new.institution)
+        .bind(new.kind.as_str())
+        .bind(new.currency.code())
+        .bind(new.opening_balance_minor)
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", new.name)))?;
+        let account = crate::new_account_row(id, new, at);
+        append(
+            &mut tx,
+            vec![PendingEntry::row(actor, Entity::Account, id, Op::Insert, None, Some(&account))?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(account)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_account(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &AccountPatch,
+    ) -> StoreResult<Account> {
+        let mut tx = self.begin().await?;
+        let before = fetch_account(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE accounts SET name = $1, institution = $2, kind = $3, opening_balance_minor = $4, archived = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(&after.name)
+        .bind(&after.institution)
+        .bind(after.kind.as_str())
+        .bind(after.opening_balance_minor)
+        .bind(after.archived)
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", after.name)))?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Account,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    async fn get_account(&self, id: i64) -> StoreResult<Account> {
+        let mut conn = self.pool.acquire().await.map_err(dberr)?;
+        fetch_account(&mut conn, id).await
+    }
+
+    async fn find_account(&self, name: &str) -> StoreResult<Option<Account>> {
+        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(dberr)?
+            .map(Account::try_from)
+            .transpose()
+    }
+
+    async fn list_accounts(&self, include_archived: bool) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query_as::<_, AccountRow>(
+            "SELECT * FROM accounts WHERE NOT archived OR $1 ORDER BY lower(name)",
+        )
+        .bind(include_archived)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)?;
+        convert(rows)
+    }
+
+    async fn account_sums(&self) -> StoreResult<Vec<(i64, i64)>> {
+        sqlx::query_as(
+            "SELECT account_id, SUM(amount_minor)::BIGINT FROM transactions GROUP BY account_id ORDER BY account_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)
+    }
+
+    #[instrument(skip_all, fields(name = %new.name))]
+    async fn create_category(&self, actor: &Actor, new: &NewCategory) -> StoreResult<Category> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO categories (name, parent_id, kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(new.parent_id)
+        .bind(new.kind.as_str())
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("a category named \"{}\" already exists there", new.name)))?;
+        let cat = Category {
+            id,
+            name: new.name.clone(),
+            parent_id: new.parent_id,
+            kind: new.kind,
+            created_at: at,
+            updated_at: at,
+        };
+        append(
+            &mut tx,
+            vec![PendingEntry::row(actor, Entity::Category, id, Op::Insert, None, Some(&cat))?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(cat)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_category(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &CategoryPatch,
+    ) -> StoreResult<Category> {
+        let mut tx = self.begin().await?;
+        let before = fetch_category(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE categories SET name = $1, parent_id = $2, kind = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(&after.name)
+        .bind(after.parent_id)
+        .bind(after.kind.as_str())
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("a category named \"{}\" already exists there", after.name)))?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Category,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        let rows = sqlx::query_as::<_, CategoryRow>("SELECT * FROM categories ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        convert(rows)
+    }
+
+    #[instrument(skip_all, fields(rows = rows.len()))]
+    async fn insert_transactions(
+        &self,
+        actor: &Actor,
+        rows: Vec<NewTransaction>,
+    ) -> StoreResult<Vec<i64>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, $1)",
+        )
+        .bind(rows.len() as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(dberr)?;
+        let at = now();
+        let full: Vec<Transaction> = rows
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| r.into_row(id, at))
+            .collect();
+        for chunk in full.chunks(TX_CHUNK) {
+            insert_chunk(&mut tx, chunk).await?;
+        }
+        append(&mut tx, vec![crate::tx_insert_entry(actor, &full)?]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(full.iter().map(|t| t.id).collect())
+    }
+
+    async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {
+        let mut conn = self.pool.acquire().await.map_err(dberr)?;
+        fetch_tx(&mut conn, id).await
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_transaction(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &TransactionPatch,
+    ) -> StoreResult<Transaction> {
+        let mut tx = self.begin().await?;
+        let before = fetch_tx(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE transactions SET posted_date = $1, amount_minor = $2, payee = $3, description = $4, memo = $5, \
+             category_id = $6, status = $7, fingerprint = $8, transfer_id = $9, updated_at = $10 WHERE id = $11",
+        )
+        .bind(after.posted_date)
+        .bind(after.amount_minor)
+        .bind(&after.payee)
+        .bind(&after.description)
+        .bind(&after.memo)
+        .bind(after.category_id)
+        .bind(after.status.as_str())
+        .bind(fingerprint_bytes(&after.fingerprint)?)
+        .bind(after.transfer_id)
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Transaction,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction> {
+        let mut tx = self.begin().await?;
+        let before = fetch_tx(&mut tx, id).await?;
+        sqlx::query("DELETE FROM transactions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("transaction {id} is linked as a transfer from another transaction: unlink it first")
+                })
+            })?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Transaction,
+                id,
+                Op::Delete,
+                Some(&before),
+                None,
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(before)
+    }
+
+    async fn list_transactions(&self, f: &TxFilter) -> StoreResult<TxPage> {
+        let limit = page_limit(f.limit);
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM transactions WHERE 1=1");
+        if let Some(a) = f.account_id {
+            q.push(" AND account_id = ").push_bind(a);
+        }
+        if let Some(d) = f.from {
+            q.push(" AND posted_date >= ").push_bind(d);
+        }
+        if let Some(d) = f.to {
+            q.push(" AND posted_date <= ").push_bind(d);
+        }
+        if let Some(c) = f.category_id {
+            q.push(" AND category_id = ").push_bind(c);
+        }
+        if f.uncategorized {
+            q.push(" AND category_id IS NULL");
+        }
+        if let Some(m) = f.min_amount_minor {
+            q.push(" AND amount_minor >= ").push_bind(m);
+        }
+        if let Some(m) = f.max_amount_minor {
+            q.push(" AND amount_minor <= ").push_bind(m);
+        }
+        if let Some(s) = f.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(b) = f.import_batch_id {
+            q.push(" AND import_batch_id = ").push_bind(b);
+        }
+        if let Some(text) = f.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            let p = like_pattern(text.trim());
+            q.push(" AND (payee ILIKE ")
+                .push_bind(p.clone())
+                .push(" OR description ILIKE ")
+                .push_bind(p.clone())
+                .push(" OR memo ILIKE ")
+                .push_bind(p)
+                .push(")");
+        }
+        if let Some(c) = f.after {
+            q.push(" AND (posted_date, id) < (")
+                .push_bind(c.posted_date)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        }
+        q.push(" ORDER BY posted_date DESC, id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let rows: Vec<TxRow> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        Ok(into_page(convert(rows)?, limit))
+    }
+
+    #[instrument(skip_all, fields(name = %new.name))]
+    async fn create_user(&self, actor: &Actor, new: &NewUser) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (name, role, password_hash, disabled, created_at, updated_at) VALUES ($1, $2, $3, FALSE, $4, $5) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(new.role.as_str())
+        .bind(&new.password_hash)
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("a user named \"{}\" already exists", new.name)))?;
+        let user = User {
+            id,
+            name: new.name.clone(),
+            role: new.role,
+            password_hash: new.password_hash.clone(),
+            disabled: false,
+            created_at: at,
+            updated_at: at,
+        };
+        append(
+            &mut tx,
+            vec![PendingEntry::row(actor, Entity::User, id, Op::Insert, None, Some(&user))?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(user)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_user(&self, actor: &Actor, id: i64, patch: &UserPatch) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let before = fetch_user(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE users SET role = $1, password_hash = $2, disabled = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(after.role.as_str())
+        .bind(&after.password_hash)
+        .bind(after.disabled)
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(dberr)?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::User,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    async fn find_user(&self, name: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(dberr)?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query_as::<_, UserRow>("SELECT * FROM users ORDER BY lower(name)")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        convert(rows)
+    }
+
+    async fn journal_entries(&self, f: &JournalFilter) -> StoreResult<Vec<JournalEntry>> {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM journal WHERE seq > ");
+        q.push_bind(f.after_seq);
+        if let Some(e) = f.entity {
+            q.push(" AND entity = ").push_bind(e.as_str());
+        }
+        if let Some(since) = f.since {
+            q.push(" AND at >= ").push_bind(since);
+        }
+        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(f.limit.max(1)));
+        let rows: Vec<JournalRow> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        convert(rows)
+    }
+
+    async fn scan_rows(
+        &self,
+        entity: Entity,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        let limit = i64::from(limit.max(1));
+        macro_rules! scan {
+            ($row:ty, $model:ty, $table:literal) => {{
+                let rows = sqlx::query_as::<_, $row>(concat!(
+                    "SELECT * FROM ",
+                    $table,
+                    " WHERE id > $1 ORDER BY id LIMIT $2"
+                ))
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                let models: Vec<$model> = convert(rows)?;
+                canonical(models, |m| m.id)
+            }};
+        }
+        match entity {
+            Entity::Account => scan!(AccountRow, Account, "accounts"),
+            Entity::Category => scan!(CategoryRow, Category, "categories"),
+            Entity::Transaction => scan!(TxRow, Transaction, "transactions"),
+            Entity::User => scan!(UserRow, User, "users"),
+            Entity::ImportBatch => {
+                let rows = sqlx::query_as::<_, BatchRow>(
+                    "SELECT * FROM import_batches WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                canonical(
+                    rows.into_iter().map(ImportBatch::from).collect(),
+                    |m: &ImportBatch| m.id,
+                )
+            }
+            Entity::Store => Ok(Vec::new()),
+        }
+    }
+}
+
+/// One `INSERT … SELECT FROM UNNEST` of column arrays: a single round trip per chunk.
+async fn insert_chunk(conn: &mut PgConnection, chunk: &[Transaction]) -> StoreResult<()> {
+    let n = chunk.len();
+    let mut id = Vec::with_capacity(n);
+    let mut account = Vec::with_capacity(n);
+    let mut date = Vec::with_capacity(n);
+    let mut amount = Vec::with_capacity(n);
+    let mut currency = Vec::with_capacity(n);
+    let mut payee = Vec::with_capacity(n);
+    let mut description = Vec::with_capacity(n);
+    let mut memo = Vec::with_capacity(n);
+    let mut category = Vec::with_capacity(n);
+    let mut status = Vec::with_capacity(n);
+    let mut source = Vec::with_capacity(n);
+    let mut batch = Vec::with_capacity(n);
+    let mut external = Vec::with_capacity(n);
+    let mut fp = Vec::with_capacity(n);
+    let mut transfer = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
+    let mut updated = Vec::with_capacity(n);
+    for t in chunk {
+        id.push(t.id);
+        account.push(t.account_id);
+        date.push(t.posted_date);
+        amount.push(t.amount_minor);
+        currency.push(t.currency.code().to_string());
+        payee.push(t.payee.as_str());
+        description.push(t.description.as_str());
+        memo.push(t.memo.as_str());
+        category.push(t.category_id);
+        status.push(t.status.as_str());
+        source.push(t.source.as_str());
+        batch.push(t.import_batch_id);
+        external.push(t.external_id.as_deref());
+        fp.push(fingerprint_bytes(&t.fingerprint)?);
+        transfer.push(t.transfer_id);
+        created.push(t.created_at);
+        updated.push(t.updated_at);
+    }
+    sqlx::query(
+        "INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
+         category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, created_at, updated_at) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::date[], $4::bigint[], $5::text[], $6::text[], $7::text[], \
+         $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bytea[], $15::bigint[], \
+         $16::timestamptz[], $17::timestamptz[])",
+    )
+    .bind(id)
+    .bind(account)
+    .bind(date)
+    .bind(amount)
+    .bind(currency)
+    .bind(payee)
+    .bind(description)
+    .bind(memo)
+    .bind(category)
+    .bind(status)
+    .bind(source)
+    .bind(batch)
+    .bind(external)
+    .bind(fp)
+    .bind(transfer)
+    .bind(created)
+    .bind(updated)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        db_err(e, || {
+            "a transaction refers to an account, category or batch that does not exist".to_string()
+        })
+    })?;
+    Ok(())
+}
+
+pub(crate) fn migration_versions() -> Vec<i64> {
+    MIGRATOR.iter().map(|m| m.version).collect()
+}

@@ -1,0 +1,343 @@
+//! Row structs shared by both engines (sqlx's `FromRow` is generic over the database) and their
+//! conversions into the domain model. Only the SQL differs between engines; the row shapes do not.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ledgerflow_core::journal::{Entity, JournalEntry, Op};
+use ledgerflow_core::model::*;
+use ledgerflow_core::{Currency, StoreError};
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(format!("stored {what} is not valid: {detail}"))
+}
+
+fn currency(code: &str) -> Result<Currency, StoreError> {
+    Currency::from_code(code).map_err(|e| corrupt("currency", e))
+}
+
+fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AccountRow {
+    id: i64,
+    name: String,
+    institution: Option<String>,
+    kind: String,
+    currency: String,
+    opening_balance_minor: i64,
+    archived: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        Ok(Account {
+            id: r.id,
+            name: r.name,
+            institution: r.institution,
+            kind: parse("account kind", &r.kind)?,
+            currency: currency(&r.currency)?,
+            opening_balance_minor: r.opening_balance_minor,
+            archived: r.archived,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct CategoryRow {
+    id: i64,
+    name: String,
+    parent_id: Option<i64>,
+    kind: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<CategoryRow> for Category {
+    type Error = StoreError;
+    fn try_from(r: CategoryRow) -> Result<Self, StoreError> {
+        Ok(Category {
+            id: r.id,
+            name: r.name,
+            parent_id: r.parent_id,
+            kind: parse("category kind", &r.kind)?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct TxRow {
+    id: i64,
+    account_id: i64,
+    posted_date: NaiveDate,
+    amount_minor: i64,
+    currency: String,
+    payee: String,
+    description: String,
+    memo: String,
+    category_id: Option<i64>,
+    status: String,
+    source: String,
+    import_batch_id: Option<i64>,
+    external_id: Option<String>,
+    fingerprint: Vec<u8>,
+    transfer_id: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<TxRow> for Transaction {
+    type Error = StoreError;
+    fn try_from(r: TxRow) -> Result<Self, StoreError> {
+        Ok(Transaction {
+            id: r.id,
+            account_id: r.account_id,
+            posted_date: r.posted_date,
+            amount_minor: r.amount_minor,
+            currency: currency(&r.currency)?,
+            payee: r.payee,
+            description: r.description,
+            memo: r.memo,
+            category_id: r.category_id,
+            status: parse("transaction status", &r.status)?,
+            source: r.source,
+            import_batch_id: r.import_batch_id,
+            external_id: r.external_id,
+            fingerprint: hex_encode(&r.fingerprint),
+            transfer_id: r.transfer_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    id: i64,
+    name: String,
+    role: String,
+    password_hash: Option<String>,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: r.id,
+            name: r.name,
+            role: parse("role", &r.role)?,
+            password_hash: r.password_hash,
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct BatchRow {
+    id: i64,
+    account_id: i64,
+    file_name: String,
+    file_sha256: String,
+    format: String,
+    actor: String,
+    rows_read: i64,
+    rows_new: i64,
+    rows_duplicate: i64,
+    rows_flagged: i64,
+    rows_skipped: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl From<BatchRow> for ImportBatch {
+    fn from(r: BatchRow) -> Self {
+        ImportBatch {
+            id: r.id,
+            account_id: r.account_id,
+            file_name: r.file_name,
+            file_sha256: r.file_sha256,
+            format: r.format,
+            actor: r.actor,
+            rows_read: r.rows_read,
+            rows_new: r.rows_new,
+            rows_duplicate: r.rows_duplicate,
+            rows_flagged: r.rows_flagged,
+            rows_skipped: r.rows_skipped,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct JournalRow {
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    entity: String,
+    entity_id: Option<i64>,
+    op: String,
+    before: Option<String>,
+    after: Option<String>,
+    payload: Option<Vec<u8>>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+fn hash32(what: &str, seq: i64, v: &[u8]) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| corrupt(what, format!("journal entry {seq}: not 32 bytes")))
+}
+
+impl TryFrom<JournalRow> for JournalEntry {
+    type Error = StoreError;
+    fn try_from(r: JournalRow) -> Result<Self, StoreError> {
+        Ok(JournalEntry {
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor,
+            entity: Entity::parse(&r.entity)
+                .ok_or_else(|| corrupt("journal entity", format!("entry {}: {}", r.seq, r.entity)))?,
+            entity_id: r.entity_id,
+            op: Op::parse(&r.op)
+                .ok_or_else(|| corrupt("journal op", format!("entry {}: {}", r.seq, r.op)))?,
+            before: r.before,
+            after: r.after,
+            payload: r.payload,
+            prev_hash: hash32("journal link", r.seq, &r.prev_hash)?,
+            hash: hash32("journal hash", r.seq, &r.hash)?,
+        })
+    }
+}
+
+/// Turns a list of stored rows into model values.
+pub fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}
+
+pub fn hex_encode(b: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(HEX[(x >> 4) as usize] as char);
+        s.push(HEX[(x & 15) as usize] as char);
+    }
+    s
+}
+
+/// The 16 fingerprint bytes from their hex form.
+pub fn fingerprint_bytes(hex: &str) -> Result<Vec<u8>, StoreError> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 32 {
+        return Err(corrupt("fingerprint", hex));
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        _ => Err(corrupt("fingerprint", hex)),
+    };
+    bytes
+        .chunks(2)
+        .map(|p| Ok(nib(p[0])? << 4 | nib(p[1])?))
+        .collect()
+}
+
+/// Canonical JSON bytes of rows, for `scan_rows`.
+pub fn canonical<T: serde::Serialize>(
+    rows: Vec<T>,
+    id: impl Fn(&T) -> i64,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            serde_json::to_vec(&r)
+                .map(|b| (id(&r), b))
+                .map_err(|e| StoreError::Database(e.to_string()))
+        })
+        .collect()
+}
+
+/// Maps a driver error, turning uniqueness and reference violations into a `Conflict` with the
+/// caller's sentence.
+pub fn db_err(e: sqlx::Error, conflict: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() || d.is_foreign_key_violation() => {
+            StoreError::Conflict(conflict())
+        }
+        sqlx::Error::RowNotFound => StoreError::NotFound("the row".into()),
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+/// Plain driver error, no conflict wording.
+pub fn dberr(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Upper bound on a page of transactions.
+pub const MAX_PAGE: u32 = 1_000;
+
+pub fn page_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, MAX_PAGE))
+}
+
+/// Splits the fetched rows (limit + 1) into a page and the cursor of the next page.
+pub fn into_page(mut items: Vec<Transaction>, limit: i64) -> TxPage {
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|t| TxCursor {
+            posted_date: t.posted_date,
+            id: t.id,
+        })
+    } else {
+        None
+    };
+    TxPage { items, next_cursor }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_hex_round_trips() {
+        let b: Vec<u8> = (0u8..16).map(|i| i * 17).collect();
+        assert_eq!(fingerprint_bytes(&hex_encode(&b)).expect("hex"), b);
+        assert!(fingerprint_bytes("zz").is_err());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}

@@ -1,0 +1,850 @@
+//! The embedded engine: SQLite in WAL mode with `synchronous=FULL`, foreign keys on and a busy
+//! timeout. Writers take the lock up front (`BEGIN IMMEDIATE`) so two writers never deadlock
+//! on a lock upgrade.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ledgerflow_core::journal::{Entity, JournalEntry, JournalHead, Op, PendingEntry};
+use ledgerflow_core::model::*;
+use ledgerflow_core::store::{JournalFilter, Store, StoreError, StoreResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
+use tracing::instrument;
+
+use crate::rows::*;
+use crate::OpenMode;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// Columns of `transactions` in insert order.
+const TX_COLS: &str = "id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
+     category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, \
+     created_at, updated_at";
+const TX_NCOLS: usize = 17;
+/// Rows per multi-row INSERT statement (17 columns × 1,000 rows stays under SQLite's 32,766
+/// variables).
+const TX_CHUNK: usize = 1_000;
+
+fn tx_insert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO transactions ({TX_COLS}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..TX_NCOLS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('?');
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn full_chunk_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| tx_insert_sql(TX_CHUNK))
+}
+
+impl SqliteStore {
+    /// Opens (and in `Create` mode creates) the database file, then brings its schema up to
+    /// date. A missing file in `Existing` mode is `NotInitialized`.
+    pub async fn open(path: &Path, mode: OpenMode) -> StoreResult<Self> {
+        let location = path.display().to_string();
+        let exists = path.exists();
+        if !exists && mode == OpenMode::Existing {
+            return Err(StoreError::NotInitialized { location });
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable {
+                location: location.clone(),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(mode == OpenMode::Create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                location: location.clone(),
+                reason: e.to_string(),
+            })?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+        };
+        store.migrate(mode).await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self, mode: OpenMode) -> StoreResult<()> {
+        let known = crate::latest_version(&MIGRATOR);
+        let applied = self.schema_version().await?;
+        if applied > known {
+            return Err(StoreError::SchemaTooNew {
+                store: applied,
+                binary: known,
+            });
+        }
+        if applied == 0 && mode == OpenMode::Existing {
+            return Err(StoreError::NotInitialized {
+                location: self.location(),
+            });
+        }
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(dberr)
+    }
+}
+
+/// Appends entries after the current head and moves the head, inside the caller's transaction.
+async fn append(conn: &mut SqliteConnection, entries: Vec<PendingEntry>) -> StoreResult<()> {
+    let (mut seq, head): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(dberr)?;
+    let mut prev: [u8; 32] = head
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Database("journal head hash is not 32 bytes".into()))?;
+    for p in entries {
+        seq += 1;
+        let e = p.seal(seq, prev);
+        sqlx::query(
+            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(e.entity.as_str())
+        .bind(e.entity_id)
+        .bind(e.op.as_str())
+        .bind(&e.before)
+        .bind(&e.after)
+        .bind(&e.payload)
+        .bind(&e.prev_hash[..])
+        .bind(&e.hash[..])
+        .execute(&mut *conn)
+        .await
+        .map_err(dberr)?;
+        prev = e.hash;
+    }
+    sqlx::query("UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1")
+        .bind(seq)
+        .bind(&prev[..])
+        .execute(&mut *conn)
+        .await
+        .map_err(dberr)?;
+    Ok(())
+}
+
+async fn fetch_account(conn: &mut SqliteConnection, id: i64) -> StoreResult<Account> {
+    sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?
+        .try_into()
+}
+
+async fn fetch_category(conn: &mut SqliteConnection, id: i64) -> StoreResult<Category> {
+    sqlx::query_as::<_, CategoryRow>("SELECT * FROM categories WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("category {id}")))?
+        .try_into()
+}
+
+async fn fetch_tx(conn: &mut SqliteConnection, id: i64) -> StoreResult<Transaction> {
+    sqlx::query_as::<_, TxRow>("SELECT * FROM transactions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("transaction {id}")))?
+        .try_into()
+}
+
+async fn fetch_user(conn: &mut SqliteConnection, id: i64) -> StoreResult<User> {
+    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(dberr)?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?
+        .try_into()
+}
+
+fn bind_tx_row<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    t: &Transaction,
+) -> StoreResult<sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>> {
+    Ok(q.bind(t.id)
+        .bind(t.account_id)
+        .bind(t.posted_date)
+        .bind(t.amount_minor)
+        .bind(t.currency.code().to_string())
+        .bind(t.payee.clone())
+        .bind(t.description.clone())
+        .bind(t.memo.clone())
+        .bind(t.category_id)
+        .bind(t.status.as_str())
+        .bind(t.source.clone())
+        .bind(t.import_batch_id)
+        .bind(t.external_id.clone())
+        .bind(fingerprint_bytes(&t.fingerprint)?)
+        .bind(t.transfer_id)
+        .bind(t.created_at)
+        .bind(t.updated_at))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn known_schema_version(&self) -> i64 {
+        crate::latest_version(&MIGRATOR)
+    }
+
+    async fn schema_version(&self) -> StoreResult<i64> {
+        let has_table: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(dberr)?;
+        if has_table.is_none() {
+            return Ok(0);
+        }
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn meta(&self) -> StoreResult<Option<StoreMeta>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        crate::meta_from_pairs(rows, self.schema_version().await?)
+    }
+
+    #[instrument(skip_all, fields(env = %env))]
+    async fn initialize(&self, actor: &Actor, env: Environment) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'lineage_id'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(dberr)?;
+        if let Some(lineage) = existing {
+            return Err(StoreError::AlreadyInitialized {
+                location: self.location(),
+                lineage,
+            });
+        }
+        let meta = crate::new_meta(env, self.schema_version().await?);
+        for (k, v) in crate::meta_pairs(&meta) {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(dberr)?;
+        }
+        append(&mut tx, vec![crate::init_entry(actor, &meta)?]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(meta)
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        let (accounts, transactions, categories, users, import_batches): (i64, i64, i64, i64, i64) =
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM transactions), \
+                 (SELECT COUNT(*) FROM categories), (SELECT COUNT(*) FROM users), \
+                 (SELECT COUNT(*) FROM import_batches)",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(dberr)?;
+        Ok(Counts {
+            accounts,
+            transactions,
+            categories,
+            users,
+            import_batches,
+        })
+    }
+
+    async fn journal_head(&self) -> StoreResult<JournalHead> {
+        let (seq, hash): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+        crate::head(seq, &hash)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    #[instrument(skip_all, fields(name = %new.name))]
+    async fn create_account(&self, actor: &Actor, new: &NewAccount) -> StoreResult<Account> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (name, institution, kind, currency, opening_balance_minor, archived, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(&new.institution)
+        .bind(new.kind.as_str())
+        .bind(new.currency.code())
+        .bind(new.opening_balance_minor)
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", new.name)))?;
+        let account = crate::new_account_row(id, new, at);
+        append(
+            &mut tx,
+            vec![PendingEntry::row(actor, Entity::Account, id, Op::Insert, None, Some(&account))?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(account)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_account(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &AccountPatch,
+    ) -> StoreResult<Account> {
+        let mut tx = self.begin().await?;
+        let before = fetch_account(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE accounts SET name = ?, institution = ?, kind = ?, opening_balance_minor = ?, archived = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&after.name)
+        .bind(&after.institution)
+        .bind(after.kind.as_str())
+        .bind(after.opening_balance_minor)
+        .bind(after.archived)
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", after.name)))?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Account,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    async fn get_account(&self, id: i64) -> StoreResult<Account> {
+        let mut conn = self.pool.acquire().await.map_err(dberr)?;
+        fetch_account(&mut conn, id).await
+    }
+
+    async fn find_account(&self, name: &str) -> StoreResult<Option<Account>> {
+        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(dberr)?
+            .map(Account::try_from)
+            .transpose()
+    }
+
+    async fn list_accounts(&self, include_archived: bool) -> StoreResult<Vec<Account>> {
+        let rows = sqlx::query_as::<_, AccountRow>(
+            "SELECT * FROM accounts WHERE archived = 0 OR ? ORDER BY lower(name)",
+        )
+        .bind(include_archived)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)?;
+        convert(rows)
+    }
+
+    async fn account_sums(&self) -> StoreResult<Vec<(i64, i64)>> {
+        sqlx::query_as(
+            "SELECT account_id, SUM(amount_minor) FROM transactions GROUP BY account_id ORDER BY account_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)
+    }
+
+    #[instrument(skip_all, fields(name = %new.name))]
+    async fn create_category(&self, actor: &Actor, new: &NewCategory) -> StoreResult<Category> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO categories (name, parent_id, kind, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(new.parent_id)
+        .bind(new.kind.as_str())
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("a category named \"{}\" already exists there", new.name)))?;
+        let cat = Category {
+            id,
+            name: new.name.clone(),
+            parent_id: new.parent_id,
+            kind: new.kind,
+            created_at: at,
+            updated_at: at,
+        };
+        append(
+            &mut tx,
+            vec![PendingEntry::row(actor, Entity::Category, id, Op::Insert, None, Some(&cat))?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(cat)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_category(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &CategoryPatch,
+    ) -> StoreResult<Category> {
+        let mut tx = self.begin().await?;
+        let before = fetch_category(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE categories SET name = ?, parent_id = ?, kind = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&after.name)
+        .bind(after.parent_id)
+        .bind(after.kind.as_str())
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("a category named \"{}\" already exists there", after.name)))?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Category,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        let rows = sqlx::query_as::<_, CategoryRow>("SELECT * FROM categories ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        convert(rows)
+    }
+
+    #[instrument(skip_all, fields(rows = rows.len()))]
+    async fn insert_transactions(
+        &self,
+        actor: &Actor,
+        rows: Vec<NewTransaction>,
+    ) -> StoreResult<Vec<i64>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let next: i64 = sqlx::query_scalar(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transactions'), 0), \
+                        COALESCE((SELECT MAX(id) FROM transactions), 0)) + 1",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(dberr)?;
+        let at = now();
+        let full: Vec<Transaction> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.into_row(next + i as i64, at))
+            .collect();
+        for chunk in full.chunks(TX_CHUNK) {
+            let sql = if chunk.len() == TX_CHUNK {
+                full_chunk_sql().to_string()
+            } else {
+                tx_insert_sql(chunk.len())
+            };
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for t in chunk {
+                q = bind_tx_row(q, t)?;
+            }
+            q.execute(&mut *tx).await.map_err(|e| {
+                db_err(e, || {
+                    "a transaction refers to an account, category or batch that does not exist"
+                        .to_string()
+                })
+            })?;
+        }
+        append(&mut tx, vec![crate::tx_insert_entry(actor, &full)?]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(full.iter().map(|t| t.id).collect())
+    }
+
+    async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {
+        let mut conn = self.pool.acquire().await.map_err(dberr)?;
+        fetch_tx(&mut conn, id).await
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_transaction(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &TransactionPatch,
+    ) -> StoreResult<Transaction> {
+        let mut tx = self.begin().await?;
+        let before = fetch_tx(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE transactions SET posted_date = ?, amount_minor = ?, payee = ?, description = ?, memo = ?, \
+             category_id = ?, status = ?, fingerprint = ?, transfer_id = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(after.posted_date)
+        .bind(after.amount_minor)
+        .bind(&after.payee)
+        .bind(&after.description)
+        .bind(&after.memo)
+        .bind(after.category_id)
+        .bind(after.status.as_str())
+        .bind(fingerprint_bytes(&after.fingerprint)?)
+        .bind(after.transfer_id)
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Transaction,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction> {
+        let mut tx = self.begin().await?;
+        let before = fetch_tx(&mut tx, id).await?;
+        sqlx::query("DELETE FROM transactions WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("transaction {id} is linked as a transfer from another transaction: unlink it first")
+                })
+            })?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::Transaction,
+                id,
+                Op::Delete,
+                Some(&before),
+                None,
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(before)
+    }
+
+    async fn list_transactions(&self, f: &TxFilter) -> StoreResult<TxPage> {
+        let limit = page_limit(f.limit);
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM transactions WHERE 1=1");
+        if let Some(a) = f.account_id {
+            q.push(" AND account_id = ").push_bind(a);
+        }
+        if let Some(d) = f.from {
+            q.push(" AND posted_date >= ").push_bind(d);
+        }
+        if let Some(d) = f.to {
+            q.push(" AND posted_date <= ").push_bind(d);
+        }
+        if let Some(c) = f.category_id {
+            q.push(" AND category_id = ").push_bind(c);
+        }
+        if f.uncategorized {
+            q.push(" AND category_id IS NULL");
+        }
+        if let Some(m) = f.min_amount_minor {
+            q.push(" AND amount_minor >= ").push_bind(m);
+        }
+        if let Some(m) = f.max_amount_minor {
+            q.push(" AND amount_minor <= ").push_bind(m);
+        }
+        if let Some(s) = f.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(b) = f.import_batch_id {
+            q.push(" AND import_batch_id = ").push_bind(b);
+        }
+        if let Some(text) = f.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            let p = like_pattern(text.trim());
+            q.push(" AND (payee LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\' OR description LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\' OR memo LIKE ")
+                .push_bind(p)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(c) = f.after {
+            q.push(" AND (posted_date, id) < (")
+                .push_bind(c.posted_date)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        }
+        q.push(" ORDER BY posted_date DESC, id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let rows: Vec<TxRow> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        Ok(into_page(convert(rows)?, limit))
+    }
+
+    #[instrument(skip_all, fields(name = %new.name))]
+    async fn create_user(&self, actor: &Actor, new: &NewUser) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (name, role, password_hash, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(new.role.as_str())
+        .bind(&new.password_hash)
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_err(e, || format!("a user named \"{}\" already exists", new.name)))?;
+        let user = User {
+            id,
+            name: new.name.clone(),
+            role: new.role,
+            password_hash: new.password_hash.clone(),
+            disabled: false,
+            created_at: at,
+            updated_at: at,
+        };
+        append(
+            &mut tx,
+            vec![PendingEntry::row(actor, Entity::User, id, Op::Insert, None, Some(&user))?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(user)
+    }
+
+    #[instrument(skip_all, fields(id))]
+    async fn update_user(&self, actor: &Actor, id: i64, patch: &UserPatch) -> StoreResult<User> {
+        let mut tx = self.begin().await?;
+        let before = fetch_user(&mut tx, id).await?;
+        let after = patch.apply(&before);
+        sqlx::query(
+            "UPDATE users SET role = ?, password_hash = ?, disabled = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(after.role.as_str())
+        .bind(&after.password_hash)
+        .bind(after.disabled)
+        .bind(after.updated_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(dberr)?;
+        append(
+            &mut tx,
+            vec![PendingEntry::row(
+                actor,
+                Entity::User,
+                id,
+                Op::Update,
+                Some(&before),
+                Some(&after),
+            )?],
+        )
+        .await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
+    async fn find_user(&self, name: &str) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(dberr)?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query_as::<_, UserRow>("SELECT * FROM users ORDER BY lower(name)")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        convert(rows)
+    }
+
+    async fn journal_entries(&self, f: &JournalFilter) -> StoreResult<Vec<JournalEntry>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM journal WHERE seq > ");
+        q.push_bind(f.after_seq);
+        if let Some(e) = f.entity {
+            q.push(" AND entity = ").push_bind(e.as_str());
+        }
+        if let Some(since) = f.since {
+            q.push(" AND at >= ").push_bind(since);
+        }
+        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(f.limit.max(1)));
+        let rows: Vec<JournalRow> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        convert(rows)
+    }
+
+    async fn scan_rows(
+        &self,
+        entity: Entity,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        let limit = i64::from(limit.max(1));
+        macro_rules! scan {
+            ($row:ty, $model:ty, $table:literal) => {{
+                let rows = sqlx::query_as::<_, $row>(concat!(
+                    "SELECT * FROM ",
+                    $table,
+                    " WHERE id > ? ORDER BY id LIMIT ?"
+                ))
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                let models: Vec<$model> = convert(rows)?;
+                canonical(models, |m| m.id)
+            }};
+        }
+        match entity {
+            Entity::Account => scan!(AccountRow, Account, "accounts"),
+            Entity::Category => scan!(CategoryRow, Category, "categories"),
+            Entity::Transaction => scan!(TxRow, Transaction, "transactions"),
+            Entity::User => scan!(UserRow, User, "users"),
+            Entity::ImportBatch => {
+                let rows = sqlx::query_as::<_, BatchRow>(
+                    "SELECT * FROM import_batches WHERE id > ? ORDER BY id LIMIT ?",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                canonical(
+                    rows.into_iter().map(ImportBatch::from).collect(),
+                    |m: &ImportBatch| m.id,
+                )
+            }
+            Entity::Store => Ok(Vec::new()),
+        }
+    }
+}
+
+pub(crate) fn migration_versions() -> Vec<i64> {
+    MIGRATOR.iter().map(|m| m.version).collect()
+}

@@ -1,0 +1,333 @@
+//! Accounts, categories, transactions and users behave the same on both engines.
+
+use std::collections::HashSet;
+
+use ledgerflow_core::StoreError;
+use ledgerflow_core::model::*;
+
+use crate::*;
+
+#[tokio::test]
+async fn accounts_are_unique_editable_and_archivable() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let a = account(s, "Checking").await;
+        assert_eq!(a.opening_balance_minor, 10_000);
+        let err = s
+            .create_account(
+                &actor(),
+                &NewAccount {
+                    name: "Checking".into(),
+                    institution: None,
+                    kind: AccountKind::Savings,
+                    currency: usd(),
+                    opening_balance_minor: 0,
+                },
+            )
+            .await
+            .expect_err("duplicate name");
+        assert_eq!(err.to_string(), "an account named \"Checking\" already exists");
+
+        let b = account(s, "Visa").await;
+        let renamed = s
+            .update_account(
+                &actor(),
+                b.id,
+                &AccountPatch {
+                    name: Some("Visa Signature".into()),
+                    kind: Some(AccountKind::CreditCard),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("update");
+        assert_eq!(renamed.name, "Visa Signature");
+        assert_eq!(s.get_account(b.id).await.expect("get"), renamed);
+        let err = s
+            .update_account(
+                &actor(),
+                b.id,
+                &AccountPatch {
+                    name: Some("Checking".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect_err("rename onto an existing name");
+        assert!(matches!(err, StoreError::Conflict(_)));
+        assert_eq!(s.get_account(b.id).await.expect("get").name, "Visa Signature");
+
+        s.update_account(
+            &actor(),
+            a.id,
+            &AccountPatch {
+                archived: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("archive");
+        let active: Vec<String> = s
+            .list_accounts(false)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(active, vec!["Visa Signature"]);
+        assert_eq!(s.list_accounts(true).await.expect("list").len(), 2);
+        assert!(matches!(
+            s.update_account(&actor(), 999, &AccountPatch::default()).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.find_account("Nope").await.expect("find"), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn categories_form_a_tree_with_unique_sibling_names() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let mk = |name: &str, parent: Option<i64>| NewCategory {
+            name: name.into(),
+            parent_id: parent,
+            kind: CategoryKind::Expense,
+        };
+        let food = s.create_category(&actor(), &mk("Food", None)).await.expect("food");
+        let groc = s
+            .create_category(&actor(), &mk("Groceries", Some(food.id)))
+            .await
+            .expect("groceries");
+        let travel = s.create_category(&actor(), &mk("Travel", None)).await.expect("travel");
+        // the same name under another parent is fine; twice under one parent is not
+        s.create_category(&actor(), &mk("Groceries", Some(travel.id)))
+            .await
+            .expect("same name elsewhere");
+        let err = s
+            .create_category(&actor(), &mk("groceries", Some(food.id)))
+            .await
+            .expect_err("sibling duplicate");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let err = s
+            .create_category(&actor(), &mk("x", Some(12345)))
+            .await
+            .expect_err("unknown parent");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+
+        let moved = s
+            .update_category(
+                &actor(),
+                groc.id,
+                &CategoryPatch {
+                    name: Some("Supermarket".into()),
+                    parent_id: Some(None),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("rename and move to top");
+        assert_eq!(moved.parent_id, None);
+        let all = s.list_categories().await.expect("list");
+        let paths: Vec<String> = ledgerflow_core::service::category_paths(&all)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        assert_eq!(paths, vec!["Food", "Supermarket", "Travel", "Travel:Groceries"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transactions_insert_list_filter_edit_delete() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let chk = account(s, "Checking").await;
+        let visa = account(s, "Visa").await;
+        let food = s
+            .create_category(
+                &actor(),
+                &NewCategory {
+                    name: "Food".into(),
+                    parent_id: None,
+                    kind: CategoryKind::Expense,
+                },
+            )
+            .await
+            .expect("category");
+        let mut rows = vec![
+            new_tx(chk.id, "2024-01-05", -450, "Blue Bottle Coffee"),
+            new_tx(chk.id, "2024-01-05", -450, "Blue Bottle Coffee"),
+            new_tx(chk.id, "2024-01-31", 250_000, "ACME PAYROLL"),
+            new_tx(visa.id, "2024-02-10", -12_999, "Hardware 50% off_sale"),
+        ];
+        rows[0].category_id = Some(food.id);
+        rows[3].memo = "drill".into();
+        let ids = s.insert_transactions(&actor(), rows).await.expect("insert");
+        assert_eq!(ids.len(), 4);
+        assert_eq!(s.counts().await.expect("counts").transactions, 4);
+
+        // identical rows are both kept and share a fingerprint
+        let a = s.get_transaction(ids[0]).await.expect("get");
+        let b = s.get_transaction(ids[1]).await.expect("get");
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.amount_minor, -450);
+
+        let list = |f: TxFilter| async move { s.list_transactions(&f).await.expect("list").items };
+        let ids_of = |v: Vec<Transaction>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+        // newest first, ties broken by id descending
+        assert_eq!(
+            ids_of(list(TxFilter { limit: 50, ..Default::default() }).await),
+            vec![ids[3], ids[2], ids[1], ids[0]]
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { account_id: Some(visa.id), limit: 50, ..Default::default() }).await),
+            vec![ids[3]]
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { text: Some("coffee".into()), limit: 50, ..Default::default() }).await),
+            vec![ids[1], ids[0]],
+            "text search is case-insensitive"
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { text: Some("50%".into()), limit: 50, ..Default::default() }).await),
+            vec![ids[3]],
+            "LIKE wildcards in the search text are literal"
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { text: Some("DRILL".into()), limit: 50, ..Default::default() }).await),
+            vec![ids[3]],
+            "memo is searched"
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { category_id: Some(food.id), limit: 50, ..Default::default() }).await),
+            vec![ids[0]]
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { from: Some(date("2024-01-06")), to: Some(date("2024-01-31")), limit: 50, ..Default::default() }).await),
+            vec![ids[2]]
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { min_amount_minor: Some(-1_000), max_amount_minor: Some(0), limit: 50, ..Default::default() }).await),
+            vec![ids[1], ids[0]]
+        );
+        assert_eq!(
+            ids_of(list(TxFilter { uncategorized: true, account_id: Some(chk.id), limit: 50, ..Default::default() }).await),
+            vec![ids[2], ids[1]]
+        );
+
+        let edited = s
+            .update_transaction(
+                &actor(),
+                ids[1],
+                &TransactionPatch {
+                    amount_minor: Some(-475),
+                    category_id: Some(Some(food.id)),
+                    status: Some(TxStatus::Reconciled),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("edit");
+        assert_eq!(edited.amount_minor, -475);
+        assert_ne!(edited.fingerprint, a.fingerprint, "fingerprint follows the amount");
+        assert_eq!(s.get_transaction(ids[1]).await.expect("get"), edited);
+
+        let sums = s.account_sums().await.expect("sums");
+        assert_eq!(sums, vec![(chk.id, -450 - 475 + 250_000), (visa.id, -12_999)]);
+
+        let gone = s.delete_transaction(&actor(), ids[0]).await.expect("delete");
+        assert_eq!(gone.id, ids[0]);
+        assert!(matches!(s.get_transaction(ids[0]).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(s.delete_transaction(&actor(), ids[0]).await, Err(StoreError::NotFound(_))));
+        // a fresh insert never reuses a deleted id
+        let new_ids = s
+            .insert_transactions(&actor(), vec![new_tx(chk.id, "2024-03-01", -1, "x"), new_tx(chk.id, "2024-03-01", -2, "y")])
+            .await
+            .expect("insert");
+        assert!(new_ids.iter().all(|i| *i > ids[3]));
+
+        // a row pointing at a missing account is refused and nothing of the batch lands
+        let before = s.counts().await.expect("counts").transactions;
+        let err = s
+            .insert_transactions(&actor(), vec![new_tx(chk.id, "2024-03-02", -1, "ok"), new_tx(9999, "2024-03-02", -1, "bad")])
+            .await
+            .expect_err("bad account");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert_eq!(s.counts().await.expect("counts").transactions, before, "batch is atomic");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keyset_pagination_visits_every_row_once() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let chk = account(s, "Checking").await;
+        // 2,500 rows over 50 days, many per day, inserted in two bulk batches
+        let rows: Vec<NewTransaction> = (0..2_500)
+            .map(|i| {
+                let d = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("d")
+                    + chrono::Days::new((i % 50) as u64);
+                new_tx(chk.id, &d.to_string(), -(i as i64), &format!("row {i}"))
+            })
+            .collect();
+        let (a, b) = rows.split_at(1_300);
+        s.insert_transactions(&actor(), a.to_vec()).await.expect("bulk 1");
+        s.insert_transactions(&actor(), b.to_vec()).await.expect("bulk 2");
+
+        let mut seen = HashSet::new();
+        let mut last: Option<(chrono::NaiveDate, i64)> = None;
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = s
+                .list_transactions(&TxFilter { account_id: Some(chk.id), after: cursor, limit: 333, ..Default::default() })
+                .await
+                .expect("page");
+            pages += 1;
+            for t in &page.items {
+                assert!(seen.insert(t.id), "row {} seen twice", t.id);
+                if let Some(prev) = last {
+                    assert!((t.posted_date, t.id) < prev, "order is strictly descending");
+                }
+                last = Some((t.posted_date, t.id));
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 2_500);
+        assert_eq!(pages, 8);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn users_have_roles_and_can_be_disabled() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let hash = ledgerflow_core::password::hash_password("a long passphrase").expect("hash");
+        let u = s
+            .create_user(&actor(), &NewUser { name: "alice".into(), role: Role::Admin, password_hash: Some(hash.clone()) })
+            .await
+            .expect("user");
+        assert!(matches!(
+            s.create_user(&actor(), &NewUser { name: "alice".into(), role: Role::Viewer, password_hash: None }).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let u2 = s
+            .update_user(&actor(), u.id, &UserPatch { role: Some(Role::Viewer), disabled: Some(true), ..Default::default() })
+            .await
+            .expect("update");
+        assert_eq!(u2.role, Role::Viewer);
+        assert!(u2.disabled);
+        let found = s.find_user("alice").await.expect("find").expect("exists");
+        assert_eq!(found, u2);
+        assert!(ledgerflow_core::password::verify_password("a long passphrase", found.password_hash.as_deref().expect("hash")));
+        assert_eq!(s.counts().await.expect("counts").users, 1);
+    })
+    .await;
+}
