@@ -54,7 +54,13 @@ pub fn fingerprint_hex(
     payee: &str,
     description: &str,
 ) -> String {
-    hex::encode(fingerprint(account_id, date, amount_minor, payee, description))
+    hex::encode(fingerprint(
+        account_id,
+        date,
+        amount_minor,
+        payee,
+        description,
+    ))
 }
 
 #[cfg(test)]
@@ -77,7 +83,10 @@ mod tests {
     fn every_component_matters() {
         let base = fingerprint(1, d(), -450, "", "COFFEE");
         assert_ne!(base, fingerprint(2, d(), -450, "", "COFFEE"));
-        assert_ne!(base, fingerprint(1, d().succ_opt().expect("date"), -450, "", "COFFEE"));
+        assert_ne!(
+            base,
+            fingerprint(1, d().succ_opt().expect("date"), -450, "", "COFFEE")
+        );
         assert_ne!(base, fingerprint(1, d(), -451, "", "COFFEE"));
         assert_ne!(base, fingerprint(1, d(), -450, "", "TEA"));
         // the payee stands in when there is no description

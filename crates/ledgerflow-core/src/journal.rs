@@ -363,21 +363,31 @@ fn digest16(bytes: &[u8]) -> [u8; 16] {
 /// The first problem `journal verify` finds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JournalProblem {
-    #[error("journal entry {seq}: expected sequence number {expected} (an entry is missing or was inserted)")]
+    #[error(
+        "journal entry {seq}: expected sequence number {expected} (an entry is missing or was inserted)"
+    )]
     Gap { seq: i64, expected: i64 },
-    #[error("journal entry {seq}: its link to the previous entry is broken (an entry before it was removed or altered)")]
+    #[error(
+        "journal entry {seq}: its link to the previous entry is broken (an entry before it was removed or altered)"
+    )]
     BrokenLink { seq: i64 },
     #[error("journal entry {seq}: its hash does not match its contents (the entry was altered)")]
     BadHash { seq: i64 },
     #[error("journal entry {seq}: {reason}")]
     Unreadable { seq: i64, reason: String },
-    #[error("journal entry {seq}: the {entity} {id} it changes is not what the journal built before it (the row was changed outside LedgerFlow before this entry)")]
+    #[error(
+        "journal entry {seq}: the {entity} {id} it changes is not what the journal built before it (the row was changed outside LedgerFlow before this entry)"
+    )]
     BeforeMismatch { seq: i64, entity: Entity, id: i64 },
     #[error("{entity} {id}: the row differs from the journal (changed outside LedgerFlow)")]
     RowChanged { entity: Entity, id: i64 },
-    #[error("{entity} {id}: the row exists but the journal never created it (inserted outside LedgerFlow)")]
+    #[error(
+        "{entity} {id}: the row exists but the journal never created it (inserted outside LedgerFlow)"
+    )]
     RowUnknown { entity: Entity, id: i64 },
-    #[error("{entity} {id}: the journal says the row exists but it is missing (deleted outside LedgerFlow)")]
+    #[error(
+        "{entity} {id}: the journal says the row exists but it is missing (deleted outside LedgerFlow)"
+    )]
     RowMissing { entity: Entity, id: i64 },
 }
 
@@ -462,10 +472,13 @@ impl Replay {
                 Ok(())
             }
             Op::BulkInsert | Op::BulkDelete => {
-                let payload = e.payload.as_deref().ok_or_else(|| JournalProblem::Unreadable {
-                    seq,
-                    reason: "a bulk change without rows".into(),
-                })?;
+                let payload = e
+                    .payload
+                    .as_deref()
+                    .ok_or_else(|| JournalProblem::Unreadable {
+                        seq,
+                        reason: "a bulk change without rows".into(),
+                    })?;
                 let insert = e.op == Op::BulkInsert;
                 let rows = &mut self.rows;
                 for_each_row(seq, payload, |line| {
@@ -559,8 +572,15 @@ mod tests {
     fn sample() -> Vec<JournalEntry> {
         let a = Actor::system("test");
         chain(vec![
-            PendingEntry::row(&a, Entity::Account, 1, Op::Insert, None, Some(&Row { id: 1, v: 1 }))
-                .expect("entry"),
+            PendingEntry::row(
+                &a,
+                Entity::Account,
+                1,
+                Op::Insert,
+                None,
+                Some(&Row { id: 1, v: 1 }),
+            )
+            .expect("entry"),
             PendingEntry::bulk(
                 &a,
                 Entity::Transaction,
@@ -594,13 +614,19 @@ mod tests {
         altered[1].after = Some("{\"rows\":3}".into());
         let mut c = ChainCheck::default();
         c.check(&altered[0]).expect("first is fine");
-        assert_eq!(c.check(&altered[1]), Err(JournalProblem::BadHash { seq: 2 }));
+        assert_eq!(
+            c.check(&altered[1]),
+            Err(JournalProblem::BadHash { seq: 2 })
+        );
 
         let mut c = ChainCheck::default();
         c.check(&entries[0]).expect("first is fine");
         assert_eq!(
             c.check(&entries[2]),
-            Err(JournalProblem::Gap { seq: 3, expected: 2 })
+            Err(JournalProblem::Gap {
+                seq: 3,
+                expected: 2
+            })
         );
     }
 
@@ -617,8 +643,10 @@ mod tests {
 
         let mut r = build();
         assert_eq!(r.len(), 3);
-        r.check_row(Entity::Transaction, 10, &row(10, 7)).expect("matches");
-        r.check_row(Entity::Transaction, 11, &row(11, 6)).expect("matches");
+        r.check_row(Entity::Transaction, 10, &row(10, 7))
+            .expect("matches");
+        r.check_row(Entity::Transaction, 11, &row(11, 6))
+            .expect("matches");
         r.finish_entity(Entity::Transaction).expect("complete");
 
         let mut r = build();
@@ -649,8 +677,15 @@ mod tests {
     fn an_update_whose_before_image_disagrees_is_reported() {
         let a = Actor::system("test");
         let entries = chain(vec![
-            PendingEntry::row(&a, Entity::Account, 1, Op::Insert, None, Some(&Row { id: 1, v: 1 }))
-                .expect("entry"),
+            PendingEntry::row(
+                &a,
+                Entity::Account,
+                1,
+                Op::Insert,
+                None,
+                Some(&Row { id: 1, v: 1 }),
+            )
+            .expect("entry"),
             PendingEntry::row(
                 &a,
                 Entity::Account,

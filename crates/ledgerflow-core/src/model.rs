@@ -412,10 +412,14 @@ pub struct Counts {
 pub struct Actor(String);
 
 impl Actor {
+    /// The CLI acting for the operating-system user who runs it.
     pub fn cli() -> Self {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_string());
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(os_user_name)
+            .unwrap_or_else(|| "unknown".to_string());
         Actor(format!("cli:{user}"))
     }
     pub fn user(name: &str) -> Self {
@@ -436,6 +440,24 @@ impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The name of this process's real user, from /proc and /etc/passwd.
+fn os_user_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let _pw = f.next()?;
+        (f.next()? == uid).then(|| name.to_string())
+    })
 }
 
 /// Keyset position in the transaction list (newest first: date, then id, descending).

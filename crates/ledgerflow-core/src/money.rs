@@ -245,7 +245,10 @@ mod tests {
             Err(MoneyError::TooManyDecimals { .. })
         ));
         for bad in ["", "abc", "1,5", "1e5", "--1", "-", ".", "1.2.3", "NaN"] {
-            assert!(cur("USD").parse_amount(bad).is_err(), "{bad} must be refused");
+            assert!(
+                cur("USD").parse_amount(bad).is_err(),
+                "{bad} must be refused"
+            );
         }
         assert!(matches!(
             cur("USD").parse_amount("99999999999999999999"),

@@ -1,7 +1,7 @@
 //! Password hashing with Argon2id (PHC strings carry their own parameters and salt).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::error::ValidationError;
 

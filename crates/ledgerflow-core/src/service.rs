@@ -24,7 +24,9 @@ pub async fn account_by_name(store: &dyn Store, name: &str) -> Result<Account, C
 pub fn check_name(what: &str, name: &str) -> Result<String, ValidationError> {
     let n = name.trim();
     if n.is_empty() {
-        return Err(ValidationError::new(format!("{what} name must not be empty")));
+        return Err(ValidationError::new(format!(
+            "{what} name must not be empty"
+        )));
     }
     if n.chars().count() > 200 {
         return Err(ValidationError::new(format!(
@@ -86,7 +88,12 @@ pub fn resolve_category<'a>(all: &'a [Category], spec: &str) -> Result<&'a Categ
         many => {
             let names: Vec<String> = many
                 .iter()
-                .filter_map(|c| paths.iter().find(|(id, _)| *id == c.id).map(|(_, p)| p.clone()))
+                .filter_map(|c| {
+                    paths
+                        .iter()
+                        .find(|(id, _)| *id == c.id)
+                        .map(|(_, p)| p.clone())
+                })
                 .collect();
             Err(CoreError::Invalid(ValidationError::new(format!(
                 "category \"{spec}\" is ambiguous: say which of {} you mean",
@@ -166,8 +173,7 @@ pub async fn verify_journal(store: &dyn Store) -> Result<JournalReport, StoreErr
     }
     // The head recorded beside the journal must agree with the chain (catches a truncated tail).
     let recorded = store.journal_head().await?;
-    if recorded.head_seq != chain.head().head_seq || recorded.head_hash != chain.head().head_hash
-    {
+    if recorded.head_seq != chain.head().head_seq || recorded.head_hash != chain.head().head_hash {
         return Ok(fail(
             &chain,
             entries,
@@ -232,10 +238,15 @@ mod tests {
             cat(3, "Travel", None),
             cat(4, "Food", Some(3)),
         ];
-        assert_eq!(resolve_category(&all, "Food:Groceries").expect("path").id, 2);
+        assert_eq!(
+            resolve_category(&all, "Food:Groceries").expect("path").id,
+            2
+        );
         assert_eq!(resolve_category(&all, "groceries").expect("name").id, 2);
         assert_eq!(resolve_category(&all, "Travel:Food").expect("path").id, 4);
-        let err = resolve_category(&all, "Food").expect("top-level path wins").id;
+        let err = resolve_category(&all, "Food")
+            .expect("top-level path wins")
+            .id;
         assert_eq!(err, 1);
         assert!(matches!(
             resolve_category(&all, "Rent"),
@@ -245,7 +256,11 @@ mod tests {
 
     #[test]
     fn moving_a_category_under_its_child_is_refused() {
-        let all = vec![cat(1, "A", None), cat(2, "B", Some(1)), cat(3, "C", Some(2))];
+        let all = vec![
+            cat(1, "A", None),
+            cat(2, "B", Some(1)),
+            cat(3, "C", Some(2)),
+        ];
         assert!(check_no_cycle(&all, 1, Some(3)).is_err());
         assert!(check_no_cycle(&all, 1, Some(1)).is_err());
         assert!(check_no_cycle(&all, 3, Some(1)).is_ok());
@@ -253,7 +268,10 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert_eq!(check_name("account", "  Checking ").expect("ok"), "Checking");
+        assert_eq!(
+            check_name("account", "  Checking ").expect("ok"),
+            "Checking"
+        );
         assert!(check_name("account", "   ").is_err());
         assert!(check_name("account", "a\u{7}b").is_err());
     }

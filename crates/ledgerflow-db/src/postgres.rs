@@ -13,8 +13,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 use tracing::instrument;
 
-use crate::rows::*;
 use crate::OpenMode;
+use crate::rows::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -282,7 +282,14 @@ impl Store for PgStore {
         let account = crate::new_account_row(id, new, at);
         append(
             &mut tx,
-            vec![PendingEntry::row(actor, Entity::Account, id, Op::Insert, None, Some(&account))?],
+            vec![PendingEntry::row(
+                actor,
+                Entity::Account,
+                id,
+                Op::Insert,
+                None,
+                Some(&account),
+            )?],
         )
         .await?;
         tx.commit().await.map_err(dberr)?;
@@ -388,7 +395,14 @@ impl Store for PgStore {
         };
         append(
             &mut tx,
-            vec![PendingEntry::row(actor, Entity::Category, id, Op::Insert, None, Some(&cat))?],
+            vec![PendingEntry::row(
+                actor,
+                Entity::Category,
+                id,
+                Op::Insert,
+                None,
+                Some(&cat),
+            )?],
         )
         .await?;
         tx.commit().await.map_err(dberr)?;
@@ -551,7 +565,8 @@ impl Store for PgStore {
 
     async fn list_transactions(&self, f: &TxFilter) -> StoreResult<TxPage> {
         let limit = page_limit(f.limit);
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM transactions WHERE 1=1");
+        let mut q: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT * FROM transactions WHERE 1=1");
         if let Some(a) = f.account_id {
             q.push(" AND account_id = ").push_bind(a);
         }
@@ -632,7 +647,14 @@ impl Store for PgStore {
         };
         append(
             &mut tx,
-            vec![PendingEntry::row(actor, Entity::User, id, Op::Insert, None, Some(&user))?],
+            vec![PendingEntry::row(
+                actor,
+                Entity::User,
+                id,
+                Op::Insert,
+                None,
+                Some(&user),
+            )?],
         )
         .await?;
         tx.commit().await.map_err(dberr)?;
@@ -698,7 +720,8 @@ impl Store for PgStore {
         if let Some(since) = f.since {
             q.push(" AND at >= ").push_bind(since);
         }
-        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(f.limit.max(1)));
+        q.push(" ORDER BY seq LIMIT ")
+            .push_bind(i64::from(f.limit.max(1)));
         let rows: Vec<JournalRow> = q
             .build_query_as()
             .fetch_all(&self.pool)

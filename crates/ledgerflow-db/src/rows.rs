@@ -209,8 +209,9 @@ impl TryFrom<JournalRow> for JournalEntry {
             seq: r.seq,
             at: r.at,
             actor: r.actor,
-            entity: Entity::parse(&r.entity)
-                .ok_or_else(|| corrupt("journal entity", format!("entry {}: {}", r.seq, r.entity)))?,
+            entity: Entity::parse(&r.entity).ok_or_else(|| {
+                corrupt("journal entity", format!("entry {}: {}", r.seq, r.entity))
+            })?,
             entity_id: r.entity_id,
             op: Op::parse(&r.op)
                 .ok_or_else(|| corrupt("journal op", format!("entry {}: {}", r.seq, r.op)))?,

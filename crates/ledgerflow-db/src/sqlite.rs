@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 use tracing::instrument;
 
-use crate::rows::*;
 use crate::OpenMode;
+use crate::rows::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -359,7 +359,14 @@ impl Store for SqliteStore {
         let account = crate::new_account_row(id, new, at);
         append(
             &mut tx,
-            vec![PendingEntry::row(actor, Entity::Account, id, Op::Insert, None, Some(&account))?],
+            vec![PendingEntry::row(
+                actor,
+                Entity::Account,
+                id,
+                Op::Insert,
+                None,
+                Some(&account),
+            )?],
         )
         .await?;
         tx.commit().await.map_err(dberr)?;
@@ -465,7 +472,14 @@ impl Store for SqliteStore {
         };
         append(
             &mut tx,
-            vec![PendingEntry::row(actor, Entity::Category, id, Op::Insert, None, Some(&cat))?],
+            vec![PendingEntry::row(
+                actor,
+                Entity::Category,
+                id,
+                Op::Insert,
+                None,
+                Some(&cat),
+            )?],
         )
         .await?;
         tx.commit().await.map_err(dberr)?;
@@ -492,7 +506,11 @@ impl Store for SqliteStore {
         .bind(id)
         .execute(&mut *tx)
         .await
-        .map_err(|e| db_err(e, || format!("a category named \"{}\" already exists there", after.name)))?;
+        .map_err(|e| {
+            db_err(e, || {
+                format!("a category named \"{}\" already exists there", after.name)
+            })
+        })?;
         append(
             &mut tx,
             vec![PendingEntry::row(
@@ -723,7 +741,14 @@ impl Store for SqliteStore {
         };
         append(
             &mut tx,
-            vec![PendingEntry::row(actor, Entity::User, id, Op::Insert, None, Some(&user))?],
+            vec![PendingEntry::row(
+                actor,
+                Entity::User,
+                id,
+                Op::Insert,
+                None,
+                Some(&user),
+            )?],
         )
         .await?;
         tx.commit().await.map_err(dberr)?;
@@ -789,7 +814,8 @@ impl Store for SqliteStore {
         if let Some(since) = f.since {
             q.push(" AND at >= ").push_bind(since);
         }
-        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(f.limit.max(1)));
+        q.push(" ORDER BY seq LIMIT ")
+            .push_bind(i64::from(f.limit.max(1)));
         let rows: Vec<JournalRow> = q
             .build_query_as()
             .fetch_all(&self.pool)

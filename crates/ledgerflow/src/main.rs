@@ -1,1 +1,103 @@
-fn main() {}
+//! The `ledgerflow` binary: parses the command line, loads the layered configuration, runs one
+//! subcommand and turns its error into a one-sentence message and a stable exit code
+//! (see `exit.rs`).
+
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod exit;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ledgerflow_core::model::Actor;
+
+use crate::cli::{Cli, Command};
+use crate::context::Ctx;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(err) => {
+            let code = exit::code_for(&err);
+            eprintln!("error: {}", message(&err));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// The error's message; for internal errors, the whole chain of causes.
+fn message(err: &anyhow::Error) -> String {
+    if exit::code_for(err) == exit::INTERNAL {
+        format!("{err:#}")
+    } else {
+        // The typed error's own sentence, without the "opening the store at …" wrappers that
+        // would repeat what it already says.
+        err.chain()
+            .find(|c| {
+                c.is::<ledgerflow_core::CoreError>()
+                    || c.is::<ledgerflow_core::StoreError>()
+                    || c.is::<ledgerflow_core::ValidationError>()
+                    || c.is::<ledgerflow_core::MoneyError>()
+                    || c.is::<config::ConfigError>()
+                    || c.is::<exit::CheckFailed>()
+                    || c.is::<exit::Refused>()
+                    || c.is::<exit::BadInput>()
+            })
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| format!("{err:#}"))
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let bind = match &cli.command {
+        Command::Serve(a) => a.bind.clone(),
+        _ => None,
+    };
+    let loaded = config::load(cli.global.config.as_deref(), &cli.global.overrides(bind))?;
+    let level = match (&loaded.settings.log.level, &cli.command) {
+        (l, _) if !l.is_empty() => l.clone(),
+        (_, Command::Serve(_)) => "info,sqlx=warn".to_string(),
+        _ => "warn".to_string(),
+    };
+    telemetry::init(&level, loaded.settings.log.format == "json");
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if let Command::Config(cmd) = &cli.command {
+        return commands::config::run(&loaded, cmd);
+    }
+    let ctx = Ctx {
+        settings: loaded.settings,
+        actor: Actor::cli(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Init(a) => commands::init::run(&ctx, a).await,
+            Command::Serve(_) => commands::serve::run(&ctx).await,
+            Command::Status(a) => commands::status::run(&ctx, a).await,
+            Command::Account(c) => commands::account::run(&ctx, c).await,
+            Command::Category(c) => commands::category::run(&ctx, c).await,
+            Command::Tx(c) => commands::tx::run(&ctx, c).await,
+            Command::User(c) => commands::user::run(&ctx, c).await,
+            Command::Journal(c) => commands::journal::run(&ctx, c).await,
+            Command::Config(_) => Ok(()),
+        }
+    })
+}

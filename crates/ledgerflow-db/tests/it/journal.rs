@@ -13,7 +13,14 @@ async fn with_history(t: &TestStore) -> Vec<i64> {
     let s = t.store.as_ref();
     let chk = account(s, "Checking").await;
     let cat = s
-        .create_category(&actor(), &NewCategory { name: "Food".into(), parent_id: None, kind: CategoryKind::Expense })
+        .create_category(
+            &actor(),
+            &NewCategory {
+                name: "Food".into(),
+                parent_id: None,
+                kind: CategoryKind::Expense,
+            },
+        )
         .await
         .expect("cat");
     let mut ids = s
@@ -21,14 +28,28 @@ async fn with_history(t: &TestStore) -> Vec<i64> {
         .await
         .expect("single");
     ids.extend(
-        s.insert_transactions(&actor(), (0..50).map(|i| new_tx(chk.id, "2024-01-02", -i, "bulk")).collect())
-            .await
-            .expect("bulk"),
-    );
-    s.update_transaction(&actor(), ids[3], &TransactionPatch { category_id: Some(Some(cat.id)), ..Default::default() })
+        s.insert_transactions(
+            &actor(),
+            (0..50)
+                .map(|i| new_tx(chk.id, "2024-01-02", -i, "bulk"))
+                .collect(),
+        )
         .await
-        .expect("edit");
-    s.delete_transaction(&actor(), ids[4]).await.expect("delete");
+        .expect("bulk"),
+    );
+    s.update_transaction(
+        &actor(),
+        ids[3],
+        &TransactionPatch {
+            category_id: Some(Some(cat.id)),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("edit");
+    s.delete_transaction(&actor(), ids[4])
+        .await
+        .expect("delete");
     ids
 }
 
@@ -50,7 +71,10 @@ async fn an_untouched_store_verifies_and_records_every_change() {
         assert_eq!(r.rows_checked, 1 + 1 + 50);
         let entries = t
             .store
-            .journal_entries(&JournalFilter { limit: 100, ..Default::default() })
+            .journal_entries(&JournalFilter {
+                limit: 100,
+                ..Default::default()
+            })
             .await
             .expect("entries");
         let ops: Vec<(Entity, Op)> = entries.iter().map(|e| (e.entity, e.op)).collect();
@@ -67,12 +91,26 @@ async fn an_untouched_store_verifies_and_records_every_change() {
             ]
         );
         let edit = &entries[5];
-        assert!(edit.before.as_deref().expect("before").contains("\"category_id\":null"));
-        assert!(edit.after.as_deref().expect("after").contains("\"category_id\":1"));
+        assert!(
+            edit.before
+                .as_deref()
+                .expect("before")
+                .contains("\"category_id\":null")
+        );
+        assert!(
+            edit.after
+                .as_deref()
+                .expect("after")
+                .contains("\"category_id\":1")
+        );
         assert_eq!(edit.actor, "system:test");
         let only_tx = t
             .store
-            .journal_entries(&JournalFilter { entity: Some(Entity::Transaction), limit: 100, ..Default::default() })
+            .journal_entries(&JournalFilter {
+                entity: Some(Entity::Transaction),
+                limit: 100,
+                ..Default::default()
+            })
             .await
             .expect("filtered");
         assert_eq!(only_tx.len(), 4);
@@ -85,10 +123,19 @@ async fn a_direct_amount_update_is_reported_with_entity_and_id() {
     on_each_engine(|t| async move {
         let ids = with_history(&t).await;
         assert_eq!(problem(&t).await, None);
-        t.raw_sql(&format!("UPDATE transactions SET amount_minor = amount_minor + 1 WHERE id = {}", ids[10]));
+        t.raw_sql(&format!(
+            "UPDATE transactions SET amount_minor = amount_minor + 1 WHERE id = {}",
+            ids[10]
+        ));
         assert_eq!(
             problem(&t).await.as_deref(),
-            Some(format!("transaction {}: the row differs from the journal (changed outside LedgerFlow)", ids[10]).as_str())
+            Some(
+                format!(
+                    "transaction {}: the row differs from the journal (changed outside LedgerFlow)",
+                    ids[10]
+                )
+                .as_str()
+            )
         );
     })
     .await;
@@ -100,7 +147,10 @@ async fn direct_inserts_deletes_and_account_edits_are_reported() {
         let ids = with_history(&t).await;
         t.raw_sql(&format!("DELETE FROM transactions WHERE id = {}", ids[7]));
         let p = problem(&t).await.expect("problem");
-        assert!(p.contains(&format!("transaction {}", ids[7])) && p.contains("missing"), "{p}");
+        assert!(
+            p.contains(&format!("transaction {}", ids[7])) && p.contains("missing"),
+            "{p}"
+        );
     })
     .await;
     on_each_engine(|t| async move {
@@ -142,7 +192,10 @@ async fn edits_to_the_journal_itself_break_the_chain() {
         with_history(&t).await;
         t.raw_sql("DELETE FROM journal WHERE seq = 4");
         let p = problem(&t).await.expect("problem");
-        assert!(p.starts_with("journal entry 5: expected sequence number 4"), "{p}");
+        assert!(
+            p.starts_with("journal entry 5: expected sequence number 4"),
+            "{p}"
+        );
     })
     .await;
     on_each_engine(|t| async move {
@@ -158,14 +211,28 @@ async fn edits_to_the_journal_itself_break_the_chain() {
 async fn an_edit_after_tampering_still_reveals_the_tampering() {
     on_each_engine(|t| async move {
         let ids = with_history(&t).await;
-        t.raw_sql(&format!("UPDATE transactions SET payee = 'evil' WHERE id = {}", ids[0]));
+        t.raw_sql(&format!(
+            "UPDATE transactions SET payee = 'evil' WHERE id = {}",
+            ids[0]
+        ));
         // LedgerFlow then edits the tampered row: the before-image disagrees with the journal
         t.store
-            .update_transaction(&actor(), ids[0], &TransactionPatch { memo: Some("note".into()), ..Default::default() })
+            .update_transaction(
+                &actor(),
+                ids[0],
+                &TransactionPatch {
+                    memo: Some("note".into()),
+                    ..Default::default()
+                },
+            )
             .await
             .expect("edit");
         let p = problem(&t).await.expect("problem");
-        assert!(p.contains(&format!("transaction {}", ids[0])) && p.contains("not what the journal built"), "{p}");
+        assert!(
+            p.contains(&format!("transaction {}", ids[0]))
+                && p.contains("not what the journal built"),
+            "{p}"
+        );
     })
     .await;
 }
@@ -179,9 +246,12 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
             let s = t.store.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..10 {
-                    s.insert_transactions(&actor(), vec![new_tx(chk.id, "2024-01-01", -(w * 100 + i), "c")])
-                        .await
-                        .expect("insert");
+                    s.insert_transactions(
+                        &actor(),
+                        vec![new_tx(chk.id, "2024-01-01", -(w * 100 + i), "c")],
+                    )
+                    .await
+                    .expect("insert");
                 }
             }));
         }

@@ -26,7 +26,10 @@ async fn accounts_are_unique_editable_and_archivable() {
             )
             .await
             .expect_err("duplicate name");
-        assert_eq!(err.to_string(), "an account named \"Checking\" already exists");
+        assert_eq!(
+            err.to_string(),
+            "an account named \"Checking\" already exists"
+        );
 
         let b = account(s, "Visa").await;
         let renamed = s
@@ -55,7 +58,10 @@ async fn accounts_are_unique_editable_and_archivable() {
             .await
             .expect_err("rename onto an existing name");
         assert!(matches!(err, StoreError::Conflict(_)));
-        assert_eq!(s.get_account(b.id).await.expect("get").name, "Visa Signature");
+        assert_eq!(
+            s.get_account(b.id).await.expect("get").name,
+            "Visa Signature"
+        );
 
         s.update_account(
             &actor(),
@@ -77,7 +83,8 @@ async fn accounts_are_unique_editable_and_archivable() {
         assert_eq!(active, vec!["Visa Signature"]);
         assert_eq!(s.list_accounts(true).await.expect("list").len(), 2);
         assert!(matches!(
-            s.update_account(&actor(), 999, &AccountPatch::default()).await,
+            s.update_account(&actor(), 999, &AccountPatch::default())
+                .await,
             Err(StoreError::NotFound(_))
         ));
         assert_eq!(s.find_account("Nope").await.expect("find"), None);
@@ -94,12 +101,18 @@ async fn categories_form_a_tree_with_unique_sibling_names() {
             parent_id: parent,
             kind: CategoryKind::Expense,
         };
-        let food = s.create_category(&actor(), &mk("Food", None)).await.expect("food");
+        let food = s
+            .create_category(&actor(), &mk("Food", None))
+            .await
+            .expect("food");
         let groc = s
             .create_category(&actor(), &mk("Groceries", Some(food.id)))
             .await
             .expect("groceries");
-        let travel = s.create_category(&actor(), &mk("Travel", None)).await.expect("travel");
+        let travel = s
+            .create_category(&actor(), &mk("Travel", None))
+            .await
+            .expect("travel");
         // the same name under another parent is fine; twice under one parent is not
         s.create_category(&actor(), &mk("Groceries", Some(travel.id)))
             .await
@@ -133,7 +146,10 @@ async fn categories_form_a_tree_with_unique_sibling_names() {
             .into_iter()
             .map(|(_, p)| p)
             .collect();
-        assert_eq!(paths, vec!["Food", "Supermarket", "Travel", "Travel:Groceries"]);
+        assert_eq!(
+            paths,
+            vec!["Food", "Supermarket", "Travel", "Travel:Groceries"]
+        );
     })
     .await;
 }
@@ -178,42 +194,107 @@ async fn transactions_insert_list_filter_edit_delete() {
         let ids_of = |v: Vec<Transaction>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
         // newest first, ties broken by id descending
         assert_eq!(
-            ids_of(list(TxFilter { limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[3], ids[2], ids[1], ids[0]]
         );
         assert_eq!(
-            ids_of(list(TxFilter { account_id: Some(visa.id), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    account_id: Some(visa.id),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[3]]
         );
         assert_eq!(
-            ids_of(list(TxFilter { text: Some("coffee".into()), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    text: Some("coffee".into()),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[1], ids[0]],
             "text search is case-insensitive"
         );
         assert_eq!(
-            ids_of(list(TxFilter { text: Some("50%".into()), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    text: Some("50%".into()),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[3]],
             "LIKE wildcards in the search text are literal"
         );
         assert_eq!(
-            ids_of(list(TxFilter { text: Some("DRILL".into()), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    text: Some("DRILL".into()),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[3]],
             "memo is searched"
         );
         assert_eq!(
-            ids_of(list(TxFilter { category_id: Some(food.id), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    category_id: Some(food.id),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[0]]
         );
         assert_eq!(
-            ids_of(list(TxFilter { from: Some(date("2024-01-06")), to: Some(date("2024-01-31")), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    from: Some(date("2024-01-06")),
+                    to: Some(date("2024-01-31")),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[2]]
         );
         assert_eq!(
-            ids_of(list(TxFilter { min_amount_minor: Some(-1_000), max_amount_minor: Some(0), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    min_amount_minor: Some(-1_000),
+                    max_amount_minor: Some(0),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[1], ids[0]]
         );
         assert_eq!(
-            ids_of(list(TxFilter { uncategorized: true, account_id: Some(chk.id), limit: 50, ..Default::default() }).await),
+            ids_of(
+                list(TxFilter {
+                    uncategorized: true,
+                    account_id: Some(chk.id),
+                    limit: 50,
+                    ..Default::default()
+                })
+                .await
+            ),
             vec![ids[2], ids[1]]
         );
 
@@ -231,19 +312,40 @@ async fn transactions_insert_list_filter_edit_delete() {
             .await
             .expect("edit");
         assert_eq!(edited.amount_minor, -475);
-        assert_ne!(edited.fingerprint, a.fingerprint, "fingerprint follows the amount");
+        assert_ne!(
+            edited.fingerprint, a.fingerprint,
+            "fingerprint follows the amount"
+        );
         assert_eq!(s.get_transaction(ids[1]).await.expect("get"), edited);
 
         let sums = s.account_sums().await.expect("sums");
-        assert_eq!(sums, vec![(chk.id, -450 - 475 + 250_000), (visa.id, -12_999)]);
+        assert_eq!(
+            sums,
+            vec![(chk.id, -450 - 475 + 250_000), (visa.id, -12_999)]
+        );
 
-        let gone = s.delete_transaction(&actor(), ids[0]).await.expect("delete");
+        let gone = s
+            .delete_transaction(&actor(), ids[0])
+            .await
+            .expect("delete");
         assert_eq!(gone.id, ids[0]);
-        assert!(matches!(s.get_transaction(ids[0]).await, Err(StoreError::NotFound(_))));
-        assert!(matches!(s.delete_transaction(&actor(), ids[0]).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.get_transaction(ids[0]).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.delete_transaction(&actor(), ids[0]).await,
+            Err(StoreError::NotFound(_))
+        ));
         // a fresh insert never reuses a deleted id
         let new_ids = s
-            .insert_transactions(&actor(), vec![new_tx(chk.id, "2024-03-01", -1, "x"), new_tx(chk.id, "2024-03-01", -2, "y")])
+            .insert_transactions(
+                &actor(),
+                vec![
+                    new_tx(chk.id, "2024-03-01", -1, "x"),
+                    new_tx(chk.id, "2024-03-01", -2, "y"),
+                ],
+            )
             .await
             .expect("insert");
         assert!(new_ids.iter().all(|i| *i > ids[3]));
@@ -251,11 +353,21 @@ async fn transactions_insert_list_filter_edit_delete() {
         // a row pointing at a missing account is refused and nothing of the batch lands
         let before = s.counts().await.expect("counts").transactions;
         let err = s
-            .insert_transactions(&actor(), vec![new_tx(chk.id, "2024-03-02", -1, "ok"), new_tx(9999, "2024-03-02", -1, "bad")])
+            .insert_transactions(
+                &actor(),
+                vec![
+                    new_tx(chk.id, "2024-03-02", -1, "ok"),
+                    new_tx(9999, "2024-03-02", -1, "bad"),
+                ],
+            )
             .await
             .expect_err("bad account");
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        assert_eq!(s.counts().await.expect("counts").transactions, before, "batch is atomic");
+        assert_eq!(
+            s.counts().await.expect("counts").transactions,
+            before,
+            "batch is atomic"
+        );
     })
     .await;
 }
@@ -274,8 +386,12 @@ async fn keyset_pagination_visits_every_row_once() {
             })
             .collect();
         let (a, b) = rows.split_at(1_300);
-        s.insert_transactions(&actor(), a.to_vec()).await.expect("bulk 1");
-        s.insert_transactions(&actor(), b.to_vec()).await.expect("bulk 2");
+        s.insert_transactions(&actor(), a.to_vec())
+            .await
+            .expect("bulk 1");
+        s.insert_transactions(&actor(), b.to_vec())
+            .await
+            .expect("bulk 2");
 
         let mut seen = HashSet::new();
         let mut last: Option<(chrono::NaiveDate, i64)> = None;
@@ -283,7 +399,12 @@ async fn keyset_pagination_visits_every_row_once() {
         let mut pages = 0;
         loop {
             let page = s
-                .list_transactions(&TxFilter { account_id: Some(chk.id), after: cursor, limit: 333, ..Default::default() })
+                .list_transactions(&TxFilter {
+                    account_id: Some(chk.id),
+                    after: cursor,
+                    limit: 333,
+                    ..Default::default()
+                })
                 .await
                 .expect("page");
             pages += 1;
@@ -311,22 +432,48 @@ async fn users_have_roles_and_can_be_disabled() {
         let s = t.store.as_ref();
         let hash = ledgerflow_core::password::hash_password("a long passphrase").expect("hash");
         let u = s
-            .create_user(&actor(), &NewUser { name: "alice".into(), role: Role::Admin, password_hash: Some(hash.clone()) })
+            .create_user(
+                &actor(),
+                &NewUser {
+                    name: "alice".into(),
+                    role: Role::Admin,
+                    password_hash: Some(hash.clone()),
+                },
+            )
             .await
             .expect("user");
         assert!(matches!(
-            s.create_user(&actor(), &NewUser { name: "alice".into(), role: Role::Viewer, password_hash: None }).await,
+            s.create_user(
+                &actor(),
+                &NewUser {
+                    name: "alice".into(),
+                    role: Role::Viewer,
+                    password_hash: None
+                }
+            )
+            .await,
             Err(StoreError::Conflict(_))
         ));
         let u2 = s
-            .update_user(&actor(), u.id, &UserPatch { role: Some(Role::Viewer), disabled: Some(true), ..Default::default() })
+            .update_user(
+                &actor(),
+                u.id,
+                &UserPatch {
+                    role: Some(Role::Viewer),
+                    disabled: Some(true),
+                    ..Default::default()
+                },
+            )
             .await
             .expect("update");
         assert_eq!(u2.role, Role::Viewer);
         assert!(u2.disabled);
         let found = s.find_user("alice").await.expect("find").expect("exists");
         assert_eq!(found, u2);
-        assert!(ledgerflow_core::password::verify_password("a long passphrase", found.password_hash.as_deref().expect("hash")));
+        assert!(ledgerflow_core::password::verify_password(
+            "a long passphrase",
+            found.password_hash.as_deref().expect("hash")
+        ));
         assert_eq!(s.counts().await.expect("counts").users, 1);
     })
     .await;

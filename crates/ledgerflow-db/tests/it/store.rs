@@ -22,7 +22,10 @@ async fn init_records_lineage_environment_and_schema() {
             .initialize(&actor(), Environment::Prod)
             .await
             .expect_err("second init refused");
-        assert!(matches!(err, StoreError::AlreadyInitialized { .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::AlreadyInitialized { .. }),
+            "{err}"
+        );
         // nothing changed
         assert_eq!(t.store.meta().await.expect("meta"), Some(meta));
     })
@@ -99,9 +102,10 @@ async fn a_store_with_a_newer_schema_is_refused_naming_both_versions() {
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
     let t = TestStore::sqlite().await;
-    let store = ledgerflow_db::SqliteStore::open(&t.sqlite_path().expect("path"), OpenMode::Existing)
-        .await
-        .expect("open");
+    let store =
+        ledgerflow_db::SqliteStore::open(&t.sqlite_path().expect("path"), OpenMode::Existing)
+            .await
+            .expect("open");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(store.pool())
         .await

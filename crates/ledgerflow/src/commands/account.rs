@@ -1,0 +1,204 @@
+//! `ledgerflow account add|list|edit|archive|unarchive`.
+
+use std::collections::HashMap;
+
+use ledgerflow_core::Currency;
+use ledgerflow_core::model::{AccountKind, AccountPatch, NewAccount};
+use ledgerflow_core::service::{account_by_name, check_name};
+use serde::Serialize;
+
+use crate::context::{Ctx, print_json, print_table};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Add an account.
+    Add {
+        name: String,
+        /// checking, savings, credit_card, cash, loan or other.
+        #[arg(long)]
+        kind: AccountKind,
+        /// ISO 4217 currency code.
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        #[arg(long)]
+        institution: Option<String>,
+        /// Opening balance as a decimal ("1234.56").
+        #[arg(long, allow_hyphen_values = true)]
+        opening_balance: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List accounts with their balances.
+    List {
+        /// Include archived accounts.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an account's name, institution, kind or opening balance.
+    Edit {
+        name: String,
+        #[arg(long = "name", value_name = "NEW_NAME")]
+        new_name: Option<String>,
+        /// New institution ("" clears it).
+        #[arg(long)]
+        institution: Option<String>,
+        #[arg(long)]
+        kind: Option<AccountKind>,
+        #[arg(long, allow_hyphen_values = true)]
+        opening_balance: Option<String>,
+    },
+    /// Archive an account (hidden from lists; its transactions stay).
+    Archive { name: String },
+    /// Bring an archived account back.
+    Unarchive { name: String },
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    id: i64,
+    name: String,
+    institution: Option<String>,
+    kind: AccountKind,
+    currency: String,
+    opening_balance: String,
+    balance: String,
+    balance_minor: i64,
+    archived: bool,
+}
+
+pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    let s = store.as_ref();
+    let result = async {
+        match cmd {
+            Cmd::Add {
+                name,
+                kind,
+                currency,
+                institution,
+                opening_balance,
+                json,
+            } => {
+                let currency = Currency::from_code(currency)?;
+                let opening = opening_balance
+                    .as_deref()
+                    .map(|t| currency.parse_amount(t))
+                    .transpose()?
+                    .unwrap_or(0);
+                let a = s
+                    .create_account(
+                        &ctx.actor,
+                        &NewAccount {
+                            name: check_name("account", name)?,
+                            institution: institution.clone().filter(|i| !i.trim().is_empty()),
+                            kind: *kind,
+                            currency,
+                            opening_balance_minor: opening,
+                        },
+                    )
+                    .await?;
+                if *json {
+                    print_json(&a)?;
+                } else {
+                    println!(
+                        "Added account \"{}\" (id {}, {}, {}, opening balance {})",
+                        a.name,
+                        a.id,
+                        a.kind,
+                        a.currency,
+                        a.currency.format_minor(a.opening_balance_minor)
+                    );
+                }
+            }
+            Cmd::List { all, json } => {
+                let sums: HashMap<i64, i64> = s.account_sums().await?.into_iter().collect();
+                let views: Vec<AccountView> = s
+                    .list_accounts(*all)
+                    .await?
+                    .into_iter()
+                    .map(|a| {
+                        let bal = a.opening_balance_minor + sums.get(&a.id).copied().unwrap_or(0);
+                        AccountView {
+                            id: a.id,
+                            institution: a.institution.clone(),
+                            kind: a.kind,
+                            currency: a.currency.to_string(),
+                            opening_balance: a.currency.format_minor(a.opening_balance_minor),
+                            balance: a.currency.format_minor(bal),
+                            balance_minor: bal,
+                            archived: a.archived,
+                            name: a.name,
+                        }
+                    })
+                    .collect();
+                if *json {
+                    print_json(&views)?;
+                } else if views.is_empty() {
+                    println!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
+                } else {
+                    let rows: Vec<Vec<String>> = views
+                        .iter()
+                        .map(|v| {
+                            vec![
+                                v.id.to_string(),
+                                v.name.clone(),
+                                v.kind.to_string(),
+                                v.institution.clone().unwrap_or_default(),
+                                format!("{} {}", v.balance, v.currency),
+                                if v.archived { "archived".into() } else { String::new() },
+                            ]
+                        })
+                        .collect();
+                    print_table(&["ID", "NAME", "KIND", "INSTITUTION", "BALANCE", ""], &rows);
+                }
+            }
+            Cmd::Edit {
+                name,
+                new_name,
+                institution,
+                kind,
+                opening_balance,
+            } => {
+                let a = account_by_name(s, name).await?;
+                let patch = AccountPatch {
+                    name: new_name.as_deref().map(|n| check_name("account", n)).transpose()?,
+                    institution: institution
+                        .as_ref()
+                        .map(|i| Some(i.trim().to_string()).filter(|i| !i.is_empty())),
+                    kind: *kind,
+                    opening_balance_minor: opening_balance
+                        .as_deref()
+                        .map(|t| a.currency.parse_amount(t))
+                        .transpose()?,
+                    archived: None,
+                };
+                let after = s.update_account(&ctx.actor, a.id, &patch).await?;
+                println!("Updated account \"{}\" (id {})", after.name, after.id);
+            }
+            Cmd::Archive { name } | Cmd::Unarchive { name } => {
+                let archive = matches!(cmd, Cmd::Archive { .. });
+                let a = account_by_name(s, name).await?;
+                s.update_account(
+                    &ctx.actor,
+                    a.id,
+                    &AccountPatch {
+                        archived: Some(archive),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                println!(
+                    "{} account \"{}\"",
+                    if archive { "Archived" } else { "Unarchived" },
+                    a.name
+                );
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}

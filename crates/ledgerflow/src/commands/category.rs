@@ -1,0 +1,151 @@
+//! `ledgerflow category add|list|rename|move`. Categories are addressed by path
+//! ("Food:Groceries") or by a name that is unique.
+
+use ledgerflow_core::ValidationError;
+use ledgerflow_core::model::{CategoryKind, CategoryPatch, NewCategory};
+use ledgerflow_core::service::{
+    CATEGORY_SEP, category_paths, check_name, check_no_cycle, resolve_category,
+};
+use serde::Serialize;
+
+use crate::context::{Ctx, print_json, print_table};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Add a category, optionally under a parent.
+    Add {
+        name: String,
+        /// Parent category (path or unique name).
+        #[arg(long)]
+        parent: Option<String>,
+        /// income, expense or transfer [default: the parent's kind, else expense].
+        #[arg(long)]
+        kind: Option<CategoryKind>,
+    },
+    /// List the category tree.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename a category (its children follow).
+    Rename { category: String, new_name: String },
+    /// Move a category under another one, or to the top level.
+    Move {
+        category: String,
+        /// New parent (path or unique name).
+        #[arg(long, conflicts_with = "top", required_unless_present = "top")]
+        to: Option<String>,
+        /// Move to the top level.
+        #[arg(long)]
+        top: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct CategoryView {
+    id: i64,
+    path: String,
+    name: String,
+    parent_id: Option<i64>,
+    kind: CategoryKind,
+}
+
+pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    let s = store.as_ref();
+    let result = async {
+        let all = s.list_categories().await?;
+        match cmd {
+            Cmd::Add { name, parent, kind } => {
+                let name = check_name("category", name)?;
+                if name.contains(CATEGORY_SEP) {
+                    return Err(ValidationError::new(format!(
+                        "category name \"{name}\" must not contain '{CATEGORY_SEP}': use --parent for a subcategory"
+                    ))
+                    .into());
+                }
+                let parent = parent.as_deref().map(|p| resolve_category(&all, p)).transpose()?;
+                let c = s
+                    .create_category(
+                        &ctx.actor,
+                        &NewCategory {
+                            name,
+                            parent_id: parent.map(|p| p.id),
+                            kind: kind.or(parent.map(|p| p.kind)).unwrap_or(CategoryKind::Expense),
+                        },
+                    )
+                    .await?;
+                let path = match parent {
+                    Some(p) => {
+                        let paths = category_paths(&all);
+                        let pp = paths.iter().find(|(id, _)| *id == p.id).map(|(_, s)| s.clone()).unwrap_or_default();
+                        format!("{pp}{CATEGORY_SEP}{}", c.name)
+                    }
+                    None => c.name.clone(),
+                };
+                println!("Added category \"{path}\" (id {}, {})", c.id, c.kind);
+            }
+            Cmd::List { json } => {
+                let views: Vec<CategoryView> = category_paths(&all)
+                    .into_iter()
+                    .filter_map(|(id, path)| {
+                        all.iter().find(|c| c.id == id).map(|c| CategoryView {
+                            id,
+                            path,
+                            name: c.name.clone(),
+                            parent_id: c.parent_id,
+                            kind: c.kind,
+                        })
+                    })
+                    .collect();
+                if *json {
+                    print_json(&views)?;
+                } else if views.is_empty() {
+                    println!("No categories yet: add one with `ledgerflow category add NAME`.");
+                } else {
+                    let rows: Vec<Vec<String>> = views
+                        .iter()
+                        .map(|v| vec![v.id.to_string(), v.path.clone(), v.kind.to_string()])
+                        .collect();
+                    print_table(&["ID", "CATEGORY", "KIND"], &rows);
+                }
+            }
+            Cmd::Rename { category, new_name } => {
+                let c = resolve_category(&all, category)?;
+                let name = check_name("category", new_name)?;
+                if name.contains(CATEGORY_SEP) {
+                    return Err(ValidationError::new(format!(
+                        "category name \"{name}\" must not contain '{CATEGORY_SEP}'"
+                    ))
+                    .into());
+                }
+                s.update_category(&ctx.actor, c.id, &CategoryPatch { name: Some(name.clone()), ..Default::default() })
+                    .await?;
+                println!("Renamed category \"{}\" to \"{name}\"", c.name);
+            }
+            Cmd::Move { category, to, top } => {
+                let c = resolve_category(&all, category)?;
+                let parent = if *top {
+                    None
+                } else {
+                    to.as_deref().map(|p| resolve_category(&all, p)).transpose()?.map(|p| p.id)
+                };
+                check_no_cycle(&all, c.id, parent)?;
+                s.update_category(&ctx.actor, c.id, &CategoryPatch { parent_id: Some(parent), ..Default::default() })
+                    .await?;
+                println!(
+                    "Moved category \"{}\" {}",
+                    c.name,
+                    match to {
+                        Some(t) if !*top => format!("under \"{t}\""),
+                        _ => "to the top level".to_string(),
+                    }
+                );
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}

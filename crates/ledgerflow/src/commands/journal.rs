@@ -1,0 +1,143 @@
+//! `ledgerflow journal verify|show`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ledgerflow_core::ValidationError;
+use ledgerflow_core::journal::Entity;
+use ledgerflow_core::service::verify_journal;
+use ledgerflow_core::store::JournalFilter;
+
+use crate::context::{Ctx, print_json};
+use crate::exit::CheckFailed;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Check the hash chain and that every row is what the journal says it should be.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List journal entries, oldest first.
+    Show {
+        /// account, category, transaction, user, import_batch or store.
+        #[arg(long)]
+        entity: Option<String>,
+        /// A sequence number (entries after it) or a date/time (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    let s = store.as_ref();
+    let result = async {
+        match cmd {
+            Cmd::Verify { json } => {
+                let r = verify_journal(s).await?;
+                if *json {
+                    print_json(&r)?;
+                } else if r.ok {
+                    println!(
+                        "Journal intact: {} entries, chain unbroken, {} rows match the journal (head {}).",
+                        r.entries, r.rows_checked, r.head.head_seq
+                    );
+                }
+                if let Some(p) = r.problem {
+                    return Err(CheckFailed(format!("journal verify failed: {p}")).into());
+                }
+            }
+            Cmd::Show { entity, since, limit, json } => {
+                let entity = entity
+                    .as_deref()
+                    .map(|e| {
+                        Entity::parse(e).ok_or_else(|| {
+                            ValidationError::new(format!(
+                                "unknown entity \"{e}\" (expected account, category, transaction, user, import_batch or store)"
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                let mut filter = JournalFilter { entity, limit: (*limit).clamp(1, 10_000), ..Default::default() };
+                if let Some(since) = since.as_deref() {
+                    if let Ok(seq) = since.parse::<i64>() {
+                        filter.after_seq = seq;
+                    } else {
+                        filter.since = Some(parse_since(since)?);
+                    }
+                }
+                let entries = s.journal_entries(&filter).await?;
+                if *json {
+                    let v: Vec<serde_json::Value> = entries
+                        .iter()
+                        .map(|e| {
+                            serde_json::json!({
+                                "seq": e.seq,
+                                "at": e.at,
+                                "actor": e.actor,
+                                "entity": e.entity,
+                                "entity_id": e.entity_id,
+                                "op": e.op,
+                                "before": e.before.as_deref().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()),
+                                "after": e.after.as_deref().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()),
+                                "payload_bytes": e.payload.as_ref().map(Vec::len),
+                                "hash": hex(&e.hash),
+                            })
+                        })
+                        .collect();
+                    print_json(&v)?;
+                } else {
+                    for e in &entries {
+                        let id = e.entity_id.map(|i| format!(" {i}")).unwrap_or_default();
+                        let detail = match (&e.before, &e.after) {
+                            (_, Some(a)) if e.payload.is_some() => format!(" {a}"),
+                            (Some(_), Some(a)) => format!(" -> {a}"),
+                            (None, Some(a)) => format!(" {a}"),
+                            (Some(b), None) => format!(" was {b}"),
+                            (None, None) => String::new(),
+                        };
+                        println!(
+                            "{:>6}  {}  {:<16} {} {}{}{}",
+                            e.seq,
+                            e.at.format("%Y-%m-%d %H:%M:%S"),
+                            e.actor,
+                            e.op.as_str(),
+                            e.entity,
+                            id,
+                            detail
+                        );
+                    }
+                    if entries.is_empty() {
+                        println!("No journal entries match.");
+                    }
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+fn parse_since(s: &str) -> Result<DateTime<Utc>, ValidationError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| {
+            ValidationError::new(format!(
+                "--since \"{s}\" is neither a sequence number nor a date (YYYY-MM-DD or RFC 3339)"
+            ))
+        })
+}
+
+fn hex(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,11 @@
+//! One module per subcommand, each with its `Args` (or `Cmd`) and a `run`.
+
+pub mod account;
+pub mod category;
+pub mod config;
+pub mod init;
+pub mod journal;
+pub mod serve;
+pub mod status;
+pub mod tx;
+pub mod user;

@@ -1,0 +1,80 @@
+//! `ledgerflow serve`: run the web server. On first run with the embedded engine it creates and
+//! initialises the store in the data directory.
+
+use anyhow::Context as _;
+use ledgerflow_core::model::Engine;
+use ledgerflow_db::OpenMode;
+use tracing::info;
+
+use crate::context::Ctx;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address and port to listen on [default: 127.0.0.1:9001].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
+    let location = ctx.location()?;
+    let mode = if location.engine() == Engine::Sqlite {
+        OpenMode::Create
+    } else {
+        OpenMode::Existing
+    };
+    let store = ctx.open(mode).await?;
+    let meta = match store.meta().await? {
+        Some(m) => m,
+        None => {
+            let m = store.initialize(&ctx.actor, ctx.settings.env).await?;
+            println!(
+                "Created a new {} store (lineage {}) at {}",
+                m.environment,
+                m.lineage_id,
+                store.location()
+            );
+            m
+        }
+    };
+    let bind = &ctx.settings.server.bind;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "LedgerFlow {} listening on http://{addr}",
+        ledgerflow_core::VERSION
+    );
+    println!(
+        "Data: {} ({}, {} environment)",
+        store.location(),
+        store.engine(),
+        meta.environment
+    );
+    info!(%addr, engine = %store.engine(), "serving");
+    let state = ledgerflow_web::AppState {
+        store: store.clone(),
+    };
+    ledgerflow_web::serve(listener, state, shutdown_signal()).await?;
+    info!("shutting down");
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

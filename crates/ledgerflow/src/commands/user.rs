@@ -1,0 +1,210 @@
+//! `ledgerflow user add|list|passwd|role|disable|enable`. Passwords are Argon2id hashes.
+
+use std::io::BufRead;
+
+use ledgerflow_core::model::{NewUser, Role, User, UserPatch};
+use ledgerflow_core::password::hash_password;
+use ledgerflow_core::service::check_name;
+use ledgerflow_core::{CoreError, Store, ValidationError};
+use serde::Serialize;
+
+use crate::context::{Ctx, print_json, print_table};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Add a user.
+    Add {
+        name: String,
+        /// viewer, editor or admin.
+        #[arg(long)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password (read from the first line of standard input).
+    Passwd {
+        name: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's role.
+    Role { name: String, role: Role },
+    /// Stop a user from signing in.
+    Disable { name: String },
+    /// Let a disabled user sign in again.
+    Enable { name: String },
+}
+
+#[derive(Serialize)]
+struct UserView {
+    id: i64,
+    name: String,
+    role: Role,
+    has_password: bool,
+    disabled: bool,
+}
+
+fn read_password() -> Result<String, ValidationError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        ValidationError::new(format!("cannot read the password from standard input: {e}"))
+    })?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        return Err(ValidationError::new("no password on standard input"));
+    }
+    Ok(pw)
+}
+
+async fn user(s: &dyn Store, name: &str) -> Result<User, CoreError> {
+    s.find_user(name.trim())
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("unknown user \"{name}\"")))
+}
+
+pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    let result = run_on(ctx, store.as_ref(), cmd).await;
+    store.close().await;
+    result
+}
+
+async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let name = check_name("user", name)?;
+            let password_hash = if *password_stdin {
+                Some(hash_password(&read_password()?)?)
+            } else {
+                None
+            };
+            let has_pw = password_hash.is_some();
+            let u = s
+                .create_user(
+                    &ctx.actor,
+                    &NewUser {
+                        name,
+                        role: *role,
+                        password_hash,
+                    },
+                )
+                .await?;
+            println!("Added user \"{}\" (id {}, {})", u.name, u.id, u.role);
+            if !has_pw {
+                println!(
+                    "No password set: run `ledgerflow user passwd {} --password-stdin` before signing in.",
+                    u.name
+                );
+            }
+        }
+        Cmd::List { json } => {
+            let views: Vec<UserView> = s
+                .list_users()
+                .await?
+                .into_iter()
+                .map(|u| UserView {
+                    id: u.id,
+                    has_password: u.password_hash.is_some(),
+                    name: u.name,
+                    role: u.role,
+                    disabled: u.disabled,
+                })
+                .collect();
+            if *json {
+                print_json(&views)?;
+            } else if views.is_empty() {
+                println!(
+                    "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`."
+                );
+            } else {
+                let rows: Vec<Vec<String>> = views
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.id.to_string(),
+                            u.name.clone(),
+                            u.role.to_string(),
+                            if u.has_password {
+                                "set".into()
+                            } else {
+                                "none".into()
+                            },
+                            if u.disabled {
+                                "disabled".into()
+                            } else {
+                                String::new()
+                            },
+                        ]
+                    })
+                    .collect();
+                print_table(&["ID", "NAME", "ROLE", "PASSWORD", ""], &rows);
+            }
+        }
+        Cmd::Passwd {
+            name,
+            password_stdin,
+        } => {
+            if !password_stdin {
+                return Err(ValidationError::new(
+                    "give the new password on standard input with --password-stdin",
+                )
+                .into());
+            }
+            let u = user(s, name).await?;
+            let hash = hash_password(&read_password()?)?;
+            s.update_user(
+                &ctx.actor,
+                u.id,
+                &UserPatch {
+                    password_hash: Some(Some(hash)),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            println!("Password of \"{}\" changed", u.name);
+        }
+        Cmd::Role { name, role } => {
+            let u = user(s, name).await?;
+            s.update_user(
+                &ctx.actor,
+                u.id,
+                &UserPatch {
+                    role: Some(*role),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            println!("\"{}\" is now {role}", u.name);
+        }
+        Cmd::Disable { name } | Cmd::Enable { name } => {
+            let disable = matches!(cmd, Cmd::Disable { .. });
+            let u = user(s, name).await?;
+            s.update_user(
+                &ctx.actor,
+                u.id,
+                &UserPatch {
+                    disabled: Some(disable),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            println!(
+                "\"{}\" {}",
+                u.name,
+                if disable { "disabled" } else { "enabled" }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Layered, typed configuration: defaults, then `ledgerflow.toml` (or `--config` /
+//! `LEDGERFLOW_CONFIG`), then `LEDGERFLOW_*` environment variables (`__` nests:
+//! `LEDGERFLOW_SERVER__BIND`), then command-line flags. Every value remembers where it came from
+//! for `config show`. An unknown key in the file is an error that names it; an unknown
+//! `LEDGERFLOW_*` variable is a warning.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ledgerflow_core::model::Environment;
+use ledgerflow_db::Location;
+use serde::{Deserialize, Serialize};
+
+/// The configuration file looked for in the working directory when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "ledgerflow.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the embedded SQLite store (and later attachments) live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to run on PostgreSQL; empty for the embedded SQLite store.
+    pub database_url: String,
+    /// A file holding the database URL (keeps the password out of the environment).
+    pub database_url_file: String,
+    /// The environment this LedgerFlow runs as: dev, staging or prod.
+    pub env: Environment,
+    /// Where backups are written; deliberately outside the data directory.
+    pub backup_dir: PathBuf,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port `serve` listens on.
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A tracing filter ("info", "ledgerflow=debug,sqlx=warn"); empty picks per command.
+    pub level: String,
+    /// "text" or "json".
+    pub format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./ledgerflow-data"),
+            database_url: String::new(),
+            database_url_file: String::new(),
+            env: Environment::Dev,
+            backup_dir: PathBuf::from("./ledgerflow-backups"),
+            server: ServerSettings {
+                bind: "127.0.0.1:9001".into(),
+            },
+            log: LogSettings {
+                level: String::new(),
+                format: "text".into(),
+            },
+        }
+    }
+}
+
+/// Values given as flags; only those present override the layers below.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerFlags>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogFlags>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerFlags {
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogFlags {
+    pub level: String,
+}
+
+/// Leaf keys, in display order.
+pub const KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "database_url_file",
+    "env",
+    "backup_dir",
+    "server.bind",
+    "log.level",
+    "log.format",
+];
+
+/// Environment variables with the prefix that are not configuration keys.
+const NON_KEY_VARS: &[&str] = &["LEDGERFLOW_CONFIG"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(String),
+    #[error("configuration error: {0}")]
+    Invalid(String),
+}
+
+/// The loaded configuration and the layers it came from.
+pub struct Loaded {
+    pub settings: Settings,
+    pub figment: Figment,
+    pub file: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+fn env_var_for(key: &str) -> String {
+    format!("LEDGERFLOW_{}", key.replace('.', "__").to_uppercase())
+}
+
+fn is_known_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase().replace("__", ".");
+    KEYS.contains(&k.as_str()) || k == "server" || k == "log"
+}
+
+/// Loads the layers. `config_path` is the `--config`/`LEDGERFLOW_CONFIG` value, if any.
+pub fn load(config_path: Option<&Path>, flags: &FlagOverrides) -> Result<Loaded, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    let file = match config_path {
+        Some(p) if !p.exists() => {
+            return Err(ConfigError::MissingFile(p.display().to_string()));
+        }
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+            p.exists().then_some(p)
+        }
+    };
+    if let Some(p) = &file {
+        figment = figment.merge(Toml::file_exact(p));
+    }
+    let mut warnings = Vec::new();
+    for (name, _) in std::env::vars() {
+        let Some(rest) = name.strip_prefix("LEDGERFLOW_") else {
+            continue;
+        };
+        if NON_KEY_VARS.contains(&name.as_str()) || rest.starts_with("TEST_") {
+            continue;
+        }
+        let key = rest.to_lowercase().replace("__", ".");
+        if !KEYS.contains(&key.as_str()) {
+            warnings.push(format!(
+                "ignoring unknown environment variable {name} (known: {})",
+                KEYS.iter()
+                    .map(|k| env_var_for(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    figment = figment
+        .merge(
+            Env::prefixed("LEDGERFLOW_")
+                .split("__")
+                .filter(|k| is_known_key(k.as_str())),
+        )
+        .merge(Serialized::defaults(flags.clone()));
+    let mut settings: Settings = figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    if settings.database_url.is_empty() && !settings.database_url_file.is_empty() {
+        let text = std::fs::read_to_string(&settings.database_url_file).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "cannot read database_url_file {}: {e}",
+                settings.database_url_file
+            ))
+        })?;
+        settings.database_url = text.trim().to_string();
+    }
+    if !matches!(settings.log.format.as_str(), "text" | "json") {
+        return Err(ConfigError::Invalid(format!(
+            "log.format \"{}\" is not valid (expected text or json)",
+            settings.log.format
+        )));
+    }
+    Ok(Loaded {
+        settings,
+        figment,
+        file,
+        warnings,
+    })
+}
+
+/// One sentence per figment error, naming the key and where it came from.
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .and_then(|m| m.source.as_ref().map(|s| s.to_string()))
+                .unwrap_or_else(|| {
+                    err.metadata
+                        .as_ref()
+                        .map(|m| m.name.to_string())
+                        .unwrap_or_default()
+                });
+            let what = match &err.kind {
+                figment::error::Kind::UnknownField(field, _) => {
+                    let full = if key.is_empty() || err.path.last() == Some(field) {
+                        if key.is_empty() {
+                            field.clone()
+                        } else {
+                            key.clone()
+                        }
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    return format!(
+                        "unknown key \"{full}\" in {source} (known keys: {})",
+                        KEYS.join(", ")
+                    );
+                }
+                other => other.to_string(),
+            };
+            if key.is_empty() {
+                format!("{what} in {source}")
+            } else {
+                format!("key \"{key}\" in {source}: {what}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Settings {
+    /// Where the store lives: the database URL when given, else `data_dir/ledgerflow.db`.
+    pub fn location(&self) -> Result<Location, ledgerflow_core::StoreError> {
+        if self.database_url.trim().is_empty() {
+            Ok(Location::sqlite_in(&self.data_dir))
+        } else {
+            Location::parse(&self.database_url)
+        }
+    }
+}
+
+/// One line of `config show`.
+#[derive(Debug, Serialize)]
+pub struct Shown {
+    pub key: &'static str,
+    pub value: serde_json::Value,
+    pub source: String,
+}
+
+/// Every key with its effective value (secrets redacted) and the layer it came from.
+pub fn show(loaded: &Loaded) -> Vec<Shown> {
+    let json = serde_json::to_value(&loaded.settings).unwrap_or_default();
+    KEYS.iter()
+        .map(|&key| {
+            let mut value = key
+                .split('.')
+                .try_fold(&json, |v, part| v.get(part))
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            if key == "database_url"
+                && let Some(s) = value.as_str()
+            {
+                value = serde_json::Value::String(ledgerflow_db::redact_url(s));
+            }
+            let source = loaded
+                .figment
+                .find_metadata(key)
+                .map(|m| {
+                    let name = m.name.to_string();
+                    match &m.source {
+                        Some(figment::Source::File(path)) => format!("file {}", path.display()),
+                        _ if name.contains("FlagOverrides") => "command-line flag".to_string(),
+                        _ if name.contains("environment variable") => {
+                            format!("environment variable {}", env_var_for(key))
+                        }
+                        _ => "default".to_string(),
+                    }
+                })
+                .unwrap_or_else(|| "default".into());
+            Shown { key, value, source }
+        })
+        .collect()
+}
+
+/// An annotated example configuration file.
+pub const EXAMPLE: &str = r#"# ledgerflow.toml: every key, with its default. Environment variables override the file
+# (LEDGERFLOW_DATA_DIR, LEDGERFLOW_SERVER__BIND, ...) and flags override both.
+
+# Where the embedded SQLite store lives (ledgerflow.db inside it).
+data_dir = "./ledgerflow-data"
+
+# postgres://user:password@host:5432/dbname runs LedgerFlow on PostgreSQL instead.
+database_url = ""
+
+# A file whose content is the database URL (keeps the password out of env and flags).
+database_url_file = ""
+
+# The environment this LedgerFlow runs as: dev, staging or prod.
+env = "dev"
+
+# Where backups go; keep it outside the data directory.
+backup_dir = "./ledgerflow-backups"
+
+[server]
+bind = "127.0.0.1:9001"
+
+[log]
+# A tracing filter; empty means "info" for serve and "warn" for other commands.
+level = ""
+# text or json
+format = "text"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_to_the_defaults() {
+        let s: Settings = toml::from_str(EXAMPLE).expect("example parses");
+        let d = Settings::default();
+        assert_eq!(s.data_dir, d.data_dir);
+        assert_eq!(s.server.bind, d.server.bind);
+        assert_eq!(s.env, d.env);
+    }
+}
