@@ -1,1 +1,208 @@
-fn main() {}
+//! Benchmarks with fixed data sizes. Not tests: they print figures for the notes.
+//!
+//! ```text
+//! cargo run --release -p ledgerflow-bench -- store-insert [--engine sqlite|postgres] [--rows N] [--batch N]
+//! ```
+//!
+//! `store-insert` inserts N transactions through the `Store` (batched, each batch one journaled
+//! database transaction) into a fresh store, reads back a filtered page, runs `journal verify`,
+//! and prints rows/s and the process's peak memory.
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use chrono::{Days, NaiveDate};
+use ledgerflow_core::Currency;
+use ledgerflow_core::model::*;
+use ledgerflow_core::service::verify_journal;
+use ledgerflow_db::{Location, OpenMode};
+
+struct Opts {
+    engine: String,
+    rows: usize,
+    batch: usize,
+}
+
+fn parse_args() -> anyhow::Result<(String, Opts)> {
+    let mut args = std::env::args().skip(1);
+    let cmd = args.next().unwrap_or_else(|| "store-insert".into());
+    let mut o = Opts {
+        engine: "sqlite".into(),
+        rows: 1_000_000,
+        batch: 10_000,
+    };
+    while let Some(a) = args.next() {
+        let v = args.next().with_context(|| format!("{a} needs a value"))?;
+        match a.as_str() {
+            "--engine" => o.engine = v,
+            "--rows" => o.rows = v.parse()?,
+            "--batch" => o.batch = v.parse()?,
+            _ => bail!("unknown option {a}"),
+        }
+    }
+    Ok((cmd, o))
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+const MERCHANTS: &[&str] = &[
+    "PURCHASE AUTHORIZED ON 03/14 BLUE BOTTLE COFFEE OAKLAND CA S384072123456789 CARD 4821",
+    "RECURRING PAYMENT AUTHORIZED ON 03/01 NETFLIX.COM LOS GATOS CA S584072123456789 CARD 4821",
+    "ACME CORP PAYROLL PPD ID: 1234567890",
+    "ONLINE TRANSFER REF #IB0Q8ZK7TC TO SAVINGS XXXXXX1234",
+    "ATM WITHDRAWAL AUTHORIZED ON 03/20 1 MAIN ST SAN FRANCISCO CA 0001234 ATM ID 0087K CARD 4821",
+    "SAFEWAY #1234 SAN FRANCISCO CA",
+    "ZELLE TO SMITH JOHN ON 03/22 REF # PP0ABCD123",
+    "MONTHLY SERVICE FEE",
+];
+
+/// Deterministic rows: 8 accounts, 10 years, mostly small debits.
+fn rows(n: usize, offset: usize, total: usize, accounts: &[i64]) -> Vec<NewTransaction> {
+    let start = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D ^ offset as u64;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = offset + i;
+            let day = (k as u64 * 3_652) / total.max(1) as u64;
+            let merchant = MERCHANTS[(x % MERCHANTS.len() as u64) as usize];
+            let amount = if x % 67 == 0 {
+                250_000
+            } else {
+                -(((x >> 8) % 20_000) as i64)
+            };
+            NewTransaction {
+                account_id: accounts[(x >> 3) as usize % accounts.len()],
+                posted_date: start + Days::new(day),
+                amount_minor: amount,
+                currency: Currency::USD,
+                payee: String::new(),
+                description: format!("{merchant} {k}"),
+                memo: String::new(),
+                category_id: None,
+                status: TxStatus::Cleared,
+                source: "bench".into(),
+                import_batch_id: None,
+                external_id: Some(format!("FIT{k:010}")),
+                transfer_id: None,
+            }
+        })
+        .collect()
+}
+
+async fn store_insert(o: &Opts) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let _pg;
+    let location = match o.engine.as_str() {
+        "sqlite" => Location::Sqlite(dir.path().join("ledgerflow.db")),
+        "postgres" => {
+            let server = ledgerflow_test_support::durable_postgres()
+                .context("no PostgreSQL server binaries found")?;
+            let url = server.create_database();
+            _pg = server;
+            Location::Postgres(url)
+        }
+        other => bail!("unknown engine {other}"),
+    };
+    let store = ledgerflow_db::open(&location, OpenMode::Create).await?;
+    let actor = Actor::system("bench");
+    store.initialize(&actor, Environment::Dev).await?;
+    let mut accounts = Vec::new();
+    for i in 0..8 {
+        let a = store
+            .create_account(
+                &actor,
+                &NewAccount {
+                    name: format!("Account {i}"),
+                    institution: None,
+                    kind: AccountKind::Checking,
+                    currency: Currency::USD,
+                    opening_balance_minor: 0,
+                },
+            )
+            .await?;
+        accounts.push(a.id);
+    }
+    let t0 = Instant::now();
+    let mut gen_time = std::time::Duration::ZERO;
+    let mut done = 0;
+    while done < o.rows {
+        let n = o.batch.min(o.rows - done);
+        let g = Instant::now();
+        let batch = rows(n, done, o.rows, &accounts);
+        gen_time += g.elapsed();
+        store.insert_transactions(&actor, batch).await?;
+        done += n;
+    }
+    let total = t0.elapsed();
+    let insert = total - gen_time;
+    println!(
+        "engine={} rows={} batch={} insert={:.2}s ({:.0} rows/s, excluding {:.2}s generating rows) peak_rss={:.0} MiB",
+        o.engine,
+        o.rows,
+        o.batch,
+        insert.as_secs_f64(),
+        o.rows as f64 / insert.as_secs_f64(),
+        gen_time.as_secs_f64(),
+        peak_rss_mib()
+    );
+
+    let page_filter = TxFilter {
+        account_id: Some(accounts[2]),
+        from: NaiveDate::from_ymd_opt(2019, 1, 1),
+        to: NaiveDate::from_ymd_opt(2019, 12, 31),
+        limit: 50,
+        ..Default::default()
+    };
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        let page = store.list_transactions(&page_filter).await?;
+        times.push(t.elapsed());
+        anyhow::ensure!(page.items.len() == 50, "filtered page is full");
+    }
+    times.sort();
+    println!(
+        "filtered page (account + year, 50 rows): median {:.2} ms, max {:.2} ms",
+        times[10].as_secs_f64() * 1e3,
+        times[20].as_secs_f64() * 1e3
+    );
+    let t = Instant::now();
+    let r = verify_journal(store.as_ref()).await?;
+    anyhow::ensure!(r.ok, "journal verify failed: {:?}", r.problem);
+    println!(
+        "journal verify: {} entries, {} rows in {:.2}s; peak_rss={:.0} MiB",
+        r.entries,
+        r.rows_checked,
+        t.elapsed().as_secs_f64(),
+        peak_rss_mib()
+    );
+    store.close().await;
+    if let Location::Sqlite(p) = &location {
+        let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        println!("sqlite file: {:.0} MiB", size as f64 / 1_048_576.0);
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (cmd, o) = parse_args()?;
+    match cmd.as_str() {
+        "store-insert" => store_insert(&o).await,
+        other => bail!("unknown benchmark {other} (known: store-insert)"),
+    }
+}

@@ -13,8 +13,12 @@ pub fn normalize_text(s: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        for ch in word.chars() {
-            out.extend(ch.to_uppercase());
+        if word.is_ascii() {
+            out.push_str(word);
+            let start = out.len() - word.len();
+            out[start..].make_ascii_uppercase();
+        } else {
+            out.push_str(&word.to_uppercase());
         }
     }
     out
@@ -38,7 +42,7 @@ pub fn fingerprint(
 ) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update(account_id.to_le_bytes());
-    h.update(date.format("%Y-%m-%d").to_string().as_bytes());
+    h.update(date.to_string().as_bytes());
     h.update(amount_minor.to_le_bytes());
     h.update(normalize_text(fingerprint_text(payee, description)).as_bytes());
     let digest = h.finalize();

