@@ -79,7 +79,7 @@ fn rows(n: usize, offset: usize, total: usize, accounts: &[i64]) -> Vec<NewTrans
             let k = offset + i;
             let day = (k as u64 * 3_652) / total.max(1) as u64;
             let merchant = MERCHANTS[(x % MERCHANTS.len() as u64) as usize];
-            let amount = if x % 67 == 0 {
+            let amount = if x.is_multiple_of(67) {
                 250_000
             } else {
                 -(((x >> 8) % 20_000) as i64)

@@ -64,7 +64,7 @@ pub fn category_paths(all: &[Category]) -> Vec<(i64, String)> {
             (c.id, parts.join(&CATEGORY_SEP.to_string()))
         })
         .collect();
-    out.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+    out.sort_by_key(|(_, path)| path.to_lowercase());
     out
 }
 
