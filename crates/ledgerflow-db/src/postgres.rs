@@ -122,44 +122,61 @@ async fn append(conn: &mut PgConnection, entries: Vec<PendingEntry>) -> StoreRes
     Ok(())
 }
 
-async fn fetch_account(conn: &mut PgConnection, id: i64) -> StoreResult<Account> {
-    sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE id = $1")
+/// Appends one entry and commits: the change and its journal entry land together or not at all.
+async fn commit_journaled(
+    mut tx: sqlx::Transaction<'static, Postgres>,
+    entry: PendingEntry,
+) -> StoreResult<()> {
+    append(&mut tx, vec![entry]).await?;
+    tx.commit().await.map_err(dberr)
+}
+
+/// One row by id, converted to its model type; `NotFound` names `what` and the id.
+async fn fetch_by_id<R, T>(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    id: i64,
+    what: &str,
+) -> StoreResult<T>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: TryFrom<R, Error = StoreError>,
+{
+    sqlx::query_as::<_, R>(sql)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await
         .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?
+        .ok_or_else(|| StoreError::NotFound(format!("{what} {id}")))?
         .try_into()
+}
+
+async fn fetch_account(conn: &mut PgConnection, id: i64) -> StoreResult<Account> {
+    fetch_by_id::<AccountRow, _>(conn, "SELECT * FROM accounts WHERE id = $1", id, "account").await
 }
 
 async fn fetch_category(conn: &mut PgConnection, id: i64) -> StoreResult<Category> {
-    sqlx::query_as::<_, CategoryRow>("SELECT * FROM categories WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("category {id}")))?
-        .try_into()
+    fetch_by_id::<CategoryRow, _>(
+        conn,
+        "SELECT * FROM categories WHERE id = $1",
+        id,
+        "category",
+    )
+    .await
 }
 
 async fn fetch_tx(conn: &mut PgConnection, id: i64) -> StoreResult<Transaction> {
-    sqlx::query_as::<_, TxRow>("SELECT * FROM transactions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("transaction {id}")))?
-        .try_into()
+    fetch_by_id::<TxRow, _>(
+        conn,
+        "SELECT * FROM transactions WHERE id = $1",
+        id,
+        "transaction",
+    )
+    .await
 }
 
 async fn fetch_user(conn: &mut PgConnection, id: i64) -> StoreResult<User> {
-    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?
-        .try_into()
+    fetch_by_id::<UserRow, _>(conn, "SELECT * FROM users WHERE id = $1", id, "user").await
 }
 
 #[async_trait]
@@ -280,19 +297,11 @@ impl Store for PgStore {
         .await
         .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", new.name)))?;
         let account = crate::new_account_row(id, new, at);
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
-                actor,
-                Entity::Account,
-                id,
-                Op::Insert,
-                None,
-                Some(&account),
-            )?],
+        commit_journaled(
+            tx,
+            PendingEntry::row(actor, Entity::Account, id, Op::Insert, None, Some(&account))?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(account)
     }
 
@@ -319,19 +328,18 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", after.name)))?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Account,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 
@@ -393,19 +401,11 @@ impl Store for PgStore {
             created_at: at,
             updated_at: at,
         };
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
-                actor,
-                Entity::Category,
-                id,
-                Op::Insert,
-                None,
-                Some(&cat),
-            )?],
+        commit_journaled(
+            tx,
+            PendingEntry::row(actor, Entity::Category, id, Op::Insert, None, Some(&cat))?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(cat)
     }
 
@@ -430,19 +430,18 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, || format!("a category named \"{}\" already exists there", after.name)))?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Category,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 
@@ -518,19 +517,18 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Transaction,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 
@@ -547,19 +545,18 @@ impl Store for PgStore {
                     format!("transaction {id} is linked as a transfer from another transaction: unlink it first")
                 })
             })?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Transaction,
                 id,
                 Op::Delete,
                 Some(&before),
                 None,
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(before)
     }
 
@@ -645,19 +642,11 @@ impl Store for PgStore {
             created_at: at,
             updated_at: at,
         };
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
-                actor,
-                Entity::User,
-                id,
-                Op::Insert,
-                None,
-                Some(&user),
-            )?],
+        commit_journaled(
+            tx,
+            PendingEntry::row(actor, Entity::User, id, Op::Insert, None, Some(&user))?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(user)
     }
 
@@ -677,19 +666,18 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(dberr)?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::User,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 

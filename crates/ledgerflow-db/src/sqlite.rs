@@ -146,44 +146,61 @@ async fn append(conn: &mut SqliteConnection, entries: Vec<PendingEntry>) -> Stor
     Ok(())
 }
 
-async fn fetch_account(conn: &mut SqliteConnection, id: i64) -> StoreResult<Account> {
-    sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE id = ?")
+/// Appends one entry and commits: the change and its journal entry land together or not at all.
+async fn commit_journaled(
+    mut tx: sqlx::Transaction<'static, Sqlite>,
+    entry: PendingEntry,
+) -> StoreResult<()> {
+    append(&mut tx, vec![entry]).await?;
+    tx.commit().await.map_err(dberr)
+}
+
+/// One row by id, converted to its model type; `NotFound` names `what` and the id.
+async fn fetch_by_id<R, T>(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    id: i64,
+    what: &str,
+) -> StoreResult<T>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    T: TryFrom<R, Error = StoreError>,
+{
+    sqlx::query_as::<_, R>(sql)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await
         .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?
+        .ok_or_else(|| StoreError::NotFound(format!("{what} {id}")))?
         .try_into()
+}
+
+async fn fetch_account(conn: &mut SqliteConnection, id: i64) -> StoreResult<Account> {
+    fetch_by_id::<AccountRow, _>(conn, "SELECT * FROM accounts WHERE id = ?", id, "account").await
 }
 
 async fn fetch_category(conn: &mut SqliteConnection, id: i64) -> StoreResult<Category> {
-    sqlx::query_as::<_, CategoryRow>("SELECT * FROM categories WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("category {id}")))?
-        .try_into()
+    fetch_by_id::<CategoryRow, _>(
+        conn,
+        "SELECT * FROM categories WHERE id = ?",
+        id,
+        "category",
+    )
+    .await
 }
 
 async fn fetch_tx(conn: &mut SqliteConnection, id: i64) -> StoreResult<Transaction> {
-    sqlx::query_as::<_, TxRow>("SELECT * FROM transactions WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("transaction {id}")))?
-        .try_into()
+    fetch_by_id::<TxRow, _>(
+        conn,
+        "SELECT * FROM transactions WHERE id = ?",
+        id,
+        "transaction",
+    )
+    .await
 }
 
 async fn fetch_user(conn: &mut SqliteConnection, id: i64) -> StoreResult<User> {
-    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?
-        .try_into()
+    fetch_by_id::<UserRow, _>(conn, "SELECT * FROM users WHERE id = ?", id, "user").await
 }
 
 #[async_trait]
@@ -306,19 +323,11 @@ impl Store for SqliteStore {
         .await
         .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", new.name)))?;
         let account = crate::new_account_row(id, new, at);
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
-                actor,
-                Entity::Account,
-                id,
-                Op::Insert,
-                None,
-                Some(&account),
-            )?],
+        commit_journaled(
+            tx,
+            PendingEntry::row(actor, Entity::Account, id, Op::Insert, None, Some(&account))?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(account)
     }
 
@@ -345,19 +354,18 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", after.name)))?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Account,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 
@@ -419,19 +427,11 @@ impl Store for SqliteStore {
             created_at: at,
             updated_at: at,
         };
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
-                actor,
-                Entity::Category,
-                id,
-                Op::Insert,
-                None,
-                Some(&cat),
-            )?],
+        commit_journaled(
+            tx,
+            PendingEntry::row(actor, Entity::Category, id, Op::Insert, None, Some(&cat))?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(cat)
     }
 
@@ -460,19 +460,18 @@ impl Store for SqliteStore {
                 format!("a category named \"{}\" already exists there", after.name)
             })
         })?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Category,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 
@@ -534,19 +533,18 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Transaction,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 
@@ -563,19 +561,18 @@ impl Store for SqliteStore {
                     format!("transaction {id} is linked as a transfer from another transaction: unlink it first")
                 })
             })?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::Transaction,
                 id,
                 Op::Delete,
                 Some(&before),
                 None,
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(before)
     }
 
@@ -660,19 +657,11 @@ impl Store for SqliteStore {
             created_at: at,
             updated_at: at,
         };
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
-                actor,
-                Entity::User,
-                id,
-                Op::Insert,
-                None,
-                Some(&user),
-            )?],
+        commit_journaled(
+            tx,
+            PendingEntry::row(actor, Entity::User, id, Op::Insert, None, Some(&user))?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(user)
     }
 
@@ -692,19 +681,18 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(dberr)?;
-        append(
-            &mut tx,
-            vec![PendingEntry::row(
+        commit_journaled(
+            tx,
+            PendingEntry::row(
                 actor,
                 Entity::User,
                 id,
                 Op::Update,
                 Some(&before),
                 Some(&after),
-            )?],
+            )?,
         )
         .await?;
-        tx.commit().await.map_err(dberr)?;
         Ok(after)
     }
 
