@@ -463,23 +463,40 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, $1)",
+        // Lock the journal head first: it serialises every transaction insert, so the block of
+        // ids reserved below cannot interleave with another writer's.
+        sqlx::query("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let n = rows.len() as i64;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT setval(pg_get_serial_sequence('transactions', 'id'), \
+             nextval(pg_get_serial_sequence('transactions', 'id')) + $1 - 1)",
         )
-        .bind(rows.len() as i64)
-        .fetch_all(&mut *tx)
+        .bind(n)
+        .fetch_one(&mut *tx)
         .await
         .map_err(dberr)?;
         let at = now();
         let full: Vec<Transaction> = rows
             .into_iter()
-            .zip(ids)
-            .map(|(r, id)| r.into_row(id, at))
+            .enumerate()
+            .map(|(i, r)| r.into_row(last - n + 1 + i as i64, at))
             .collect();
+        let full = std::sync::Arc::new(full);
+        // The journal payload is built on a blocking thread while the rows are written.
+        let encoder = {
+            let (actor, full) = (actor.clone(), full.clone());
+            tokio::task::spawn_blocking(move || crate::tx_insert_entry(&actor, &full))
+        };
         for chunk in full.chunks(TX_CHUNK) {
             insert_chunk(&mut tx, chunk).await?;
         }
-        append(&mut tx, vec![crate::tx_insert_entry(actor, &full)?]).await?;
+        let entry = encoder
+            .await
+            .map_err(|e| StoreError::Database(format!("journal encoder failed: {e}")))??;
+        append(&mut tx, vec![entry]).await?;
         tx.commit().await.map_err(dberr)?;
         Ok(full.iter().map(|t| t.id).collect())
     }
