@@ -75,6 +75,9 @@ pub enum Command {
     /// Transactions: add, list, edit, delete.
     #[command(subcommand)]
     Tx(commands::tx::Cmd),
+    /// Bank files: inspect what LedgerFlow reads from a file.
+    #[command(subcommand)]
+    Import(commands::import::Cmd),
     /// Users and roles.
     #[command(subcommand)]
     User(commands::user::Cmd),

@@ -77,8 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    if let Command::Config(cmd) = &cli.command {
-        return commands::config::run(&loaded, cmd);
+    match &cli.command {
+        Command::Config(cmd) => return commands::config::run(&loaded, cmd),
+        Command::Import(cmd) => return commands::import::run(cmd),
+        _ => {}
     }
     let ctx = Ctx {
         settings: loaded.settings,
@@ -97,7 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Tx(c) => commands::tx::run(&ctx, c).await,
             Command::User(c) => commands::user::run(&ctx, c).await,
             Command::Journal(c) => commands::journal::run(&ctx, c).await,
-            Command::Config(_) => Ok(()),
+            Command::Config(_) | Command::Import(_) => Ok(()),
         }
     })
 }

@@ -77,7 +77,7 @@ CREATE TABLE transactions (
 );
 CREATE INDEX transactions_date ON transactions (posted_date, id);
 CREATE INDEX transactions_account_date ON transactions (account_id, posted_date, id);
-CREATE INDEX transactions_category_date ON transactions (category_id, posted_date, id);
+CREATE INDEX transactions_category_date ON transactions (category_id, posted_date, id) WHERE category_id IS NOT NULL;
 CREATE INDEX transactions_batch ON transactions (import_batch_id) WHERE import_batch_id IS NOT NULL;
 CREATE INDEX transactions_transfer ON transactions (transfer_id) WHERE transfer_id IS NOT NULL;
 

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod category;
 pub mod config;
+pub mod import;
 pub mod init;
 pub mod journal;
 pub mod serve;

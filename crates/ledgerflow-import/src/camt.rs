@@ -1,0 +1,391 @@
+//! ISO 20022 bank-to-customer statements: camt.053 (any `camt.053.001.xx` namespace) and the
+//! booked entries of camt.052 and camt.054. Elements are matched by local name, so every
+//! version reads the same. The sign comes from `CdtDbtInd` (a reversal flips it); the booking
+//! date is the transaction date and the value date is kept beside it; an entry with several
+//! `TxDtls` that carry their own amounts becomes one transaction per detail; pending entries
+//! are skipped and counted in a warning.
+
+use chrono::NaiveDate;
+use quick_xml::Reader;
+use quick_xml::events::Event;
+use rust_decimal::Decimal;
+
+use crate::decode::{decode, encoding_for};
+use crate::model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount};
+
+pub fn sniff(bytes: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    head.contains("camt.05")
+        || head.contains("BkToCstmrStmt")
+        || head.contains("BkToCstmrAcctRpt")
+        || head.contains("BkToCstmrDbtCdtNtfctn")
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    name: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+    children: Vec<Node>,
+    line: usize,
+}
+
+impl Node {
+    fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+    /// Text at a path of child names ("BookgDt/Dt").
+    fn at(&self, path: &str) -> Option<&str> {
+        let mut n = self;
+        for p in path.split('/') {
+            n = n.child(p)?;
+        }
+        Some(n.text.trim()).filter(|t| !t.is_empty())
+    }
+    /// Every descendant named `name`, in document order.
+    fn descendants<'a>(&'a self, name: &str, out: &mut Vec<&'a Node>) {
+        for c in &self.children {
+            if c.name == name {
+                out.push(c);
+            } else {
+                c.descendants(name, out);
+            }
+        }
+    }
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn local(name: &str) -> String {
+    name.rsplit(':').next().unwrap_or(name).to_string()
+}
+
+fn build(text: &str) -> Result<Node, String> {
+    let mut reader = Reader::from_str(text);
+    let mut stack = vec![Node {
+        name: "#root".into(),
+        ..Default::default()
+    }];
+    let line_of = |pos: usize| text[..pos.min(text.len())].matches('\n').count() + 1;
+    loop {
+        let pos = reader.buffer_position() as usize;
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                let attrs = e
+                    .attributes()
+                    .flatten()
+                    .map(|a| (local(a.key.as_ref()), a.value.to_string()))
+                    .collect();
+                stack.push(Node {
+                    name: local(e.name().as_ref()),
+                    attrs,
+                    line: line_of(pos),
+                    ..Default::default()
+                });
+            }
+            Ok(Event::Empty(e)) => {
+                let n = Node {
+                    name: local(e.name().as_ref()),
+                    line: line_of(pos),
+                    ..Default::default()
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.children.push(n);
+                }
+            }
+            Ok(Event::End(_)) => {
+                if stack.len() > 1
+                    && let Some(n) = stack.pop()
+                    && let Some(top) = stack.last_mut()
+                {
+                    top.children.push(n);
+                }
+            }
+            Ok(Event::Text(t)) => {
+                if let Some(top) = stack.last_mut() {
+                    let raw: String = t.to_string();
+                    top.text.push_str(
+                        &quick_xml::escape::unescape(&raw)
+                            .map(|c| c.into_owned())
+                            .unwrap_or(raw),
+                    );
+                }
+            }
+            Ok(Event::CData(t)) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t);
+                }
+            }
+            Ok(Event::GeneralRef(r)) => {
+                if let Some(top) = stack.last_mut() {
+                    let name: String = r.to_string();
+                    let s = format!("&{name};");
+                    top.text.push_str(
+                        &quick_xml::escape::unescape(&s)
+                            .map(|c| c.into_owned())
+                            .unwrap_or(s),
+                    );
+                }
+            }
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => {
+                return Err(format!(
+                    "line {}: not well-formed XML: {e}",
+                    line_of(reader.buffer_position() as usize)
+                ));
+            }
+        }
+    }
+    if stack.len() != 1 {
+        return Err(format!(
+            "the XML ends inside <{}>",
+            stack.last().map(|n| n.name.as_str()).unwrap_or("?")
+        ));
+    }
+    stack.pop().ok_or_else(|| "empty document".to_string())
+}
+
+fn date_of(n: Option<&Node>) -> Option<NaiveDate> {
+    let n = n?;
+    let t = n.at("Dt").or_else(|| n.at("DtTm"))?;
+    NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()
+}
+
+pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
+    let fail = |reason: String| ParseError {
+        file: file.to_string(),
+        reason,
+    };
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
+    let declared = head
+        .find("encoding=")
+        .and_then(|i| head[i + 9..].split(['"', '\'']).nth(1).map(str::to_string))
+        .and_then(|e| encoding_for(&e));
+    let decoded = decode(bytes, declared);
+    let mut warnings: Vec<String> = decoded.warning.into_iter().collect();
+    let root = build(&decoded.text).map_err(fail)?;
+    let mut stmts = Vec::new();
+    for container in ["Stmt", "Rpt", "Ntfctn"] {
+        root.descendants(container, &mut stmts);
+    }
+    if stmts.is_empty() {
+        return Err(fail(
+            "not a CAMT statement: no Stmt, Rpt or Ntfctn element".into(),
+        ));
+    }
+    let mut statements = Vec::new();
+    let mut errors = Vec::new();
+    let mut pending = 0usize;
+    for s in stmts {
+        let currency = s.at("Acct/Ccy").map(str::to_string);
+        let mut st = Statement {
+            account: s
+                .at("Acct/Id/IBAN")
+                .or_else(|| s.at("Acct/Id/Othr/Id"))
+                .map(str::to_string),
+            currency: currency.clone(),
+            start: s
+                .at("FrToDt/FrDtTm")
+                .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()),
+            end: s
+                .at("FrToDt/ToDtTm")
+                .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()),
+            transactions: Vec::new(),
+        };
+        for e in s.children_named("Ntry") {
+            let status = e.at("Sts/Cd").or_else(|| e.at("Sts")).unwrap_or("BOOK");
+            if status != "BOOK" {
+                pending += 1;
+                continue;
+            }
+            match entry(e, currency.as_deref()) {
+                Ok(mut ts) => st.transactions.append(&mut ts),
+                Err(err) => errors.push(err),
+            }
+        }
+        if st.start.is_none() {
+            st.start = st.transactions.iter().map(|t| t.date).min();
+        }
+        if st.end.is_none() {
+            st.end = st.transactions.iter().map(|t| t.date).max();
+        }
+        statements.push(st);
+    }
+    if pending > 0 {
+        warnings.push(format!(
+            "skipped {pending} entries that are not booked (pending or information only)"
+        ));
+    }
+    Ok(ParsedFile {
+        format: Format::Camt,
+        statements,
+        warnings,
+        errors,
+    })
+}
+
+fn signed(amount: Decimal, ind: Option<&str>, reversal: bool) -> Decimal {
+    let debit = ind == Some("DBIT");
+    let neg = debit != reversal;
+    if neg { -amount } else { amount }
+}
+
+fn party_name(d: &Node, credit: bool) -> Option<String> {
+    // Money in: the debtor paid us; money out: we paid the creditor.
+    let (first, second) = if credit {
+        ("Dbtr", "Cdtr")
+    } else {
+        ("Cdtr", "Dbtr")
+    };
+    d.at(&format!("RltdPties/{first}/Nm"))
+        .or_else(|| d.at(&format!("RltdPties/{first}/Pty/Nm")))
+        .or_else(|| d.at(&format!("RltdPties/{second}/Nm")))
+        .or_else(|| d.at(&format!("RltdPties/{second}/Pty/Nm")))
+        .map(str::to_string)
+}
+
+fn remittance(d: &Node) -> String {
+    let mut v = Vec::new();
+    if let Some(r) = d.child("RmtInf") {
+        for u in r.children_named("Ustrd") {
+            let t = u.text.trim();
+            if !t.is_empty() {
+                v.push(t.to_string());
+            }
+        }
+        if v.is_empty()
+            && let Some(t) = r.at("Strd/CdtrRefInf/Ref")
+        {
+            v.push(t.to_string());
+        }
+    }
+    v.join(" ")
+}
+
+fn entry(e: &Node, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> {
+    let err = |reason: String| RowError {
+        line: e.line,
+        reason,
+    };
+    let amt_node = e
+        .child("Amt")
+        .ok_or_else(|| err("entry has no Amt".into()))?;
+    let amount = parse_amount(&amt_node.text)
+        .ok_or_else(|| err(format!("Amt \"{}\" is not an amount", amt_node.text.trim())))?;
+    let ind = e.at("CdtDbtInd");
+    if ind.is_none() {
+        return Err(err("entry has no CdtDbtInd (credit or debit)".into()));
+    }
+    let reversal = e
+        .at("RvslInd")
+        .is_some_and(|r| r.eq_ignore_ascii_case("true"));
+    let date = date_of(e.child("BookgDt"))
+        .or_else(|| date_of(e.child("ValDt")))
+        .ok_or_else(|| err("entry has no booking or value date".into()))?;
+    let value_date = date_of(e.child("ValDt"));
+    let ccy = amt_node.attr("Ccy").or(currency).map(str::to_string);
+    let entry_ref = e.at("AcctSvcrRef").map(str::to_string);
+    let details: Vec<&Node> = e
+        .child("NtryDtls")
+        .map(|n| n.children_named("TxDtls").collect())
+        .unwrap_or_default();
+    let credit = signed(amount, ind, reversal) > Decimal::ZERO;
+    let detail_amount = |d: &Node| {
+        d.at("AmtDtls/TxAmt/Amt")
+            .or_else(|| d.at("Amt"))
+            .and_then(parse_amount)
+    };
+    // Split a batch entry only when every detail carries its own amount and they add up.
+    let split = details.len() > 1 && {
+        let amounts: Option<Vec<Decimal>> = details.iter().map(|d| detail_amount(d)).collect();
+        amounts.is_some_and(|a| a.iter().copied().sum::<Decimal>() == amount)
+    };
+    let one = |d: Option<&Node>, amt: Decimal, idx: usize| {
+        let payee = d.and_then(|d| party_name(d, credit)).unwrap_or_default();
+        let memo = d
+            .map(remittance)
+            .filter(|m| !m.is_empty())
+            .or_else(|| e.at("AddtlNtryInf").map(str::to_string))
+            .unwrap_or_default();
+        let ext = d
+            .and_then(|d| {
+                d.at("Refs/AcctSvcrRef")
+                    .or_else(|| d.at("Refs/EndToEndId"))
+                    .filter(|r| *r != "NOTPROVIDED")
+            })
+            .map(str::to_string)
+            .or_else(|| entry_ref.clone())
+            .map(|r| if split { format!("{r}#{}", idx + 1) } else { r });
+        let ind = d.and_then(|d| d.at("CdtDbtInd")).or(ind);
+        ParsedTxn {
+            date,
+            value_date,
+            amount: signed(amt, ind, reversal),
+            currency: ccy.clone(),
+            payee,
+            memo,
+            external_id: ext,
+            check_number: None,
+            category: None,
+            line: d.map(|d| d.line).unwrap_or(e.line),
+        }
+    };
+    if split {
+        Ok(details
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| detail_amount(d).map(|a| one(Some(d), a, i)))
+            .collect())
+    } else {
+        Ok(vec![one(details.first().copied(), amount, 0)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><Stmt>
+<Acct><Id><IBAN>DE14740618130000033626</IBAN></Id><Ccy>EUR</Ccy></Acct>
+<Ntry><Amt Ccy="EUR">3.45</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2024-01-02</Dt></BookgDt><ValDt><Dt>2024-01-03</Dt></ValDt><AcctSvcrRef>R1</AcctSvcrRef>
+<NtryDtls><TxDtls><Amt Ccy="EUR">2.25</Amt><RltdPties><Cdtr><Nm>Bakery</Nm></Cdtr></RltdPties><RmtInf><Ustrd>bread</Ustrd></RmtInf></TxDtls>
+<TxDtls><Amt Ccy="EUR">1.20</Amt><RltdPties><Cdtr><Nm>Kiosk</Nm></Cdtr></RltdPties></TxDtls></NtryDtls></Ntry>
+<Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><RvslInd>true</RvslInd><Sts>BOOK</Sts><BookgDt><DtTm>2024-01-05T10:00:00</DtTm></BookgDt></Ntry>
+<Ntry><Amt Ccy="EUR">99.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>PDNG</Sts><BookgDt><Dt>2024-01-06</Dt></BookgDt></Ntry>
+</Stmt></BkToCstmrStmt></Document>"#;
+
+    #[test]
+    fn batch_entries_split_reversals_flip_pending_skipped() {
+        let f = parse(DOC.as_bytes(), "t.xml").expect("parses");
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        let t = &f.statements[0].transactions;
+        let amounts: Vec<String> = t.iter().map(|t| t.amount.to_string()).collect();
+        assert_eq!(amounts, vec!["-2.25", "-1.20", "10.00"]);
+        assert_eq!(t[0].payee, "Bakery");
+        assert_eq!(t[0].memo, "bread");
+        assert_eq!(t[0].value_date, NaiveDate::from_ymd_opt(2024, 1, 3));
+        assert_eq!(t[0].external_id.as_deref(), Some("R1#1"));
+        assert_eq!(t[2].date, NaiveDate::from_ymd_opt(2024, 1, 5).expect("d"));
+        assert_eq!(
+            f.statements[0].account.as_deref(),
+            Some("DE14740618130000033626")
+        );
+        assert!(f.warnings.iter().any(|w| w.contains("skipped 1")));
+    }
+
+    #[test]
+    fn broken_xml_is_refused_with_its_line() {
+        let err =
+            parse(b"<Document><BkToCstmrStmt><Stmt>\n<Ntry></Stmt>", "b.xml").expect_err("refused");
+        assert!(err.reason.contains("line"), "{err}");
+    }
+}

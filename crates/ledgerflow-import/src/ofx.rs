@@ -1,0 +1,459 @@
+//! OFX, QFX and QBO, SGML 1.x and XML 2.x, read the way banks really write them: leaf elements
+//! with or without end tags, bare `&`, entities (also double-escaped), CDATA, empty and
+//! self-closing elements, one-line files with header keys run together, missing headers,
+//! several statements (bank, credit card, the cash part of investment statements) per file.
+//!
+//! DTPOSTED is a calendar date: its first eight digits are used as they are, never shifted by
+//! the time zone that may follow.
+
+use chrono::NaiveDate;
+
+use crate::decode::{decode, encoding_for};
+use crate::model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount};
+
+/// Header keys of OFX 1.x, used to split headers that were run together on one line.
+const HEADER_KEYS: &[&str] = &[
+    "OFXHEADER",
+    "DATA",
+    "VERSION",
+    "SECURITY",
+    "ENCODING",
+    "CHARSET",
+    "COMPRESSION",
+    "OLDFILEUID",
+    "NEWFILEUID",
+];
+
+/// Does this look like OFX?
+pub fn sniff(bytes: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_ascii_uppercase();
+    head.contains("OFXHEADER") || head.contains("<OFX>") || head.contains("<?OFX")
+}
+
+fn header_value(header: &str, key: &str) -> Option<String> {
+    let upper = header.to_ascii_uppercase();
+    let at = upper.find(&format!("{key}:"))? + key.len() + 1;
+    let rest = &header[at..];
+    let mut end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let rest_upper = rest.to_ascii_uppercase();
+    for k in HEADER_KEYS {
+        if let Some(i) = rest_upper[..end].find(k).filter(|i| *i > 0) {
+            end = end.min(i);
+        }
+    }
+    Some(rest[..end].trim().to_string())
+}
+
+fn xml_encoding(text: &str) -> Option<String> {
+    let start = text.find("<?xml")?;
+    let end = text[start..].find("?>")? + start;
+    let decl = &text[start..end];
+    let at = decl.find("encoding=")? + "encoding=".len();
+    let q = decl[at..].chars().next()?;
+    let rest = &decl[at + 1..];
+    Some(rest[..rest.find(q)?].to_string())
+}
+
+#[derive(Debug)]
+enum Token {
+    Open(String, usize),
+    Close(String),
+    SelfClose(String, usize),
+    Text(String),
+}
+
+/// Decodes XML/SGML entities; twice, so double-escaped text (`&amp;lt;`) reads as `<`. A bare
+/// `&` that starts no entity is kept as it is.
+fn unescape(s: &str) -> String {
+    let once = unescape_once(s);
+    if once.contains('&') {
+        unescape_once(&once)
+    } else {
+        once
+    }
+}
+
+fn unescape_once(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let end = rest[1..].find(';').map(|e| e + 1).filter(|e| *e <= 10);
+        let decoded = end.and_then(|e| {
+            let name = &rest[1..e];
+            let ch = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some('\u{a0}'),
+                "copy" => Some('©'),
+                _ if name.starts_with("#x") || name.starts_with("#X") => {
+                    u32::from_str_radix(&name[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                }
+                _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
+                _ => None,
+            };
+            ch.map(|c| (c, e + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn tokenize(body: &str, first_line: usize) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut line = first_line;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let Some(lt) = rest.find('<') else {
+            let t = rest.trim();
+            if !t.is_empty() {
+                tokens.push(Token::Text(unescape(t)));
+            }
+            break;
+        };
+        let text = &rest[..lt];
+        line += text.matches('\n').count();
+        let t = text.trim();
+        if !t.is_empty() {
+            tokens.push(Token::Text(unescape(t)));
+        }
+        rest = &rest[lt..];
+        if let Some(after) = rest.strip_prefix("<![CDATA[") {
+            let end = after.find("]]>").unwrap_or(after.len());
+            line += after[..end].matches('\n').count();
+            tokens.push(Token::Text(after[..end].trim().to_string()));
+            rest = after.get(end + 3..).unwrap_or("");
+            continue;
+        }
+        let Some(gt) = rest.find('>') else {
+            break;
+        };
+        let inner = &rest[1..gt];
+        line += inner.matches('\n').count();
+        rest = &rest[gt + 1..];
+        if inner.starts_with('?') || inner.starts_with('!') {
+            continue;
+        }
+        if let Some(name) = inner.strip_prefix('/') {
+            tokens.push(Token::Close(name.trim().to_ascii_uppercase()));
+        } else if let Some(name) = inner.strip_suffix('/') {
+            tokens.push(Token::SelfClose(name.trim().to_ascii_uppercase(), line));
+        } else {
+            let name = inner
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            if !name.is_empty() {
+                tokens.push(Token::Open(name, line));
+            }
+        }
+    }
+    tokens
+}
+
+/// An element: an aggregate (children) or a leaf (value).
+#[derive(Debug, Default)]
+struct El {
+    name: String,
+    value: Option<String>,
+    children: Vec<usize>,
+    line: usize,
+}
+
+struct Tree {
+    els: Vec<El>,
+}
+
+impl Tree {
+    fn build(tokens: Vec<Token>) -> Tree {
+        let mut els = vec![El {
+            name: "#ROOT".into(),
+            ..Default::default()
+        }];
+        let mut stack = vec![0usize];
+        let mut it = tokens.into_iter().peekable();
+        while let Some(tok) = it.next() {
+            let parent = *stack.last().unwrap_or(&0);
+            match tok {
+                Token::Open(name, line) => {
+                    let id = els.len();
+                    match it.peek() {
+                        Some(Token::Text(_)) => {
+                            let value = match it.next() {
+                                Some(Token::Text(t)) => t,
+                                _ => String::new(),
+                            };
+                            if matches!(it.peek(), Some(Token::Close(c)) if *c == name) {
+                                it.next();
+                            }
+                            els.push(El {
+                                name,
+                                value: Some(value),
+                                children: Vec::new(),
+                                line,
+                            });
+                            els[parent].children.push(id);
+                        }
+                        Some(Token::Close(c)) if *c == name => {
+                            it.next();
+                            els.push(El {
+                                name,
+                                value: Some(String::new()),
+                                children: Vec::new(),
+                                line,
+                            });
+                            els[parent].children.push(id);
+                        }
+                        _ => {
+                            els.push(El {
+                                name,
+                                value: None,
+                                children: Vec::new(),
+                                line,
+                            });
+                            els[parent].children.push(id);
+                            stack.push(id);
+                        }
+                    }
+                }
+                Token::SelfClose(name, line) => {
+                    let id = els.len();
+                    els.push(El {
+                        name,
+                        value: Some(String::new()),
+                        children: Vec::new(),
+                        line,
+                    });
+                    els[parent].children.push(id);
+                }
+                Token::Close(name) => {
+                    if let Some(pos) = stack.iter().rposition(|&i| els[i].name == name)
+                        && pos > 0
+                    {
+                        stack.truncate(pos);
+                    }
+                }
+                Token::Text(_) => {}
+            }
+        }
+        Tree { els }
+    }
+
+    /// Every descendant of `id` named `name`, in document order, not descending into matches.
+    fn find_all(&self, id: usize, name: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut todo: Vec<usize> = self.els[id].children.iter().rev().copied().collect();
+        while let Some(i) = todo.pop() {
+            if self.els[i].name == name {
+                out.push(i);
+            } else {
+                todo.extend(self.els[i].children.iter().rev());
+            }
+        }
+        out
+    }
+
+    fn first(&self, id: usize, name: &str) -> Option<usize> {
+        self.find_all(id, name).into_iter().next()
+    }
+
+    /// Value of the first leaf named `name` below `id` (empty values count as absent).
+    fn leaf(&self, id: usize, name: &str) -> Option<String> {
+        self.first(id, name)
+            .and_then(|i| self.els[i].value.clone())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The calendar date of an OFX date-time: its first eight digits, time and zone ignored.
+pub fn ofx_date(s: &str) -> Option<NaiveDate> {
+    let digits: String = s.trim().chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() < 8 {
+        return None;
+    }
+    NaiveDate::parse_from_str(&digits[..8], "%Y%m%d").ok()
+}
+
+const STATEMENTS: &[&str] = &["STMTRS", "CCSTMTRS", "INVSTMTRS"];
+
+pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
+    let fail = |reason: String| ParseError {
+        file: file.to_string(),
+        reason,
+    };
+    let ascii = String::from_utf8_lossy(&bytes[..bytes.len().min(8192)]).into_owned();
+    let header_end = ascii.find('<').unwrap_or(ascii.len());
+    let header = &ascii[..header_end];
+    let declared = header_value(header, "CHARSET")
+        .filter(|c| !c.eq_ignore_ascii_case("none"))
+        .or_else(|| header_value(header, "ENCODING").filter(|e| e.eq_ignore_ascii_case("utf-8")))
+        .or_else(|| xml_encoding(&ascii))
+        .and_then(|c| encoding_for(&c));
+    let decoded = decode(bytes, declared);
+    let mut warnings: Vec<String> = decoded.warning.into_iter().collect();
+    let text = decoded.text;
+    let upper = text.to_ascii_uppercase();
+    let Some(start) = upper.find("<OFX>").or_else(|| upper.find("<OFX ")) else {
+        return Err(fail("not an OFX file: no <OFX> element".into()));
+    };
+    if !upper[..start].contains("OFXHEADER") && !upper[..start].contains("<?OFX") {
+        warnings.push("the file has no OFX header; read as OFX from its <OFX> element".into());
+    }
+    let first_line = text[..start].matches('\n').count() + 1;
+    let tree = Tree::build(tokenize(&text[start..], first_line));
+
+    let mut statements = Vec::new();
+    let mut errors = Vec::new();
+    let mut stmt_ids: Vec<usize> = Vec::new();
+    for name in STATEMENTS {
+        stmt_ids.extend(tree.find_all(0, name));
+    }
+    stmt_ids.sort_unstable();
+    for sid in stmt_ids {
+        let kind = tree.els[sid].name.clone();
+        let currency = tree.leaf(sid, "CURDEF");
+        let mut st = Statement {
+            account: tree.leaf(sid, "ACCTID"),
+            currency: currency.clone(),
+            ..Default::default()
+        };
+        if let Some(list) = tree.first(sid, "BANKTRANLIST") {
+            st.start = tree.leaf(list, "DTSTART").as_deref().and_then(ofx_date);
+            st.end = tree.leaf(list, "DTEND").as_deref().and_then(ofx_date);
+        }
+        let txn_ids = if kind == "INVSTMTRS" {
+            tree.find_all(sid, "INVBANKTRAN")
+                .into_iter()
+                .flat_map(|i| tree.find_all(i, "STMTTRN"))
+                .collect()
+        } else {
+            tree.find_all(sid, "STMTTRN")
+        };
+        for tid in txn_ids {
+            match read_txn(&tree, tid, currency.as_deref()) {
+                Ok(t) => st.transactions.push(t),
+                Err(e) => errors.push(e),
+            }
+        }
+        statements.push(st);
+    }
+    if statements.is_empty() {
+        let status = tree
+            .leaf(0, "MESSAGE")
+            .or_else(|| tree.leaf(0, "CODE").map(|c| format!("status code {c}")));
+        warnings.push(match status {
+            Some(s) => format!("the file holds no statement ({s})"),
+            None => "the file holds no statement".into(),
+        });
+    }
+    Ok(ParsedFile {
+        format: Format::Ofx,
+        statements,
+        warnings,
+        errors,
+    })
+}
+
+fn read_txn(tree: &Tree, tid: usize, currency: Option<&str>) -> Result<ParsedTxn, RowError> {
+    let line = tree.els[tid].line;
+    let err = |reason: String| RowError { line, reason };
+    let posted = tree
+        .leaf(tid, "DTPOSTED")
+        .ok_or_else(|| err("transaction has no DTPOSTED date".into()))?;
+    let date = ofx_date(&posted)
+        .ok_or_else(|| err(format!("DTPOSTED \"{posted}\" is not a date (YYYYMMDD…)")))?;
+    let amount_text = tree
+        .leaf(tid, "TRNAMT")
+        .ok_or_else(|| err("transaction has no TRNAMT amount".into()))?;
+    let amount = parse_amount(&amount_text)
+        .ok_or_else(|| err(format!("TRNAMT \"{amount_text}\" is not an amount")))?;
+    let name = tree.leaf(tid, "NAME");
+    let memo = tree.leaf(tid, "MEMO").unwrap_or_default();
+    let payee = name.unwrap_or_else(|| memo.clone());
+    Ok(ParsedTxn {
+        date,
+        value_date: tree.leaf(tid, "DTUSER").as_deref().and_then(ofx_date),
+        amount,
+        currency: tree
+            .first(tid, "CURRENCY")
+            .and_then(|c| tree.leaf(c, "CURSYM"))
+            .or_else(|| currency.map(str::to_string)),
+        payee,
+        memo,
+        external_id: tree.leaf(tid, "FITID"),
+        check_number: tree.leaf(tid, "CHECKNUM"),
+        category: None,
+        line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SGML: &str = "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\nCHARSET:1252\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>USD<BANKACCTFROM><ACCTID>123</BANKACCTFROM>\n<BANKTRANLIST><DTSTART>20240101<DTEND>20240131\n<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240105120000.000[-5:EST]<TRNAMT>-4.50<FITID>A1<NAME>AT&T WIRELESS<MEMO>bill &amp; more</STMTTRN>\n<STMTTRN><TRNTYPE>CREDIT<DTPOSTED>20240131<TRNAMT>+1000,00<FITID>A2<NAME>PAYROLL</NAME><MEMO/></STMTTRN>\n</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>";
+
+    #[test]
+    fn sgml_with_bare_ampersands_mixed_end_tags_and_time_zones() {
+        let f = parse(SGML.as_bytes(), "t.ofx").expect("parses");
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        let st = &f.statements[0];
+        assert_eq!(st.account.as_deref(), Some("123"));
+        assert_eq!(st.currency.as_deref(), Some("USD"));
+        assert_eq!(st.start, NaiveDate::from_ymd_opt(2024, 1, 1));
+        let t = &st.transactions;
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            t[0].date,
+            NaiveDate::from_ymd_opt(2024, 1, 5).expect("d"),
+            "no zone shift"
+        );
+        assert_eq!(t[0].payee, "AT&T WIRELESS");
+        assert_eq!(t[0].memo, "bill & more");
+        assert_eq!(t[0].amount.to_string(), "-4.50");
+        assert_eq!(t[0].line, 8);
+        assert_eq!(t[1].amount.to_string(), "1000.00");
+        assert_eq!(t[1].memo, "");
+    }
+
+    #[test]
+    fn a_bad_row_names_its_line_and_a_non_ofx_file_is_refused() {
+        let bad = SGML.replace("<DTPOSTED>20240131", "<DTPOSTED>2024");
+        let f = parse(bad.as_bytes(), "t.ofx").expect("parses");
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!(f.errors[0].line, 9);
+        assert!(f.errors[0].reason.contains("DTPOSTED \"2024\""));
+        assert!(parse(b"date,amount\n2024-01-01,1\n", "x.csv").is_err());
+    }
+
+    #[test]
+    fn header_keys_run_together() {
+        assert_eq!(
+            header_value("ENCODING:USASCIICHARSET:1252COMPRESSION:NONE", "CHARSET").as_deref(),
+            Some("1252")
+        );
+        assert_eq!(unescape("TPAY &amp;lt;DEFTPYMT&amp;gt;"), "TPAY <DEFTPYMT>");
+        assert_eq!(unescape("A & B &#233;"), "A & B é");
+    }
+}

@@ -1,0 +1,235 @@
+//! Every OFX, QIF and CAMT sample either parses or is refused with a clear reason; where the
+//! corpus manifest records what a file holds, the parse must say the same.
+
+use std::path::{Path, PathBuf};
+
+use ledgerflow_import::{Format, ParsedFile, parse};
+
+fn corpora() -> Option<PathBuf> {
+    let dir = ledgerflow_test_support::corpora_dir();
+    if dir.is_none() {
+        eprintln!("SKIPPED: ../shared/corpora is not present");
+    }
+    dir
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Inputs of a format folder (expected outputs and configs are left out).
+fn samples(root: &Path, folder: &str) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    files(&root.join(folder), &mut all);
+    all.into_iter()
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let skip = [
+                ".pydata",
+                ".json",
+                ".beancount",
+                ".zip",
+                ".md",
+                ".txt",
+                ".py",
+                ".yaml",
+                ".yml",
+                ".rules",
+            ];
+            !skip.iter().any(|s| name.ends_with(s))
+                && !p.components().any(|c| c.as_os_str() == "expected")
+        })
+        .collect()
+}
+
+fn get(root: &Path, rel: &str) -> ParsedFile {
+    let bytes = std::fs::read(root.join(rel)).expect("read sample");
+    parse(&bytes, rel, None).unwrap_or_else(|e| panic!("{rel} must parse: {e}"))
+}
+
+#[test]
+fn every_sample_parses_or_is_refused_clearly() {
+    let Some(root) = corpora() else { return };
+    let mut report = Vec::new();
+    let (mut ok, mut with_row_errors, mut refused, mut txns) = (0, 0, 0, 0);
+    for (folder, format) in [
+        ("ofx", Format::Ofx),
+        ("qif", Format::Qif),
+        ("camt", Format::Camt),
+    ] {
+        for path in samples(&root, folder) {
+            let rel = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let bytes = std::fs::read(&path).expect("read");
+            match parse(&bytes, &rel, Some(format)) {
+                Ok(f) if f.errors.is_empty() => {
+                    ok += 1;
+                    txns += f.transaction_count();
+                }
+                Ok(f) => {
+                    with_row_errors += 1;
+                    for e in &f.errors {
+                        assert!(!e.reason.is_empty() && e.line > 0, "{rel}: {e:?}");
+                    }
+                    report.push(format!("row errors  {rel}: {}", f.errors[0]));
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(
+                        e.to_string().starts_with(&rel) && e.reason.len() > 10,
+                        "{e}"
+                    );
+                    report.push(format!("refused     {e}"));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "corpus: {ok} parsed cleanly ({txns} transactions), {with_row_errors} with row errors, {refused} refused"
+    );
+    for r in &report {
+        eprintln!("  {r}");
+    }
+    assert!(ok >= 100, "most samples parse: only {ok} did");
+}
+
+#[test]
+fn ofxparse_bank_medium_matches_its_project() {
+    let Some(root) = corpora() else { return };
+    let f = get(&root, "ofx/ofxparse/bank_medium.ofx");
+    let st = &f.statements[0];
+    assert_eq!(st.account.as_deref(), Some("12300 000012345678"));
+    assert_eq!(st.currency.as_deref(), Some("CAD"));
+    assert_eq!(
+        st.start.map(|d| d.to_string()).as_deref(),
+        Some("2009-04-01")
+    );
+    assert_eq!(st.end.map(|d| d.to_string()).as_deref(), Some("2009-05-23"));
+    assert_eq!(st.transactions.len(), 3);
+    let t = &st.transactions[0];
+    assert_eq!(t.amount.to_string(), "-6.60");
+    assert_eq!(t.payee, "MCDONALD'S #112");
+    assert_eq!(t.memo, "POS MERCHANDISE;MCDONALD'S #112");
+    assert_eq!(t.external_id.as_deref(), Some("0000123456782009040100001"));
+}
+
+#[test]
+fn ofx_quirks_from_the_notes() {
+    let Some(root) = corpora() else { return };
+    // two statements in one file
+    assert_eq!(
+        get(&root, "ofx/ofxparse/multiple_accounts2.ofx")
+            .statements
+            .len(),
+        2
+    );
+    assert_eq!(
+        get(&root, "ofx/asgrim-ofxparser/ofxdata-bb-two-stmtrs.ofx")
+            .statements
+            .len(),
+        2
+    );
+    // one-line file with its header keys run together
+    let one = get(&root, "ofx/asgrim-ofxparser/ofxdata-oneline.ofx");
+    assert_eq!(one.transaction_count(), 8);
+    assert_eq!(one.statements[0].currency.as_deref(), Some("EUR"));
+    // double-escaped entities
+    let html = get(&root, "ofx/actual/html-vals.qfx");
+    assert!(
+        html.statements[0]
+            .transactions
+            .iter()
+            .any(|t| t.payee == "TPAY <DEFTPYMT>"),
+        "{:?}",
+        html.statements[0].transactions
+    );
+    // missing DTPOSTED is an error on that row, never "today"
+    let dm = get(&root, "ofx/ofxparse/fail_nice/date_missing.ofx");
+    assert!(
+        dm.errors.iter().any(|e| e.reason.contains("DTPOSTED")),
+        "{:?}",
+        dm.errors
+    );
+    // the cash part of an investment statement
+    assert_eq!(
+        get(&root, "ofx/ofxparse/fidelity-savings.ofx").transaction_count(),
+        4
+    );
+    // comma decimals
+    let euro = get(&root, "ofx/ofxtools/stmtrs_euro.ofx");
+    assert!(
+        euro.statements[0]
+            .transactions
+            .iter()
+            .any(|t| t.amount.to_string() == "-200.00")
+    );
+}
+
+#[test]
+fn camt_batch_entry_is_split_into_its_details() {
+    let Some(root) = corpora() else { return };
+    let f = get(&root, "camt/actual/camt.053.xml");
+    let amounts: Vec<String> = f
+        .statements
+        .iter()
+        .flat_map(|s| s.transactions.iter())
+        .map(|t| t.amount.to_string())
+        .collect();
+    assert!(
+        amounts.contains(&"2.25".to_string()) || amounts.contains(&"-2.25".to_string()),
+        "{amounts:?}"
+    );
+    assert!(
+        amounts.contains(&"1.20".to_string()) || amounts.contains(&"-1.20".to_string()),
+        "{amounts:?}"
+    );
+}
+
+#[test]
+fn camt_samples_match_their_project() {
+    let Some(root) = corpora() else { return };
+    let simple = get(&root, "camt/ofxstatement-iso20022/simple.xml");
+    let st = &simple.statements[0];
+    assert_eq!(st.account.as_deref(), Some("LT000000000000000000"));
+    assert_eq!(st.transactions.len(), 4);
+    let t = &st.transactions[0];
+    assert_eq!(t.amount.to_string(), "-0.29");
+    assert_eq!(t.payee, "AB DNB Bankas");
+    assert_eq!(t.memo, "Sąskaitos aptarnavimo mokestis");
+    assert_eq!(t.external_id.as_deref(), Some("FC1261858984"));
+    assert_eq!(t.date.to_string(), "2015-12-31");
+    assert_eq!(
+        t.value_date.map(|d| d.to_string()).as_deref(),
+        Some("2016-01-01")
+    );
+    let dav = get(&root, "camt/ofxstatement-iso20022/davider80.xml");
+    assert_eq!(dav.transaction_count(), 16);
+    assert_eq!(
+        dav.statements[0].transactions[0].amount.to_string(),
+        "-905.3"
+    );
+    let c52 = get(&root, "camt/ofxstatement-iso20022/camt052.xml");
+    assert_eq!(c52.transaction_count(), 5);
+    assert_eq!(
+        c52.statements[0].transactions[0].payee,
+        "SPARKASSE PFORZHEIM CALW"
+    );
+}
