@@ -29,13 +29,14 @@ pub enum Entity {
     Transaction,
     User,
     ImportBatch,
-    /// The store's own facts (init, protection). Not a row set; not row-checked.
+    /// The store's own facts (lineage, environment, creation, protection): one row, id 1.
     Store,
 }
 
 impl Entity {
     /// Row-bearing entities in the order `journal verify` checks them.
     pub const ROWS: &'static [Entity] = &[
+        Entity::Store,
         Entity::Account,
         Entity::Category,
         Entity::User,
@@ -448,8 +449,7 @@ impl Replay {
     pub fn apply(&mut self, e: &JournalEntry) -> Result<(), JournalProblem> {
         let seq = e.seq;
         match e.op {
-            Op::Init | Op::Meta => Ok(()),
-            Op::Insert | Op::Update | Op::Delete => {
+            Op::Insert | Op::Update | Op::Delete | Op::Init | Op::Meta => {
                 let id = e.entity_id.ok_or_else(|| JournalProblem::Unreadable {
                     seq,
                     reason: "a row change without a row id".into(),

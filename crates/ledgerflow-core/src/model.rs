@@ -398,6 +398,27 @@ pub struct StoreMeta {
     pub protected: bool,
 }
 
+/// The facts of a store that the journal vouches for (the schema version is not among them: it
+/// moves with migrations, which have their own history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreFacts {
+    pub lineage_id: uuid::Uuid,
+    pub environment: Environment,
+    pub created_at: DateTime<Utc>,
+    pub protected: bool,
+}
+
+impl From<&StoreMeta> for StoreFacts {
+    fn from(m: &StoreMeta) -> Self {
+        StoreFacts {
+            lineage_id: m.lineage_id,
+            environment: m.environment,
+            created_at: m.created_at,
+            protected: m.protected,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counts {
     pub accounts: i64,
@@ -490,7 +511,9 @@ pub struct TxFilter {
     pub to: Option<NaiveDate>,
     /// Case-insensitive substring of payee, description or memo.
     pub text: Option<String>,
-    pub category_id: Option<i64>,
+    /// Any of these categories (a category and its subcategories: see
+    /// [`crate::service::with_descendants`]).
+    pub category_ids: Vec<i64>,
     pub uncategorized: bool,
     pub min_amount_minor: Option<i64>,
     pub max_amount_minor: Option<i64>,

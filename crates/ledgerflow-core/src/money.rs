@@ -71,6 +71,10 @@ const CURRENCIES: &[(&str, u32)] = &[
     ("ZAR", 2),
 ];
 
+/// The largest amount LedgerFlow accepts, in minor units (10^15: ten trillion dollars, a
+/// quadrillion yen). Sums of many such amounts still fit in 64 bits.
+pub const MAX_ABS_MINOR: i64 = 1_000_000_000_000_000;
+
 /// Errors from parsing currencies and amounts. Each message names the offending text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
@@ -84,7 +88,10 @@ pub enum MoneyError {
         currency: String,
         exponent: u32,
     },
-    #[error("amount \"{text}\" is too large")]
+    #[error(
+        "amount \"{text}\" is too large (at most {} in minor units)",
+        MAX_ABS_MINOR
+    )]
     Overflow { text: String },
 }
 
@@ -165,9 +172,12 @@ impl Currency {
             .ok_or_else(|| MoneyError::Overflow {
                 text: text.to_string(),
             })?;
-        i64::try_from(scaled).map_err(|_| MoneyError::Overflow {
-            text: text.to_string(),
-        })
+        i64::try_from(scaled)
+            .ok()
+            .filter(|m| m.abs() <= MAX_ABS_MINOR)
+            .ok_or_else(|| MoneyError::Overflow {
+                text: text.to_string(),
+            })
     }
 
     /// Formats minor units as plain decimal text with exactly `exponent` decimals ("-12.34").
@@ -254,6 +264,14 @@ mod tests {
             cur("USD").parse_amount("99999999999999999999"),
             Err(MoneyError::Overflow { .. })
         ));
+        assert!(matches!(
+            cur("USD").parse_amount("92233720368547758.07"),
+            Err(MoneyError::Overflow { .. })
+        ));
+        assert_eq!(
+            cur("USD").parse_amount("10000000000000.00"),
+            Ok(MAX_ABS_MINOR)
+        );
     }
 
     #[test]
@@ -275,7 +293,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn format_then_parse_round_trips(minor in -1_000_000_000_000_i64..1_000_000_000_000, code in prop::sample::select(vec!["USD", "JPY", "BHD", "EUR"])) {
+        fn format_then_parse_round_trips(minor in -MAX_ABS_MINOR..=MAX_ABS_MINOR, code in prop::sample::select(vec!["USD", "JPY", "BHD", "EUR"])) {
             let c = cur(code);
             prop_assert_eq!(c.parse_amount(&c.format_minor(minor)), Ok(minor));
         }

@@ -103,6 +103,25 @@ pub fn resolve_category<'a>(all: &'a [Category], spec: &str) -> Result<&'a Categ
     }
 }
 
+/// `id` and the ids of every category below it.
+pub fn with_descendants(all: &[Category], id: i64) -> Vec<i64> {
+    let mut out = vec![id];
+    let mut i = 0;
+    while i < out.len() {
+        let parent = out[i];
+        out.extend(
+            all.iter()
+                .filter(|c| c.parent_id == Some(parent))
+                .map(|c| c.id),
+        );
+        i += 1;
+        if out.len() > all.len() + 1 {
+            break;
+        }
+    }
+    out
+}
+
 /// Refuses a parent that would make a category its own ancestor.
 pub fn check_no_cycle(all: &[Category], id: i64, new_parent: Option<i64>) -> Result<(), CoreError> {
     let mut cur = new_parent;
@@ -252,6 +271,18 @@ mod tests {
             resolve_category(&all, "Rent"),
             Err(CoreError::NotFound(m)) if m == "unknown category \"Rent\""
         ));
+    }
+
+    #[test]
+    fn descendants_include_every_level() {
+        let all = vec![
+            cat(1, "A", None),
+            cat(2, "B", Some(1)),
+            cat(3, "C", Some(2)),
+            cat(4, "D", None),
+        ];
+        assert_eq!(with_descendants(&all, 1), vec![1, 2, 3]);
+        assert_eq!(with_descendants(&all, 4), vec![4]);
     }
 
     #[test]

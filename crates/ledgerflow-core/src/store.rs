@@ -27,6 +27,9 @@ pub enum StoreError {
         "the store's schema is version {store}, newer than this ledgerflow knows ({binary}): upgrade ledgerflow before opening it"
     )]
     SchemaTooNew { store: i64, binary: i64 },
+    /// The location given is not one LedgerFlow can use (bad input, not an outage).
+    #[error("{location}: {reason}")]
+    InvalidLocation { location: String, reason: String },
     /// The store cannot be reached or opened.
     #[error("cannot open the store at {location}: {reason}")]
     Unavailable { location: String, reason: String },

@@ -35,7 +35,23 @@ impl PgStore {
             location: location.clone(),
             reason: e.to_string(),
         };
-        let opts = PgConnectOptions::from_str(url).map_err(unavailable)?;
+        let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidLocation {
+            location: location.clone(),
+            reason: e.to_string(),
+        })?;
+        // One direct connection first: it fails fast with the server's own reason (refused,
+        // unknown database, bad password) where the pool would only time out.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(10),
+            <PgConnection as sqlx::Connection>::connect_with(&opts),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable {
+            location: location.clone(),
+            reason: "no answer from the server within 10 s".into(),
+        })?;
+        let probe = probe.map_err(unavailable)?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(15))
@@ -315,6 +331,9 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         let before = fetch_account(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE accounts SET name = $1, institution = $2, kind = $3, opening_balance_minor = $4, archived = $5, updated_at = $6 WHERE id = $7",
         )
@@ -349,7 +368,7 @@ impl Store for PgStore {
     }
 
     async fn find_account(&self, name: &str) -> StoreResult<Option<Account>> {
-        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE name = $1")
+        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE lower(name) = lower($1)")
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -419,6 +438,9 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         let before = fetch_category(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE categories SET name = $1, parent_id = $2, kind = $3, updated_at = $4 WHERE id = $5",
         )
@@ -516,6 +538,9 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         let before = fetch_tx(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE transactions SET posted_date = $1, amount_minor = $2, payee = $3, description = $4, memo = $5, \
              category_id = $6, status = $7, fingerprint = $8, transfer_id = $9, updated_at = $10 WHERE id = $11",
@@ -590,8 +615,13 @@ impl Store for PgStore {
         if let Some(d) = f.to {
             q.push(" AND posted_date <= ").push_bind(d);
         }
-        if let Some(c) = f.category_id {
-            q.push(" AND category_id = ").push_bind(c);
+        if !f.category_ids.is_empty() {
+            q.push(" AND category_id IN (");
+            let mut ids = q.separated(", ");
+            for c in &f.category_ids {
+                ids.push_bind(*c);
+            }
+            q.push(")");
         }
         if f.uncategorized {
             q.push(" AND category_id IS NULL");
@@ -672,6 +702,9 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         let before = fetch_user(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE users SET role = $1, password_hash = $2, disabled = $3, updated_at = $4 WHERE id = $5",
         )
@@ -699,7 +732,7 @@ impl Store for PgStore {
     }
 
     async fn find_user(&self, name: &str) -> StoreResult<Option<User>> {
-        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE name = $1")
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE lower(name) = lower($1)")
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -777,7 +810,7 @@ impl Store for PgStore {
                     |m: &ImportBatch| m.id,
                 )
             }
-            Entity::Store => Ok(Vec::new()),
+            Entity::Store => crate::store_facts_rows(self.meta().await?, after_id),
         }
     }
 }

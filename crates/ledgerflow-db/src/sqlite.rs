@@ -341,6 +341,9 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         let before = fetch_account(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE accounts SET name = ?, institution = ?, kind = ?, opening_balance_minor = ?, archived = ?, updated_at = ? WHERE id = ?",
         )
@@ -375,7 +378,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_account(&self, name: &str) -> StoreResult<Option<Account>> {
-        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE name = ?")
+        sqlx::query_as::<_, AccountRow>("SELECT * FROM accounts WHERE lower(name) = lower(?)")
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -445,6 +448,9 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         let before = fetch_category(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE categories SET name = ?, parent_id = ?, kind = ?, updated_at = ? WHERE id = ?",
         )
@@ -515,6 +521,9 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         let before = fetch_tx(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE transactions SET posted_date = ?, amount_minor = ?, payee = ?, description = ?, memo = ?, \
              category_id = ?, status = ?, fingerprint = ?, transfer_id = ?, updated_at = ? WHERE id = ?",
@@ -588,8 +597,13 @@ impl Store for SqliteStore {
         if let Some(d) = f.to {
             q.push(" AND posted_date <= ").push_bind(d);
         }
-        if let Some(c) = f.category_id {
-            q.push(" AND category_id = ").push_bind(c);
+        if !f.category_ids.is_empty() {
+            q.push(" AND category_id IN (");
+            let mut ids = q.separated(", ");
+            for c in &f.category_ids {
+                ids.push_bind(*c);
+            }
+            q.push(")");
         }
         if f.uncategorized {
             q.push(" AND category_id IS NULL");
@@ -670,6 +684,9 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         let before = fetch_user(&mut tx, id).await?;
         let after = patch.apply(&before);
+        if crate::unchanged!(before, after) {
+            return Ok(before);
+        }
         sqlx::query(
             "UPDATE users SET role = ?, password_hash = ?, disabled = ?, updated_at = ? WHERE id = ?",
         )
@@ -697,7 +714,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_user(&self, name: &str) -> StoreResult<Option<User>> {
-        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE name = ?")
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE lower(name) = lower(?)")
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -775,7 +792,7 @@ impl Store for SqliteStore {
                     |m: &ImportBatch| m.id,
                 )
             }
-            Entity::Store => Ok(Vec::new()),
+            Entity::Store => crate::store_facts_rows(self.meta().await?, after_id),
         }
     }
 }

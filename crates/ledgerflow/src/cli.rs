@@ -25,8 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
-    /// Configuration file (default: ./ledgerflow.toml when it exists).
-    #[arg(long, global = true, env = "LEDGERFLOW_CONFIG", value_name = "FILE")]
+    /// Configuration file; also LEDGERFLOW_CONFIG (default: ./ledgerflow.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Data directory of the embedded SQLite store [default: ./ledgerflow-data].
     #[arg(long, global = true, value_name = "DIR")]
@@ -34,7 +34,7 @@ pub struct GlobalArgs {
     /// postgres://… to use PostgreSQL instead of the embedded store.
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Environment to run as (dev, staging, prod) [default: dev].
+    /// Environment to run as: dev, staging or prod (overrides LEDGERFLOW_ENV and the file).
     #[arg(long = "as-env", global = true, value_name = "ENV")]
     pub as_env: Option<Environment>,
     /// Backup directory [default: ./ledgerflow-backups].
@@ -46,6 +46,15 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// `--config`, else a non-empty `LEDGERFLOW_CONFIG`.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        self.config.clone().or_else(|| {
+            std::env::var_os("LEDGERFLOW_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+
     pub fn overrides(&self, bind: Option<String>) -> FlagOverrides {
         FlagOverrides {
             data_dir: self.data_dir.clone(),

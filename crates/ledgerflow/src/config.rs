@@ -188,6 +188,20 @@ pub fn load(config_path: Option<&Path>, flags: &FlagOverrides) -> Result<Loaded,
         })?;
         settings.database_url = text.trim().to_string();
     }
+    if settings.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::Invalid("data_dir must not be empty".into()));
+    }
+    if settings
+        .server
+        .bind
+        .parse::<std::net::SocketAddr>()
+        .is_err()
+    {
+        return Err(ConfigError::Invalid(format!(
+            "server.bind \"{}\" is not an address and port such as 127.0.0.1:9001",
+            settings.server.bind
+        )));
+    }
     if !matches!(settings.log.format.as_str(), "text" | "json") {
         return Err(ConfigError::Invalid(format!(
             "log.format \"{}\" is not valid (expected text or json)",
@@ -289,6 +303,15 @@ pub fn show(loaded: &Loaded) -> Vec<Shown> {
                         _ if name.contains("FlagOverrides") => "command-line flag".to_string(),
                         _ if name.contains("environment variable") => {
                             format!("environment variable {}", env_var_for(key))
+                        }
+                        _ if key == "database_url"
+                            && !loaded.settings.database_url_file.is_empty()
+                            && !loaded.settings.database_url.is_empty() =>
+                        {
+                            format!(
+                                "file {} (database_url_file)",
+                                loaded.settings.database_url_file
+                            )
                         }
                         _ => "default".to_string(),
                     }

@@ -38,9 +38,33 @@ impl Ctx {
     }
 }
 
+/// Writes one line to stdout. A closed pipe (`ledgerflow tx list | head`) ends the program
+/// quietly with success, as command-line tools do, instead of panicking.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let result = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(i32::from(crate::exit::INTERNAL));
+    }
+}
+
+/// `println!` for command output, through [`write_out`].
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => { $crate::context::write_out(format_args!($($t)*)) };
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    write_out(format_args!("{}", serde_json::to_string_pretty(v)?));
     Ok(())
 }
 
@@ -66,7 +90,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&" ".repeat(pad));
             }
         }
-        println!("{}", out.trim_end());
+        write_out(format_args!("{}", out.trim_end()));
     };
     line(header.to_vec());
     for r in rows {

@@ -35,7 +35,7 @@ pub struct BadInput(pub String);
 
 fn store_code(e: &StoreError) -> u8 {
     match e {
-        StoreError::NotFound(_) => BAD_INPUT,
+        StoreError::NotFound(_) | StoreError::InvalidLocation { .. } => BAD_INPUT,
         StoreError::Conflict(_) | StoreError::AlreadyInitialized { .. } => REFUSED,
         StoreError::NotInitialized { .. }
         | StoreError::SchemaTooNew { .. }

@@ -67,7 +67,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => a.bind.clone(),
         _ => None,
     };
-    let loaded = config::load(cli.global.config.as_deref(), &cli.global.overrides(bind))?;
+    let loaded = config::load(
+        cli.global.config_path().as_deref(),
+        &cli.global.overrides(bind),
+    )?;
     let level = match (&loaded.settings.log.level, &cli.command) {
         (l, _) if !l.is_empty() => l.clone(),
         (_, Command::Serve(_)) => "info,sqlx=warn".to_string(),

@@ -18,6 +18,9 @@ CREATE TABLE accounts (
     updated_at            TIMESTAMPTZ NOT NULL
 );
 
+-- Names are unique whatever their case: "Checking" and "checking" are one account.
+CREATE UNIQUE INDEX accounts_name_lower ON accounts (lower(name));
+
 CREATE TABLE categories (
     id         BIGSERIAL PRIMARY KEY,
     name       TEXT        NOT NULL,
@@ -37,6 +40,8 @@ CREATE TABLE users (
     created_at    TIMESTAMPTZ NOT NULL,
     updated_at    TIMESTAMPTZ NOT NULL
 );
+
+CREATE UNIQUE INDEX users_name_lower ON users (lower(name));
 
 CREATE TABLE import_batches (
     id             BIGSERIAL PRIMARY KEY,

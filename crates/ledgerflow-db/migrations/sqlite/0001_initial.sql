@@ -20,6 +20,9 @@ CREATE TABLE accounts (
     updated_at            TEXT    NOT NULL
 );
 
+-- Names are unique whatever their case: "Checking" and "checking" are one account.
+CREATE UNIQUE INDEX accounts_name_lower ON accounts (lower(name));
+
 CREATE TABLE categories (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT    NOT NULL,
@@ -39,6 +42,8 @@ CREATE TABLE users (
     created_at    TEXT    NOT NULL,
     updated_at    TEXT    NOT NULL
 );
+
+CREATE UNIQUE INDEX users_name_lower ON users (lower(name));
 
 CREATE TABLE import_batches (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -68,7 +68,8 @@ async fn an_untouched_store_verifies_and_records_every_change() {
         // init, account, category, insert, bulk insert, update, delete
         assert_eq!(r.entries, 7);
         assert_eq!(r.head.head_seq, 7);
-        assert_eq!(r.rows_checked, 1 + 1 + 50);
+        // the store's facts, an account, a category, 51 - 1 transactions
+        assert_eq!(r.rows_checked, 1 + 1 + 1 + 50);
         let entries = t
             .store
             .journal_entries(&JournalFilter {
@@ -175,6 +176,26 @@ async fn direct_inserts_deletes_and_account_edits_are_reported() {
         );
     })
     .await;
+}
+
+#[tokio::test]
+async fn direct_edits_of_the_store_facts_are_reported() {
+    for sql in [
+        "UPDATE meta SET value = 'prod' WHERE key = 'environment'",
+        "UPDATE meta SET value = 'true' WHERE key = 'protected'",
+        "UPDATE meta SET value = '00000000-0000-0000-0000-000000000000' WHERE key = 'lineage_id'",
+    ] {
+        on_each_engine(|t| async move {
+            with_history(&t).await;
+            t.raw_sql(sql);
+            assert_eq!(
+                problem(&t).await.as_deref(),
+                Some("store 1: the row differs from the journal (changed outside LedgerFlow)"),
+                "{sql}"
+            );
+        })
+        .await;
+    }
 }
 
 #[tokio::test]

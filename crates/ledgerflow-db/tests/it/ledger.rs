@@ -253,7 +253,7 @@ async fn transactions_insert_list_filter_edit_delete() {
         assert_eq!(
             ids_of(
                 list(TxFilter {
-                    category_id: Some(food.id),
+                    category_ids: vec![food.id],
                     limit: 50,
                     ..Default::default()
                 })

@@ -102,7 +102,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 if *json {
                     print_json(&a)?;
                 } else {
-                    println!(
+                    crate::out!(
                         "Added account \"{}\" (id {}, {}, {}, opening balance {})",
                         a.name,
                         a.id,
@@ -119,8 +119,16 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                     .await?
                     .into_iter()
                     .map(|a| {
-                        let bal = a.opening_balance_minor + sums.get(&a.id).copied().unwrap_or(0);
-                        AccountView {
+                        let bal = a
+                            .opening_balance_minor
+                            .checked_add(sums.get(&a.id).copied().unwrap_or(0))
+                            .ok_or_else(|| {
+                                ledgerflow_core::CoreError::Refused(format!(
+                                    "the balance of account \"{}\" does not fit in 64 bits",
+                                    a.name
+                                ))
+                            })?;
+                        anyhow::Ok(AccountView {
                             id: a.id,
                             institution: a.institution.clone(),
                             kind: a.kind,
@@ -130,13 +138,13 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                             balance_minor: bal,
                             archived: a.archived,
                             name: a.name,
-                        }
+                        })
                     })
-                    .collect();
+                    .collect::<anyhow::Result<_>>()?;
                 if *json {
                     print_json(&views)?;
                 } else if views.is_empty() {
-                    println!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
+                    crate::out!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
                 } else {
                     let rows: Vec<Vec<String>> = views
                         .iter()
@@ -175,7 +183,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                     archived: None,
                 };
                 let after = s.update_account(&ctx.actor, a.id, &patch).await?;
-                println!("Updated account \"{}\" (id {})", after.name, after.id);
+                crate::out!("Updated account \"{}\" (id {})", after.name, after.id);
             }
             Cmd::Archive { name } | Cmd::Unarchive { name } => {
                 let archive = matches!(cmd, Cmd::Archive { .. });
@@ -189,7 +197,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                     },
                 )
                 .await?;
-                println!(
+                crate::out!(
                     "{} account \"{}\"",
                     if archive { "Archived" } else { "Unarchived" },
                     a.name

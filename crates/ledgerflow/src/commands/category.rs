@@ -58,6 +58,12 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
         match cmd {
             Cmd::Add { name, parent, kind } => {
                 let name = check_name("category", name)?;
+                if name.eq_ignore_ascii_case("none") {
+                    return Err(ValidationError::new(
+                        "\"none\" is reserved (it means \"no category\" in filters and edits)",
+                    )
+                    .into());
+                }
                 if name.contains(CATEGORY_SEP) {
                     return Err(ValidationError::new(format!(
                         "category name \"{name}\" must not contain '{CATEGORY_SEP}': use --parent for a subcategory"
@@ -83,7 +89,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                     }
                     None => c.name.clone(),
                 };
-                println!("Added category \"{path}\" (id {}, {})", c.id, c.kind);
+                crate::out!("Added category \"{path}\" (id {}, {})", c.id, c.kind);
             }
             Cmd::List { json } => {
                 let views: Vec<CategoryView> = category_paths(&all)
@@ -101,7 +107,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 if *json {
                     print_json(&views)?;
                 } else if views.is_empty() {
-                    println!("No categories yet: add one with `ledgerflow category add NAME`.");
+                    crate::out!("No categories yet: add one with `ledgerflow category add NAME`.");
                 } else {
                     let rows: Vec<Vec<String>> = views
                         .iter()
@@ -121,7 +127,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 }
                 s.update_category(&ctx.actor, c.id, &CategoryPatch { name: Some(name.clone()), ..Default::default() })
                     .await?;
-                println!("Renamed category \"{}\" to \"{name}\"", c.name);
+                crate::out!("Renamed category \"{}\" to \"{name}\"", c.name);
             }
             Cmd::Move { category, to, top } => {
                 let c = resolve_category(&all, category)?;
@@ -133,7 +139,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 check_no_cycle(&all, c.id, parent)?;
                 s.update_category(&ctx.actor, c.id, &CategoryPatch { parent_id: Some(parent), ..Default::default() })
                     .await?;
-                println!(
+                crate::out!(
                     "Moved category \"{}\" {}",
                     c.name,
                     match to {

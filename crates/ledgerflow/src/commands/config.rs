@@ -31,18 +31,18 @@ pub fn run(loaded: &Loaded, cmd: &Cmd) -> anyhow::Result<()> {
                 return print_json(&obj);
             }
             match &loaded.file {
-                Some(f) => println!("# configuration file: {}", f.display()),
-                None => println!(
+                Some(f) => crate::out!("# configuration file: {}", f.display()),
+                None => crate::out!(
                     "# no configuration file (looked for ./{})",
                     config::DEFAULT_CONFIG_FILE
                 ),
             }
             let width = shown.iter().map(|s| s.key.len()).max().unwrap_or(0);
             for s in &shown {
-                println!("{:<width$} = {}  # {}", s.key, s.value, s.source);
+                crate::out!("{:<width$} = {}  # {}", s.key, s.value, s.source);
             }
         }
-        Cmd::Default => print!("{}", config::EXAMPLE),
+        Cmd::Default => crate::out!("{}", config::EXAMPLE.trim_end()),
     }
     Ok(())
 }

@@ -156,14 +156,14 @@ pub fn run(cmd: &Cmd) -> anyhow::Result<()> {
             if a.json {
                 return print_json(&view);
             }
-            println!(
+            crate::out!(
                 "{name}: {} file, {} statement(s), {} transaction(s)",
                 view.format.as_str(),
                 view.statements.len(),
                 view.transactions.len()
             );
             for s in &view.statements {
-                println!(
+                crate::out!(
                     "  account {} ({}): {} transactions, {} to {}",
                     s.account.as_deref().unwrap_or("?"),
                     s.currency.as_deref().unwrap_or("?"),
@@ -189,7 +189,7 @@ pub fn run(cmd: &Cmd) -> anyhow::Result<()> {
                 print_table(&["LINE", "DATE", "AMOUNT", "PAYEE", "BANK ID"], &rows);
             }
             for w in &view.warnings {
-                println!("warning: {w}");
+                crate::out!("warning: {w}");
             }
             Ok(())
         }

@@ -37,16 +37,16 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
             "protected": meta.protected,
         }))?;
     } else {
-        println!(
+        crate::out!(
             "Initialised a {} store ({}) at {}",
             meta.environment,
             store.engine(),
             store.location()
         );
-        println!("  lineage:        {}", meta.lineage_id);
-        println!("  schema version: {}", meta.schema_version);
+        crate::out!("  lineage:        {}", meta.lineage_id);
+        crate::out!("  schema version: {}", meta.schema_version);
         if meta.protected {
-            println!("  protected:      yes (prod stores are protected at init)");
+            crate::out!("  protected:      yes (prod stores are protected at init)");
         }
     }
     store.close().await;

@@ -41,7 +41,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 if *json {
                     print_json(&r)?;
                 } else if r.ok {
-                    println!(
+                    crate::out!(
                         "Journal intact: {} entries, chain unbroken, {} rows match the journal (head {}).",
                         r.entries, r.rows_checked, r.head.head_seq
                     );
@@ -81,8 +81,8 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                                 "entity": e.entity,
                                 "entity_id": e.entity_id,
                                 "op": e.op,
-                                "before": e.before.as_deref().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()),
-                                "after": e.after.as_deref().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()),
+                                "before": shown(e.before.as_deref()),
+                                "after": shown(e.after.as_deref()),
                                 "payload_bytes": e.payload.as_ref().map(Vec::len),
                                 "hash": hex(&e.hash),
                             })
@@ -92,14 +92,15 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 } else {
                     for e in &entries {
                         let id = e.entity_id.map(|i| format!(" {i}")).unwrap_or_default();
-                        let detail = match (&e.before, &e.after) {
+                        let text = |v: Option<&str>| shown(v).map(|j| j.to_string());
+                        let detail = match (text(e.before.as_deref()), text(e.after.as_deref())) {
                             (_, Some(a)) if e.payload.is_some() => format!(" {a}"),
                             (Some(_), Some(a)) => format!(" -> {a}"),
                             (None, Some(a)) => format!(" {a}"),
                             (Some(b), None) => format!(" was {b}"),
                             (None, None) => String::new(),
                         };
-                        println!(
+                        crate::out!(
                             "{:>6}  {}  {:<16} {} {}{}{}",
                             e.seq,
                             e.at.format("%Y-%m-%d %H:%M:%S"),
@@ -111,7 +112,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                         );
                     }
                     if entries.is_empty() {
-                        println!("No journal entries match.");
+                        crate::out!("No journal entries match.");
                     }
                 }
             }
@@ -121,6 +122,17 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     .await;
     store.close().await;
     result
+}
+
+/// An entry's row as JSON for display, with password hashes hidden.
+fn shown(text: Option<&str>) -> Option<serde_json::Value> {
+    let mut v: serde_json::Value = serde_json::from_str(text?).ok()?;
+    if let Some(h) = v.get_mut("password_hash")
+        && !h.is_null()
+    {
+        *h = serde_json::Value::String("(argon2id hash, not shown)".into());
+    }
+    Some(v)
 }
 
 fn parse_since(s: &str) -> Result<DateTime<Utc>, ValidationError> {

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         Some(m) => m,
         None => {
             let m = store.initialize(&ctx.actor, ctx.settings.env).await?;
-            println!(
+            crate::out!(
                 "Created a new {} store (lineage {}) at {}",
                 m.environment,
                 m.lineage_id,
@@ -41,11 +41,11 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
-    println!(
+    crate::out!(
         "LedgerFlow {} listening on http://{addr}",
         ledgerflow_core::VERSION
     );
-    println!(
+    crate::out!(
         "Data: {} ({}, {} environment)",
         store.location(),
         store.engine(),

@@ -53,28 +53,33 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&s);
     }
-    println!("LedgerFlow {}", s.version);
-    println!(
+    crate::out!("LedgerFlow {}", s.version);
+    crate::out!(
         "  environment:    {} (running as {})",
-        s.environment, s.configured_environment
+        s.environment,
+        s.configured_environment
     );
-    println!("  engine:         {}", s.engine);
-    println!("  data:           {}", s.location);
-    println!(
+    crate::out!("  engine:         {}", s.engine);
+    crate::out!("  data:           {}", s.location);
+    crate::out!(
         "  schema version: {} (this binary knows {})",
-        s.schema_version, s.known_schema_version
+        s.schema_version,
+        s.known_schema_version
     );
-    println!("  lineage:        {}", s.lineage_id);
-    println!("  created:        {}", s.created_at);
-    println!(
+    crate::out!("  lineage:        {}", s.lineage_id);
+    crate::out!("  created:        {}", s.created_at);
+    crate::out!(
         "  protected:      {}",
         if s.protected { "yes" } else { "no" }
     );
-    println!(
+    crate::out!(
         "  counts:         {} accounts, {} transactions, {} categories, {} users",
-        s.counts.accounts, s.counts.transactions, s.counts.categories, s.counts.users
+        s.counts.accounts,
+        s.counts.transactions,
+        s.counts.categories,
+        s.counts.users
     );
-    println!(
+    crate::out!(
         "  journal:        head {} ({})",
         s.journal.head_seq,
         &hex_prefix(&s.journal.head_hash)

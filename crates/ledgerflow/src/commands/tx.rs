@@ -6,7 +6,9 @@ use chrono::NaiveDate;
 use ledgerflow_core::model::{
     Account, Category, NewTransaction, Transaction, TransactionPatch, TxCursor, TxFilter, TxStatus,
 };
-use ledgerflow_core::service::{account_by_name, category_paths, resolve_category};
+use ledgerflow_core::service::{
+    account_by_name, category_paths, resolve_category, with_descendants,
+};
 use ledgerflow_core::{Currency, Store, ValidationError};
 use serde::Serialize;
 
@@ -58,9 +60,6 @@ pub enum Cmd {
         category: Option<String>,
         #[arg(long)]
         status: Option<TxStatus>,
-        /// Id of the matching transaction of another account; "none" unlinks.
-        #[arg(long)]
-        transfer: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -175,7 +174,30 @@ pub fn parse_date(what: &str, s: &str) -> Result<NaiveDate, ValidationError> {
     })
 }
 
+/// Transactions of an archived account are frozen until it is unarchived.
+async fn refuse_if_archived(s: &dyn Store, account_id: i64) -> anyhow::Result<()> {
+    let a = s.get_account(account_id).await?;
+    if a.archived {
+        return Err(ledgerflow_core::CoreError::Refused(format!(
+            "account \"{}\" is archived: unarchive it before changing its transactions",
+            a.name
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Longest payee or description, and longest memo, in characters.
+const MAX_TEXT: usize = 500;
+const MAX_MEMO: usize = 4_000;
+
 fn check_text(what: &str, s: &str) -> Result<String, ValidationError> {
+    let limit = if what == "memo" { MAX_MEMO } else { MAX_TEXT };
+    if s.chars().count() > limit {
+        return Err(ValidationError::new(format!(
+            "{what} is longer than {limit} characters"
+        )));
+    }
     if s.chars().any(|c| c.is_control() && c != '\t') {
         return Err(ValidationError::new(format!(
             "{what} \"{}\" contains control characters",
@@ -261,9 +283,14 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             if *json {
                 print_json(&view)?;
             } else {
-                println!(
+                crate::out!(
                     "Added transaction {}: {} {} {} {} \"{}\"",
-                    view.id, view.date, view.account, view.amount, view.currency, view.payee
+                    view.id,
+                    view.date,
+                    view.account,
+                    view.amount,
+                    view.currency,
+                    view.payee
                 );
             }
         }
@@ -277,10 +304,10 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             memo,
             category,
             status,
-            transfer,
             json,
         } => {
             let before = s.get_transaction(*id).await?;
+            refuse_if_archived(s, before.account_id).await?;
             let categories = s.list_categories().await?;
             let patch = TransactionPatch {
                 posted_date: date.as_deref().map(|d| parse_date("date", d)).transpose()?,
@@ -299,44 +326,33 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 memo: memo.as_deref().map(|p| check_text("memo", p)).transpose()?,
                 category_id: match category.as_deref() {
                     None => None,
-                    Some(c) if c.trim().is_empty() => Some(None),
+                    Some(c) if c.trim().is_empty() || c.trim().eq_ignore_ascii_case("none") => {
+                        Some(None)
+                    }
                     Some(c) => Some(Some(resolve_category(&categories, c)?.id)),
                 },
                 status: *status,
-                transfer_id: match transfer.as_deref() {
-                    None => None,
-                    Some("none") | Some("") => Some(None),
-                    Some(other) => {
-                        let tid: i64 = other.parse().map_err(|_| {
-                            ValidationError::new(format!(
-                                "transfer \"{other}\" is not a transaction id"
-                            ))
-                        })?;
-                        let target = s.get_transaction(tid).await?;
-                        if target.account_id == before.account_id || tid == *id {
-                            return Err(ValidationError::new(
-                                "a transfer links to a transaction of another account",
-                            )
-                            .into());
-                        }
-                        Some(Some(tid))
-                    }
-                },
+                transfer_id: None,
             };
             let after = s.update_transaction(&ctx.actor, *id, &patch).await?;
             let view = Names::load(s, &categories).await?.view(after);
             if *json {
                 print_json(&view)?;
             } else {
-                println!(
+                crate::out!(
                     "Updated transaction {}: {} {} {} \"{}\"",
-                    view.id, view.date, view.amount, view.currency, view.payee
+                    view.id,
+                    view.date,
+                    view.amount,
+                    view.currency,
+                    view.payee
                 );
             }
         }
         Cmd::Delete { id } => {
+            refuse_if_archived(s, s.get_transaction(*id).await?.account_id).await?;
             let t = s.delete_transaction(&ctx.actor, *id).await?;
-            println!(
+            crate::out!(
                 "Deleted transaction {}: {} {} {} \"{}\"",
                 t.id,
                 t.posted_date,
@@ -356,11 +372,25 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         None => None,
     };
     let categories = s.list_categories().await?;
-    let (category_id, uncategorized) = match args.category.as_deref() {
-        None => (None, false),
-        Some("none") => (None, true),
-        Some(c) => (Some(resolve_category(&categories, c)?.id), false),
+    let (category_ids, uncategorized) = match args.category.as_deref() {
+        None => (Vec::new(), false),
+        Some(c) if c.trim().eq_ignore_ascii_case("none") => (Vec::new(), true),
+        Some(c) => (
+            with_descendants(&categories, resolve_category(&categories, c)?.id),
+            false,
+        ),
     };
+    if args.limit == 0 {
+        return Err(ValidationError::new("--limit must be at least 1").into());
+    }
+    // A malformed amount is named before any question of currency.
+    for m in [&args.min, &args.max].into_iter().flatten() {
+        if let Err(e @ ledgerflow_core::MoneyError::NotANumber { .. }) =
+            Currency::from_code("BHD")?.parse_amount(m)
+        {
+            return Err(e.into());
+        }
+    }
     let currency = || filter_currency(account.as_ref(), &accounts);
     let filter = TxFilter {
         account_id: account.as_ref().map(|a| a.id),
@@ -375,7 +405,7 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
             .map(|d| parse_date("--to", d))
             .transpose()?,
         text: args.text.clone(),
-        category_id,
+        category_ids,
         uncategorized,
         min_amount_minor: args
             .min
@@ -392,6 +422,11 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         after: args.cursor.as_deref().map(TxCursor::decode).transpose()?,
         limit: args.limit.clamp(1, 1_000),
     };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from > to
+    {
+        return Err(ValidationError::new(format!("--from {from} is after --to {to}")).into());
+    }
     let page = s.list_transactions(&filter).await?;
     let names = Names::load(s, &categories).await?;
     let next = page.next_cursor.map(|c| c.encode());
@@ -400,7 +435,7 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         return print_json(&serde_json::json!({ "items": items, "next_cursor": next }));
     }
     if items.is_empty() {
-        println!("No transactions match.");
+        crate::out!("No transactions match.");
         return Ok(());
     }
     let rows: Vec<Vec<String>> = items
@@ -424,7 +459,7 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         &rows,
     );
     if let Some(c) = next {
-        println!("More: --cursor {c}");
+        crate::out!("More: --cursor {c}");
     }
     Ok(())
 }

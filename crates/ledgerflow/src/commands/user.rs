@@ -84,6 +84,15 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let name = check_name("user", name)?;
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+            {
+                return Err(ValidationError::new(format!(
+                    "user name \"{name}\" may only hold letters, digits and . _ - @"
+                ))
+                .into());
+            }
             let password_hash = if *password_stdin {
                 Some(hash_password(&read_password()?)?)
             } else {
@@ -100,9 +109,9 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                     },
                 )
                 .await?;
-            println!("Added user \"{}\" (id {}, {})", u.name, u.id, u.role);
+            crate::out!("Added user \"{}\" (id {}, {})", u.name, u.id, u.role);
             if !has_pw {
-                println!(
+                crate::out!(
                     "No password set: run `ledgerflow user passwd {} --password-stdin` before signing in.",
                     u.name
                 );
@@ -124,7 +133,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             if *json {
                 print_json(&views)?;
             } else if views.is_empty() {
-                println!(
+                crate::out!(
                     "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`."
                 );
             } else {
@@ -172,7 +181,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            println!("Password of \"{}\" changed", u.name);
+            crate::out!("Password of \"{}\" changed", u.name);
         }
         Cmd::Role { name, role } => {
             let u = user(s, name).await?;
@@ -185,7 +194,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            println!("\"{}\" is now {role}", u.name);
+            crate::out!("\"{}\" is now {role}", u.name);
         }
         Cmd::Disable { name } | Cmd::Enable { name } => {
             let disable = matches!(cmd, Cmd::Disable { .. });
@@ -199,7 +208,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            println!(
+            crate::out!(
                 "\"{}\" {}",
                 u.name,
                 if disable { "disabled" } else { "enabled" }

@@ -368,3 +368,216 @@ fn a_store_from_a_newer_ledgerflow_is_refused_with_both_versions() {
         "{err}"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    for i in 0..3 {
+        app.ok(&["account", "add", &format!("A{i}"), "--kind", "cash"]);
+    }
+    let mut child = app
+        .command(&["journal", "show"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader goes away, as `| head -0` would
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn huge_amounts_are_refused_before_they_can_overflow_a_balance() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    let err = app.fails(
+        &[
+            "account",
+            "add",
+            "Big",
+            "--kind",
+            "cash",
+            "--opening-balance",
+            "92233720368547758.07",
+        ],
+        2,
+    );
+    assert!(err.contains("is too large"), "{err}");
+    app.ok(&[
+        "account",
+        "add",
+        "Big",
+        "--kind",
+        "cash",
+        "--opening-balance",
+        "10000000000000.00",
+    ]);
+    app.ok(&[
+        "tx",
+        "add",
+        "--account",
+        "Big",
+        "--date",
+        "2024-01-01",
+        "--amount",
+        "10000000000000.00",
+        "--payee",
+        "p",
+    ]);
+    let list = app.json(&["account", "list", "--json"]);
+    assert_eq!(list[0]["balance"], "20000000000000.00");
+}
+
+#[test]
+fn names_filters_and_frozen_accounts_behave_as_a_user_expects() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    app.ok(&["account", "add", "Checking", "--kind", "checking"]);
+    let err = app.fails(&["account", "add", "checking", "--kind", "savings"], 1);
+    assert!(err.contains("already exists"), "{err}");
+    // account names are found whatever their case
+    app.ok(&[
+        "tx",
+        "add",
+        "--account",
+        "CHECKING",
+        "--date",
+        "2024-01-01",
+        "--amount",
+        "-1",
+        "--payee",
+        "a",
+    ]);
+
+    app.ok(&["category", "add", "Food"]);
+    app.ok(&["category", "add", "Groceries", "--parent", "Food"]);
+    app.fails(&["category", "add", "none"], 2);
+    app.ok(&[
+        "tx",
+        "add",
+        "--account",
+        "Checking",
+        "--date",
+        "2024-01-02",
+        "--amount",
+        "-2",
+        "--payee",
+        "b",
+        "--category",
+        "Groceries",
+    ]);
+    let food = app.json(&["tx", "list", "--category", "Food", "--json"]);
+    assert_eq!(
+        food["items"].as_array().map(Vec::len),
+        Some(1),
+        "a category includes its subcategories"
+    );
+    app.ok(&["tx", "edit", "2", "--category", "none"]);
+    let none = app.json(&["tx", "list", "--category", "none", "--json"]);
+    assert_eq!(none["items"].as_array().map(Vec::len), Some(2));
+
+    assert!(
+        app.fails(&["tx", "list", "--limit", "0"], 2)
+            .contains("--limit")
+    );
+    assert!(
+        app.fails(
+            &["tx", "list", "--from", "2024-02-01", "--to", "2024-01-01"],
+            2
+        )
+        .contains("after --to")
+    );
+    assert!(
+        app.fails(&["tx", "list", "--min", "abc"], 2)
+            .contains("amount \"abc\" is not a decimal number")
+    );
+    assert!(
+        app.fails(&["user", "add", "bad name", "--role", "viewer"], 2)
+            .contains("may only hold")
+    );
+
+    // an edit that changes nothing writes nothing
+    let head = app.json(&["status", "--json"])["journal"]["head_seq"].clone();
+    app.ok(&["account", "edit", "Checking"]);
+    app.ok(&["tx", "edit", "1", "--payee", "a"]);
+    assert_eq!(app.json(&["status", "--json"])["journal"]["head_seq"], head);
+
+    // an archived account's transactions are frozen
+    app.ok(&["account", "archive", "Checking"]);
+    assert!(
+        app.fails(&["tx", "edit", "1", "--amount", "-3"], 1)
+            .contains("archived")
+    );
+    assert!(app.fails(&["tx", "delete", "1"], 1).contains("archived"));
+    app.ok(&["account", "unarchive", "Checking"]);
+    app.ok(&["tx", "delete", "1"]);
+}
+
+#[test]
+fn journal_show_hides_password_hashes_and_verify_guards_the_store_facts() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    let mut child = app
+        .command(&[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"correct horse battery\n")
+        .expect("write");
+    assert!(child.wait().expect("wait").success());
+    let shown = app.ok(&["journal", "show"]);
+    assert!(!shown.contains("$argon2id$"), "{shown}");
+    let json = app.ok(&["journal", "show", "--json"]);
+    assert!(!json.contains("$argon2id$"), "{json}");
+
+    app.raw_sql("UPDATE meta SET value = 'prod' WHERE key = 'environment'");
+    let err = app.fails(&["journal", "verify"], 1);
+    assert!(
+        err.contains("store 1: the row differs from the journal"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_variables_and_bad_addresses_are_named() {
+    let app = TestApp::sqlite();
+    let out = app
+        .command(&["config", "show"])
+        .env("LEDGERFLOW_CONFIG", "")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "an empty LEDGERFLOW_CONFIG means none: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = app
+        .command(&["status"])
+        .env("LEDGERFLOW_DATA_DIR", "")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("data_dir must not be empty"));
+    let err = app.fails(&["serve", "--bind", "nonsense"], 2);
+    assert!(err.contains("server.bind \"nonsense\""), "{err}");
+}

@@ -87,7 +87,7 @@ fn the_data_dir_and_database_url_pick_the_store() {
         .output()
         .expect("run");
     assert!(out.status.success());
-    let err = app.fails(&["--database-url", "mysql://u:pw@h/db", "status"], 3);
+    let err = app.fails(&["--database-url", "mysql://u:pw@h/db", "status"], 2);
     assert!(
         err.contains("unsupported database URL") && !err.contains("pw@"),
         "{err}"
