@@ -266,7 +266,9 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 posted_date: parse_date("date", date)?,
                 amount_minor: a.currency.parse_amount(amount)?,
                 currency: a.currency,
-                payee: check_text("payee", payee)?,
+                payee: Some(check_text("payee", payee)?)
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| ValidationError::new("payee must not be empty"))?,
                 description: check_text("description", description)?,
                 memo: check_text("memo", memo)?,
                 category_id,
