@@ -98,6 +98,7 @@ fn rows(n: usize, offset: usize, total: usize, accounts: &[i64]) -> Vec<NewTrans
                 import_batch_id: None,
                 external_id: Some(format!("FIT{k:010}")),
                 transfer_id: None,
+                needs_review: false,
             }
         })
         .collect()

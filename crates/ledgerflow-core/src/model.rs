@@ -222,6 +222,8 @@ pub struct Transaction {
     /// Hex of the 16-byte duplicate-detection fingerprint (see [`crate::fingerprint`]).
     pub fingerprint: String,
     pub transfer_id: Option<i64>,
+    /// Imported beside a near match (same amount, close date): for the user to look at.
+    pub needs_review: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -243,6 +245,7 @@ pub struct NewTransaction {
     pub import_batch_id: Option<i64>,
     pub external_id: Option<String>,
     pub transfer_id: Option<i64>,
+    pub needs_review: bool,
 }
 
 impl NewTransaction {
@@ -271,6 +274,7 @@ impl NewTransaction {
             external_id: self.external_id,
             fingerprint,
             transfer_id: self.transfer_id,
+            needs_review: self.needs_review,
             created_at: at,
             updated_at: at,
         }
@@ -287,6 +291,7 @@ pub struct TransactionPatch {
     pub category_id: Option<Option<i64>>,
     pub status: Option<TxStatus>,
     pub transfer_id: Option<Option<i64>>,
+    pub needs_review: Option<bool>,
 }
 
 impl TransactionPatch {
@@ -315,6 +320,9 @@ impl TransactionPatch {
         }
         if let Some(x) = self.transfer_id {
             t.transfer_id = x;
+        }
+        if let Some(r) = self.needs_review {
+            t.needs_review = r;
         }
         t.fingerprint = crate::fingerprint::fingerprint_hex(
             t.account_id,
@@ -386,6 +394,53 @@ pub struct ImportBatch {
     pub rows_flagged: i64,
     pub rows_skipped: i64,
     pub created_at: DateTime<Utc>,
+}
+
+/// An import about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewImportBatch {
+    pub account_id: i64,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub format: String,
+    pub rows_read: i64,
+    pub rows_new: i64,
+    pub rows_duplicate: i64,
+    pub rows_flagged: i64,
+    pub rows_skipped: i64,
+}
+
+impl NewImportBatch {
+    pub fn into_batch(self, id: i64, actor: &Actor, at: DateTime<Utc>) -> ImportBatch {
+        ImportBatch {
+            id,
+            account_id: self.account_id,
+            file_name: self.file_name,
+            file_sha256: self.file_sha256,
+            format: self.format,
+            actor: actor.as_str().to_string(),
+            rows_read: self.rows_read,
+            rows_new: self.rows_new,
+            rows_duplicate: self.rows_duplicate,
+            rows_flagged: self.rows_flagged,
+            rows_skipped: self.rows_skipped,
+            created_at: at,
+        }
+    }
+}
+
+/// What duplicate detection needs to know of a stored (or deleted) transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupKey {
+    pub posted_date: NaiveDate,
+    pub amount_minor: i64,
+    /// Hex of the fingerprint.
+    pub fingerprint: String,
+    pub external_id: Option<String>,
+    /// Payee, or description when the payee is empty (for near-match similarity).
+    pub text: String,
+    /// A tombstone: the user deleted this transaction.
+    pub deleted: bool,
 }
 
 /// The store's own facts, recorded at `init`.

@@ -118,6 +118,33 @@ pub trait Store: Send + Sync {
     async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction>;
     async fn list_transactions(&self, filter: &TxFilter) -> StoreResult<TxPage>;
 
+    // ---- imports
+    /// Records an import batch and inserts its rows (each tagged with the batch) in one
+    /// database transaction, journaled.
+    async fn create_import(
+        &self,
+        actor: &Actor,
+        batch: NewImportBatch,
+        rows: Vec<NewTransaction>,
+    ) -> StoreResult<ImportBatch>;
+    /// The batch that imported the file with this SHA-256 into this account, if any.
+    async fn find_import(
+        &self,
+        account_id: i64,
+        file_sha256: &str,
+    ) -> StoreResult<Option<ImportBatch>>;
+    async fn get_import(&self, id: i64) -> StoreResult<ImportBatch>;
+    async fn list_imports(&self) -> StoreResult<Vec<ImportBatch>>;
+    /// Removes exactly the batch's rows and the batch, journaled. Returns the rows removed.
+    async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize>;
+    /// Stored and deleted transactions of an account between two dates, for duplicate detection.
+    async fn dedup_keys(
+        &self,
+        account_id: i64,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> StoreResult<Vec<DedupKey>>;
+
     // ---- users
     async fn create_user(&self, actor: &Actor, new: &NewUser) -> StoreResult<User>;
     async fn update_user(&self, actor: &Actor, id: i64, patch: &UserPatch) -> StoreResult<User>;

@@ -93,6 +93,98 @@ impl PgStore {
     async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(dberr)
     }
+
+    /// Inserts rows (and, for an import, its batch first) with their journal entries in one
+    /// transaction.
+    async fn insert_rows(
+        &self,
+        actor: &Actor,
+        batch: Option<NewImportBatch>,
+        mut rows: Vec<NewTransaction>,
+    ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
+        let mut tx = self.begin().await?;
+        // Lock the journal head first: it serialises every transaction insert, so the block of
+        // ids reserved below cannot interleave with another writer's.
+        sqlx::query("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let at = now();
+        let mut entries = Vec::new();
+        let batch = match batch {
+            Some(b) => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
+                     rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                )
+                .bind(b.account_id)
+                .bind(&b.file_name)
+                .bind(&b.file_sha256)
+                .bind(&b.format)
+                .bind(actor.as_str())
+                .bind(b.rows_read)
+                .bind(b.rows_new)
+                .bind(b.rows_duplicate)
+                .bind(b.rows_flagged)
+                .bind(b.rows_skipped)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, || format!("account {} does not exist", b.account_id)))?;
+                let batch = b.into_batch(id, actor, at);
+                entries.push(PendingEntry::row(
+                    actor,
+                    Entity::ImportBatch,
+                    id,
+                    Op::Insert,
+                    None,
+                    Some(&batch),
+                )?);
+                for r in &mut rows {
+                    r.import_batch_id = Some(id);
+                }
+                Some(batch)
+            }
+            None => None,
+        };
+        if rows.is_empty() {
+            append(&mut tx, entries).await?;
+            tx.commit().await.map_err(dberr)?;
+            return Ok((batch, Vec::new()));
+        }
+        let n = rows.len() as i64;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT setval(pg_get_serial_sequence('transactions', 'id'), \
+             nextval(pg_get_serial_sequence('transactions', 'id')) + $1 - 1)",
+        )
+        .bind(n)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(dberr)?;
+        let full: Vec<Transaction> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.into_row(last - n + 1 + i as i64, at))
+            .collect();
+        let full = std::sync::Arc::new(full);
+        // The journal payload is built on a blocking thread while the rows are written.
+        let encoder = {
+            let (actor, full) = (actor.clone(), full.clone());
+            tokio::task::spawn_blocking(move || crate::tx_insert_entry(&actor, &full))
+        };
+        for chunk in full.chunks(TX_CHUNK) {
+            insert_chunk(&mut tx, chunk).await?;
+        }
+        entries.push(
+            encoder
+                .await
+                .map_err(|e| StoreError::Database(format!("journal encoder failed: {e}")))??,
+        );
+        append(&mut tx, entries).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok((batch, full.iter().map(|t| t.id).collect()))
+    }
 }
 
 /// Appends entries after the current head and moves the head, inside the caller's transaction.
@@ -484,43 +576,124 @@ impl Store for PgStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        self.insert_rows(actor, None, rows)
+            .await
+            .map(|(_, ids)| ids)
+    }
+
+    #[instrument(skip_all, fields(rows = rows.len()))]
+    async fn create_import(
+        &self,
+        actor: &Actor,
+        batch: NewImportBatch,
+        rows: Vec<NewTransaction>,
+    ) -> StoreResult<ImportBatch> {
+        let (batch, _) = self.insert_rows(actor, Some(batch), rows).await?;
+        batch.ok_or_else(|| StoreError::Database("the import batch was not recorded".into()))
+    }
+
+    async fn find_import(
+        &self,
+        account_id: i64,
+        file_sha256: &str,
+    ) -> StoreResult<Option<ImportBatch>> {
+        Ok(sqlx::query_as::<_, BatchRow>(
+            "SELECT * FROM import_batches WHERE account_id = $1 AND file_sha256 = $2 ORDER BY id LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(file_sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(dberr)?
+        .map(ImportBatch::from))
+    }
+
+    async fn get_import(&self, id: i64) -> StoreResult<ImportBatch> {
+        sqlx::query_as::<_, BatchRow>("SELECT * FROM import_batches WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(dberr)?
+            .map(ImportBatch::from)
+            .ok_or_else(|| StoreError::NotFound(format!("import batch {id}")))
+    }
+
+    async fn list_imports(&self) -> StoreResult<Vec<ImportBatch>> {
+        Ok(
+            sqlx::query_as::<_, BatchRow>("SELECT * FROM import_batches ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?
+                .into_iter()
+                .map(ImportBatch::from)
+                .collect(),
+        )
+    }
+
+    #[instrument(skip_all, fields(batch_id))]
+    async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize> {
         let mut tx = self.begin().await?;
-        // Lock the journal head first: it serialises every transaction insert, so the block of
-        // ids reserved below cannot interleave with another writer's.
         sqlx::query("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
             .execute(&mut *tx)
             .await
             .map_err(dberr)?;
-        let n = rows.len() as i64;
-        let last: i64 = sqlx::query_scalar(
-            "SELECT setval(pg_get_serial_sequence('transactions', 'id'), \
-             nextval(pg_get_serial_sequence('transactions', 'id')) + $1 - 1)",
+        let batch: ImportBatch =
+            sqlx::query_as::<_, BatchRow>("SELECT * FROM import_batches WHERE id = $1")
+                .bind(batch_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(dberr)?
+                .map(ImportBatch::from)
+                .ok_or_else(|| StoreError::NotFound(format!("import batch {batch_id}")))?;
+        let rows: Vec<Transaction> = convert(
+            sqlx::query_as::<_, TxRow>(
+                "SELECT * FROM transactions WHERE import_batch_id = $1 ORDER BY id",
+            )
+            .bind(batch_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?,
+        )?;
+        sqlx::query("DELETE FROM transactions WHERE import_batch_id = $1")
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("a transaction of import batch {batch_id} is linked as a transfer: unlink it first")
+                })
+            })?;
+        sqlx::query("DELETE FROM import_batches WHERE id = $1")
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        append(&mut tx, crate::undo_entries(actor, &batch, &rows)?).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(rows.len())
+    }
+
+    async fn dedup_keys(
+        &self,
+        account_id: i64,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> StoreResult<Vec<DedupKey>> {
+        let rows: Vec<crate::rows::DedupRow> = sqlx::query_as(
+            "SELECT posted_date, amount_minor, fingerprint, external_id, \
+                    CASE WHEN payee <> '' THEN payee ELSE description END AS text, 0 AS deleted \
+             FROM transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3 \
+             UNION ALL \
+             SELECT posted_date, 0::bigint, fingerprint, external_id, '', 1 \
+             FROM deleted_transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3",
         )
-        .bind(n)
-        .fetch_one(&mut *tx)
+        .bind(account_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
         .await
         .map_err(dberr)?;
-        let at = now();
-        let full: Vec<Transaction> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.into_row(last - n + 1 + i as i64, at))
-            .collect();
-        let full = std::sync::Arc::new(full);
-        // The journal payload is built on a blocking thread while the rows are written.
-        let encoder = {
-            let (actor, full) = (actor.clone(), full.clone());
-            tokio::task::spawn_blocking(move || crate::tx_insert_entry(&actor, &full))
-        };
-        for chunk in full.chunks(TX_CHUNK) {
-            insert_chunk(&mut tx, chunk).await?;
-        }
-        let entry = encoder
-            .await
-            .map_err(|e| StoreError::Database(format!("journal encoder failed: {e}")))??;
-        append(&mut tx, vec![entry]).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok(full.iter().map(|t| t.id).collect())
+        Ok(rows.into_iter().map(DedupKey::from).collect())
     }
 
     async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {
@@ -543,7 +716,7 @@ impl Store for PgStore {
         }
         sqlx::query(
             "UPDATE transactions SET posted_date = $1, amount_minor = $2, payee = $3, description = $4, memo = $5, \
-             category_id = $6, status = $7, fingerprint = $8, transfer_id = $9, updated_at = $10 WHERE id = $11",
+             category_id = $6, status = $7, fingerprint = $8, transfer_id = $9, needs_review = $10, updated_at = $11 WHERE id = $12",
         )
         .bind(after.posted_date)
         .bind(after.amount_minor)
@@ -554,6 +727,7 @@ impl Store for PgStore {
         .bind(after.status.as_str())
         .bind(fingerprint_bytes(&after.fingerprint)?)
         .bind(after.transfer_id)
+        .bind(after.needs_review)
         .bind(after.updated_at)
         .bind(id)
         .execute(&mut *tx)
@@ -578,6 +752,19 @@ impl Store for PgStore {
     async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction> {
         let mut tx = self.begin().await?;
         let before = fetch_tx(&mut tx, id).await?;
+        sqlx::query(
+            "INSERT INTO deleted_transactions (account_id, posted_date, fingerprint, external_id, transaction_id, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(before.account_id)
+        .bind(before.posted_date)
+        .bind(fingerprint_bytes(&before.fingerprint)?)
+        .bind(&before.external_id)
+        .bind(id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(dberr)?;
         sqlx::query("DELETE FROM transactions WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -833,6 +1020,7 @@ async fn insert_chunk(conn: &mut PgConnection, chunk: &[Transaction]) -> StoreRe
     let mut external = Vec::with_capacity(n);
     let mut fp = Vec::with_capacity(n);
     let mut transfer = Vec::with_capacity(n);
+    let mut review = Vec::with_capacity(n);
     let mut created = Vec::with_capacity(n);
     let mut updated = Vec::with_capacity(n);
     for t in chunk {
@@ -851,15 +1039,16 @@ async fn insert_chunk(conn: &mut PgConnection, chunk: &[Transaction]) -> StoreRe
         external.push(t.external_id.as_deref());
         fp.push(fingerprint_bytes(&t.fingerprint)?);
         transfer.push(t.transfer_id);
+        review.push(t.needs_review);
         created.push(t.created_at);
         updated.push(t.updated_at);
     }
     sqlx::query(
         "INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
-         category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, created_at, updated_at) \
+         category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, needs_review, created_at, updated_at) \
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::date[], $4::bigint[], $5::text[], $6::text[], $7::text[], \
          $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bytea[], $15::bigint[], \
-         $16::timestamptz[], $17::timestamptz[])",
+         $16::boolean[], $17::timestamptz[], $18::timestamptz[])",
     )
     .bind(id)
     .bind(account)
@@ -876,6 +1065,7 @@ async fn insert_chunk(conn: &mut PgConnection, chunk: &[Transaction]) -> StoreRe
     .bind(external)
     .bind(fp)
     .bind(transfer)
+    .bind(review)
     .bind(created)
     .bind(updated)
     .execute(&mut *conn)

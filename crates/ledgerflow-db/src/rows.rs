@@ -92,6 +92,7 @@ pub struct TxRow {
     external_id: Option<String>,
     fingerprint: Vec<u8>,
     transfer_id: Option<i64>,
+    needs_review: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -115,6 +116,7 @@ impl TryFrom<TxRow> for Transaction {
             external_id: r.external_id,
             fingerprint: hex_encode(&r.fingerprint),
             transfer_id: r.transfer_id,
+            needs_review: r.needs_review,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -221,6 +223,30 @@ impl TryFrom<JournalRow> for JournalEntry {
             prev_hash: hash32("journal link", r.seq, &r.prev_hash)?,
             hash: hash32("journal hash", r.seq, &r.hash)?,
         })
+    }
+}
+
+/// A row of `dedup_keys`.
+#[derive(sqlx::FromRow)]
+pub struct DedupRow {
+    posted_date: NaiveDate,
+    amount_minor: i64,
+    fingerprint: Vec<u8>,
+    external_id: Option<String>,
+    text: String,
+    deleted: i32,
+}
+
+impl From<DedupRow> for DedupKey {
+    fn from(r: DedupRow) -> Self {
+        DedupKey {
+            posted_date: r.posted_date,
+            amount_minor: r.amount_minor,
+            fingerprint: hex_encode(&r.fingerprint),
+            external_id: r.external_id,
+            text: r.text,
+            deleted: r.deleted != 0,
+        }
     }
 }
 

@@ -501,9 +501,131 @@ impl Store for SqliteStore {
         let bulk = self.bulk.clone();
         let actor = actor.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| bulk.insert(&actor, rows)))
+        tokio::task::spawn_blocking(move || span.in_scope(|| bulk.insert(&actor, None, rows)))
             .await
             .map_err(|e| StoreError::Database(format!("bulk insert task failed: {e}")))?
+            .map(|(_, ids)| ids)
+    }
+
+    #[instrument(skip_all, fields(rows = rows.len()))]
+    async fn create_import(
+        &self,
+        actor: &Actor,
+        batch: NewImportBatch,
+        rows: Vec<NewTransaction>,
+    ) -> StoreResult<ImportBatch> {
+        let bulk = self.bulk.clone();
+        let actor = actor.clone();
+        let span = tracing::Span::current();
+        let (batch, _) = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| bulk.insert(&actor, Some(batch), rows))
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("import task failed: {e}")))??;
+        batch.ok_or_else(|| StoreError::Database("the import batch was not recorded".into()))
+    }
+
+    async fn find_import(
+        &self,
+        account_id: i64,
+        file_sha256: &str,
+    ) -> StoreResult<Option<ImportBatch>> {
+        Ok(sqlx::query_as::<_, BatchRow>(
+            "SELECT * FROM import_batches WHERE account_id = ? AND file_sha256 = ? ORDER BY id LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(file_sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(dberr)?
+        .map(ImportBatch::from))
+    }
+
+    async fn get_import(&self, id: i64) -> StoreResult<ImportBatch> {
+        sqlx::query_as::<_, BatchRow>("SELECT * FROM import_batches WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(dberr)?
+            .map(ImportBatch::from)
+            .ok_or_else(|| StoreError::NotFound(format!("import batch {id}")))
+    }
+
+    async fn list_imports(&self) -> StoreResult<Vec<ImportBatch>> {
+        Ok(
+            sqlx::query_as::<_, BatchRow>("SELECT * FROM import_batches ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?
+                .into_iter()
+                .map(ImportBatch::from)
+                .collect(),
+        )
+    }
+
+    #[instrument(skip_all, fields(batch_id))]
+    async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize> {
+        let mut tx = self.begin().await?;
+        let batch: ImportBatch =
+            sqlx::query_as::<_, BatchRow>("SELECT * FROM import_batches WHERE id = ?")
+                .bind(batch_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(dberr)?
+                .map(ImportBatch::from)
+                .ok_or_else(|| StoreError::NotFound(format!("import batch {batch_id}")))?;
+        let rows: Vec<Transaction> = convert(
+            sqlx::query_as::<_, TxRow>(
+                "SELECT * FROM transactions WHERE import_batch_id = ? ORDER BY id",
+            )
+            .bind(batch_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?,
+        )?;
+        sqlx::query("DELETE FROM transactions WHERE import_batch_id = ?")
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("a transaction of import batch {batch_id} is linked as a transfer: unlink it first")
+                })
+            })?;
+        sqlx::query("DELETE FROM import_batches WHERE id = ?")
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        append(&mut tx, crate::undo_entries(actor, &batch, &rows)?).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(rows.len())
+    }
+
+    async fn dedup_keys(
+        &self,
+        account_id: i64,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> StoreResult<Vec<DedupKey>> {
+        let rows: Vec<crate::rows::DedupRow> = sqlx::query_as(
+            "SELECT posted_date, amount_minor, fingerprint, external_id, \
+                    CASE WHEN payee <> '' THEN payee ELSE description END AS text, 0 AS deleted \
+             FROM transactions WHERE account_id = ? AND posted_date BETWEEN ? AND ? \
+             UNION ALL \
+             SELECT posted_date, 0, fingerprint, external_id, '', 1 \
+             FROM deleted_transactions WHERE account_id = ? AND posted_date BETWEEN ? AND ?",
+        )
+        .bind(account_id)
+        .bind(from)
+        .bind(to)
+        .bind(account_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)?;
+        Ok(rows.into_iter().map(DedupKey::from).collect())
     }
 
     async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {
@@ -526,7 +648,7 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "UPDATE transactions SET posted_date = ?, amount_minor = ?, payee = ?, description = ?, memo = ?, \
-             category_id = ?, status = ?, fingerprint = ?, transfer_id = ?, updated_at = ? WHERE id = ?",
+             category_id = ?, status = ?, fingerprint = ?, transfer_id = ?, needs_review = ?, updated_at = ? WHERE id = ?",
         )
         .bind(after.posted_date)
         .bind(after.amount_minor)
@@ -537,6 +659,7 @@ impl Store for SqliteStore {
         .bind(after.status.as_str())
         .bind(fingerprint_bytes(&after.fingerprint)?)
         .bind(after.transfer_id)
+        .bind(after.needs_review)
         .bind(after.updated_at)
         .bind(id)
         .execute(&mut *tx)
@@ -561,6 +684,19 @@ impl Store for SqliteStore {
     async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction> {
         let mut tx = self.begin().await?;
         let before = fetch_tx(&mut tx, id).await?;
+        sqlx::query(
+            "INSERT INTO deleted_transactions (account_id, posted_date, fingerprint, external_id, transaction_id, deleted_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(before.account_id)
+        .bind(before.posted_date)
+        .bind(fingerprint_bytes(&before.fingerprint)?)
+        .bind(&before.external_id)
+        .bind(id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(dberr)?;
         sqlx::query("DELETE FROM transactions WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)

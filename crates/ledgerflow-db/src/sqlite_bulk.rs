@@ -12,8 +12,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::SecondsFormat;
-use ledgerflow_core::journal::PendingEntry;
-use ledgerflow_core::model::{Actor, NewTransaction, Transaction, now};
+use ledgerflow_core::journal::{Entity, Op, PendingEntry};
+use ledgerflow_core::model::{
+    Actor, ImportBatch, NewImportBatch, NewTransaction, Transaction, now,
+};
 use ledgerflow_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
@@ -72,8 +74,14 @@ impl BulkWriter {
         }
     }
 
-    /// Inserts `rows` and their journal entry in one `BEGIN IMMEDIATE` transaction. Blocking.
-    pub(crate) fn insert(&self, actor: &Actor, rows: Vec<NewTransaction>) -> StoreResult<Vec<i64>> {
+    /// Inserts `rows` and their journal entry in one `BEGIN IMMEDIATE` transaction; with a
+    /// batch, first records the batch and tags every row with it. Blocking.
+    pub(crate) fn insert(
+        &self,
+        actor: &Actor,
+        batch: Option<NewImportBatch>,
+        mut rows: Vec<NewTransaction>,
+    ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
         let mut guard = self
             .conn
             .lock()
@@ -87,6 +95,47 @@ impl BulkWriter {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
+        let at = now();
+        let mut entries = Vec::new();
+        let batch = match batch {
+            Some(b) => {
+                let id: i64 = tx
+                    .query_row(
+                        "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
+                         rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                        params![
+                            b.account_id,
+                            b.file_name,
+                            b.file_sha256,
+                            b.format,
+                            actor.as_str(),
+                            b.rows_read,
+                            b.rows_new,
+                            b.rows_duplicate,
+                            b.rows_flagged,
+                            b.rows_skipped,
+                            ts(&at),
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(err)?;
+                let batch = b.into_batch(id, actor, at);
+                entries.push(PendingEntry::row(
+                    actor,
+                    Entity::ImportBatch,
+                    id,
+                    Op::Insert,
+                    None,
+                    Some(&batch),
+                )?);
+                for r in &mut rows {
+                    r.import_batch_id = Some(id);
+                }
+                Some(batch)
+            }
+            None => None,
+        };
         let next: i64 = tx
             .query_row(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transactions'), 0), \
@@ -95,14 +144,18 @@ impl BulkWriter {
                 |r| r.get(0),
             )
             .map_err(err)?;
-        let at = now();
         let full: Vec<Transaction> = rows
             .into_iter()
             .enumerate()
             .map(|(i, r)| r.into_row(next + i as i64, at))
             .collect();
         let (entry, inserted) = std::thread::scope(|s| {
-            let encoder = s.spawn(|| crate::tx_insert_entry(actor, &full));
+            let encoder = s.spawn(|| {
+                if full.is_empty() {
+                    return Ok(None);
+                }
+                crate::tx_insert_entry(actor, &full).map(Some)
+            });
             let inserted = insert_rows(&tx, &full, &ts(&at));
             let entry = encoder
                 .join()
@@ -110,9 +163,10 @@ impl BulkWriter {
             (entry, inserted)
         });
         inserted?;
-        append(&tx, entry?)?;
+        entries.extend(entry?);
+        append(&tx, entries)?;
         tx.commit().map_err(err)?;
-        Ok(full.iter().map(|t| t.id).collect())
+        Ok((batch, full.iter().map(|t| t.id).collect()))
     }
 }
 
@@ -125,8 +179,9 @@ fn insert_rows(
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
-             category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, needs_review, \
+             created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )
         .map_err(err)?;
     for t in rows {
@@ -147,6 +202,7 @@ fn insert_rows(
             t.external_id,
             fp,
             t.transfer_id,
+            t.needs_review,
             stamp,
             stamp,
         ])
@@ -155,18 +211,20 @@ fn insert_rows(
     Ok(())
 }
 
-fn append(tx: &rusqlite::Transaction<'_>, entry: PendingEntry) -> StoreResult<()> {
-    let (seq, head): (i64, Vec<u8>) = tx
+fn append(tx: &rusqlite::Transaction<'_>, entries: Vec<PendingEntry>) -> StoreResult<()> {
+    let (mut seq, head): (i64, Vec<u8>) = tx
         .query_row("SELECT seq, hash FROM journal_head WHERE id = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .map_err(err)?;
-    let prev: [u8; 32] = head
+    let mut prev: [u8; 32] = head
         .as_slice()
         .try_into()
         .map_err(|_| StoreError::Database("journal head hash is not 32 bytes".into()))?;
-    let e = entry.seal(seq + 1, prev);
-    tx.execute(
+    for entry in entries {
+        seq += 1;
+        let e = entry.seal(seq, prev);
+        tx.execute(
         "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
@@ -184,9 +242,11 @@ fn append(tx: &rusqlite::Transaction<'_>, entry: PendingEntry) -> StoreResult<()
         ],
     )
     .map_err(err)?;
+        prev = e.hash;
+    }
     tx.execute(
         "UPDATE journal_head SET seq = ?1, hash = ?2 WHERE id = 1",
-        params![e.seq, &e.hash[..]],
+        params![seq, &prev[..]],
     )
     .map_err(err)?;
     Ok(())

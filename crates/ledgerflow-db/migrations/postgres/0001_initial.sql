@@ -75,6 +75,7 @@ CREATE TABLE transactions (
     external_id     TEXT,
     fingerprint     BYTEA       NOT NULL CHECK (octet_length(fingerprint) = 16),
     transfer_id     BIGINT REFERENCES transactions (id),
+    needs_review    BOOLEAN NOT NULL DEFAULT FALSE,
     created_at      TIMESTAMPTZ NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL
 );
@@ -83,6 +84,19 @@ CREATE INDEX transactions_account_date ON transactions (account_id, posted_date,
 CREATE INDEX transactions_category_date ON transactions (category_id, posted_date, id) WHERE category_id IS NOT NULL;
 CREATE INDEX transactions_batch ON transactions (import_batch_id) WHERE import_batch_id IS NOT NULL;
 CREATE INDEX transactions_transfer ON transactions (transfer_id) WHERE transfer_id IS NOT NULL;
+
+-- What the user deleted, so a re-import does not bring it back (derived from the journal's
+-- delete entries; not itself journaled).
+CREATE TABLE deleted_transactions (
+    id             BIGSERIAL PRIMARY KEY,
+    account_id     BIGINT  NOT NULL,
+    posted_date    DATE    NOT NULL,
+    fingerprint    BYTEA   NOT NULL,
+    external_id    TEXT,
+    transaction_id BIGINT  NOT NULL,
+    deleted_at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX deleted_transactions_account_date ON deleted_transactions (account_id, posted_date);
 
 -- The change journal. Entries are appended in the same transaction as the change they record.
 CREATE TABLE journal (

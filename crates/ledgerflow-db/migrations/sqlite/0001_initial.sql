@@ -77,6 +77,7 @@ CREATE TABLE transactions (
     external_id     TEXT,
     fingerprint     BLOB    NOT NULL CHECK (length(fingerprint) = 16),
     transfer_id     INTEGER REFERENCES transactions (id),
+    needs_review    INTEGER NOT NULL DEFAULT 0 CHECK (needs_review = 0 OR needs_review = 1),
     created_at      TEXT    NOT NULL,
     updated_at      TEXT    NOT NULL
 );
@@ -85,6 +86,19 @@ CREATE INDEX transactions_account_date ON transactions (account_id, posted_date,
 CREATE INDEX transactions_category_date ON transactions (category_id, posted_date, id) WHERE category_id IS NOT NULL;
 CREATE INDEX transactions_batch ON transactions (import_batch_id) WHERE import_batch_id IS NOT NULL;
 CREATE INDEX transactions_transfer ON transactions (transfer_id) WHERE transfer_id IS NOT NULL;
+
+-- What the user deleted, so a re-import does not bring it back (derived from the journal's
+-- delete entries; not itself journaled).
+CREATE TABLE deleted_transactions (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id     INTEGER NOT NULL,
+    posted_date    TEXT    NOT NULL,
+    fingerprint    BLOB    NOT NULL,
+    external_id    TEXT,
+    transaction_id INTEGER NOT NULL,
+    deleted_at     TEXT        NOT NULL
+);
+CREATE INDEX deleted_transactions_account_date ON deleted_transactions (account_id, posted_date);
 
 -- The change journal. Entries are appended in the same transaction as the change they record.
 CREATE TABLE journal (

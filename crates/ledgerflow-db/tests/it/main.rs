@@ -4,6 +4,7 @@
 //! - `ledger`: accounts, categories, transactions, users.
 //! - `journal`: the chain and the row check, including edits made by sqlite3/psql.
 
+mod imports;
 mod journal;
 mod ledger;
 mod store;
@@ -170,5 +171,6 @@ pub fn new_tx(account_id: i64, d: &str, amount: i64, payee: &str) -> NewTransact
         import_batch_id: None,
         external_id: None,
         transfer_id: None,
+        needs_review: false,
     }
 }

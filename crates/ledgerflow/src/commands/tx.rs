@@ -60,6 +60,9 @@ pub enum Cmd {
         category: Option<String>,
         #[arg(long)]
         status: Option<TxStatus>,
+        /// Clear the "needs review" mark an import put on a near match.
+        #[arg(long)]
+        reviewed: bool,
         #[arg(long)]
         json: bool,
     },
@@ -120,6 +123,7 @@ pub struct TxView {
     pub import_batch_id: Option<i64>,
     pub external_id: Option<String>,
     pub transfer_id: Option<i64>,
+    pub needs_review: bool,
 }
 
 struct Names {
@@ -162,6 +166,7 @@ impl Names {
             import_batch_id: t.import_batch_id,
             external_id: t.external_id,
             transfer_id: t.transfer_id,
+            needs_review: t.needs_review,
         }
     }
 }
@@ -277,6 +282,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 import_batch_id: None,
                 external_id: None,
                 transfer_id: None,
+                needs_review: false,
             };
             let ids = s.insert_transactions(&ctx.actor, vec![row]).await?;
             let id = ids.first().copied().unwrap_or_default();
@@ -306,6 +312,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             memo,
             category,
             status,
+            reviewed,
             json,
         } => {
             let before = s.get_transaction(*id).await?;
@@ -335,6 +342,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 },
                 status: *status,
                 transfer_id: None,
+                needs_review: reviewed.then_some(false),
             };
             let after = s.update_transaction(&ctx.actor, *id, &patch).await?;
             let view = Names::load(s, &categories).await?.view(after);

@@ -1,0 +1,157 @@
+//! Import batches: recorded with their rows in one transaction, found by file hash, undone
+//! exactly, and the keys duplicate detection reads (tombstones of deleted rows included).
+
+use ledgerflow_core::StoreError;
+use ledgerflow_core::model::*;
+use ledgerflow_core::service::verify_journal;
+
+use crate::*;
+
+fn batch(account_id: i64, sha: &str, n: i64) -> NewImportBatch {
+    NewImportBatch {
+        account_id,
+        file_name: "statement.ofx".into(),
+        file_sha256: sha.into(),
+        format: "ofx".into(),
+        rows_read: n,
+        rows_new: n,
+        rows_duplicate: 0,
+        rows_flagged: 0,
+        rows_skipped: 0,
+    }
+}
+
+#[tokio::test]
+async fn an_import_is_recorded_found_and_undone_exactly() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let chk = account(s, "Checking").await;
+        let manual = s
+            .insert_transactions(&actor(), vec![new_tx(chk.id, "2024-01-01", -100, "manual")])
+            .await
+            .expect("manual");
+        let rows: Vec<NewTransaction> = (0..30)
+            .map(|i| new_tx(chk.id, "2024-01-05", -i, "imported"))
+            .collect();
+        let b = s
+            .create_import(&actor(), batch(chk.id, "abc", 30), rows)
+            .await
+            .expect("import");
+        assert_eq!(b.actor, "system:test");
+        assert_eq!(s.counts().await.expect("counts").transactions, 31);
+        let page = s
+            .list_transactions(&TxFilter {
+                import_batch_id: Some(b.id),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(page.items.len(), 30);
+        assert!(page.items.iter().all(|t| t.import_batch_id == Some(b.id)));
+        assert_eq!(
+            s.find_import(chk.id, "abc")
+                .await
+                .expect("find")
+                .map(|x| x.id),
+            Some(b.id)
+        );
+        assert_eq!(s.find_import(chk.id, "other").await.expect("find"), None);
+        assert_eq!(s.list_imports().await.expect("list").len(), 1);
+        assert!(verify_journal(s).await.expect("verify").ok);
+
+        // a user edit of an imported row does not stop the undo, and the undo takes only the batch
+        let some = page.items[0].id;
+        s.update_transaction(
+            &actor(),
+            some,
+            &TransactionPatch {
+                memo: Some("seen".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("edit");
+        assert_eq!(s.undo_import(&actor(), b.id).await.expect("undo"), 30);
+        assert_eq!(s.counts().await.expect("counts").transactions, 1);
+        assert_eq!(
+            s.get_transaction(manual[0])
+                .await
+                .expect("manual stays")
+                .payee,
+            "manual"
+        );
+        assert!(matches!(
+            s.get_import(b.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.undo_import(&actor(), b.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let r = verify_journal(s).await.expect("verify");
+        assert!(r.ok, "{:?}", r.problem);
+        // the same file can be imported again after an undo
+        assert_eq!(s.find_import(chk.id, "abc").await.expect("find"), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_import_into_a_missing_account_records_nothing() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let err = s
+            .create_import(
+                &actor(),
+                batch(999, "x", 1),
+                vec![new_tx(999, "2024-01-01", -1, "x")],
+            )
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert_eq!(s.counts().await.expect("counts").import_batches, 0);
+        assert_eq!(s.journal_head().await.expect("head").head_seq, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dedup_keys_cover_the_range_and_remember_deletions() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let chk = account(s, "Checking").await;
+        let other = account(s, "Other").await;
+        let mut a = new_tx(chk.id, "2024-01-05", -450, "Coffee");
+        a.external_id = Some("FIT1".into());
+        let ids = s
+            .insert_transactions(
+                &actor(),
+                vec![
+                    a,
+                    new_tx(chk.id, "2024-01-06", -999, ""),
+                    new_tx(chk.id, "2024-03-01", -1, "later"),
+                    new_tx(other.id, "2024-01-05", -450, "Coffee"),
+                ],
+            )
+            .await
+            .expect("insert");
+        s.delete_transaction(&actor(), ids[1])
+            .await
+            .expect("delete");
+        let keys = s
+            .dedup_keys(chk.id, date("2024-01-01"), date("2024-01-31"))
+            .await
+            .expect("keys");
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        let live = keys.iter().find(|k| !k.deleted).expect("live row");
+        assert_eq!(live.external_id.as_deref(), Some("FIT1"));
+        assert_eq!(live.amount_minor, -450);
+        assert_eq!(live.text, "Coffee");
+        let gone = keys.iter().find(|k| k.deleted).expect("tombstone");
+        assert_eq!(gone.posted_date, date("2024-01-06"));
+        let tx = s.get_transaction(ids[0]).await.expect("tx");
+        assert_eq!(live.fingerprint, tx.fingerprint);
+    })
+    .await;
+}
