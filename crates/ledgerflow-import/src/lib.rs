@@ -10,6 +10,7 @@ pub mod decode;
 pub mod model;
 pub mod ofx;
 pub mod qif;
+pub mod service;
 
 pub use model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement};
 

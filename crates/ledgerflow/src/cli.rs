@@ -84,9 +84,8 @@ pub enum Command {
     /// Transactions: add, list, edit, delete.
     #[command(subcommand)]
     Tx(commands::tx::Cmd),
-    /// Bank files: inspect what LedgerFlow reads from a file.
-    #[command(subcommand)]
-    Import(commands::import::Cmd),
+    /// Import bank files (OFX/QFX, QIF, CAMT.053) into an account; inspect, list, undo.
+    Import(commands::import::Args),
     /// Users and roles.
     #[command(subcommand)]
     User(commands::user::Cmd),

@@ -80,10 +80,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    match &cli.command {
-        Command::Config(cmd) => return commands::config::run(&loaded, cmd),
-        Command::Import(cmd) => return commands::import::run(cmd),
-        _ => {}
+    if let Command::Config(cmd) = &cli.command {
+        return commands::config::run(&loaded, cmd);
     }
     let ctx = Ctx {
         settings: loaded.settings,
@@ -102,7 +100,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Tx(c) => commands::tx::run(&ctx, c).await,
             Command::User(c) => commands::user::run(&ctx, c).await,
             Command::Journal(c) => commands::journal::run(&ctx, c).await,
-            Command::Config(_) | Command::Import(_) => Ok(()),
+            Command::Import(a) => commands::import::run(&ctx, a).await,
+            Command::Config(_) => Ok(()),
         }
     })
 }

@@ -1,5 +1,6 @@
-//! `ledgerflow import inspect FILE`: parse a bank file and show what LedgerFlow reads from it.
-//! No store and no account are needed.
+//! `ledgerflow import FILE… --account NAME`: import bank files as batches, duplicates decided
+//! by `ledgerflow_import::service`. `import inspect FILE` parses only (no store, no account);
+//! `import list` shows the batches; `import undo BATCH` removes exactly one batch.
 
 use std::path::PathBuf;
 
@@ -10,10 +11,56 @@ use serde::Serialize;
 use crate::context::{print_json, print_table};
 use crate::exit::BadInput;
 
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
     /// Parse a file and print its statements and transactions (nothing is imported).
     Inspect(InspectArgs),
+    /// List import batches.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove exactly the rows of one import batch (journaled).
+    Undo { batch: i64 },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Bank files (OFX/QFX/QBO, QIF, CAMT.053).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The account the rows belong to.
+    #[arg(long, required = true)]
+    pub account: Option<String>,
+    /// auto, ofx, qif or camt.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Show what would be imported, with each row's decision; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import the good rows and list the bad ones instead of refusing the file.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Bring back rows that match transactions you deleted.
+    #[arg(long)]
+    pub include_deleted: bool,
+    /// For a file with several statements: the account id (as in the file) to import.
+    #[arg(long)]
+    pub statement: Option<String>,
+    /// Read ambiguous QIF dates day-first.
+    #[arg(long)]
+    pub day_first: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,7 +120,7 @@ fn parse_format(s: &str) -> Result<Option<Format>, BadInput> {
     }
 }
 
-fn inspect(
+fn view(
     parsed: ParsedFile,
     fallback: Currency,
     file: &str,
@@ -143,55 +190,229 @@ fn inspect(
     })
 }
 
-pub fn run(cmd: &Cmd) -> anyhow::Result<()> {
-    match cmd {
-        Cmd::Inspect(a) => {
-            let name = a.file.display().to_string();
-            let bytes =
-                std::fs::read(&a.file).map_err(|e| BadInput(format!("cannot read {name}: {e}")))?;
-            let fallback = Currency::from_code(&a.currency)?;
-            let parsed = ledgerflow_import::parse(&bytes, &name, parse_format(&a.format)?)
-                .map_err(|e| BadInput(e.to_string()))?;
-            let view = inspect(parsed, fallback, &name, a.skip_invalid)?;
-            if a.json {
-                return print_json(&view);
-            }
-            crate::out!(
-                "{name}: {} file, {} statement(s), {} transaction(s)",
-                view.format.as_str(),
-                view.statements.len(),
-                view.transactions.len()
-            );
-            for s in &view.statements {
-                crate::out!(
-                    "  account {} ({}): {} transactions, {} to {}",
-                    s.account.as_deref().unwrap_or("?"),
-                    s.currency.as_deref().unwrap_or("?"),
-                    s.transactions,
-                    s.start.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
-                    s.end.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
-                );
-            }
-            let rows: Vec<Vec<String>> = view
-                .transactions
-                .iter()
-                .map(|t| {
-                    vec![
-                        t.line.to_string(),
-                        t.date.to_string(),
-                        format!("{} {}", t.amount, t.currency),
-                        t.payee.clone(),
-                        t.external_id.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            if !rows.is_empty() {
-                print_table(&["LINE", "DATE", "AMOUNT", "PAYEE", "BANK ID"], &rows);
-            }
-            for w in &view.warnings {
-                crate::out!("warning: {w}");
-            }
-            Ok(())
+pub async fn run(ctx: &crate::context::Ctx, args: &Args) -> anyhow::Result<()> {
+    match &args.cmd {
+        Some(Cmd::Inspect(a)) => inspect(a),
+        Some(Cmd::List { json }) => {
+            let store = ctx.store().await?;
+            let result = list(store.as_ref(), *json).await;
+            store.close().await;
+            result
         }
+        Some(Cmd::Undo { batch }) => {
+            let store = ctx.store().await?;
+            let result = async {
+                let b = store.get_import(*batch).await?;
+                let n = store.undo_import(&ctx.actor, *batch).await?;
+                crate::out!(
+                    "Undid import batch {} ({}): removed {n} transactions",
+                    b.id,
+                    b.file_name
+                );
+                anyhow::Ok(())
+            }
+            .await;
+            store.close().await;
+            result
+        }
+        None => {
+            let store = ctx.store().await?;
+            let result = import(ctx, store.as_ref(), &args.run).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn list(s: &dyn ledgerflow_core::Store, json: bool) -> anyhow::Result<()> {
+    let batches = s.list_imports().await?;
+    if json {
+        return print_json(&batches);
+    }
+    if batches.is_empty() {
+        crate::out!("No imports yet: `ledgerflow import FILE --account NAME`.");
+        return Ok(());
+    }
+    let names: std::collections::HashMap<i64, String> = s
+        .list_accounts(true)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect();
+    let rows: Vec<Vec<String>> = batches
+        .iter()
+        .map(|b| {
+            vec![
+                b.id.to_string(),
+                b.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                b.actor.clone(),
+                b.file_name.clone(),
+                b.file_sha256.chars().take(12).collect(),
+                b.format.clone(),
+                names.get(&b.account_id).cloned().unwrap_or_default(),
+                format!(
+                    "{} read, {} new, {} dup, {} flagged, {} skipped",
+                    b.rows_read, b.rows_new, b.rows_duplicate, b.rows_flagged, b.rows_skipped
+                ),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "BATCH", "WHEN", "WHO", "FILE", "SHA-256", "FORMAT", "ACCOUNT", "ROWS",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+async fn import(
+    ctx: &crate::context::Ctx,
+    s: &dyn ledgerflow_core::Store,
+    a: &RunArgs,
+) -> anyhow::Result<()> {
+    use ledgerflow_import::service::{ImportError, ImportOptions, import_file};
+    let name = a.account.as_deref().unwrap_or_default();
+    let account = ledgerflow_core::service::account_by_name(s, name).await?;
+    if account.archived {
+        return Err(ledgerflow_core::CoreError::Refused(format!(
+            "account \"{}\" is archived: unarchive it first",
+            account.name
+        ))
+        .into());
+    }
+    let opts = ImportOptions {
+        format: parse_format(&a.format)?,
+        dry_run: a.dry_run,
+        skip_invalid: a.skip_invalid,
+        include_deleted: a.include_deleted,
+        statement: a.statement.clone(),
+        date_order: if a.day_first {
+            ledgerflow_import::qif::DateOrder::DayFirst
+        } else {
+            ledgerflow_import::qif::DateOrder::MonthFirst
+        },
+    };
+    let mut summaries = Vec::new();
+    for path in &a.files {
+        let file = path.display().to_string();
+        let bytes =
+            std::fs::read(path).map_err(|e| BadInput(format!("cannot read {file}: {e}")))?;
+        let summary = import_file(s, &ctx.actor, &account, &file, &bytes, &opts)
+            .await
+            .map_err(|e| match e {
+                ImportError::Store(se) => anyhow::Error::from(se),
+                other => anyhow::Error::from(BadInput(other.to_string())),
+            })?;
+        if !a.json {
+            print_summary(&summary);
+        }
+        summaries.push(summary);
+    }
+    if a.json {
+        match summaries.as_slice() {
+            [one] => print_json(one)?,
+            many => print_json(&many)?,
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(s: &ledgerflow_import::service::ImportSummary) {
+    if let Some(b) = s.already_imported {
+        crate::out!("{}: already imported as batch {b}; nothing to do.", s.file);
+        return;
+    }
+    let verb = if s.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    crate::out!(
+        "{}: {} rows read, {verb} {} new ({} flagged for review), {} already present, {} skipped{} in {} ms{}",
+        s.file,
+        s.rows_read,
+        s.new,
+        s.flagged,
+        s.duplicates,
+        s.skipped,
+        if s.deleted > 0 {
+            format!(", {} previously deleted", s.deleted)
+        } else {
+            String::new()
+        },
+        s.duration_ms,
+        s.batch_id
+            .map(|b| format!(" (batch {b}; undo: ledgerflow import undo {b})"))
+            .unwrap_or_default()
+    );
+    for r in &s.skipped_rows {
+        crate::out!("  skipped {r}");
+    }
+    for w in &s.warnings {
+        crate::out!("  warning: {w}");
+    }
+    if s.dry_run {
+        for d in &s.decisions {
+            crate::out!(
+                "  line {:>5}  {}  {:>12}  {:<10}  {}",
+                d.line,
+                d.date,
+                d.amount_minor,
+                format!("{:?}", d.decision).to_lowercase(),
+                d.payee
+            );
+        }
+    }
+}
+
+fn inspect(a: &InspectArgs) -> anyhow::Result<()> {
+    {
+        let name = a.file.display().to_string();
+        let bytes =
+            std::fs::read(&a.file).map_err(|e| BadInput(format!("cannot read {name}: {e}")))?;
+        let fallback = Currency::from_code(&a.currency)?;
+        let parsed = ledgerflow_import::parse(&bytes, &name, parse_format(&a.format)?)
+            .map_err(|e| BadInput(e.to_string()))?;
+        let shown = view(parsed, fallback, &name, a.skip_invalid)?;
+        if a.json {
+            return print_json(&shown);
+        }
+        crate::out!(
+            "{name}: {} file, {} statement(s), {} transaction(s)",
+            shown.format.as_str(),
+            shown.statements.len(),
+            shown.transactions.len()
+        );
+        for s in &shown.statements {
+            crate::out!(
+                "  account {} ({}): {} transactions, {} to {}",
+                s.account.as_deref().unwrap_or("?"),
+                s.currency.as_deref().unwrap_or("?"),
+                s.transactions,
+                s.start.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
+                s.end.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
+            );
+        }
+        let rows: Vec<Vec<String>> = shown
+            .transactions
+            .iter()
+            .map(|t| {
+                vec![
+                    t.line.to_string(),
+                    t.date.to_string(),
+                    format!("{} {}", t.amount, t.currency),
+                    t.payee.clone(),
+                    t.external_id.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            print_table(&["LINE", "DATE", "AMOUNT", "PAYEE", "BANK ID"], &rows);
+        }
+        for w in &shown.warnings {
+            crate::out!("warning: {w}");
+        }
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@
 
 mod cli;
 mod config;
+mod imports;
 mod scenario;
 mod serve;
 

@@ -1,0 +1,299 @@
+//! `ledgerflow import`: batches, duplicates right in both directions, atomic failures, undo.
+
+use crate::TestApp;
+
+/// An OFX statement with one transaction per (day, amount, payee, fitid).
+fn ofx(rows: &[(u32, &str, &str, &str)]) -> String {
+    let mut s = String::from(
+        "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\nCHARSET:1252\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>USD\n<BANKACCTFROM><BANKID>1<ACCTID>999</BANKACCTFROM><BANKTRANLIST>\n",
+    );
+    for (day, amount, payee, fitid) in rows {
+        s.push_str(&format!(
+            "<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>202401{day:02}<TRNAMT>{amount}<FITID>{fitid}<NAME>{payee}</STMTTRN>\n"
+        ));
+    }
+    s.push_str("</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n");
+    s
+}
+
+/// A QIF bank file (no bank ids).
+fn qif(rows: &[(u32, &str, &str)]) -> String {
+    let mut s = String::from("!Type:Bank\n");
+    for (day, amount, payee) in rows {
+        s.push_str(&format!("D01/{day:02}/2024\nT{amount}\nP{payee}\n^\n"));
+    }
+    s
+}
+
+fn write(app: &TestApp, name: &str, body: &str) -> String {
+    std::fs::write(app.path().join(name), body).expect("write");
+    name.to_string()
+}
+
+fn count(app: &TestApp) -> i64 {
+    app.json(&["status", "--json"])["counts"]["transactions"]
+        .as_i64()
+        .expect("count")
+}
+
+fn setup() -> Vec<TestApp> {
+    let apps = TestApp::both();
+    for app in &apps {
+        app.ok(&["init"]);
+        app.ok(&[
+            "account",
+            "add",
+            "Checking",
+            "--kind",
+            "checking",
+            "--currency",
+            "USD",
+        ]);
+    }
+    apps
+}
+
+#[test]
+fn an_overlapping_statement_adds_exactly_its_new_rows() {
+    for app in setup() {
+        eprintln!("-- engine: {}", app.engine);
+        let first: Vec<(u32, &str, &str, &str)> = (1..=5)
+            .map(|d| {
+                (
+                    d,
+                    "-10.00",
+                    "SHOP",
+                    ["A1", "A2", "A3", "A4", "A5"][d as usize - 1],
+                )
+            })
+            .collect();
+        let f1 = write(&app, "jan1.ofx", &ofx(&first));
+        let s = app.json(&["import", &f1, "--account", "Checking", "--json"]);
+        assert_eq!(
+            (
+                s["rows_read"].as_i64(),
+                s["new"].as_i64(),
+                s["duplicates"].as_i64()
+            ),
+            (Some(5), Some(5), Some(0))
+        );
+        assert!(s["batch_id"].as_i64().is_some());
+        // a later, overlapping export: days 3..8
+        let second: Vec<(u32, &str, &str, &str)> = (3..=8)
+            .map(|d| {
+                (
+                    d,
+                    "-10.00",
+                    "SHOP",
+                    ["A3", "A4", "A5", "A6", "A7", "A8"][d as usize - 3],
+                )
+            })
+            .collect();
+        let f2 = write(&app, "jan2.ofx", &ofx(&second));
+        let s = app.json(&["import", &f2, "--account", "Checking", "--json"]);
+        assert_eq!(
+            (
+                s["rows_read"].as_i64(),
+                s["new"].as_i64(),
+                s["duplicates"].as_i64()
+            ),
+            (Some(6), Some(3), Some(3))
+        );
+        assert_eq!(count(&app), 8);
+
+        // the very same file again is a no-op that says so
+        let s = app.json(&["import", &f2, "--account", "Checking", "--json"]);
+        assert_eq!(s["new"], 0);
+        assert!(s["already_imported"].as_i64().is_some());
+        assert_eq!(count(&app), 8);
+
+        // undo removes exactly the second batch's rows
+        let batches = app.json(&["import", "list", "--json"]);
+        let second_batch = batches[1]["id"].as_i64().expect("id").to_string();
+        app.ok(&["import", "undo", &second_batch]);
+        assert_eq!(count(&app), 5);
+        app.ok(&["journal", "verify"]);
+    }
+}
+
+#[test]
+fn identical_purchases_are_all_kept_and_counted_on_reimport() {
+    for app in setup() {
+        eprintln!("-- engine: {}", app.engine);
+        let two = write(
+            &app,
+            "a.qif",
+            &qif(&[(5, "-4.50", "COFFEE"), (5, "-4.50", "COFFEE")]),
+        );
+        let s = app.json(&["import", &two, "--account", "Checking", "--json"]);
+        assert_eq!(
+            s["new"], 2,
+            "two identical coffees on one day are both kept"
+        );
+        // a longer export with the same two coffees and a third one
+        let three = write(
+            &app,
+            "b.qif",
+            &qif(&[
+                (5, "-4.50", "COFFEE"),
+                (5, "-4.50", "COFFEE"),
+                (5, "-4.50", "COFFEE"),
+                (6, "-1.00", "GUM"),
+            ]),
+        );
+        let s = app.json(&["import", &three, "--account", "Checking", "--json"]);
+        assert_eq!(
+            (s["new"].as_i64(), s["duplicates"].as_i64()),
+            (Some(2), Some(2))
+        );
+        assert_eq!(count(&app), 4);
+    }
+}
+
+#[test]
+fn a_file_with_one_bad_date_imports_nothing_and_names_the_line() {
+    for app in setup() {
+        eprintln!("-- engine: {}", app.engine);
+        let body = ofx(&[(1, "-1.00", "OK", "B1"), (2, "-2.00", "OK", "B2")])
+            .replace("<DTPOSTED>20240102", "<DTPOSTED>2024-13");
+        let f = write(&app, "bad.ofx", &body);
+        let err = app.fails(&["import", &f, "--account", "Checking"], 2);
+        assert!(
+            err.contains("bad.ofx: line 9: DTPOSTED \"2024-13\" is not a date"),
+            "{err}"
+        );
+        assert!(err.contains("nothing was imported"), "{err}");
+        assert_eq!(count(&app), 0);
+        assert_eq!(
+            app.json(&["import", "list", "--json"])
+                .as_array()
+                .map(Vec::len),
+            Some(0)
+        );
+        // with --skip-invalid the good row lands and the bad one is listed
+        let s = app.json(&[
+            "import",
+            &f,
+            "--account",
+            "Checking",
+            "--skip-invalid",
+            "--json",
+        ]);
+        assert_eq!(
+            (s["new"].as_i64(), s["skipped"].as_i64()),
+            (Some(1), Some(1))
+        );
+        assert!(
+            s["skipped_rows"][0]
+                .as_str()
+                .expect("row")
+                .contains("line 9")
+        );
+    }
+}
+
+#[test]
+fn deleted_rows_stay_deleted_and_near_matches_are_flagged_not_merged() {
+    let app = &setup()[0];
+    let f = write(
+        app,
+        "c.qif",
+        &qif(&[(3, "-7.00", "BAKERY"), (4, "-8.00", "BUTCHER")]),
+    );
+    app.ok(&["import", &f, "--account", "Checking"]);
+    let list = app.json(&["tx", "list", "-q", "BAKERY", "--json"]);
+    let id = list["items"][0]["id"].as_i64().expect("id").to_string();
+    app.ok(&["tx", "delete", &id]);
+    let again = write(
+        app,
+        "c2.qif",
+        &qif(&[
+            (3, "-7.00", "BAKERY"),
+            (4, "-8.00", "BUTCHER"),
+            (9, "-1.00", "NEW"),
+        ]),
+    );
+    let s = app.json(&["import", &again, "--account", "Checking", "--json"]);
+    assert_eq!(
+        (
+            s["new"].as_i64(),
+            s["duplicates"].as_i64(),
+            s["deleted"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let back = write(app, "c3.qif", &qif(&[(3, "-7.00", "BAKERY")]));
+    let s = app.json(&[
+        "import",
+        &back,
+        "--account",
+        "Checking",
+        "--include-deleted",
+        "--json",
+    ]);
+    assert_eq!(s["new"], 1, "--include-deleted brings it back");
+
+    // a hand-typed row and a bank row two days later with a longer payee: imported, flagged
+    app.ok(&[
+        "tx",
+        "add",
+        "--account",
+        "Checking",
+        "--date",
+        "2024-01-20",
+        "--amount",
+        "-45.00",
+        "--payee",
+        "Blue Bottle Coffee",
+    ]);
+    let near = write(
+        app,
+        "d.qif",
+        &qif(&[(22, "-45.00", "BLUE BOTTLE COFFEE #12 OAKLAND")]),
+    );
+    let s = app.json(&["import", &near, "--account", "Checking", "--json"]);
+    assert_eq!(
+        (s["new"].as_i64(), s["flagged"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let flagged = app.json(&["tx", "list", "-q", "OAKLAND", "--json"]);
+    assert_eq!(flagged["items"][0]["needs_review"], true);
+    let manual = app.json(&["tx", "list", "-q", "Blue Bottle Coffee", "--json"]);
+    assert_eq!(
+        manual["items"].as_array().map(Vec::len),
+        Some(2),
+        "the existing row was not merged or changed"
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing_and_multi_statement_files_ask_which() {
+    let app = &setup()[0];
+    let f = write(app, "e.qif", &qif(&[(1, "-1.00", "A"), (2, "-2.00", "B")]));
+    let s = app.json(&["import", &f, "--account", "Checking", "--dry-run", "--json"]);
+    assert_eq!(s["new"], 2);
+    assert_eq!(s["decisions"][0]["decision"], "new");
+    assert_eq!(count(app), 0);
+    let head = app.json(&["status", "--json"])["journal"]["head_seq"].clone();
+    assert_eq!(head, 2, "nothing journaled by a dry run");
+
+    let two = "!Account\nNChecking\nTBank\n^\n!Type:Bank\nD01/02/2024\nT-1\nPx\n^\n!Account\nNVisa\nTCCard\n^\n!Type:CCard\nD01/03/2024\nT-2\nPy\n^\n";
+    let f = write(app, "two.qif", two);
+    let err = app.fails(&["import", &f, "--account", "Checking"], 2);
+    assert!(
+        err.contains("2 statements (accounts Checking, Visa)") && err.contains("--statement"),
+        "{err}"
+    );
+    let s = app.json(&[
+        "import",
+        &f,
+        "--account",
+        "Checking",
+        "--statement",
+        "Visa",
+        "--json",
+    ]);
+    assert_eq!(s["new"], 1);
+    let err = app.fails(&["import", &f, "--account", "Nope"], 2);
+    assert!(err.contains("unknown account \"Nope\""), "{err}");
+}
