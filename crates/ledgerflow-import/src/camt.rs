@@ -226,6 +226,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
     }
     Ok(ParsedFile {
         format: Format::Camt,
+        profile: None,
         statements,
         warnings,
         errors,

@@ -6,6 +6,7 @@
 //! No input may panic a parser: they are fuzzed (proptest) and run over every corpus sample.
 
 pub mod camt;
+pub mod csv;
 pub mod decode;
 pub mod model;
 pub mod ofx;
@@ -20,13 +21,14 @@ pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<ParsedF
         Some(f) => f,
         None => detect(bytes).ok_or_else(|| ParseError {
             file: file.to_string(),
-            reason: "the format is not recognised (OFX/QFX, QIF and CAMT are read; say --format for others)".into(),
+            reason: "the format is not recognised (OFX/QFX, QIF, CAMT and the CSV exports of known banks are detected; name a CSV profile with --format csv:NAME)".into(),
         })?,
     };
     match format {
         Format::Ofx => ofx::parse(bytes, file),
         Format::Qif => qif::parse(bytes, file, qif::DateOrder::MonthFirst),
         Format::Camt => camt::parse(bytes, file),
+        Format::Csv => csv::parse(bytes, file, None),
     }
 }
 
@@ -38,6 +40,8 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
         Some(Format::Camt)
     } else if qif::sniff(bytes) {
         Some(Format::Qif)
+    } else if csv::sniff(bytes) {
+        Some(Format::Csv)
     } else {
         None
     }
@@ -53,7 +57,7 @@ mod tests {
         /// No input panics any parser.
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-            for f in [Format::Ofx, Format::Qif, Format::Camt] {
+            for f in [Format::Ofx, Format::Qif, Format::Camt, Format::Csv] {
                 let _ = parse(&bytes, "fuzz", Some(f));
             }
         }
@@ -63,10 +67,11 @@ mod tests {
         fn format_shaped_noise_never_panics(parts in proptest::collection::vec(prop::sample::select(vec![
             "<OFX>", "<STMTRS>", "</STMTRS>", "<STMTTRN>", "</STMTTRN>", "<DTPOSTED>", "20240101", "<TRNAMT>", "-1,5", "&", "&amp;", "<![CDATA[", "]]>", "<MEMO/>", "</OFX>",
             "!Type:Bank\n", "D01/02/2024\n", "T-1.00\n", "^\n", "S\n", "$-1\n", "!Account\n", "N\n", "D31/31/99\n",
+            "\"01/02/2024\",\"-1.00\",\"*\",\"\",\"X\"\n", "Date,Description,Amount\n", ",", ";", "\"",
             "<Stmt>", "</Stmt>", "<Ntry>", "</Ntry>", "<Amt Ccy=\"EUR\">", "</Amt>", "<CdtDbtInd>DBIT</CdtDbtInd>", "<BookgDt><Dt>2024-01-01</Dt></BookgDt>", "\n", "é", "\u{0}",
         ]), 0..60)) {
             let text: String = parts.concat();
-            for f in [Format::Ofx, Format::Qif, Format::Camt] {
+            for f in [Format::Ofx, Format::Qif, Format::Camt, Format::Csv] {
                 let _ = parse(text.as_bytes(), "fuzz", Some(f));
             }
         }

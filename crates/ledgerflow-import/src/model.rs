@@ -12,6 +12,7 @@ pub enum Format {
     Ofx,
     Qif,
     Camt,
+    Csv,
 }
 
 impl Format {
@@ -20,6 +21,7 @@ impl Format {
             Format::Ofx => "ofx",
             Format::Qif => "qif",
             Format::Camt => "camt",
+            Format::Csv => "csv",
         }
     }
 }
@@ -72,6 +74,8 @@ impl std::fmt::Display for RowError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParsedFile {
     pub format: Format,
+    /// The CSV preset or profile used.
+    pub profile: Option<String>,
     pub statements: Vec<Statement>,
     pub warnings: Vec<String>,
     /// Rows that could not be read. A file with any is refused unless the caller skips them.

@@ -369,6 +369,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
     }
     Ok(ParsedFile {
         format: Format::Ofx,
+        profile: None,
         statements,
         warnings,
         errors,

@@ -281,6 +281,7 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
     }
     Ok(ParsedFile {
         format: Format::Qif,
+        profile: None,
         statements: out,
         warnings,
         errors,

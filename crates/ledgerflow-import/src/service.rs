@@ -44,6 +44,8 @@ pub struct ImportOptions {
     pub statement: Option<String>,
     /// For QIF files whose dates are all ambiguous.
     pub date_order: DateOrder,
+    /// The CSV preset or profile to read a CSV file with (`None` detects a preset).
+    pub profile: Option<crate::csv::Profile>,
 }
 
 impl Default for ImportOptions {
@@ -55,6 +57,7 @@ impl Default for ImportOptions {
             include_deleted: false,
             statement: None,
             date_order: DateOrder::MonthFirst,
+            profile: None,
         }
     }
 }
@@ -195,7 +198,11 @@ pub async fn import_file(
         summary.duration_ms = started.elapsed().as_millis();
         return Ok(summary);
     }
-    let format = match opts.format.or_else(|| crate::detect(bytes)) {
+    let format = match opts
+        .format
+        .or_else(|| opts.profile.as_ref().map(|_| Format::Csv))
+        .or_else(|| crate::detect(bytes))
+    {
         Some(f) => f,
         None => {
             return Err(crate::parse(bytes, file_name, None).err().map_or_else(
@@ -206,6 +213,7 @@ pub async fn import_file(
     };
     let parsed = match format {
         Format::Qif => crate::qif::parse(bytes, file_name, opts.date_order)?,
+        Format::Csv => crate::csv::parse(bytes, file_name, opts.profile.as_ref())?,
         f => crate::parse(bytes, file_name, Some(f))?,
     };
     summary.format = Some(parsed.format);
@@ -247,7 +255,10 @@ pub async fn import_file(
 
     let mut bad: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
     let mut candidates = Vec::new();
-    let source = parsed.format.as_str().to_string();
+    let source = match &parsed.profile {
+        Some(p) => format!("{}_csv", p.replace('-', "_")),
+        None => parsed.format.as_str().to_string(),
+    };
     for st in chosen {
         for t in &st.transactions {
             summary.rows_read += 1;

@@ -233,3 +233,51 @@ fn camt_samples_match_their_project() {
         "SPARKASSE PFORZHEIM CALW"
     );
 }
+
+#[test]
+fn every_csv_sample_is_read_by_a_preset_or_refused_clearly() {
+    let Some(root) = corpora() else { return };
+    let (mut read, mut refused) = (0, 0);
+    let mut detected = Vec::new();
+    for path in samples(&root, "csv") {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !(name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".ssv")) {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(&root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let bytes = std::fs::read(&path).expect("read");
+        match ledgerflow_import::csv::parse(&bytes, &rel, None) {
+            Ok(f) => {
+                read += 1;
+                detected.push(format!(
+                    "{rel}: {} ({} rows, {} row errors)",
+                    f.profile.clone().unwrap_or_default(),
+                    f.transaction_count(),
+                    f.errors.len()
+                ));
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(
+                    e.reason.contains("--format csv:NAME") || e.reason.contains("column"),
+                    "{e}"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "corpus (CSV, no profile given): {read} read by a built-in preset, {refused} refused (need a profile)"
+    );
+    for d in &detected {
+        eprintln!("  {d}");
+    }
+    assert!(read + refused > 100);
+}

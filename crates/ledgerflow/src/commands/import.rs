@@ -31,6 +31,19 @@ pub enum Cmd {
     },
     /// Remove exactly the rows of one import batch (journaled).
     Undo { batch: i64 },
+    /// CSV profiles: the built-in bank presets and your own.
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProfileCmd {
+    /// Check a profile written in TOML and save it under its name (use it with --format csv:NAME).
+    Add { file: PathBuf },
+    /// List the presets and the saved profiles.
+    List,
+    /// Print a profile as TOML (a preset is a good start for your own).
+    Show { name: String },
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +54,7 @@ pub struct RunArgs {
     /// The account the rows belong to.
     #[arg(long, required = true)]
     pub account: Option<String>,
-    /// auto, ofx, qif or camt.
+    /// auto, ofx, qif, camt, or csv:PRESET / csv:PROFILE (see `import profile list`).
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Show what would be imported, with each row's decision; write nothing.
@@ -66,7 +79,7 @@ pub struct RunArgs {
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     pub file: PathBuf,
-    /// auto, ofx, qif or camt.
+    /// auto, ofx, qif, camt, or csv:PRESET / csv:PROFILE.
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Currency of amounts the file does not label (QIF) [default: USD].
@@ -103,6 +116,8 @@ struct TxnView {
 #[derive(Serialize)]
 struct Inspection {
     format: Format,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<String>,
     statements: Vec<StatementView>,
     transactions: Vec<TxnView>,
     warnings: Vec<String>,
@@ -114,10 +129,105 @@ fn parse_format(s: &str) -> Result<Option<Format>, BadInput> {
         "ofx" | "qfx" | "qbo" => Ok(Some(Format::Ofx)),
         "qif" => Ok(Some(Format::Qif)),
         "camt" | "camt.053" | "camt053" => Ok(Some(Format::Camt)),
+        "csv" => Ok(Some(Format::Csv)),
+        f if f.starts_with("csv:") => Ok(Some(Format::Csv)),
         other => Err(BadInput(format!(
-            "unknown format \"{other}\" (expected auto, ofx, qif or camt)"
+            "unknown format \"{other}\" (expected auto, ofx, qif, camt, csv or csv:PROFILE)"
         ))),
     }
+}
+
+/// Where saved CSV profiles live.
+fn profiles_dir(ctx: &crate::context::Ctx) -> PathBuf {
+    ctx.settings.data_dir.join("import-profiles")
+}
+
+/// The profile named by `--format csv:NAME`: a saved profile, else a built-in preset.
+fn profile_for(
+    ctx: &crate::context::Ctx,
+    format: &str,
+) -> Result<Option<ledgerflow_import::csv::Profile>, BadInput> {
+    let Some(name) = format
+        .strip_prefix("csv:")
+        .or_else(|| format.strip_prefix("CSV:"))
+    else {
+        return Ok(None);
+    };
+    let path = profiles_dir(ctx).join(format!("{name}.toml"));
+    if path.exists() {
+        return load_profile(&path).map(Some);
+    }
+    ledgerflow_import::csv::preset(name).map(Some).ok_or_else(|| {
+        BadInput(format!(
+            "unknown CSV profile \"{name}\" (presets: {}; saved profiles: `ledgerflow import profile list`)",
+            ledgerflow_import::csv::presets().iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+fn load_profile(path: &std::path::Path) -> Result<ledgerflow_import::csv::Profile, BadInput> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?;
+    let p: ledgerflow_import::csv::Profile = toml::from_str(&text)
+        .map_err(|e| BadInput(format!("{}: {}", path.display(), e.message())))?;
+    p.validate()
+        .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    Ok(p)
+}
+
+fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()> {
+    match cmd {
+        ProfileCmd::Add { file } => {
+            let p = load_profile(file)?;
+            if !p
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(BadInput(format!(
+                    "profile name \"{}\" may only hold letters, digits, - and _",
+                    p.name
+                ))
+                .into());
+            }
+            let dir = profiles_dir(ctx);
+            std::fs::create_dir_all(&dir)?;
+            let dest = dir.join(format!("{}.toml", p.name));
+            std::fs::write(&dest, toml::to_string_pretty(&p)?)?;
+            crate::out!(
+                "Saved CSV profile \"{}\" ({}); use it with --format csv:{}",
+                p.name,
+                dest.display(),
+                p.name
+            );
+        }
+        ProfileCmd::List => {
+            let mut rows: Vec<Vec<String>> = ledgerflow_import::csv::presets()
+                .into_iter()
+                .map(|p| vec![p.name, "preset".into()])
+                .collect();
+            if let Ok(rd) = std::fs::read_dir(profiles_dir(ctx)) {
+                let mut saved: Vec<String> = rd
+                    .flatten()
+                    .filter_map(|e| {
+                        e.path()
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .map(str::to_string)
+                    })
+                    .collect();
+                saved.sort();
+                rows.extend(saved.into_iter().map(|n| vec![n, "saved".into()]));
+            }
+            print_table(&["PROFILE", "KIND"], &rows);
+        }
+        ProfileCmd::Show { name } => {
+            let p = profile_for(ctx, &format!("csv:{name}"))?
+                .ok_or_else(|| BadInput(format!("unknown CSV profile \"{name}\"")))?;
+            crate::out!("{}", toml::to_string_pretty(&p)?.trim_end());
+        }
+    }
+    Ok(())
 }
 
 fn view(
@@ -174,6 +284,7 @@ fn view(
     }
     Ok(Inspection {
         format: parsed.format,
+        profile: parsed.profile.clone(),
         statements: parsed
             .statements
             .iter()
@@ -192,7 +303,8 @@ fn view(
 
 pub async fn run(ctx: &crate::context::Ctx, args: &Args) -> anyhow::Result<()> {
     match &args.cmd {
-        Some(Cmd::Inspect(a)) => inspect(a),
+        Some(Cmd::Inspect(a)) => inspect(ctx, a),
+        Some(Cmd::Profile(p)) => profile_cmd(ctx, p),
         Some(Cmd::List { json }) => {
             let store = ctx.store().await?;
             let result = list(store.as_ref(), *json).await;
@@ -287,6 +399,7 @@ async fn import(
         skip_invalid: a.skip_invalid,
         include_deleted: a.include_deleted,
         statement: a.statement.clone(),
+        profile: profile_for(ctx, &a.format)?,
         date_order: if a.day_first {
             ledgerflow_import::qif::DateOrder::DayFirst
         } else {
@@ -366,14 +479,17 @@ fn print_summary(s: &ledgerflow_import::service::ImportSummary) {
     }
 }
 
-fn inspect(a: &InspectArgs) -> anyhow::Result<()> {
+fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
     {
         let name = a.file.display().to_string();
         let bytes =
             std::fs::read(&a.file).map_err(|e| BadInput(format!("cannot read {name}: {e}")))?;
         let fallback = Currency::from_code(&a.currency)?;
-        let parsed = ledgerflow_import::parse(&bytes, &name, parse_format(&a.format)?)
-            .map_err(|e| BadInput(e.to_string()))?;
+        let parsed = match profile_for(ctx, &a.format)? {
+            Some(p) => ledgerflow_import::csv::parse(&bytes, &name, Some(&p)),
+            None => ledgerflow_import::parse(&bytes, &name, parse_format(&a.format)?),
+        }
+        .map_err(|e| BadInput(e.to_string()))?;
         let shown = view(parsed, fallback, &name, a.skip_invalid)?;
         if a.json {
             return print_json(&shown);
