@@ -2,7 +2,14 @@
 //!
 //! ```text
 //! cargo run --release -p ledgerflow-bench -- store-insert [--engine sqlite|postgres] [--rows N] [--batch N]
+//! cargo run --release -p ledgerflow-bench -- import [--engine sqlite|postgres] [--rows N]
+//! cargo run --release -p ledgerflow-bench -- gen-wf --rows N --out FILE [--from K]
 //! ```
+//!
+//! `import` writes a Wells Fargo export of N rows (the generator is
+//! `ledgerflow_test_support::wf_row`), imports it into a fresh store with duplicate detection,
+//! then imports an export of the same rows with other bytes (all duplicates), then an export
+//! overlapping the second half (half new), timing each and printing the peak memory.
 //!
 //! `store-insert` inserts N transactions through the `Store` (batched, each batch one journaled
 //! database transaction) into a fresh store, reads back a filtered page, runs `journal verify`,
@@ -21,6 +28,8 @@ struct Opts {
     engine: String,
     rows: usize,
     batch: usize,
+    out: Option<std::path::PathBuf>,
+    from: u64,
 }
 
 fn parse_args() -> anyhow::Result<(String, Opts)> {
@@ -30,6 +39,8 @@ fn parse_args() -> anyhow::Result<(String, Opts)> {
         engine: "sqlite".into(),
         rows: 1_000_000,
         batch: 10_000,
+        out: None,
+        from: 0,
     };
     while let Some(a) = args.next() {
         let v = args.next().with_context(|| format!("{a} needs a value"))?;
@@ -37,6 +48,8 @@ fn parse_args() -> anyhow::Result<(String, Opts)> {
             "--engine" => o.engine = v,
             "--rows" => o.rows = v.parse()?,
             "--batch" => o.batch = v.parse()?,
+            "--out" => o.out = Some(v.into()),
+            "--from" => o.from = v.parse()?,
             _ => bail!("unknown option {a}"),
         }
     }
@@ -104,21 +117,91 @@ fn rows(n: usize, offset: usize, total: usize, accounts: &[i64]) -> Vec<NewTrans
         .collect()
 }
 
-async fn store_insert(o: &Opts) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let _pg;
-    let location = match o.engine.as_str() {
-        "sqlite" => Location::Sqlite(dir.path().join("ledgerflow.db")),
+/// A fresh store of the chosen engine; the server (PostgreSQL) lives as long as the guard.
+async fn fresh_store(
+    engine: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<(
+    std::sync::Arc<dyn ledgerflow_core::Store>,
+    Location,
+    Option<ledgerflow_test_support::PgServer>,
+)> {
+    let (location, guard) = match engine {
+        "sqlite" => (Location::Sqlite(dir.join("ledgerflow.db")), None),
         "postgres" => {
             let server = ledgerflow_test_support::durable_postgres()
                 .context("no PostgreSQL server binaries found")?;
-            let url = server.create_database();
-            _pg = server;
-            Location::Postgres(url)
+            (Location::Postgres(server.create_database()), Some(server))
         }
         other => bail!("unknown engine {other}"),
     };
     let store = ledgerflow_db::open(&location, OpenMode::Create).await?;
+    Ok((store, location, guard))
+}
+
+async fn import_bench(o: &Opts) -> anyhow::Result<()> {
+    use ledgerflow_import::service::{ImportOptions, import_file};
+    let dir = tempfile::tempdir()?;
+    let n = o.rows as u64;
+    let first = dir.path().join("wf-1.csv");
+    ledgerflow_test_support::write_wf_csv(&first, 0, n)?;
+    // the same rows with CRLF line ends: other bytes, same transactions
+    let same = dir.path().join("wf-same.csv");
+    let text = std::fs::read_to_string(&first)?;
+    std::fs::write(&same, text.replace('\n', "\r\n"))?;
+    drop(text);
+    let overlap = dir.path().join("wf-overlap.csv");
+    ledgerflow_test_support::write_wf_csv(&overlap, n / 2, n + n / 2)?;
+
+    let (store, _location, _guard) = fresh_store(&o.engine, dir.path()).await?;
+    let actor = Actor::system("bench");
+    store.initialize(&actor, Environment::Dev).await?;
+    let account = store
+        .create_account(
+            &actor,
+            &NewAccount {
+                name: "Checking".into(),
+                institution: Some("Wells Fargo".into()),
+                kind: AccountKind::Checking,
+                currency: Currency::USD,
+                opening_balance_minor: 0,
+            },
+        )
+        .await?;
+    for (label, path) in [
+        ("first import", &first),
+        ("all duplicates", &same),
+        ("overlapping export", &overlap),
+    ] {
+        let bytes = std::fs::read(path)?;
+        let t = Instant::now();
+        let s = import_file(
+            store.as_ref(),
+            &actor,
+            &account,
+            &path.display().to_string(),
+            &bytes,
+            &ImportOptions::default(),
+        )
+        .await?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "engine={} {label}: {} rows read, {} new, {} duplicates in {secs:.2}s ({:.0} rows/s) peak_rss={:.0} MiB",
+            o.engine,
+            s.rows_read,
+            s.new,
+            s.duplicates,
+            s.rows_read as f64 / secs,
+            peak_rss_mib()
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn store_insert(o: &Opts) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, location, _guard) = fresh_store(&o.engine, dir.path()).await?;
     let actor = Actor::system("bench");
     store.initialize(&actor, Environment::Dev).await?;
     let mut accounts = Vec::new();
@@ -204,6 +287,13 @@ async fn main() -> anyhow::Result<()> {
     let (cmd, o) = parse_args()?;
     match cmd.as_str() {
         "store-insert" => store_insert(&o).await,
-        other => bail!("unknown benchmark {other} (known: store-insert)"),
+        "import" => import_bench(&o).await,
+        "gen-wf" => {
+            let out = o.out.context("gen-wf needs --out FILE")?;
+            ledgerflow_test_support::write_wf_csv(&out, o.from, o.from + o.rows as u64)?;
+            println!("wrote {} rows to {}", o.rows, out.display());
+            Ok(())
+        }
+        other => bail!("unknown benchmark {other} (known: store-insert, import, gen-wf)"),
     }
 }

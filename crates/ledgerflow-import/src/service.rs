@@ -445,6 +445,20 @@ fn decide(candidates: &[Candidate], keys: &[DedupKey], include_deleted: bool) ->
         };
         *m.entry(k.fingerprint.as_str()).or_default() += 1;
     }
+    // Live rows by amount, for near matches.
+    let mut by_amount: HashMap<i64, Vec<&DedupKey>> = HashMap::new();
+    for k in keys.iter().filter(|k| !k.deleted) {
+        by_amount.entry(k.amount_minor).or_default().push(k);
+    }
+    let near_or_new = |c: &Candidate| {
+        near_or_new(
+            c,
+            by_amount
+                .get(&c.row.amount_minor)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        )
+    };
     fn take(pool: &mut HashMap<&str, usize>, fp: &str) -> bool {
         match pool.get_mut(fp) {
             Some(n) if *n > 0 => {
@@ -469,7 +483,7 @@ fn decide(candidates: &[Candidate], keys: &[DedupKey], include_deleted: bool) ->
                 if take(&mut live_no_id, &c.fingerprint) {
                     return Decision::Duplicate;
                 }
-                return near_or_new(c, keys);
+                return near_or_new(c);
             }
             if take(&mut live_no_id, &c.fingerprint) || take(&mut live_with_id, &c.fingerprint) {
                 return Decision::Duplicate;
@@ -477,16 +491,15 @@ fn decide(candidates: &[Candidate], keys: &[DedupKey], include_deleted: bool) ->
             if !include_deleted && take(&mut dead, &c.fingerprint) {
                 return Decision::Deleted;
             }
-            near_or_new(c, keys)
+            near_or_new(c)
         })
         .collect()
 }
 
-fn near_or_new(c: &Candidate, keys: &[DedupKey]) -> Decision {
-    let near = keys.iter().any(|k| {
-        !k.deleted
-            && k.amount_minor == c.row.amount_minor
-            && k.fingerprint != c.fingerprint
+/// `same_amount`: the live stored rows with the candidate's amount.
+fn near_or_new(c: &Candidate, same_amount: &[&DedupKey]) -> Decision {
+    let near = same_amount.iter().any(|k| {
+        k.fingerprint != c.fingerprint
             && (k.posted_date - c.row.posted_date).num_days().abs() <= NEAR_DAYS
             && similarity(&k.text, &c.row.payee) >= 0.5
     });

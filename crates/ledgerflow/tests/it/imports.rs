@@ -297,3 +297,34 @@ fn dry_run_writes_nothing_and_multi_statement_files_ask_which() {
     let err = app.fails(&["import", &f, "--account", "Nope"], 2);
     assert!(err.contains("unknown account \"Nope\""), "{err}");
 }
+
+#[test]
+fn a_100k_row_wells_fargo_file_keeps_every_row_and_an_overlap_adds_only_the_rest() {
+    let app = &setup()[0];
+    let first = app.path().join("wf1.csv");
+    ledgerflow_test_support::write_wf_csv(&first, 0, 100_000).expect("write");
+    let s = app.json(&["import", "wf1.csv", "--account", "Checking", "--json"]);
+    assert_eq!(s["rows_read"], 100_000);
+    assert_eq!(
+        s["new"], 100_000,
+        "identical purchases in one file are all kept"
+    );
+    assert_eq!(s["duplicates"], 0);
+    let second = app.path().join("wf2.csv");
+    ledgerflow_test_support::write_wf_csv(&second, 60_000, 130_000).expect("write");
+    let s = app.json(&["import", "wf2.csv", "--account", "Checking", "--json"]);
+    assert_eq!(
+        (
+            s["rows_read"].as_i64(),
+            s["new"].as_i64(),
+            s["duplicates"].as_i64()
+        ),
+        (Some(70_000), Some(30_000), Some(40_000))
+    );
+    assert_eq!(count(app), 130_000);
+    assert!(
+        app.json(&["journal", "verify", "--json"])["ok"]
+            .as_bool()
+            .unwrap_or(false)
+    );
+}
