@@ -324,13 +324,18 @@ impl TransactionPatch {
         if let Some(r) = self.needs_review {
             t.needs_review = r;
         }
-        t.fingerprint = crate::fingerprint::fingerprint_hex(
-            t.account_id,
-            t.posted_date,
-            t.amount_minor,
-            &t.payee,
-            &t.description,
-        );
+        // The fingerprint identifies the bank's row for duplicate detection: renaming the payee
+        // keeps it (a re-import must still recognise the row); a new date or amount makes it
+        // another row.
+        if t.posted_date != before.posted_date || t.amount_minor != before.amount_minor {
+            t.fingerprint = crate::fingerprint::fingerprint_hex(
+                t.account_id,
+                t.posted_date,
+                t.amount_minor,
+                &t.payee,
+                &t.description,
+            );
+        }
         t.updated_at = now();
         t
     }

@@ -149,14 +149,32 @@ pub struct JournalReport {
     pub rows_checked: u64,
     pub head: JournalHead,
     pub problem: Option<String>,
+    /// The journal head when this check began (a check retried when it moved).
+    #[serde(skip)]
+    pub started_at: JournalHead,
 }
 
 const PAGE: u32 = 2_000;
 
 /// Checks (1) the hash chain and (2) that every row in the store is exactly what the journal
 /// says it should be. Stops at the first problem and names it.
+///
+/// The reads are not one snapshot, so a write landing during the check could look like
+/// tampering: when the journal head moved while checking, the check runs again (three tries).
 #[instrument(skip_all)]
 pub async fn verify_journal(store: &dyn Store) -> Result<JournalReport, StoreError> {
+    let mut report = verify_once(store).await?;
+    for _ in 0..2 {
+        if report.ok || store.journal_head().await? == report.started_at {
+            break;
+        }
+        report = verify_once(store).await?;
+    }
+    Ok(report)
+}
+
+async fn verify_once(store: &dyn Store) -> Result<JournalReport, StoreError> {
+    let started_at = store.journal_head().await?;
     let mut chain = ChainCheck::default();
     let mut replay = Replay::default();
     let mut entries = 0i64;
@@ -167,6 +185,7 @@ pub async fn verify_journal(store: &dyn Store) -> Result<JournalReport, StoreErr
         rows_checked: rows,
         head: chain.head(),
         problem: Some(problem),
+        started_at,
     };
     loop {
         let page = store
@@ -230,6 +249,7 @@ pub async fn verify_journal(store: &dyn Store) -> Result<JournalReport, StoreErr
         rows_checked: rows,
         head: chain.head(),
         problem: None,
+        started_at,
     })
 }
 

@@ -90,8 +90,16 @@ impl PgStore {
         &self.pool
     }
 
+    /// Begins a write: the journal head's row lock is taken first, so writers are serialised
+    /// and each reads the rows it changes after the previous writer committed (no lost
+    /// updates, before-images always current).
     async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(dberr)
+        let mut tx = self.pool.begin().await.map_err(dberr)?;
+        sqlx::query("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        Ok(tx)
     }
 
     /// Inserts rows (and, for an import, its batch first) with their journal entries in one
@@ -102,13 +110,9 @@ impl PgStore {
         batch: Option<NewImportBatch>,
         mut rows: Vec<NewTransaction>,
     ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
+        // `begin` locks the journal head: every writer is serialised, so the block of ids
+        // reserved below cannot interleave with another writer's.
         let mut tx = self.begin().await?;
-        // Lock the journal head first: it serialises every transaction insert, so the block of
-        // ids reserved below cannot interleave with another writer's.
-        sqlx::query("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
-            .execute(&mut *tx)
-            .await
-            .map_err(dberr)?;
         let at = now();
         let mut entries = Vec::new();
         let batch = match batch {
@@ -131,7 +135,12 @@ impl PgStore {
                 .bind(at)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(|e| db_err(e, || format!("account {} does not exist", b.account_id)))?;
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
+                        "this very file was already imported into this account".into(),
+                    ),
+                    _ => db_err(e, || format!("account {} does not exist", b.account_id)),
+                })?;
                 let batch = b.into_batch(id, actor, at);
                 entries.push(PendingEntry::row(
                     actor,
@@ -633,10 +642,6 @@ impl Store for PgStore {
     #[instrument(skip_all, fields(batch_id))]
     async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize> {
         let mut tx = self.begin().await?;
-        sqlx::query("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
-            .execute(&mut *tx)
-            .await
-            .map_err(dberr)?;
         let batch: ImportBatch =
             sqlx::query_as::<_, BatchRow>("SELECT * FROM import_batches WHERE id = $1")
                 .bind(batch_id)

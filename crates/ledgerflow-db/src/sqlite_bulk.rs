@@ -119,7 +119,16 @@ impl BulkWriter {
                         ],
                         |r| r.get(0),
                     )
-                    .map_err(err)?;
+                    .map_err(|e| match &e {
+                        rusqlite::Error::SqliteFailure(f, _)
+                            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+                        {
+                            StoreError::Conflict(
+                                "this very file was already imported into this account".into(),
+                            )
+                        }
+                        _ => err(e),
+                    })?;
                 let batch = b.into_batch(id, actor, at);
                 entries.push(PendingEntry::row(
                     actor,

@@ -375,20 +375,25 @@ fn records(text: &str, delimiter: u8) -> Vec<(usize, Vec<String>)> {
 /// Finds the preset whose header appears in the first lines, or Wells Fargo's headerless shape.
 pub fn detect_preset(text: &str) -> Option<Profile> {
     let delimiter = sniff_delimiter(text.lines().next().unwrap_or(""));
-    let rows = records(&text[..text.len().min(8192)], delimiter);
+    let mut cut = text.len().min(8192);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let rows = records(&text[..cut], delimiter);
     let mut best: Option<(usize, Profile)> = None;
     for p in presets() {
         if p.detect_header.is_empty() {
             continue;
         }
-        for (i, (_, fields)) in rows.iter().take(12).enumerate() {
+        for (line, fields) in rows.iter().take(12) {
             let have: Vec<String> = fields.iter().map(|f| norm(f)).collect();
             let columns = have.iter().filter(|h| !h.is_empty()).count();
             if columns <= p.detect_header.len() + 3
                 && p.detect_header.iter().all(|h| have.contains(&norm(h)))
             {
                 let mut found = p.clone();
-                found.skip_lines = i;
+                // lines before the header (the record's own line number counts blank lines)
+                found.skip_lines = line.saturating_sub(1);
                 let score = p.detect_header.len();
                 if best.as_ref().is_none_or(|(s, _)| score > *s) {
                     best = Some((score, found));
@@ -662,6 +667,18 @@ thousands = "."
             f.statements[0].transactions[0].date.to_string(),
             "2024-01-31"
         );
+    }
+
+    #[test]
+    fn detection_never_cuts_a_character_in_half() {
+        for pad in 0..4 {
+            let mut text = "Date,Description,Amount\n".to_string();
+            while text.len() < 8192 - pad {
+                text.push_str("01/02/2024,CAFÉ ÉÉÉ,-1.00\n");
+            }
+            let _ = sniff(text.as_bytes());
+            let _ = parse(text.as_bytes(), "x.csv", None);
+        }
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn xml_encoding(text: &str) -> Option<String> {
     let decl = &text[start..end];
     let at = decl.find("encoding=")? + "encoding=".len();
     let q = decl[at..].chars().next()?;
-    let rest = &decl[at + 1..];
+    let rest = &decl[at + q.len_utf8()..];
     Some(rest[..rest.find(q)?].to_string())
 }
 
@@ -446,6 +446,15 @@ mod tests {
         assert_eq!(f.errors[0].line, 9);
         assert!(f.errors[0].reason.contains("DTPOSTED \"2024\""));
         assert!(parse(b"date,amount\n2024-01-01,1\n", "x.csv").is_err());
+    }
+
+    #[test]
+    fn odd_xml_declarations_do_not_panic() {
+        let _ = parse(
+            "<?xml encoding=\u{201c}UTF-8\u{201d}?><OFX></OFX>".as_bytes(),
+            "x.ofx",
+        );
+        let _ = parse(b"<?xml encoding=\xff?><OFX></OFX>", "x.ofx");
     }
 
     #[test]

@@ -47,7 +47,11 @@ fn month_number(s: &str) -> Option<u32> {
 }
 
 fn year(part: &str, apostrophe: bool) -> Option<i32> {
-    let y: i32 = part.trim().parse().ok()?;
+    let part = part.trim();
+    if !matches!(part.len(), 1 | 2 | 4) {
+        return None;
+    }
+    let y: i32 = part.parse().ok()?;
     Some(match part.trim().len() {
         4 => y,
         _ if apostrophe => 2000 + y,
@@ -237,12 +241,13 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
         .flat_map(|(_, r)| r.iter())
         .filter_map(|r| r.date.as_deref().and_then(raw_date))
         .collect();
+    // A date impossible in both orders (31/31/99) votes for neither: it becomes a row error.
     let day_first = raws
         .iter()
-        .any(|d| matches!(d, RawDate::Pair(a, _, _) if *a > 12));
+        .any(|d| matches!(d, RawDate::Pair(a, b, _) if *a > 12 && *b <= 12));
     let month_first = raws
         .iter()
-        .any(|d| matches!(d, RawDate::Pair(_, b, _) if *b > 12));
+        .any(|d| matches!(d, RawDate::Pair(a, b, _) if *b > 12 && *a <= 12));
     let order = match (day_first, month_first) {
         (true, true) => {
             return Err(ParseError {
@@ -391,6 +396,16 @@ mod tests {
             d,
             vec!["2018-06-04", "2002-03-11", "2024-01-02", "2026-01-26"]
         );
+    }
+
+    #[test]
+    fn impossible_dates_are_row_errors_not_file_refusals() {
+        let f = p(
+            "!Type:Bank\nD01/02/2024\nT1\n^\nD31/31/99\nT2\n^\nD1/2/20245\nT3\n^\nD1/2/2147483647\nT4\n^\n",
+        );
+        assert_eq!(f.statements[0].transactions.len(), 1);
+        assert_eq!(f.errors.len(), 3);
+        assert!(f.errors.iter().all(|e| e.reason.contains("is not a date")));
     }
 
     #[test]

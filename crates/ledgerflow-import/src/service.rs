@@ -383,7 +383,15 @@ fn candidate(
         .currency
         .decimal_to_minor(t.amount, &t.amount.to_string())
         .map_err(|e| e.to_string())?;
-    let payee = t.payee.trim().to_string();
+    // Control characters (a NUL from `&#0;`, say) are dropped: PostgreSQL refuses NUL in text.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_control() || *c == '\t')
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    let payee = clean(&t.payee);
     let fingerprint = fingerprint_hex(account.id, t.date, amount_minor, &payee, "");
     Ok(Candidate {
         row: NewTransaction {
@@ -393,12 +401,16 @@ fn candidate(
             currency: account.currency,
             payee,
             description: String::new(),
-            memo: t.memo.trim().to_string(),
+            memo: clean(&t.memo),
             category_id: None,
             status: TxStatus::Cleared,
             source: source.to_string(),
             import_batch_id: None,
-            external_id: t.external_id.clone().filter(|e| !e.trim().is_empty()),
+            external_id: t
+                .external_id
+                .as_deref()
+                .map(clean)
+                .filter(|e| !e.is_empty()),
             transfer_id: None,
             needs_review: false,
         },
@@ -468,31 +480,48 @@ fn decide(candidates: &[Candidate], keys: &[DedupKey], include_deleted: bool) ->
             _ => false,
         }
     }
-    candidates
+    // First the rows whose bank id is already stored: each is that stored row, which then cannot
+    // match another row of the file, whatever their order.
+    let mut decisions: Vec<Option<Decision>> = candidates
         .iter()
         .map(|c| {
-            if let Some(id) = unique_id(c) {
-                if stored_ids.contains(id.as_str()) {
-                    return Decision::Duplicate;
-                }
-                if deleted_ids.contains(id.as_str()) && !include_deleted {
-                    return Decision::Deleted;
-                }
-                // A stored row without a bank id (typed by hand) with the same fingerprint is this
-                // row; a stored row with another bank id is a different transaction.
-                if take(&mut live_no_id, &c.fingerprint) {
-                    return Decision::Duplicate;
-                }
-                return near_or_new(c);
+            let id = unique_id(c)?;
+            if stored_ids.contains(id.as_str()) {
+                take(&mut live_with_id, &c.fingerprint);
+                return Some(Decision::Duplicate);
             }
-            if take(&mut live_no_id, &c.fingerprint) || take(&mut live_with_id, &c.fingerprint) {
-                return Decision::Duplicate;
+            if deleted_ids.contains(id.as_str()) && !include_deleted {
+                take(&mut dead, &c.fingerprint);
+                return Some(Decision::Deleted);
             }
-            if !include_deleted && take(&mut dead, &c.fingerprint) {
-                return Decision::Deleted;
-            }
-            near_or_new(c)
+            None
         })
+        .collect();
+    for (c, d) in candidates.iter().zip(decisions.iter_mut()) {
+        if d.is_some() {
+            continue;
+        }
+        *d = Some(if unique_id(c).is_some() {
+            // A stored row without a bank id (typed by hand) with the same fingerprint is this
+            // row; a stored row with another bank id is a different transaction.
+            if !include_deleted && take(&mut dead, &c.fingerprint) {
+                Decision::Deleted
+            } else if take(&mut live_no_id, &c.fingerprint) {
+                Decision::Duplicate
+            } else {
+                near_or_new(c)
+            }
+        } else if take(&mut live_no_id, &c.fingerprint) || take(&mut live_with_id, &c.fingerprint) {
+            Decision::Duplicate
+        } else if !include_deleted && take(&mut dead, &c.fingerprint) {
+            Decision::Deleted
+        } else {
+            near_or_new(c)
+        });
+    }
+    decisions
+        .into_iter()
+        .map(|d| d.unwrap_or(Decision::New))
         .collect()
 }
 
@@ -513,6 +542,68 @@ fn near_or_new(c: &Candidate, same_amount: &[&DedupKey]) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cand(fp: &str, id: Option<&str>) -> Candidate {
+        Candidate {
+            row: NewTransaction {
+                account_id: 1,
+                posted_date: NaiveDate::from_ymd_opt(2024, 1, 5).expect("d"),
+                amount_minor: -450,
+                currency: ledgerflow_core::Currency::USD,
+                payee: "COFFEE".into(),
+                description: String::new(),
+                memo: String::new(),
+                category_id: None,
+                status: TxStatus::Cleared,
+                source: "test".into(),
+                import_batch_id: None,
+                external_id: id.map(str::to_string),
+                transfer_id: None,
+                needs_review: false,
+            },
+            fingerprint: fp.into(),
+            line: 1,
+        }
+    }
+
+    fn key(fp: &str, id: Option<&str>, deleted: bool) -> DedupKey {
+        DedupKey {
+            posted_date: NaiveDate::from_ymd_opt(2024, 1, 5).expect("d"),
+            amount_minor: -450,
+            fingerprint: fp.into(),
+            external_id: id.map(str::to_string),
+            text: "COFFEE".into(),
+            deleted,
+        }
+    }
+
+    #[test]
+    fn a_bank_id_match_is_not_also_used_by_an_identical_row() {
+        let d = decide(
+            &[cand("F", Some("X")), cand("F", None)],
+            &[key("F", Some("X"), false)],
+            false,
+        );
+        assert_eq!(d, vec![Decision::Duplicate, Decision::New]);
+        let d = decide(
+            &[cand("F", None), cand("F", Some("X"))],
+            &[key("F", Some("X"), false)],
+            false,
+        );
+        assert_eq!(
+            d,
+            vec![Decision::New, Decision::Duplicate],
+            "the id decides, whatever the order"
+        );
+    }
+
+    #[test]
+    fn a_deleted_row_stays_deleted_even_when_the_file_has_bank_ids() {
+        let d = decide(&[cand("F", Some("Y"))], &[key("F", None, true)], false);
+        assert_eq!(d, vec![Decision::Deleted]);
+        let d = decide(&[cand("F", Some("Y"))], &[key("F", None, true)], true);
+        assert_eq!(d, vec![Decision::New]);
+    }
 
     #[test]
     fn similarity_is_word_overlap() {

@@ -57,7 +57,8 @@ CREATE TABLE import_batches (
     rows_skipped   BIGINT      NOT NULL DEFAULT 0,
     created_at     TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX import_batches_account ON import_batches (account_id);
+-- One file (by its SHA-256) is imported into an account once; undo removes the batch.
+CREATE UNIQUE INDEX import_batches_account_file ON import_batches (account_id, file_sha256);
 
 CREATE TABLE transactions (
     id              BIGSERIAL PRIMARY KEY,

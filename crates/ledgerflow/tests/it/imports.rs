@@ -328,3 +328,63 @@ fn a_100k_row_wells_fargo_file_keeps_every_row_and_an_overlap_adds_only_the_rest
             .unwrap_or(false)
     );
 }
+
+#[test]
+fn csv_profiles_are_saved_checked_and_used() {
+    let app = &setup()[0];
+    // a preset printed as TOML is a valid profile to start from
+    let wf = app.ok(&["import", "profile", "show", "wellsfargo"]);
+    assert!(wf.contains("date_format = \"%m/%d/%Y\""), "{wf}");
+    let profile = "name = \"sparkasse\"\ndelimiter = \";\"\nencoding = \"windows-1252\"\ndate = \"Buchungstag\"\ndate_format = \"%d.%m.%Y\"\namount = \"Betrag\"\npayee = \"Empfaenger\"\ndecimal = \",\"\nthousands = \".\"\n";
+    write(app, "sparkasse.toml", profile);
+    app.ok(&["import", "profile", "add", "sparkasse.toml"]);
+    let list = app.ok(&["import", "profile", "list"]);
+    assert!(
+        list.contains("sparkasse") && list.contains("discover"),
+        "{list}"
+    );
+    // Windows-1252 bytes: "Bäcker" with 0xE4
+    let mut bytes = b"Buchungstag;Empfaenger;Betrag\n31.01.2024;B".to_vec();
+    bytes.push(0xE4);
+    bytes.extend_from_slice(b"cker;-1.234,56\n01.02.2024;Gehalt;2.500,00\n");
+    std::fs::write(app.path().join("umsatz.csv"), &bytes).expect("write");
+    let err = app.fails(&["import", "umsatz.csv", "--account", "Checking"], 2);
+    assert!(
+        err.contains("--format csv:NAME"),
+        "an unknown layout asks for a profile: {err}"
+    );
+    let s = app.json(&[
+        "import",
+        "umsatz.csv",
+        "--account",
+        "Checking",
+        "--format",
+        "csv:sparkasse",
+        "--json",
+    ]);
+    assert_eq!(s["new"], 2);
+    let rows = app.json(&["tx", "list", "--json"]);
+    let payees: Vec<&str> = rows["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["payee"].as_str())
+        .collect();
+    assert!(payees.contains(&"Bäcker"), "{payees:?}");
+    assert_eq!(rows["items"][1]["amount_minor"], -123_456);
+    // a broken profile is refused with the reason
+    write(
+        app,
+        "bad.toml",
+        "name = \"x\"\ndate = 0\ndate_format = \"%d.%m\"\namount = 1\npayee = 2\n",
+    );
+    let err = app.fails(&["import", "profile", "add", "bad.toml"], 2);
+    assert!(err.contains("does not describe a full date"), "{err}");
+    write(
+        app,
+        "typo.toml",
+        "name = \"x\"\ndate = 0\ndate_format = \"%d.%m.%Y\"\namount = 1\npayee = 2\ndelimeter = \";\"\n",
+    );
+    let err = app.fails(&["import", "profile", "add", "typo.toml"], 2);
+    assert!(err.contains("delimeter"), "{err}");
+}
