@@ -141,18 +141,8 @@ impl PgStore {
                     ),
                     _ => db_err(e, || format!("account {} does not exist", b.account_id)),
                 })?;
-                let batch = b.into_batch(id, actor, at);
-                entries.push(PendingEntry::row(
-                    actor,
-                    Entity::ImportBatch,
-                    id,
-                    Op::Insert,
-                    None,
-                    Some(&batch),
-                )?);
-                for r in &mut rows {
-                    r.import_batch_id = Some(id);
-                }
+                let (batch, entry) = crate::recorded_batch(actor, b, id, at, &mut rows)?;
+                entries.push(entry);
                 Some(batch)
             }
             None => None,

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::SecondsFormat;
-use ledgerflow_core::journal::{Entity, Op, PendingEntry};
+use ledgerflow_core::journal::PendingEntry;
 use ledgerflow_core::model::{
     Actor, ImportBatch, NewImportBatch, NewTransaction, Transaction, now,
 };
@@ -129,18 +129,8 @@ impl BulkWriter {
                         }
                         _ => err(e),
                     })?;
-                let batch = b.into_batch(id, actor, at);
-                entries.push(PendingEntry::row(
-                    actor,
-                    Entity::ImportBatch,
-                    id,
-                    Op::Insert,
-                    None,
-                    Some(&batch),
-                )?);
-                for r in &mut rows {
-                    r.import_batch_id = Some(id);
-                }
+                let (batch, entry) = crate::recorded_batch(actor, b, id, at, &mut rows)?;
+                entries.push(entry);
                 Some(batch)
             }
             None => None,

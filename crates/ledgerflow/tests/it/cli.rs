@@ -244,27 +244,7 @@ fn tx_list_pages_with_a_cursor_and_filters() {
 fn users_roles_and_passwords() {
     let app = TestApp::sqlite();
     app.ok(&["init"]);
-    let mut child = app
-        .command(&[
-            "user",
-            "add",
-            "alice",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"correct horse battery\n")
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
+    app.add_user("alice", "admin", "correct horse battery");
     app.ok(&["user", "add", "bob", "--role", "viewer"]);
     app.ok(&["user", "role", "bob", "editor"]);
     app.ok(&["user", "disable", "bob"]);
@@ -524,27 +504,7 @@ fn names_filters_and_frozen_accounts_behave_as_a_user_expects() {
 fn journal_show_hides_password_hashes_and_verify_guards_the_store_facts() {
     let app = TestApp::sqlite();
     app.ok(&["init"]);
-    let mut child = app
-        .command(&[
-            "user",
-            "add",
-            "alice",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"correct horse battery\n")
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
+    app.add_user("alice", "admin", "correct horse battery");
     let shown = app.ok(&["journal", "show"]);
     assert!(!shown.contains("$argon2id$"), "{shown}");
     let json = app.ok(&["journal", "show", "--json"]);

@@ -111,6 +111,24 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
     }
 
+    /// `user add NAME --role ROLE --password-stdin`, the password piped in.
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        use std::io::Write;
+        let mut child = self
+            .command(&["user", "add", name, "--role", role, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        assert!(child.wait().expect("wait").success(), "user add {name}");
+    }
+
     /// Runs SQL behind LedgerFlow's back with sqlite3 or psql.
     pub fn raw_sql(&self, sql: &str) {
         let out = match &self.db_url {
