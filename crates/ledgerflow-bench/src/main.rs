@@ -140,7 +140,7 @@ async fn fresh_store(
 }
 
 async fn import_bench(o: &Opts) -> anyhow::Result<()> {
-    use ledgerflow_import::service::{ImportOptions, import_file};
+    use ledgerflow_import::service::{ImportOptions, Quiet, Source, import_file};
     let dir = tempfile::tempdir()?;
     let n = o.rows as u64;
     let first = dir.path().join("wf-1.csv");
@@ -173,15 +173,15 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
         ("all duplicates", &same),
         ("overlapping export", &overlap),
     ] {
-        let bytes = std::fs::read(path)?;
         let t = Instant::now();
         let s = import_file(
             store.as_ref(),
             &actor,
             &account,
             &path.display().to_string(),
-            &bytes,
+            Source::Path(path.clone()),
             &ImportOptions::default(),
+            std::sync::Arc::new(Quiet),
         )
         .await?;
         let secs = t.elapsed().as_secs_f64();

@@ -119,14 +119,28 @@ pub trait Store: Send + Sync {
     async fn list_transactions(&self, filter: &TxFilter) -> StoreResult<TxPage>;
 
     // ---- imports
-    /// Records an import batch and inserts its rows (each tagged with the batch) in one
-    /// database transaction, journaled.
+    /// Records an import batch and inserts the rows streamed through `rows` (each tagged with
+    /// the batch) in one database transaction: one journal entry for the batch and one per
+    /// chunk. Commits when [`ImportChunk::Done`] arrives; a stream that ends without it (the
+    /// sender dropped: a parse failure, an interrupted upload) is rolled back and nothing is
+    /// written.
+    async fn import_rows(
+        &self,
+        actor: &Actor,
+        batch: NewImportBatch,
+        rows: tokio::sync::mpsc::Receiver<ImportChunk>,
+    ) -> StoreResult<ImportBatch>;
+
+    /// [`Store::import_rows`] with every row at hand.
     async fn create_import(
         &self,
         actor: &Actor,
         batch: NewImportBatch,
         rows: Vec<NewTransaction>,
-    ) -> StoreResult<ImportBatch>;
+    ) -> StoreResult<ImportBatch> {
+        let rx = ImportChunk::complete(rows, batch.counts());
+        self.import_rows(actor, batch, rx).await
+    }
     /// The batch that imported the file with this SHA-256 into this account, if any.
     async fn find_import(
         &self,
@@ -137,13 +151,21 @@ pub trait Store: Send + Sync {
     async fn list_imports(&self) -> StoreResult<Vec<ImportBatch>>;
     /// Removes exactly the batch's rows and the batch, journaled. Returns the rows removed.
     async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize>;
-    /// Stored and deleted transactions of an account between two dates, for duplicate detection.
-    async fn dedup_keys(
+    /// Whether the account has any transaction, live or deleted (a first import into an account
+    /// without history needs no duplicate detection and is written in one pass).
+    async fn account_has_history(&self, account_id: i64) -> StoreResult<bool>;
+    /// Calls `f` with every stored and deleted transaction of an account between two dates,
+    /// for duplicate detection, without holding them all in memory.
+    async fn scan_dedup_keys(
         &self,
         account_id: i64,
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
-    ) -> StoreResult<Vec<DedupKey>>;
+        f: &mut (dyn FnMut(DedupKey) + Send),
+    ) -> StoreResult<()>;
+    /// Payee (or description, when the payee is empty) of the given transactions, for
+    /// near-match similarity. Ids that do not exist are left out.
+    async fn payee_texts(&self, ids: &[i64]) -> StoreResult<Vec<(i64, String)>>;
 
     // ---- users
     async fn create_user(&self, actor: &Actor, new: &NewUser) -> StoreResult<User>;

@@ -104,20 +104,23 @@ impl PgStore {
 
     /// Inserts rows (and, for an import, its batch first) with their journal entries in one
     /// transaction.
-    async fn insert_rows(
+    /// The one write path for many rows: the batch (if any), then each chunk as it arrives
+    /// (ids reserved per chunk, `UNNEST` inserts), its journal entry encoded on a blocking thread
+    /// while the next chunk is written; the journal entries are appended (batch first) and the
+    /// transaction commits only on `Done`.
+    async fn stream(
         &self,
         actor: &Actor,
         batch: Option<NewImportBatch>,
-        mut rows: Vec<NewTransaction>,
+        mut rx: tokio::sync::mpsc::Receiver<ImportChunk>,
     ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
-        // `begin` locks the journal head: every writer is serialised, so the block of ids
+        // `begin` locks the journal head: every writer is serialised, so the blocks of ids
         // reserved below cannot interleave with another writer's.
         let mut tx = self.begin().await?;
         let at = now();
-        let mut entries = Vec::new();
-        let batch = match batch {
-            Some(b) => {
-                let id: i64 = sqlx::query_scalar(
+        let batch_id = match &batch {
+            Some(b) => Some(
+                sqlx::query_scalar::<_, i64>(
                     "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
                      rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
@@ -140,49 +143,93 @@ impl PgStore {
                         "this very file was already imported into this account".into(),
                     ),
                     _ => db_err(e, || format!("account {} does not exist", b.account_id)),
-                })?;
-                let (batch, entry) = crate::recorded_batch(actor, b, id, at, &mut rows)?;
+                })?,
+            ),
+            None => None,
+        };
+        let (etx, mut erx) = tokio::sync::mpsc::channel::<Vec<Transaction>>(1);
+        let encoder = {
+            let actor = actor.clone();
+            tokio::task::spawn_blocking(move || -> StoreResult<Vec<PendingEntry>> {
+                let mut v = Vec::new();
+                while let Some(rows) = erx.blocking_recv() {
+                    v.push(crate::tx_insert_entry(&actor, &rows)?);
+                }
+                Ok(v)
+            })
+        };
+        let mut ids = Vec::new();
+        let counts = loop {
+            match rx.recv().await {
+                Some(ImportChunk::Rows(rows)) => {
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    let n = rows.len() as i64;
+                    let last: i64 = sqlx::query_scalar(
+                        "SELECT setval(pg_get_serial_sequence('transactions', 'id'), \
+                         nextval(pg_get_serial_sequence('transactions', 'id')) + $1 - 1)",
+                    )
+                    .bind(n)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(dberr)?;
+                    let full: Vec<Transaction> = rows
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, mut r)| {
+                            r.import_batch_id = batch_id.or(r.import_batch_id);
+                            r.into_row(last - n + 1 + i as i64, at)
+                        })
+                        .collect();
+                    for chunk in full.chunks(TX_CHUNK) {
+                        insert_chunk(&mut tx, chunk).await?;
+                    }
+                    ids.extend(full.iter().map(|t| t.id));
+                    if etx.send(full).await.is_err() {
+                        break Err(StoreError::Database("the journal encoder stopped".into()));
+                    }
+                }
+                Some(ImportChunk::Done(c)) => break Ok(c),
+                None => {
+                    break Err(StoreError::Conflict(
+                        "the import stopped before its end: nothing was written".into(),
+                    ));
+                }
+            }
+        };
+        drop(etx);
+        let chunk_entries = encoder
+            .await
+            .map_err(|e| StoreError::Database(format!("journal encoder failed: {e}")))?;
+        let (counts, chunk_entries) = (counts?, chunk_entries?);
+        let mut entries = Vec::with_capacity(chunk_entries.len() + 1);
+        let recorded = match (batch, batch_id) {
+            (Some(mut b), Some(id)) => {
+                b.set_counts(counts);
+                sqlx::query(
+                    "UPDATE import_batches SET rows_read = $1, rows_new = $2, rows_duplicate = $3, \
+                     rows_flagged = $4, rows_skipped = $5 WHERE id = $6",
+                )
+                .bind(b.rows_read)
+                .bind(b.rows_new)
+                .bind(b.rows_duplicate)
+                .bind(b.rows_flagged)
+                .bind(b.rows_skipped)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(dberr)?;
+                let (batch, entry) = crate::recorded_batch(actor, b, id, at)?;
                 entries.push(entry);
                 Some(batch)
             }
-            None => None,
+            _ => None,
         };
-        if rows.is_empty() {
-            append(&mut tx, entries).await?;
-            tx.commit().await.map_err(dberr)?;
-            return Ok((batch, Vec::new()));
-        }
-        let n = rows.len() as i64;
-        let last: i64 = sqlx::query_scalar(
-            "SELECT setval(pg_get_serial_sequence('transactions', 'id'), \
-             nextval(pg_get_serial_sequence('transactions', 'id')) + $1 - 1)",
-        )
-        .bind(n)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(dberr)?;
-        let full: Vec<Transaction> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.into_row(last - n + 1 + i as i64, at))
-            .collect();
-        let full = std::sync::Arc::new(full);
-        // The journal payload is built on a blocking thread while the rows are written.
-        let encoder = {
-            let (actor, full) = (actor.clone(), full.clone());
-            tokio::task::spawn_blocking(move || crate::tx_insert_entry(&actor, &full))
-        };
-        for chunk in full.chunks(TX_CHUNK) {
-            insert_chunk(&mut tx, chunk).await?;
-        }
-        entries.push(
-            encoder
-                .await
-                .map_err(|e| StoreError::Database(format!("journal encoder failed: {e}")))??,
-        );
+        entries.extend(chunk_entries);
         append(&mut tx, entries).await?;
         tx.commit().await.map_err(dberr)?;
-        Ok((batch, full.iter().map(|t| t.id).collect()))
+        Ok((recorded, ids))
     }
 }
 
@@ -575,20 +622,21 @@ impl Store for PgStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        self.insert_rows(actor, None, rows)
-            .await
-            .map(|(_, ids)| ids)
+        let rx = ImportChunk::complete(rows, ImportCounts::default());
+        self.stream(actor, None, rx).await.map(|(_, ids)| ids)
     }
 
-    #[instrument(skip_all, fields(rows = rows.len()))]
-    async fn create_import(
+    #[instrument(skip_all, fields(file = %batch.file_name))]
+    async fn import_rows(
         &self,
         actor: &Actor,
         batch: NewImportBatch,
-        rows: Vec<NewTransaction>,
+        rows: tokio::sync::mpsc::Receiver<ImportChunk>,
     ) -> StoreResult<ImportBatch> {
-        let (batch, _) = self.insert_rows(actor, Some(batch), rows).await?;
-        batch.ok_or_else(|| StoreError::Database("the import batch was not recorded".into()))
+        self.stream(actor, Some(batch), rows)
+            .await?
+            .0
+            .ok_or_else(|| StoreError::Database("the import batch was not recorded".into()))
     }
 
     async fn find_import(
@@ -668,27 +716,57 @@ impl Store for PgStore {
         Ok(rows.len())
     }
 
-    async fn dedup_keys(
+    async fn account_has_history(&self, account_id: i64) -> StoreResult<bool> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM transactions WHERE account_id = $1) \
+             OR EXISTS (SELECT 1 FROM deleted_transactions WHERE account_id = $1)",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(dberr)?;
+        Ok(found.is_some())
+    }
+
+    async fn scan_dedup_keys(
         &self,
         account_id: i64,
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
-    ) -> StoreResult<Vec<DedupKey>> {
-        let rows: Vec<crate::rows::DedupRow> = sqlx::query_as(
-            "SELECT posted_date, amount_minor, fingerprint, external_id, \
-                    CASE WHEN payee <> '' THEN payee ELSE description END AS text, 0 AS deleted \
+        f: &mut (dyn FnMut(DedupKey) + Send),
+    ) -> StoreResult<()> {
+        use futures::TryStreamExt;
+        let mut rows = sqlx::query_as::<_, crate::rows::DedupRow>(
+            "SELECT id, posted_date, amount_minor, fingerprint, external_id, 0 AS deleted \
              FROM transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3 \
              UNION ALL \
-             SELECT posted_date, 0::bigint, fingerprint, external_id, '', 1 \
+             SELECT transaction_id, posted_date, 0::bigint, fingerprint, external_id, 1 \
              FROM deleted_transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3",
         )
         .bind(account_id)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(dberr)?;
-        Ok(rows.into_iter().map(DedupKey::from).collect())
+        .fetch(&self.pool);
+        while let Some(r) = rows.try_next().await.map_err(dberr)? {
+            f(DedupKey::try_from(r)?);
+        }
+        Ok(())
+    }
+
+    async fn payee_texts(&self, ids: &[i64]) -> StoreResult<Vec<(i64, String)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(10_000) {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, CASE WHEN payee <> '' THEN payee ELSE description END \
+                 FROM transactions WHERE id = ANY($1)",
+            )
+            .bind(chunk)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {

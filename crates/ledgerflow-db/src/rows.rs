@@ -226,28 +226,35 @@ impl TryFrom<JournalRow> for JournalEntry {
     }
 }
 
-/// A row of `dedup_keys`.
+/// A row of the dedup-key scan.
 #[derive(sqlx::FromRow)]
 pub struct DedupRow {
+    id: i64,
     posted_date: NaiveDate,
     amount_minor: i64,
     fingerprint: Vec<u8>,
     external_id: Option<String>,
-    text: String,
     deleted: i32,
 }
 
-impl From<DedupRow> for DedupKey {
-    fn from(r: DedupRow) -> Self {
-        DedupKey {
+impl TryFrom<DedupRow> for DedupKey {
+    type Error = StoreError;
+    fn try_from(r: DedupRow) -> Result<Self, StoreError> {
+        Ok(DedupKey {
+            id: r.id,
             posted_date: r.posted_date,
             amount_minor: r.amount_minor,
-            fingerprint: hex_encode(&r.fingerprint),
+            fingerprint: fingerprint_array(&r.fingerprint)?,
             external_id: r.external_id,
-            text: r.text,
             deleted: r.deleted != 0,
-        }
+        })
     }
+}
+
+/// A stored fingerprint, which must be 16 bytes.
+pub fn fingerprint_array(b: &[u8]) -> Result<[u8; 16], StoreError> {
+    b.try_into()
+        .map_err(|_| corrupt("fingerprint", hex_encode(b)))
 }
 
 /// Turns a list of stored rows into model values.

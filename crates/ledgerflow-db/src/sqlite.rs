@@ -501,28 +501,24 @@ impl Store for SqliteStore {
         let bulk = self.bulk.clone();
         let actor = actor.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| bulk.insert(&actor, None, rows)))
+        tokio::task::spawn_blocking(move || span.in_scope(|| bulk.insert(&actor, rows)))
             .await
             .map_err(|e| StoreError::Database(format!("bulk insert task failed: {e}")))?
-            .map(|(_, ids)| ids)
     }
 
-    #[instrument(skip_all, fields(rows = rows.len()))]
-    async fn create_import(
+    #[instrument(skip_all, fields(file = %batch.file_name))]
+    async fn import_rows(
         &self,
         actor: &Actor,
         batch: NewImportBatch,
-        rows: Vec<NewTransaction>,
+        rows: tokio::sync::mpsc::Receiver<ImportChunk>,
     ) -> StoreResult<ImportBatch> {
         let bulk = self.bulk.clone();
         let actor = actor.clone();
         let span = tracing::Span::current();
-        let (batch, _) = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| bulk.insert(&actor, Some(batch), rows))
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("import task failed: {e}")))??;
-        batch.ok_or_else(|| StoreError::Database("the import batch was not recorded".into()))
+        tokio::task::spawn_blocking(move || span.in_scope(|| bulk.import(&actor, batch, rows)))
+            .await
+            .map_err(|e| StoreError::Database(format!("import task failed: {e}")))?
     }
 
     async fn find_import(
@@ -602,30 +598,56 @@ impl Store for SqliteStore {
         Ok(rows.len())
     }
 
-    async fn dedup_keys(
+    async fn account_has_history(&self, account_id: i64) -> StoreResult<bool> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM transactions WHERE account_id = ?) \
+             OR EXISTS (SELECT 1 FROM deleted_transactions WHERE account_id = ?)",
+        )
+        .bind(account_id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(dberr)?;
+        Ok(found.is_some())
+    }
+
+    async fn scan_dedup_keys(
         &self,
         account_id: i64,
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
-    ) -> StoreResult<Vec<DedupKey>> {
-        let rows: Vec<crate::rows::DedupRow> = sqlx::query_as(
-            "SELECT posted_date, amount_minor, fingerprint, external_id, \
-                    CASE WHEN payee <> '' THEN payee ELSE description END AS text, 0 AS deleted \
-             FROM transactions WHERE account_id = ? AND posted_date BETWEEN ? AND ? \
-             UNION ALL \
-             SELECT posted_date, 0, fingerprint, external_id, '', 1 \
-             FROM deleted_transactions WHERE account_id = ? AND posted_date BETWEEN ? AND ?",
-        )
-        .bind(account_id)
-        .bind(from)
-        .bind(to)
-        .bind(account_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(dberr)?;
-        Ok(rows.into_iter().map(DedupKey::from).collect())
+        f: &mut (dyn FnMut(DedupKey) + Send),
+    ) -> StoreResult<()> {
+        // rusqlite on the bulk connection: sqlx's per-row cost would dominate at a million keys.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let bulk = self.bulk.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            bulk.scan_dedup_keys(account_id, &from.to_string(), &to.to_string(), &tx)
+        });
+        while let Some(chunk) = rx.recv().await {
+            chunk.into_iter().for_each(&mut *f);
+        }
+        producer
+            .await
+            .map_err(|e| StoreError::Database(format!("dedup scan failed: {e}")))?
+    }
+
+    async fn payee_texts(&self, ids: &[i64]) -> StoreResult<Vec<(i64, String)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(10_000) {
+            let list =
+                serde_json::to_string(chunk).map_err(|e| StoreError::Database(e.to_string()))?;
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, CASE WHEN payee <> '' THEN payee ELSE description END \
+                 FROM transactions WHERE id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {

@@ -14,7 +14,8 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 use ledgerflow_core::journal::PendingEntry;
 use ledgerflow_core::model::{
-    Actor, ImportBatch, NewImportBatch, NewTransaction, Transaction, now,
+    Actor, DedupKey, ImportBatch, ImportChunk, ImportCounts, NewImportBatch, NewTransaction,
+    Transaction, now,
 };
 use ledgerflow_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
@@ -60,8 +61,10 @@ impl BulkWriter {
         .map_err(err)?;
         c.busy_timeout(Duration::from_secs(10)).map_err(err)?;
         c.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+            // Foreign keys are checked once per chunk by `check_references` instead of twice
+            // per row: the write lock is held, so no referenced row can go away meanwhile.
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; \
+             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
         )
         .map_err(err)?;
         Ok(c)
@@ -74,14 +77,7 @@ impl BulkWriter {
         }
     }
 
-    /// Inserts `rows` and their journal entry in one `BEGIN IMMEDIATE` transaction; with a
-    /// batch, first records the batch and tags every row with it. Blocking.
-    pub(crate) fn insert(
-        &self,
-        actor: &Actor,
-        batch: Option<NewImportBatch>,
-        mut rows: Vec<NewTransaction>,
-    ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
+    fn with_conn<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
         let mut guard = self
             .conn
             .lock()
@@ -92,81 +88,274 @@ impl BulkWriter {
         let conn = guard
             .as_mut()
             .ok_or_else(|| StoreError::Database("bulk writer has no connection".into()))?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let at = now();
-        let mut entries = Vec::new();
-        let batch = match batch {
-            Some(b) => {
-                let id: i64 = tx
-                    .query_row(
-                        "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
-                         rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+        f(conn)
+    }
+
+    /// Inserts `rows` and their journal entry in one `BEGIN IMMEDIATE` transaction. Blocking.
+    pub(crate) fn insert(&self, actor: &Actor, rows: Vec<NewTransaction>) -> StoreResult<Vec<i64>> {
+        let rx = ImportChunk::complete(rows, ImportCounts::default());
+        self.stream(actor, None, rx).map(|(_, ids)| ids)
+    }
+
+    /// Records `batch` and inserts the rows streamed through `rows`, all in one `BEGIN
+    /// IMMEDIATE` transaction that commits on [`ImportChunk::Done`]. Blocking.
+    pub(crate) fn import(
+        &self,
+        actor: &Actor,
+        batch: NewImportBatch,
+        rows: tokio::sync::mpsc::Receiver<ImportChunk>,
+    ) -> StoreResult<ImportBatch> {
+        self.stream(actor, Some(batch), rows)?
+            .0
+            .ok_or_else(|| StoreError::Database("the import batch was not recorded".into()))
+    }
+
+    /// The one write path: the batch (if any), then each chunk as it arrives, its journal entry
+    /// encoded on a second thread while the next chunk is written; the journal entries are
+    /// appended (batch first) and the transaction commits only on `Done`.
+    fn stream(
+        &self,
+        actor: &Actor,
+        batch: Option<NewImportBatch>,
+        mut rx: tokio::sync::mpsc::Receiver<ImportChunk>,
+    ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err)?;
+            let at = now();
+            let stamp = ts(&at);
+            let batch_id = match &batch {
+                Some(b) => Some(insert_batch(&tx, actor, b, &stamp)?),
+                None => None,
+            };
+            let mut next: i64 = tx
+                .query_row(
+                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transactions'), 0), \
+                            COALESCE((SELECT MAX(id) FROM transactions), 0)) + 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let mut ids = Vec::new();
+            let (counts, chunk_entries) = std::thread::scope(|s| {
+                let (etx, erx) = std::sync::mpsc::sync_channel::<Vec<Transaction>>(1);
+                let encoder = s.spawn(move || -> StoreResult<Vec<PendingEntry>> {
+                    erx.into_iter()
+                        .map(|rows| crate::tx_insert_entry(actor, &rows))
+                        .collect()
+                });
+                let counts = loop {
+                    match rx.blocking_recv() {
+                        Some(ImportChunk::Rows(rows)) => {
+                            if rows.is_empty() {
+                                continue;
+                            }
+                            let full: Vec<Transaction> = rows
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, mut r)| {
+                                    r.import_batch_id = batch_id.or(r.import_batch_id);
+                                    r.into_row(next + i as i64, at)
+                                })
+                                .collect();
+                            next += full.len() as i64;
+                            if let Err(e) = insert_rows(&tx, &full, &stamp)
+                                .and_then(|()| check_references(&tx, &full))
+                            {
+                                break Err(e);
+                            }
+                            ids.extend(full.iter().map(|t| t.id));
+                            if etx.send(full).is_err() {
+                                break Err(StoreError::Database("the journal encoder stopped".into()));
+                            }
+                        }
+                        Some(ImportChunk::Done(c)) => break Ok(c),
+                        None => {
+                            break Err(StoreError::Conflict(
+                                "the import stopped before its end: nothing was written".into(),
+                            ));
+                        }
+                    }
+                };
+                drop(etx);
+                let entries = encoder
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Database("journal encoder panicked".into())));
+                (counts, entries)
+            });
+            let (counts, chunk_entries) = (counts?, chunk_entries?);
+            let mut entries = Vec::with_capacity(chunk_entries.len() + 1);
+            let recorded = match (batch, batch_id) {
+                (Some(mut b), Some(id)) => {
+                    b.set_counts(counts);
+                    tx.execute(
+                        "UPDATE import_batches SET rows_read = ?1, rows_new = ?2, rows_duplicate = ?3, \
+                         rows_flagged = ?4, rows_skipped = ?5 WHERE id = ?6",
                         params![
-                            b.account_id,
-                            b.file_name,
-                            b.file_sha256,
-                            b.format,
-                            actor.as_str(),
                             b.rows_read,
                             b.rows_new,
                             b.rows_duplicate,
                             b.rows_flagged,
                             b.rows_skipped,
-                            ts(&at),
+                            id
                         ],
-                        |r| r.get(0),
                     )
-                    .map_err(|e| match &e {
-                        rusqlite::Error::SqliteFailure(f, _)
-                            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-                        {
-                            StoreError::Conflict(
-                                "this very file was already imported into this account".into(),
-                            )
-                        }
-                        _ => err(e),
-                    })?;
-                let (batch, entry) = crate::recorded_batch(actor, b, id, at, &mut rows)?;
-                entries.push(entry);
-                Some(batch)
+                    .map_err(err)?;
+                    let (batch, entry) = crate::recorded_batch(actor, b, id, at)?;
+                    entries.push(entry);
+                    Some(batch)
+                }
+                _ => None,
+            };
+            entries.extend(chunk_entries);
+            append(&tx, entries)?;
+            tx.commit().map_err(err)?;
+            Ok((recorded, ids))
+        })
+    }
+
+    /// Sends every dedup key of an account between two dates through `out`, in chunks.
+    pub(crate) fn scan_dedup_keys(
+        &self,
+        account_id: i64,
+        from: &str,
+        to: &str,
+        out: &tokio::sync::mpsc::Sender<Vec<DedupKey>>,
+    ) -> StoreResult<()> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, posted_date, amount_minor, fingerprint, external_id, 0 \
+                     FROM transactions WHERE account_id = ?1 AND posted_date BETWEEN ?2 AND ?3 \
+                     UNION ALL \
+                     SELECT transaction_id, posted_date, 0, fingerprint, external_id, 1 \
+                     FROM deleted_transactions WHERE account_id = ?1 AND posted_date BETWEEN ?2 AND ?3",
+                )
+                .map_err(err)?;
+            let mut rows = stmt.query(params![account_id, from, to]).map_err(err)?;
+            let mut chunk = Vec::with_capacity(DEDUP_CHUNK);
+            while let Some(r) = rows.next().map_err(err)? {
+                let date: String = r.get(1).map_err(err)?;
+                let fp: Vec<u8> = r.get(3).map_err(err)?;
+                chunk.push(DedupKey {
+                    id: r.get(0).map_err(err)?,
+                    posted_date: iso_date(&date).ok_or_else(|| {
+                        StoreError::Database(format!("stored date \"{date}\" is not a date"))
+                    })?,
+                    amount_minor: r.get(2).map_err(err)?,
+                    fingerprint: crate::rows::fingerprint_array(&fp)?,
+                    external_id: r.get(4).map_err(err)?,
+                    deleted: r.get::<_, i64>(5).map_err(err)? != 0,
+                });
+                if chunk.len() == DEDUP_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(DEDUP_CHUNK));
+                    if out.blocking_send(full).is_err() {
+                        return Ok(());
+                    }
+                }
             }
-            None => None,
-        };
-        let next: i64 = tx
+            if !chunk.is_empty() {
+                let _ = out.blocking_send(chunk);
+            }
+            Ok(())
+        })
+    }
+}
+
+const DEDUP_CHUNK: usize = 8192;
+
+/// A stored `YYYY-MM-DD` date, read without chrono's general parser (a million per import).
+fn iso_date(s: &str) -> Option<chrono::NaiveDate> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        chrono::NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// What the foreign keys would check, once per chunk: every account, category, batch and
+/// transfer the rows refer to exists.
+fn check_references(tx: &rusqlite::Transaction<'_>, rows: &[Transaction]) -> StoreResult<()> {
+    use std::collections::BTreeSet;
+    let sets: [(&str, BTreeSet<i64>); 4] = [
+        ("accounts", rows.iter().map(|t| t.account_id).collect()),
+        (
+            "categories",
+            rows.iter().filter_map(|t| t.category_id).collect(),
+        ),
+        (
+            "import_batches",
+            rows.iter().filter_map(|t| t.import_batch_id).collect(),
+        ),
+        (
+            "transactions",
+            rows.iter().filter_map(|t| t.transfer_id).collect(),
+        ),
+    ];
+    for (table, ids) in sets {
+        if ids.is_empty() {
+            continue;
+        }
+        let list: Vec<i64> = ids.iter().copied().collect();
+        let json = serde_json::to_string(&list).map_err(|e| StoreError::Database(e.to_string()))?;
+        let found: i64 = tx
             .query_row(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transactions'), 0), \
-                        COALESCE((SELECT MAX(id) FROM transactions), 0)) + 1",
-                [],
+                &format!(
+                    "SELECT COUNT(*) FROM {table} WHERE id IN (SELECT value FROM json_each(?1))"
+                ),
+                params![json],
                 |r| r.get(0),
             )
             .map_err(err)?;
-        let full: Vec<Transaction> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.into_row(next + i as i64, at))
-            .collect();
-        let (entry, inserted) = std::thread::scope(|s| {
-            let encoder = s.spawn(|| {
-                if full.is_empty() {
-                    return Ok(None);
-                }
-                crate::tx_insert_entry(actor, &full).map(Some)
-            });
-            let inserted = insert_rows(&tx, &full, &ts(&at));
-            let entry = encoder
-                .join()
-                .unwrap_or_else(|_| Err(StoreError::Database("journal encoder panicked".into())));
-            (entry, inserted)
-        });
-        inserted?;
-        entries.extend(entry?);
-        append(&tx, entries)?;
-        tx.commit().map_err(err)?;
-        Ok((batch, full.iter().map(|t| t.id).collect()))
+        if found != list.len() as i64 {
+            return Err(StoreError::Conflict(
+                "a transaction refers to an account, category or batch that does not exist".into(),
+            ));
+        }
     }
+    Ok(())
+}
+
+fn insert_batch(
+    tx: &rusqlite::Transaction<'_>,
+    actor: &Actor,
+    b: &NewImportBatch,
+    stamp: &str,
+) -> StoreResult<i64> {
+    tx.query_row(
+        "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
+         rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+        params![
+            b.account_id,
+            b.file_name,
+            b.file_sha256,
+            b.format,
+            actor.as_str(),
+            b.rows_read,
+            b.rows_new,
+            b.rows_duplicate,
+            b.rows_flagged,
+            b.rows_skipped,
+            stamp,
+        ],
+        |r| r.get(0),
+    )
+    .map_err(|e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict("this very file was already imported into this account".into())
+        }
+        _ => err(e),
+    })
 }
 
 /// Writes new rows, all stamped `stamp` (they were all created at the same instant).

@@ -327,7 +327,20 @@ impl Profile {
 
     /// Parses an amount with this profile's separators. Exact.
     fn amount(&self, text: &str) -> Option<Decimal> {
-        let mut t: String = text.trim().to_string();
+        let text = text.trim();
+        // The common shape, `-1234.56`, is read without building new strings.
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        if self.decimal == "."
+            && !digits.is_empty()
+            && digits.len() < 20
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && digits.bytes().filter(|b| *b == b'.').count() <= 1
+            && !digits.starts_with('.')
+            && !digits.ends_with('.')
+        {
+            return text.parse().ok();
+        }
+        let mut t: String = text.to_string();
         if t.is_empty() {
             return None;
         }
@@ -428,7 +441,362 @@ fn index_of(col: &Column, header: Option<&[String]>) -> Result<usize, String> {
     }
 }
 
-/// Reads a CSV export with `profile` (`None` detects a preset).
+/// The columns of a profile, resolved against the header.
+struct Columns {
+    date: usize,
+    payee: usize,
+    amount: Option<usize>,
+    debit: Option<usize>,
+    credit: Option<usize>,
+    flag: Option<usize>,
+    memo: Option<usize>,
+    external_id: Option<usize>,
+    check_number: Option<usize>,
+}
+
+impl Columns {
+    fn resolve(profile: &Profile, header: Option<&[String]>) -> Result<Self, String> {
+        let col = |c: &Column| index_of(c, header);
+        let opt = |c: &Option<Column>| c.as_ref().map(|c| index_of(c, header)).transpose();
+        Ok(Columns {
+            date: col(&profile.date)?,
+            payee: col(&profile.payee)?,
+            amount: opt(&profile.amount)?,
+            debit: opt(&profile.debit)?,
+            credit: opt(&profile.credit)?,
+            flag: opt(&profile.flag)?,
+            memo: opt(&profile.memo)?,
+            external_id: opt(&profile.external_id)?,
+            check_number: opt(&profile.check_number)?,
+        })
+    }
+}
+
+/// A date format compiled once: the common all-numeric shapes (`%m/%d/%Y`, `%d.%m.%Y`,
+/// `%Y-%m-%d`, ...) are read directly (a year must have four digits: `24` is not the year 24);
+/// anything else goes through chrono.
+enum DateFormat {
+    Numeric(Vec<DatePart>),
+    Chrono(String),
+}
+
+#[derive(Clone, Copy)]
+enum DatePart {
+    Day,
+    Month,
+    Year,
+    Lit(u8),
+}
+
+impl DateFormat {
+    fn new(fmt: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut it = fmt.bytes();
+        while let Some(b) = it.next() {
+            match b {
+                b'%' => match it.next() {
+                    Some(b'd') => parts.push(DatePart::Day),
+                    Some(b'm') => parts.push(DatePart::Month),
+                    Some(b'Y') => parts.push(DatePart::Year),
+                    _ => return DateFormat::Chrono(fmt.to_string()),
+                },
+                b'0'..=b'9' | b' ' => return DateFormat::Chrono(fmt.to_string()),
+                b if b.is_ascii() => parts.push(DatePart::Lit(b)),
+                _ => return DateFormat::Chrono(fmt.to_string()),
+            }
+        }
+        DateFormat::Numeric(parts)
+    }
+
+    fn parse(&self, text: &str) -> Option<NaiveDate> {
+        match self {
+            DateFormat::Chrono(f) => NaiveDate::parse_from_str(text, f).ok(),
+            DateFormat::Numeric(parts) => match Self::numeric(parts, text.as_bytes()) {
+                Some(d) => Some(d),
+                // Rare shapes (a sign, five-digit years): let chrono decide, as it always did.
+                None if text.bytes().any(|b| b == b'+' || b == b'-' || b == b' ') => {
+                    let f: String = parts
+                        .iter()
+                        .map(|p| match p {
+                            DatePart::Day => "%d".to_string(),
+                            DatePart::Month => "%m".to_string(),
+                            DatePart::Year => "%Y".to_string(),
+                            DatePart::Lit(b) => (*b as char).to_string(),
+                        })
+                        .collect();
+                    NaiveDate::parse_from_str(text, &f).ok()
+                }
+                None => None,
+            },
+        }
+    }
+
+    fn numeric(parts: &[DatePart], s: &[u8]) -> Option<NaiveDate> {
+        let (mut d, mut m, mut y) = (None, None, None);
+        let mut i = 0;
+        for (k, p) in parts.iter().enumerate() {
+            match p {
+                DatePart::Lit(b) => {
+                    if s.get(i) != Some(b) {
+                        return None;
+                    }
+                    i += 1;
+                }
+                DatePart::Day | DatePart::Month | DatePart::Year => {
+                    // chrono reads up to two digits for %d/%m (one is enough) and four for %Y
+                    // when a literal follows; the fast path keeps to those shapes.
+                    let max = if matches!(p, DatePart::Year) { 4 } else { 2 };
+                    let start = i;
+                    let mut v: u32 = 0;
+                    while i < s.len() && i - start < max && s[i].is_ascii_digit() {
+                        v = v * 10 + u32::from(s[i] - b'0');
+                        i += 1;
+                    }
+                    let len = i - start;
+                    let last = k + 1 == parts.len();
+                    if len == 0 || (matches!(p, DatePart::Year) && len != 4) {
+                        return None;
+                    }
+                    if last && i < s.len() {
+                        return None;
+                    }
+                    match p {
+                        DatePart::Day => d = Some(v),
+                        DatePart::Month => m = Some(v),
+                        _ => y = Some(v as i32),
+                    }
+                }
+            }
+        }
+        if i != s.len() {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(y?, m?, d?)
+    }
+}
+
+/// One item read from a CSV file.
+pub enum CsvItem {
+    Txn(ParsedTxn),
+    Error(RowError),
+}
+
+/// What a CSV stream found besides its rows.
+pub struct CsvSummary {
+    pub pending: usize,
+}
+
+/// Why a CSV stream stopped.
+pub enum StreamError {
+    /// The file cannot be read with this profile (no header, missing column...).
+    Parse(String),
+    /// A field is not UTF-8: the caller decodes the whole file and parses the text instead.
+    NotUtf8,
+    /// The callback stopped the stream.
+    Stopped,
+    Io(std::io::Error),
+}
+
+/// Settles the profile for a CSV file from its first bytes: the given one, or the preset its
+/// header (or headerless shape) identifies.
+pub fn settle_profile(head: &[u8], profile: Option<&Profile>) -> Result<Profile, String> {
+    let profile = match profile {
+        Some(p) => p.clone(),
+        None => {
+            let text = String::from_utf8_lossy(&head[..head.len().min(8192)]);
+            detect_preset(&text).ok_or_else(|| {
+                "this CSV does not match a known bank export: name a preset or profile with --format csv:NAME".to_string()
+            })?
+        }
+    };
+    profile
+        .validate()
+        .map_err(|e| format!("profile {}: {e}", profile.name))?;
+    Ok(profile)
+}
+
+/// Reads CSV rows from `reader` (UTF-8, BOM already skipped) with `profile`, calling `f` with
+/// each transaction or row error in file order, holding only the footer lines in memory. `f`
+/// returns `false` to stop.
+pub fn stream<R: std::io::BufRead>(
+    mut reader: R,
+    profile: &Profile,
+    f: &mut dyn FnMut(CsvItem) -> bool,
+) -> Result<CsvSummary, StreamError> {
+    let mut line = Vec::new();
+    for _ in 0..profile.skip_lines {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .map_err(StreamError::Io)?
+            == 0
+        {
+            break;
+        }
+    }
+    // The first line of the body decides the delimiter when the profile does not.
+    line.clear();
+    let mut first = Vec::new();
+    loop {
+        first.clear();
+        if reader
+            .read_until(b'\n', &mut first)
+            .map_err(StreamError::Io)?
+            == 0
+        {
+            break;
+        }
+        line.extend_from_slice(&first);
+        if !first.iter().all(|b| b.is_ascii_whitespace()) {
+            break;
+        }
+    }
+    let delimiter = profile.delimiter_byte().unwrap_or_else(|| {
+        sniff_delimiter(
+            std::str::from_utf8(&line)
+                .unwrap_or("")
+                .lines()
+                .last()
+                .unwrap_or(""),
+        )
+    });
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(std::io::Read::chain(std::io::Cursor::new(line), reader));
+    let mut rec = ::csv::StringRecord::new();
+    // The next non-blank record, as (line, fields).
+    let mut next = |rec: &mut ::csv::StringRecord| -> Result<Option<usize>, StreamError> {
+        loop {
+            match rdr.read_record(rec) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) if matches!(e.kind(), ::csv::ErrorKind::Utf8 { .. }) => {
+                    return Err(StreamError::NotUtf8);
+                }
+                Err(e) if e.is_io_error() => {
+                    return Err(StreamError::Parse(e.to_string()));
+                }
+                // A malformed record is skipped, as the whole-file reader always did.
+                Err(_) => continue,
+            }
+            if rec.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+            return Ok(Some(line + profile.skip_lines));
+        }
+    };
+    let header: Option<Vec<String>> = if profile.has_header {
+        match next(&mut rec)? {
+            Some(_) => Some(rec.iter().map(str::to_string).collect()),
+            None => return Err(StreamError::Parse("the file has no header row".into())),
+        }
+    } else {
+        None
+    };
+    let cols = Columns::resolve(profile, header.as_deref()).map_err(StreamError::Parse)?;
+    let dates = DateFormat::new(&profile.date_format);
+    let mut summary = CsvSummary { pending: 0 };
+    let mut held: std::collections::VecDeque<(usize, ::csv::StringRecord)> =
+        std::collections::VecDeque::new();
+    while let Some(line) = next(&mut rec)? {
+        let item = if profile.skip_footer > 0 {
+            held.push_back((line, rec.clone()));
+            if held.len() <= profile.skip_footer {
+                continue;
+            }
+            match held.pop_front() {
+                Some((line, r)) => row(profile, &cols, &dates, line, &r),
+                None => continue,
+            }
+        } else {
+            row(profile, &cols, &dates, line, &rec)
+        };
+        let Some(item) = item else {
+            summary.pending += 1;
+            continue;
+        };
+        if !f(item) {
+            return Err(StreamError::Stopped);
+        }
+    }
+    Ok(summary)
+}
+
+/// One record as a transaction, a row error, or `None` for a pending row.
+fn row(
+    profile: &Profile,
+    cols: &Columns,
+    dates: &DateFormat,
+    line: usize,
+    r: &::csv::StringRecord,
+) -> Option<CsvItem> {
+    let get = |i: usize| r.get(i).map(str::trim).unwrap_or("");
+    let date_text = get(cols.date);
+    if date_text.eq_ignore_ascii_case("pending") {
+        return None;
+    }
+    let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));
+    let Some(date) = dates.parse(date_text) else {
+        return err(format!(
+            "date \"{date_text}\" does not match the format {}",
+            profile.date_format
+        ));
+    };
+    let amount = match profile.sign {
+        Sign::Signed => cols.amount.and_then(|i| profile.amount(get(i))),
+        Sign::DebitCredit => {
+            let d = cols.debit.map(get).filter(|s| !s.is_empty());
+            let c = cols.credit.map(get).filter(|s| !s.is_empty());
+            match (d, c) {
+                (Some(d), None) => profile.amount(d).map(|v| -v.abs()),
+                (None, Some(c)) => profile.amount(c).map(|v| v.abs()),
+                (Some(d), Some(c)) => profile
+                    .amount(c)
+                    .zip(profile.amount(d))
+                    .map(|(c, d)| c.abs() - d.abs()),
+                (None, None) => None,
+            }
+        }
+        Sign::Flag => cols.amount.and_then(|i| profile.amount(get(i))).map(|v| {
+            let flag = cols.flag.map(get).unwrap_or("");
+            if profile
+                .debit_flags
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(flag))
+            {
+                -v.abs()
+            } else {
+                v.abs()
+            }
+        }),
+    };
+    let Some(mut amount) = amount else {
+        let shown = cols.amount.or(cols.debit).map(get).unwrap_or("");
+        return err(format!("amount \"{shown}\" is not an amount"));
+    };
+    if profile.invert {
+        amount = -amount;
+    }
+    let some = |i: Option<usize>| i.map(get).filter(|s| !s.is_empty()).map(str::to_string);
+    Some(CsvItem::Txn(ParsedTxn {
+        date,
+        value_date: None,
+        amount,
+        currency: None,
+        payee: get(cols.payee).to_string(),
+        memo: cols.memo.map(get).unwrap_or("").to_string(),
+        external_id: some(cols.external_id),
+        check_number: some(cols.check_number),
+        category: None,
+        line,
+    }))
+}
+
+/// Reads a CSV export with `profile` (`None` detects a preset), all in memory: for `inspect`,
+/// small files and files that are not UTF-8. Large UTF-8 files are streamed with [`stream`].
 pub fn parse(
     bytes: &[u8],
     file: &str,
@@ -442,127 +810,26 @@ pub fn parse(
     let decoded = decode(bytes, declared);
     let mut warnings: Vec<String> = decoded.warning.into_iter().collect();
     let text = decoded.text;
-    let profile = match profile {
-        Some(p) => p.clone(),
-        None => detect_preset(&text).ok_or_else(|| {
-            fail("this CSV does not match a known bank export: name a preset or profile with --format csv:NAME".into())
-        })?,
-    };
-    profile
-        .validate()
-        .map_err(|e| fail(format!("profile {}: {e}", profile.name)))?;
-    let body: String = text
-        .lines()
-        .skip(profile.skip_lines)
-        .collect::<Vec<_>>()
-        .join("\n");
-    let delimiter = profile
-        .delimiter_byte()
-        .unwrap_or_else(|| sniff_delimiter(body.lines().next().unwrap_or("")));
-    let mut rows = records(&body, delimiter);
-    for r in &mut rows {
-        r.0 += profile.skip_lines;
-    }
-    let header = if profile.has_header {
-        if rows.is_empty() {
-            return Err(fail("the file has no header row".into()));
-        }
-        Some(rows.remove(0).1)
-    } else {
-        None
-    };
-    if profile.skip_footer > 0 {
-        let keep = rows.len().saturating_sub(profile.skip_footer);
-        rows.truncate(keep);
-    }
-    let h = header.as_deref();
-    let col = |c: &Column| index_of(c, h).map_err(fail);
-    let opt = |c: &Option<Column>| c.as_ref().map(|c| index_of(c, h)).transpose().map_err(fail);
-    let date_i = col(&profile.date)?;
-    let payee_i = col(&profile.payee)?;
-    let amount_i = opt(&profile.amount)?;
-    let debit_i = opt(&profile.debit)?;
-    let credit_i = opt(&profile.credit)?;
-    let flag_i = opt(&profile.flag)?;
-    let memo_i = opt(&profile.memo)?;
-    let ext_i = opt(&profile.external_id)?;
-    let check_i = opt(&profile.check_number)?;
-
+    let profile = settle_profile(text.as_bytes(), profile).map_err(fail)?;
     let mut txns = Vec::new();
     let mut errors = Vec::new();
-    let mut pending = 0;
-    for (line, f) in rows {
-        let get = |i: usize| f.get(i).map(|s| s.trim()).unwrap_or("");
-        let date_text = get(date_i);
-        if date_text.eq_ignore_ascii_case("pending") {
-            pending += 1;
-            continue;
+    let summary = match stream(text.as_bytes(), &profile, &mut |item| {
+        match item {
+            CsvItem::Txn(t) => txns.push(t),
+            CsvItem::Error(e) => errors.push(e),
         }
-        let err = |reason: String| RowError { line, reason };
-        let date = match NaiveDate::parse_from_str(date_text, &profile.date_format) {
-            Ok(d) => d,
-            Err(_) => {
-                errors.push(err(format!(
-                    "date \"{date_text}\" does not match the format {}",
-                    profile.date_format
-                )));
-                continue;
-            }
-        };
-        let amount = match profile.sign {
-            Sign::Signed => amount_i.and_then(|i| profile.amount(get(i))),
-            Sign::DebitCredit => {
-                let d = debit_i.map(get).filter(|s| !s.is_empty());
-                let c = credit_i.map(get).filter(|s| !s.is_empty());
-                match (d, c) {
-                    (Some(d), None) => profile.amount(d).map(|v| -v.abs()),
-                    (None, Some(c)) => profile.amount(c).map(|v| v.abs()),
-                    (Some(d), Some(c)) => profile
-                        .amount(c)
-                        .zip(profile.amount(d))
-                        .map(|(c, d)| c.abs() - d.abs()),
-                    (None, None) => None,
-                }
-            }
-            Sign::Flag => amount_i.and_then(|i| profile.amount(get(i))).map(|v| {
-                let flag = flag_i.map(get).unwrap_or("");
-                if profile
-                    .debit_flags
-                    .iter()
-                    .any(|d| d.eq_ignore_ascii_case(flag))
-                {
-                    -v.abs()
-                } else {
-                    v.abs()
-                }
-            }),
-        };
-        let Some(mut amount) = amount else {
-            let shown = amount_i.or(debit_i).map(get).unwrap_or("");
-            errors.push(err(format!("amount \"{shown}\" is not an amount")));
-            continue;
-        };
-        if profile.invert {
-            amount = -amount;
+        true
+    }) {
+        Ok(s) => s,
+        Err(StreamError::Parse(reason)) => return Err(fail(reason)),
+        Err(StreamError::Io(e)) => return Err(fail(e.to_string())),
+        // The text is UTF-8 and the callback never stops.
+        Err(StreamError::NotUtf8 | StreamError::Stopped) => {
+            return Err(fail("the file could not be decoded".into()));
         }
-        txns.push(ParsedTxn {
-            date,
-            value_date: None,
-            amount,
-            currency: None,
-            payee: get(payee_i).to_string(),
-            memo: memo_i.map(get).unwrap_or("").to_string(),
-            external_id: ext_i.map(get).filter(|s| !s.is_empty()).map(str::to_string),
-            check_number: check_i
-                .map(get)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            category: None,
-            line,
-        });
-    }
-    if pending > 0 {
-        warnings.push(format!("skipped {pending} pending rows"));
+    };
+    if summary.pending > 0 {
+        warnings.push(format!("skipped {} pending rows", summary.pending));
     }
     let start = txns.iter().map(|t| t.date).min();
     let end = txns.iter().map(|t| t.date).max();

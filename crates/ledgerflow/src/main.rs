@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod context;
 mod exit;
+mod progress;
 mod telemetry;
 
 use std::process::ExitCode;

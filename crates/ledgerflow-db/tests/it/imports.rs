@@ -139,19 +139,108 @@ async fn dedup_keys_cover_the_range_and_remember_deletions() {
         s.delete_transaction(&actor(), ids[1])
             .await
             .expect("delete");
-        let keys = s
-            .dedup_keys(chk.id, date("2024-01-01"), date("2024-01-31"))
-            .await
-            .expect("keys");
+        let mut keys = Vec::new();
+        s.scan_dedup_keys(chk.id, date("2024-01-01"), date("2024-01-31"), &mut |k| {
+            keys.push(k)
+        })
+        .await
+        .expect("keys");
         assert_eq!(keys.len(), 2, "{keys:?}");
         let live = keys.iter().find(|k| !k.deleted).expect("live row");
+        assert_eq!(live.id, ids[0]);
         assert_eq!(live.external_id.as_deref(), Some("FIT1"));
         assert_eq!(live.amount_minor, -450);
-        assert_eq!(live.text, "Coffee");
         let gone = keys.iter().find(|k| k.deleted).expect("tombstone");
         assert_eq!(gone.posted_date, date("2024-01-06"));
+        assert_eq!(gone.id, ids[1], "a tombstone keeps the id the row had");
         let tx = s.get_transaction(ids[0]).await.expect("tx");
-        assert_eq!(live.fingerprint, tx.fingerprint);
+        assert_eq!(hex::encode(live.fingerprint), tx.fingerprint);
+        let texts = s
+            .payee_texts(&[ids[0], ids[2], 999_999])
+            .await
+            .expect("texts");
+        let mut texts: Vec<(i64, String)> = texts;
+        texts.sort();
+        assert_eq!(
+            texts,
+            vec![
+                (ids[0], "Coffee".to_string()),
+                (ids[2], "later".to_string())
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_streamed_import_commits_only_when_done() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let chk = account(s, "Checking").await;
+        // Chunks, then the sender goes away without `Done` (a parse failure, a lost upload):
+        // nothing of it stays.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let chk_id = chk.id;
+        let rows = move |from: i64| -> Vec<NewTransaction> {
+            (from..from + 500)
+                .map(|i| new_tx(chk_id, "2024-02-01", -i, "streamed"))
+                .collect()
+        };
+        let sender = tokio::spawn(async move {
+            for k in 0..3 {
+                tx.send(ImportChunk::Rows(rows(k * 500)))
+                    .await
+                    .expect("send");
+            }
+        });
+        let err = s
+            .import_rows(&actor(), batch(chk.id, "cut", 0), rx)
+            .await
+            .expect_err("an unfinished stream is refused");
+        sender.await.expect("sender");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(s.counts().await.expect("counts").transactions, 0);
+        assert!(s.list_imports().await.expect("list").is_empty());
+
+        // The same stream finished: one batch with its final counts, every chunk journaled.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let sender = tokio::spawn(async move {
+            for k in 0..3 {
+                tx.send(ImportChunk::Rows(rows(k * 500)))
+                    .await
+                    .expect("send");
+            }
+            let counts = ImportCounts {
+                rows_read: 1600,
+                rows_new: 1500,
+                rows_duplicate: 100,
+                rows_flagged: 0,
+                rows_skipped: 0,
+            };
+            tx.send(ImportChunk::Done(counts)).await.expect("done");
+        });
+        let b = s
+            .import_rows(&actor(), batch(chk.id, "whole", 0), rx)
+            .await
+            .expect("import");
+        sender.await.expect("sender");
+        assert_eq!(
+            (b.rows_read, b.rows_new, b.rows_duplicate),
+            (1600, 1500, 100)
+        );
+        let stored = s.get_import(b.id).await.expect("batch");
+        assert_eq!(
+            stored.rows_new, 1500,
+            "the counts are stored, not only returned"
+        );
+        assert_eq!(s.counts().await.expect("counts").transactions, 1500);
+        assert!(
+            verify_journal(s).await.expect("verify").ok,
+            "the journal replays the streamed import"
+        );
+        assert_eq!(s.undo_import(&actor(), b.id).await.expect("undo"), 1500);
+        assert_eq!(s.counts().await.expect("counts").transactions, 0);
+        assert!(verify_journal(s).await.expect("verify").ok, "and its undo");
     })
     .await;
 }

@@ -122,3 +122,76 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
         .expect("pragma");
     assert_eq!(sync, 2, "synchronous=FULL");
 }
+
+/// A store made by an older LedgerFlow (schema version 1) is brought forward with its rows, ids,
+/// links and id counter intact.
+#[tokio::test]
+async fn a_version_1_sqlite_store_is_migrated_with_its_rows() {
+    use sqlx::migrate::Migrator;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v1.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+    let mut v1 = Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/sqlite"
+    )))
+    .await
+    .expect("migrations");
+    v1.migrations = std::borrow::Cow::Owned(vec![v1.migrations[0].clone()]);
+    assert_eq!(v1.migrations[0].version, 1);
+    v1.run(&pool).await.expect("schema version 1");
+    let fp = "x'00112233445566778899aabbccddeeff'";
+    for sql in [
+        "INSERT INTO accounts (name, institution, kind, currency, opening_balance_minor, archived, created_at, updated_at) \
+         VALUES ('Checking', '', 'checking', 'USD', 0, 0, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')".to_string(),
+        format!("INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, payee, status, source, fingerprint, created_at, updated_at) \
+         VALUES (1, 1, '2024-01-02', -450, 'USD', 'Coffee', 'cleared', 'manual', {fp}, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')"),
+        format!("INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, payee, status, source, fingerprint, transfer_id, created_at, updated_at) \
+         VALUES (2, 1, '2024-01-03', 450, 'USD', 'Back', 'cleared', 'manual', {fp}, 1, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')"),
+        format!("INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, payee, status, source, fingerprint, created_at, updated_at) \
+         VALUES (3, 1, '2024-01-04', -1, 'USD', 'Gone', 'cleared', 'manual', {fp}, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z')"),
+        "DELETE FROM transactions WHERE id = 3".to_string(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("v1 data");
+    }
+    pool.close().await;
+
+    let store = ledgerflow_db::open(&Location::Sqlite(path.clone()), OpenMode::Existing)
+        .await
+        .expect("the old store opens and is migrated");
+    assert_eq!(store.schema_version().await.expect("version"), 2);
+    let t = store.get_transaction(2).await.expect("row 2 kept");
+    assert_eq!((t.payee.as_str(), t.transfer_id), ("Back", Some(1)));
+    assert_eq!(
+        store.get_transaction(1).await.expect("row 1").amount_minor,
+        -450
+    );
+    // The id counter survives the rebuild: the deleted row's id is not handed out again.
+    let ids = store
+        .insert_transactions(&actor(), vec![new_tx(1, "2024-02-01", -5, "New")])
+        .await
+        .expect("insert after migration");
+    assert_eq!(ids, vec![4]);
+    // The new CHECK still refuses a date that is not one, and foreign keys still hold.
+    let check = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg(format!(
+            "PRAGMA foreign_keys = ON; INSERT INTO transactions (account_id, posted_date, amount_minor, currency, status, source, fingerprint, created_at, updated_at) \
+             VALUES (1, 'yesterday!', 1, 'USD', 'cleared', 'x', {fp}, 'x', 'x');"
+        ))
+        .output()
+        .expect("sqlite3 runs");
+    assert!(!check.status.success(), "a bad date is refused");
+    let fk = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg("PRAGMA foreign_key_check;")
+        .output()
+        .expect("sqlite3 runs");
+    assert!(
+        fk.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&fk.stdout)
+    );
+    store.close().await;
+}

@@ -2,3 +2,4 @@
 //! message where the folder is absent).
 
 mod corpus;
+mod service;

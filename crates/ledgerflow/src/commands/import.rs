@@ -383,7 +383,7 @@ async fn import(
     s: &dyn ledgerflow_core::Store,
     a: &RunArgs,
 ) -> anyhow::Result<()> {
-    use ledgerflow_import::service::{ImportError, ImportOptions, import_file};
+    use ledgerflow_import::service::{ImportError, ImportOptions, Source, import_file};
     let name = a.account.as_deref().unwrap_or_default();
     let account = ledgerflow_core::service::account_by_name(s, name).await?;
     if account.archived {
@@ -409,14 +409,24 @@ async fn import(
     let mut summaries = Vec::new();
     for path in &a.files {
         let file = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| BadInput(format!("cannot read {file}: {e}")))?;
-        let summary = import_file(s, &ctx.actor, &account, &file, &bytes, &opts)
-            .await
-            .map_err(|e| match e {
-                ImportError::Store(se) => anyhow::Error::from(se),
-                other => anyhow::Error::from(BadInput(other.to_string())),
-            })?;
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(BadInput(format!("cannot read {file}: {e}")).into());
+        }
+        let progress = crate::progress::for_import(&file);
+        let summary = import_file(
+            s,
+            &ctx.actor,
+            &account,
+            &file,
+            Source::Path(path.clone()),
+            &opts,
+            progress,
+        )
+        .await
+        .map_err(|e| match e {
+            ImportError::Store(se) => anyhow::Error::from(se),
+            other => anyhow::Error::from(BadInput(other.to_string())),
+        })?;
         if !a.json {
             print_summary(&summary);
         }

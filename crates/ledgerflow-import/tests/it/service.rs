@@ -1,0 +1,265 @@
+//! The import service against real stores (SQLite, and PostgreSQL where the machine has it):
+//! what the two-pass streaming import promises beyond the parsers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ledgerflow_core::Store;
+use ledgerflow_core::model::{Account, AccountKind, Actor, NewAccount};
+use ledgerflow_db::{Location, OpenMode};
+use ledgerflow_import::service::{
+    ImportError, ImportOptions, Progress, Quiet, Source, import_file,
+};
+
+struct Engine {
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+async fn engines() -> Vec<Engine> {
+    let mut v = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ledgerflow_db::open(&Location::Sqlite(dir.path().join("l.db")), OpenMode::Create)
+        .await
+        .expect("sqlite");
+    v.push(Engine { store, _dir: dir });
+    if let Some(pg) = ledgerflow_test_support::postgres() {
+        let store =
+            ledgerflow_db::open(&Location::Postgres(pg.create_database()), OpenMode::Create)
+                .await
+                .expect("postgres");
+        v.push(Engine {
+            store,
+            _dir: tempfile::tempdir().expect("tempdir"),
+        });
+    }
+    v
+}
+
+fn actor() -> Actor {
+    Actor::system("test")
+}
+
+async fn checking(store: &dyn Store) -> Account {
+    store
+        .create_account(
+            &actor(),
+            &NewAccount {
+                name: "Checking".into(),
+                institution: None,
+                kind: AccountKind::Checking,
+                currency: ledgerflow_core::Currency::USD,
+                opening_balance_minor: 0,
+            },
+        )
+        .await
+        .expect("account")
+}
+
+/// Appends a row to the file when a phase starts: the file changes under the import.
+struct ChangeFileAt {
+    phase: &'static str,
+    path: std::path::PathBuf,
+}
+
+impl Progress for ChangeFileAt {
+    fn phase(&self, label: &'static str, _total: u64) {
+        if label == self.phase {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .expect("open for append");
+            f.write_all(ledgerflow_test_support::wf_row(999_999).as_bytes())
+                .expect("append");
+        }
+    }
+}
+
+async fn import(
+    store: &dyn Store,
+    account: &Account,
+    path: &Path,
+    progress: Arc<dyn Progress>,
+) -> Result<ledgerflow_import::service::ImportSummary, ImportError> {
+    import_file(
+        store,
+        &actor(),
+        account,
+        &path.display().to_string(),
+        Source::Path(path.to_path_buf()),
+        &ImportOptions::default(),
+        progress,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_file_that_changes_during_the_import_imports_nothing() {
+    for e in engines().await {
+        let s = e.store.as_ref();
+        let account = checking(s).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("wf.csv");
+        ledgerflow_test_support::write_wf_csv(&path, 0, 2_000).expect("write");
+        // Into an account without history (one pass): changed while the rows are written.
+        let err = import(
+            s,
+            &account,
+            &path,
+            Arc::new(ChangeFileAt {
+                phase: "importing",
+                path: path.clone(),
+            }),
+        )
+        .await
+        .expect_err("a changed file is refused");
+        assert!(
+            err.to_string()
+                .contains("changed while it was being imported"),
+            "{err}"
+        );
+        assert_eq!(s.counts().await.expect("counts").transactions, 0);
+        assert!(s.list_imports().await.expect("imports").is_empty());
+
+        // With history (two passes): changed between deciding and writing.
+        ledgerflow_test_support::write_wf_csv(&path, 0, 2_000).expect("write");
+        let first = import(s, &account, &path, Arc::new(Quiet))
+            .await
+            .expect("import");
+        assert_eq!(first.new, 2_000);
+        ledgerflow_test_support::write_wf_csv(&path, 1_000, 3_000).expect("write");
+        let err = import(
+            s,
+            &account,
+            &path,
+            Arc::new(ChangeFileAt {
+                phase: "importing",
+                path: path.clone(),
+            }),
+        )
+        .await
+        .expect_err("a changed file is refused");
+        assert!(
+            err.to_string()
+                .contains("changed while it was being imported"),
+            "{err}"
+        );
+        assert_eq!(s.counts().await.expect("counts").transactions, 2_000);
+        assert_eq!(s.list_imports().await.expect("imports").len(), 1);
+
+        // Unchanged, the overlapping export adds exactly its new half.
+        ledgerflow_test_support::write_wf_csv(&path, 1_000, 3_000).expect("write");
+        let second = import(s, &account, &path, Arc::new(Quiet))
+            .await
+            .expect("import");
+        assert_eq!((second.new, second.duplicates), (1_000, 1_000));
+        assert_eq!(s.counts().await.expect("counts").transactions, 3_000);
+        let report = ledgerflow_core::service::verify_journal(s)
+            .await
+            .expect("verify");
+        assert!(report.ok, "{report:?}");
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_row_late_in_a_large_file_imports_nothing_and_is_named() {
+    for e in engines().await {
+        let s = e.store.as_ref();
+        let account = checking(s).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("wf.csv");
+        ledgerflow_test_support::write_wf_csv(&path, 0, 40_000).expect("write");
+        // Row 39,991 of 40,001 gets an impossible date; two chunks were already sent by then.
+        let text = std::fs::read_to_string(&path).expect("read");
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.insert(
+            39_990,
+            "\"02/30/2024\",\"-1.00\",\"*\",\"\",\"BAD DATE\"".into(),
+        );
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        let err = import(s, &account, &path, Arc::new(Quiet))
+            .await
+            .expect_err("refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("line 39991") && msg.contains("02/30/2024"),
+            "{msg}"
+        );
+        assert_eq!(s.counts().await.expect("counts").transactions, 0);
+        assert!(s.list_imports().await.expect("imports").is_empty());
+        // --skip-invalid imports the others and says which one it skipped.
+        let summary = import_file(
+            s,
+            &actor(),
+            &account,
+            "wf.csv",
+            Source::Path(path.clone()),
+            &ImportOptions {
+                skip_invalid: true,
+                ..ImportOptions::default()
+            },
+            Arc::new(Quiet),
+        )
+        .await
+        .expect("skip invalid");
+        assert_eq!((summary.new, summary.skipped), (40_000, 1));
+        assert!(
+            summary.skipped_rows[0].contains("line 39991"),
+            "{:?}",
+            summary.skipped_rows
+        );
+        let batch = s
+            .get_import(summary.batch_id.expect("batch"))
+            .await
+            .expect("batch");
+        assert_eq!(
+            (batch.rows_read, batch.rows_new, batch.rows_skipped),
+            (40_001, 40_000, 1)
+        );
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_csv_that_is_not_utf8_is_decoded_whole_and_imported() {
+    for e in engines().await {
+        let s = e.store.as_ref();
+        let account = checking(s).await;
+        // Windows-1252: é is one byte, 0xE9. Valid WF shape otherwise.
+        let mut bytes = b"\"01/02/2024\",\"-4.50\",\"*\",\"\",\"CAF".to_vec();
+        bytes.push(0xE9);
+        bytes.extend_from_slice(b" NOIR\"\n\"01/03/2024\",\"-2.00\",\"*\",\"\",\"BAKERY\"\n");
+        let summary = import_file(
+            s,
+            &actor(),
+            &account,
+            "latin.csv",
+            Source::bytes(&bytes),
+            &ImportOptions::default(),
+            Arc::new(Quiet),
+        )
+        .await
+        .expect("imports");
+        assert_eq!(summary.new, 2);
+        assert!(
+            summary.warnings.iter().any(|w| w.contains("Windows-1252")),
+            "{:?}",
+            summary.warnings
+        );
+        let page = s
+            .list_transactions(&ledgerflow_core::model::TxFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert!(
+            page.items.iter().any(|t| t.payee == "CAFé NOIR"),
+            "{:?}",
+            page.items
+        );
+        s.close().await;
+    }
+}

@@ -1,0 +1,49 @@
+//! Progress bars on the terminal (stderr), nothing otherwise: piped output and CI logs stay
+//! clean.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ledgerflow_import::service::{Progress, Quiet};
+
+/// A byte-count bar per phase ("checking", "reading", "importing").
+struct Bar {
+    bar: ProgressBar,
+    file: String,
+}
+
+impl Progress for Bar {
+    fn phase(&self, label: &'static str, total: u64) {
+        self.bar.set_position(0);
+        self.bar.set_length(total);
+        self.bar.set_message(format!("{label} {}", self.file));
+    }
+
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A progress reporter for importing `file`: a bar when stderr is a terminal, else nothing.
+pub fn for_import(file: &str) -> Arc<dyn Progress> {
+    if !std::io::stderr().is_terminal() {
+        return Arc::new(Quiet);
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:40!} [{bar:30}] {percent:>3}% {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    Arc::new(Bar {
+        bar,
+        file: file.to_string(),
+    })
+}
