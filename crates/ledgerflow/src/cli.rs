@@ -86,6 +86,8 @@ pub enum Command {
     Tx(commands::tx::Cmd),
     /// Import bank files (OFX/QFX, QIF, CAMT.053) into an account; inspect, list, undo.
     Import(commands::import::Args),
+    /// Backups proven by a test restore: take one, list, verify, prune.
+    Backup(commands::backup::Args),
     /// Users and roles.
     #[command(subcommand)]
     User(commands::user::Cmd),

@@ -28,8 +28,33 @@ pub struct Settings {
     pub env: Environment,
     /// Where backups are written; deliberately outside the data directory.
     pub backup_dir: PathBuf,
+    pub backup: BackupSettings,
     pub server: ServerSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// "zstd" (default) or "gzip".
+    pub compression: String,
+    /// A backup smaller than this many bytes fails its verification.
+    pub min_size: u64,
+    /// A backup smaller than this fraction of the recent verified ones fails (0 turns it off).
+    pub size_ratio: f64,
+    /// Retention: hourly backups kept for this many hours, daily for days, and so on.
+    pub keep_hourly: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    /// Where pg_dump and pg_restore are; empty finds them.
+    pub pg_bin_dir: String,
+    /// Cron expressions (local time) for scheduled backups; empty turns one off.
+    pub schedule_db: String,
+    pub schedule_full: String,
+    /// Off-site copies: name = "directory" (a mounted NAS or a cloud-synced folder).
+    #[serde(default)]
+    pub destinations: std::collections::BTreeMap<String, PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +81,19 @@ impl Default for Settings {
             database_url_file: String::new(),
             env: Environment::Dev,
             backup_dir: PathBuf::from("./ledgerflow-backups"),
+            backup: BackupSettings {
+                compression: "zstd".into(),
+                min_size: 1024,
+                size_ratio: 0.5,
+                keep_hourly: 48,
+                keep_daily: 7,
+                keep_weekly: 0,
+                keep_monthly: 0,
+                pg_bin_dir: String::new(),
+                schedule_db: "0 * * * *".into(),
+                schedule_full: "0 2 * * *".into(),
+                destinations: Default::default(),
+            },
             server: ServerSettings {
                 bind: "127.0.0.1:9001".into(),
             },
@@ -101,6 +139,16 @@ pub const KEYS: &[&str] = &[
     "database_url_file",
     "env",
     "backup_dir",
+    "backup.compression",
+    "backup.min_size",
+    "backup.size_ratio",
+    "backup.keep_hourly",
+    "backup.keep_daily",
+    "backup.keep_weekly",
+    "backup.keep_monthly",
+    "backup.pg_bin_dir",
+    "backup.schedule_db",
+    "backup.schedule_full",
     "server.bind",
     "log.level",
     "log.format",
@@ -131,7 +179,11 @@ fn env_var_for(key: &str) -> String {
 
 fn is_known_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase().replace("__", ".");
-    KEYS.contains(&k.as_str()) || k == "server" || k == "log"
+    KEYS.contains(&k.as_str())
+        || k == "server"
+        || k == "log"
+        || k == "backup"
+        || k.starts_with("backup.destinations")
 }
 
 /// Loads the layers. `config_path` is the `--config`/`LEDGERFLOW_CONFIG` value, if any.
@@ -159,7 +211,7 @@ pub fn load(config_path: Option<&Path>, flags: &FlagOverrides) -> Result<Loaded,
             continue;
         }
         let key = rest.to_lowercase().replace("__", ".");
-        if !KEYS.contains(&key.as_str()) {
+        if !KEYS.contains(&key.as_str()) && !key.starts_with("backup.destinations.") {
             warnings.push(format!(
                 "ignoring unknown environment variable {name} (known: {})",
                 KEYS.iter()
@@ -341,6 +393,27 @@ env = "dev"
 # Where backups go; keep it outside the data directory.
 backup_dir = "./ledgerflow-backups"
 
+[backup]
+# zstd or gzip; either restores with the standard tool (zstd -d, gunzip).
+compression = "zstd"
+# A backup below this many bytes, or below this fraction of the recent verified ones, fails.
+min_size = 1024
+size_ratio = 0.5
+# Retention (ledgerflow backup prune): one backup per hour for 48 hours, per day for 7 days...
+keep_hourly = 48
+keep_daily = 7
+keep_weekly = 0
+keep_monthly = 0
+# Where pg_dump and pg_restore are (PostgreSQL stores); empty finds them.
+pg_bin_dir = ""
+# When `serve` (or `backup schedule`) takes backups: cron expressions in local time; "" = off.
+schedule_db = "0 * * * *"
+schedule_full = "0 2 * * *"
+
+# Off-site copies, made after each verified scheduled backup (and by `backup --dest NAME`).
+[backup.destinations]
+# nas = "/mnt/nas/ledgerflow"
+
 [server]
 bind = "127.0.0.1:9001"
 
@@ -362,5 +435,7 @@ mod tests {
         assert_eq!(s.data_dir, d.data_dir);
         assert_eq!(s.server.bind, d.server.bind);
         assert_eq!(s.env, d.env);
+        assert_eq!(s.backup.keep_hourly, d.backup.keep_hourly);
+        assert_eq!(s.backup.compression, d.backup.compression);
     }
 }

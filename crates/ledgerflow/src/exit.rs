@@ -57,6 +57,14 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if let Some(s) = cause.downcast_ref::<StoreError>() {
             return store_code(s);
         }
+        if let Some(b) = cause.downcast_ref::<ledgerflow_backup::BackupError>() {
+            return match b {
+                ledgerflow_backup::BackupError::Store(s) => store_code(s),
+                ledgerflow_backup::BackupError::NotFound(_) => BAD_INPUT,
+                ledgerflow_backup::BackupError::Io(_) => INTERNAL,
+                _ => REFUSED,
+            };
+        }
         if cause.is::<ValidationError>()
             || cause.is::<MoneyError>()
             || cause.is::<BadInput>()

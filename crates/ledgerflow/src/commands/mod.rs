@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its `Args` (or `Cmd`) and a `run`.
 
 pub mod account;
+pub mod backup;
 pub mod category;
 pub mod config;
 pub mod import;

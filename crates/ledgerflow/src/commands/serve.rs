@@ -51,13 +51,28 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         store.engine(),
         meta.environment
     );
+    crate::out!(
+        "Backups: {} (db \"{}\", full \"{}\")",
+        ctx.settings.backup_dir.display(),
+        ctx.settings.backup.schedule_db,
+        ctx.settings.backup.schedule_full
+    );
     info!(%addr, engine = %store.engine(), "serving");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(crate::commands::backup::schedule(
+        ctx,
+        store.clone(),
+        stop_rx,
+    )?);
     let state = ledgerflow_web::AppState {
         store: store.clone(),
     };
-    ledgerflow_web::serve(listener, state, shutdown_signal()).await?;
+    let served = ledgerflow_web::serve(listener, state, shutdown_signal()).await;
     info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
     store.close().await;
+    served?;
     Ok(())
 }
 

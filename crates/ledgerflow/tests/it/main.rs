@@ -5,6 +5,7 @@
 //! - `config`: layers, provenance, unknown keys.
 //! - `serve`: the server starts, answers and stops.
 
+mod backup;
 mod cli;
 mod config;
 mod imports;

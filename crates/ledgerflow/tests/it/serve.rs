@@ -52,6 +52,24 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
 
     let health = get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // The backup schedule runs inside serve: with no backup yet, both jobs catch up at once,
+    // each proven by a test restore before it is listed as verified.
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..300 {
+        listed = app.json(&["backup", "list", "--json"]);
+        if listed.as_array().is_some_and(|a| a.len() == 2) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let entries = listed.as_array().expect("backups listed");
+    assert_eq!(entries.len(), 2, "{listed}");
+    assert!(entries.iter().all(|e| e["verified"] == true), "{listed}");
+    let kinds: Vec<&str> = entries.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(
+        kinds.contains(&"db") && kinds.contains(&"full"),
+        "{kinds:?}"
+    );
     let status = get(&addr, "/api/v1/status");
     assert!(status.contains("\"engine\":\"sqlite\""), "{status}");
 

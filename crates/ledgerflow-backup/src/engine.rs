@@ -1,0 +1,380 @@
+//! Per engine: a consistent snapshot of the live store as one file, and a restore of that file
+//! into an isolated scratch store, with the standard tools a user would use.
+//!
+//! - SQLite: `VACUUM INTO` (a consistent online snapshot while LedgerFlow keeps serving); the
+//!   scratch store is a copy in a temporary directory, checked with `PRAGMA integrity_check`.
+//! - PostgreSQL: `pg_dump --format=custom` into a file (never through a pipe that could hide a
+//!   failed exit code), after comparing its version with the server's; the scratch store is a
+//!   temporary database on the same server filled by `pg_restore`, dropped afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use ledgerflow_core::Store;
+use ledgerflow_db::{Location, OpenMode};
+use sqlx::ConnectOptions;
+use tracing::{debug, warn};
+
+use crate::BackupError;
+
+/// The member name of the snapshot inside an archive.
+pub fn member_name(location: &Location) -> &'static str {
+    match location {
+        Location::Sqlite(_) => "db.sqlite",
+        Location::Postgres(_) => "db.pgdump",
+    }
+}
+
+pub fn engine_name(location: &Location) -> &'static str {
+    match location {
+        Location::Sqlite(_) => "sqlite",
+        Location::Postgres(_) => "postgres",
+    }
+}
+
+/// Writes a snapshot of the live store to `out` (which must not exist).
+pub async fn snapshot(
+    location: &Location,
+    out: &Path,
+    pg_bin_dir: Option<&Path>,
+) -> Result<(), BackupError> {
+    match location {
+        Location::Sqlite(db) => {
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .read_only(true);
+            let mut conn = opts
+                .connect()
+                .await
+                .map_err(|e| BackupError::Snapshot(e.to_string()))?;
+            sqlx::query("VACUUM INTO ?")
+                .bind(out.display().to_string())
+                .execute(&mut conn)
+                .await
+                .map_err(|e| BackupError::Snapshot(format!("VACUUM INTO failed: {e}")))?;
+            Ok(())
+        }
+        Location::Postgres(url) => {
+            let pg_dump = pg_tool(pg_bin_dir, "pg_dump")?;
+            check_pg_dump_version(&pg_dump, url).await?;
+            let (url, password) = split_password(url);
+            let mut cmd = Command::new(&pg_dump);
+            cmd.arg("--format=custom")
+                .arg("--compress=0")
+                .arg("--no-owner")
+                .arg("--no-privileges")
+                .arg(format!("--file={}", out.display()))
+                .arg(format!("--dbname={url}"));
+            if let Some(p) = password {
+                cmd.env("PGPASSWORD", p);
+            }
+            run(cmd, "pg_dump").await
+        }
+    }
+}
+
+/// Runs a command to completion on a blocking thread; a non-zero exit is an error carrying the
+/// tool's own message.
+async fn run(mut cmd: Command, tool: &'static str) -> Result<(), BackupError> {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(|e| BackupError::Snapshot(e.to_string()))?
+        .map_err(|e| BackupError::Tool {
+            tool,
+            message: e.to_string(),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(BackupError::Tool {
+        tool,
+        message: format!(
+            "exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    })
+}
+
+/// `pg_dump`/`pg_restore`: from the configured directory, else the newest
+/// `/usr/lib/postgresql/*/bin`, else `PATH`.
+pub fn pg_tool(bin_dir: Option<&Path>, name: &str) -> Result<PathBuf, BackupError> {
+    if let Some(d) = bin_dir {
+        let p = d.join(name);
+        return if p.exists() {
+            Ok(p)
+        } else {
+            Err(BackupError::Tool {
+                tool: "pg_dump",
+                message: format!("{} does not exist (backup.pg_bin_dir)", p.display()),
+            })
+        };
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let p = e.path().join("bin").join(name);
+            p.exists().then_some((v, p))
+        })
+        .collect();
+    versions.sort();
+    Ok(versions
+        .pop()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| PathBuf::from(name)))
+}
+
+fn major_of_version_text(text: &str) -> Option<u32> {
+    // "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+    let after = text.split(')').nth(1)?.trim();
+    after.split(['.', ' ']).next()?.parse().ok()
+}
+
+async fn check_pg_dump_version(pg_dump: &Path, url: &str) -> Result<(), BackupError> {
+    let out = Command::new(pg_dump)
+        .arg("--version")
+        .output()
+        .map_err(|e| BackupError::Tool {
+            tool: "pg_dump",
+            message: format!("cannot run {}: {e}", pg_dump.display()),
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let client = major_of_version_text(&text).ok_or_else(|| BackupError::Tool {
+        tool: "pg_dump",
+        message: format!("cannot read its version from \"{}\"", text.trim()),
+    })?;
+    let mut conn = connect_pg(url).await?;
+    let server: String = sqlx::query_scalar("SHOW server_version_num")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| BackupError::Snapshot(e.to_string()))?;
+    let server: u32 = server.trim().parse::<u32>().unwrap_or(0) / 10_000;
+    debug!(client, server, "pg_dump version");
+    if client < server {
+        return Err(BackupError::Tool {
+            tool: "pg_dump",
+            message: format!(
+                "{} is version {client} but the server runs PostgreSQL {server}: install the PostgreSQL {server} client (or set backup.pg_bin_dir)",
+                pg_dump.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+async fn connect_pg(url: &str) -> Result<sqlx::PgConnection, BackupError> {
+    sqlx::postgres::PgConnectOptions::from_str(url)
+        .map_err(|e| BackupError::Snapshot(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| BackupError::Snapshot(e.to_string()))
+}
+
+/// The URL without its password, and the password (given to tools through `PGPASSWORD`, so it
+/// never shows in a process list).
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let auth_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..auth_end].rfind('@') else {
+        return (url.to_string(), None);
+    };
+    let userinfo = &rest[..at];
+    match userinfo.split_once(':') {
+        Some((user, pass)) => (
+            format!("{scheme}://{user}@{}", &rest[at + 1..]),
+            Some(pass.to_string()),
+        ),
+        None => (url.to_string(), None),
+    }
+}
+
+/// The same server URL naming another database.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{db}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A restored copy of a snapshot, opened as a store; removed when dropped (SQLite) or by
+/// [`Scratch::discard`] (PostgreSQL).
+pub struct Scratch {
+    pub store: Arc<dyn Store>,
+    pg: Option<PgScratch>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    /// Restores `member` (a snapshot file) into an isolated scratch store and checks its
+    /// integrity.
+    pub async fn restore(
+        location: &Location,
+        member: &Path,
+        pg_bin_dir: Option<&Path>,
+    ) -> Result<Scratch, BackupError> {
+        match location {
+            Location::Sqlite(_) => {
+                let dir = tempfile::tempdir().map_err(|e| BackupError::Io(e.to_string()))?;
+                let path = dir.path().join("restored.db");
+                std::fs::copy(member, &path).map_err(|e| BackupError::io(member, e))?;
+                integrity_check(&path).await?;
+                let store = ledgerflow_db::open(&Location::Sqlite(path), OpenMode::Existing)
+                    .await
+                    .map_err(|e| BackupError::Restore(e.to_string()))?;
+                Ok(Scratch {
+                    store,
+                    pg: None,
+                    _dir: Some(dir),
+                })
+            }
+            Location::Postgres(url) => {
+                let name = format!(
+                    "ledgerflow_verify_{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..12]
+                );
+                let mut conn = connect_pg(url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| {
+                        BackupError::Restore(format!(
+                            "cannot create a scratch database for the test restore ({e}); the database user needs CREATEDB"
+                        ))
+                    })?;
+                let scratch_url = with_database(url, &name);
+                let db = PgScratch {
+                    admin_url: url.clone(),
+                    name,
+                };
+                let pg_restore = pg_tool(pg_bin_dir, "pg_restore")?;
+                let (plain, password) = split_password(&scratch_url);
+                let mut cmd = Command::new(pg_restore);
+                cmd.arg("--no-owner")
+                    .arg("--no-privileges")
+                    .arg("--exit-on-error")
+                    .arg(format!("--dbname={plain}"))
+                    .arg(member);
+                if let Some(p) = password {
+                    cmd.env("PGPASSWORD", p);
+                }
+                if let Err(e) = run(cmd, "pg_restore").await {
+                    db.drop_db().await;
+                    return Err(e);
+                }
+                match ledgerflow_db::open(&Location::Postgres(scratch_url), OpenMode::Existing)
+                    .await
+                {
+                    Ok(store) => Ok(Scratch {
+                        store,
+                        pg: Some(db),
+                        _dir: None,
+                    }),
+                    Err(e) => {
+                        db.drop_db().await;
+                        Err(BackupError::Restore(e.to_string()))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the scratch store and removes it.
+    pub async fn discard(self) {
+        self.store.close().await;
+        if let Some(db) = &self.pg {
+            db.drop_db().await;
+        }
+    }
+}
+
+async fn integrity_check(path: &Path) -> Result<(), BackupError> {
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .map_err(|e| BackupError::Restore(format!("the snapshot does not open as SQLite: {e}")))?;
+    let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| BackupError::Restore(format!("integrity check failed: {e}")))?;
+    if rows != ["ok"] {
+        return Err(BackupError::Restore(format!(
+            "integrity check: {}",
+            rows.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// A temporary database on the live store's server.
+struct PgScratch {
+    admin_url: String,
+    name: String,
+}
+
+impl PgScratch {
+    async fn drop_db(&self) {
+        match connect_pg(&self.admin_url).await {
+            Ok(mut conn) => {
+                let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                )))
+                .execute(&mut conn)
+                .await;
+                if let Err(e) = dropped {
+                    warn!(database = %self.name, error = %e, "scratch database not dropped");
+                }
+            }
+            Err(e) => warn!(database = %self.name, error = %e, "scratch database not dropped"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_taken_apart_without_leaking_the_password() {
+        assert_eq!(
+            split_password("postgres://u:s3cret@127.0.0.1:5432/db?sslmode=disable"),
+            (
+                "postgres://u@127.0.0.1:5432/db?sslmode=disable".to_string(),
+                Some("s3cret".to_string())
+            )
+        );
+        assert_eq!(
+            split_password("postgres://u@h/db"),
+            ("postgres://u@h/db".to_string(), None)
+        );
+        assert_eq!(
+            with_database("postgres://u@h:1/db?sslmode=disable", "other"),
+            "postgres://u@h:1/other?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            major_of_version_text("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(major_of_version_text("pg_dump (PostgreSQL) 17devel"), None);
+    }
+}

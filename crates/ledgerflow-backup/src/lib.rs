@@ -1,0 +1,847 @@
+//! Backups that count only once a restore has proven them.
+//!
+//! `backup` takes a consistent snapshot of the live store ([`engine::snapshot`]), restores it
+//! into a scratch store and checks it there (integrity, the whole journal replayed against every
+//! row, the journal head still part of the live store's history), then writes the compressed
+//! archive under a temporary name, fsyncs and renames it, and reads it back (size, SHA-256, full
+//! decompression). The manifest goes beside the archive and into the catalog
+//! ([`catalog::Catalog`]); a failed check renames the archive to `*.failed` so nothing that
+//! failed looks finished. `verify` repeats every level on a stored backup at any time;
+//! `prune` applies retention ([`retention::plan`]).
+
+pub mod catalog;
+pub mod engine;
+pub mod manifest;
+pub mod retention;
+pub mod schedule;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use ledgerflow_core::Store;
+use ledgerflow_core::service::verify_journal;
+use ledgerflow_core::store::JournalFilter;
+use ledgerflow_db::Location;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::catalog::{Catalog, Entry};
+use crate::engine::Scratch;
+use crate::manifest::{Facts, Manifest, Member};
+pub use crate::retention::Keep;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{0}")]
+    Io(String),
+    #[error("the snapshot failed: {0}")]
+    Snapshot(String),
+    #[error("{tool} failed: {message}")]
+    Tool { tool: &'static str, message: String },
+    #[error("the test restore failed: {0}")]
+    Restore(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] ledgerflow_core::StoreError),
+}
+
+impl BackupError {
+    pub fn io(path: &Path, e: std::io::Error) -> BackupError {
+        BackupError::Io(format!("{}: {e}", path.display()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Zstd,
+    Gzip,
+}
+
+impl Compression {
+    fn ext(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zst",
+            Compression::Gzip => "gz",
+        }
+    }
+
+    fn of_file(name: &str) -> Option<Compression> {
+        if name.ends_with(".zst") {
+            Some(Compression::Zstd)
+        } else if name.ends_with(".gz") {
+            Some(Compression::Gzip)
+        } else {
+            None
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Gzip => "gzip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The database alone.
+    Db,
+    /// The database, the configuration (without secrets) and the manifest, in one tar.
+    Full,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Db => "db",
+            Kind::Full => "full",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub dir: PathBuf,
+    pub compression: Compression,
+    /// A backup smaller than this (bytes) fails.
+    pub min_size: u64,
+    /// A backup smaller than this fraction of the recent verified ones fails (0 turns it off).
+    pub size_ratio: f64,
+    pub keep: Keep,
+    pub pg_bin_dir: Option<PathBuf>,
+    /// Written as `config.toml` into full backups (already without secrets).
+    pub config_toml: String,
+    /// Off-site copies: a name and a directory (a mounted NAS or cloud-synced folder).
+    pub destinations: std::collections::BTreeMap<String, PathBuf>,
+}
+
+/// What `backup` and `backup verify` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub file: PathBuf,
+    pub kind: String,
+    pub size: u64,
+    pub verified: bool,
+    /// What was checked, or why it failed.
+    pub verification: String,
+    pub duration_ms: u128,
+    pub transactions: i64,
+}
+
+const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Takes a backup of `store` (at `location`) and verifies it. A verification failure is an
+/// `Outcome` with `verified: false` (the archive renamed `*.failed`); a failure before any
+/// archive exists is an error.
+pub async fn backup(
+    store: &dyn Store,
+    location: &Location,
+    settings: &Settings,
+    kind: Kind,
+    pinned: bool,
+) -> Result<Outcome, BackupError> {
+    let started = Instant::now();
+    let dir = &settings.dir;
+    std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
+    let work = tempfile::Builder::new()
+        .prefix(".work-")
+        .tempdir_in(dir)
+        .map_err(|e| BackupError::io(dir, e))?;
+    let member_name = engine::member_name(location);
+    let member = work.path().join(member_name);
+    let pg_bin = settings.pg_bin_dir.as_deref();
+    engine::snapshot(location, &member, pg_bin).await?;
+
+    // The snapshot must restore and hold a ledger whose journal replays, and that ledger must be
+    // a moment of the live store's history.
+    let facts = restore_and_check(location, &member, pg_bin).await?;
+    check_part_of_live_history(store, &facts).await?;
+    let restored = format!(
+        "test restore: integrity ok, journal replayed against every row ({} entries), {} transactions, part of the live store's history",
+        facts.journal_seq,
+        facts.counts.get("transactions").copied().unwrap_or(0)
+    );
+
+    let mut members = vec![member_entry(&member, member_name)?];
+    let created_at = Utc::now();
+    let name = file_name(dir, kind, location, settings.compression, created_at);
+    let mut manifest = Manifest {
+        format: 1,
+        file: name.clone(),
+        kind: kind.as_str().into(),
+        engine: engine::engine_name(location).into(),
+        compression: settings.compression.as_str().into(),
+        created_at,
+        app_version: APP_VERSION.into(),
+        build_commit: option_env!("LEDGERFLOW_BUILD_COMMIT")
+            .unwrap_or("unknown")
+            .into(),
+        host: manifest::host_name(),
+        facts,
+        members: Vec::new(),
+        size: None,
+        sha256: None,
+    };
+    let config_path = work.path().join("config.toml");
+    if kind == Kind::Full {
+        std::fs::write(&config_path, &settings.config_toml)
+            .map_err(|e| BackupError::io(&config_path, e))?;
+        members.push(member_entry(&config_path, "config.toml")?);
+    }
+    manifest.members = members;
+
+    let path = dir.join(&name);
+    let (size, sha) = write_atomic(&path, |out| {
+        let mut enc = Encoder::new(out, settings.compression)?;
+        match kind {
+            Kind::Db => {
+                std::io::copy(&mut File::open(&member)?, &mut enc)?;
+            }
+            Kind::Full => {
+                let mut tar = tar::Builder::new(&mut enc);
+                tar.append_path_with_name(&member, member_name)?;
+                tar.append_path_with_name(&config_path, "config.toml")?;
+                let inner = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+                let mut header = tar::Header::new_gnu();
+                header.set_size(inner.len() as u64);
+                header.set_mode(0o644);
+                header.set_mtime(created_at.timestamp().max(0) as u64);
+                header.set_cksum();
+                tar.append_data(&mut header, "manifest.json", inner.as_slice())?;
+                tar.finish()?;
+            }
+        }
+        enc.finish()
+    })?;
+    drop(work);
+    manifest.size = Some(size);
+    manifest.sha256 = Some(sha);
+
+    let recent = recent_sizes(settings, &manifest)?;
+    let checked = check_archive(&path, &manifest, settings, &recent)
+        .map(|what| format!("{restored}; {what}"));
+    let outcome = settle(settings, &path, &manifest, checked, pinned, "")?;
+    info!(file = %outcome.file.display(), verified = outcome.verified, "backup written");
+    Ok(Outcome {
+        duration_ms: started.elapsed().as_millis(),
+        ..outcome
+    })
+}
+
+/// Re-verifies a stored backup at every level: size, hash, decompression and a test restore
+/// compared with its manifest.
+pub async fn verify(
+    location: &Location,
+    settings: &Settings,
+    file: &Path,
+) -> Result<Outcome, BackupError> {
+    let started = Instant::now();
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| BackupError::NotFound(format!("{} is not a backup file", file.display())))?
+        .to_string();
+    let path = if file.is_absolute() || file.exists() {
+        file.to_path_buf()
+    } else {
+        settings.dir.join(&name)
+    };
+    let manifest = read_manifest(&path)?;
+    let checked = match check_archive(&path, &manifest, settings, &[]) {
+        Err(reason) => Err(reason),
+        Ok(what) => {
+            // L3: restore what the archive holds into a scratch store.
+            let work = tempfile::Builder::new()
+                .prefix(".verify-")
+                .tempdir_in(&settings.dir)
+                .map_err(|e| BackupError::io(&settings.dir, e))?;
+            let restored = match extract_member(&path, &manifest, work.path()) {
+                Err(e) => Err(e),
+                Ok(member) => {
+                    let target = match (manifest.engine.as_str(), location) {
+                        ("postgres", Location::Postgres(_)) | ("sqlite", Location::Sqlite(_)) => {
+                            Ok(location.clone())
+                        }
+                        ("sqlite", _) => Ok(Location::Sqlite(work.path().join("unused.db"))),
+                        (engine, _) => Err(format!(
+                            "a {engine} backup is restored into a {engine} server: run LedgerFlow on one to verify it"
+                        )),
+                    };
+                    match target {
+                        Err(e) => Err(e),
+                        Ok(target) => {
+                            restore_and_check(&target, &member, settings.pg_bin_dir.as_deref())
+                                .await
+                                .map_err(|e| e.to_string())
+                                .and_then(|facts| match manifest.facts.difference(&facts) {
+                                    Some(d) => {
+                                        Err(format!("the restore differs from the manifest: {d}"))
+                                    }
+                                    None => Ok(()),
+                                })
+                        }
+                    }
+                }
+            };
+            restored.map(|()| {
+                format!(
+                    "{what}; test restore: integrity ok, {} transactions, sums per account, schema {} and journal head {} match the manifest",
+                    manifest.facts.counts.get("transactions").copied().unwrap_or(0),
+                    manifest.facts.schema_version,
+                    manifest.facts.journal_seq
+                )
+            })
+        }
+    };
+    let pinned = Catalog::at(&settings.dir)
+        .entries()?
+        .iter()
+        .any(|e| e.file == manifest.file && e.pinned);
+    let outcome = settle(settings, &path, &manifest, checked, pinned, "re-verified: ")?;
+    Ok(Outcome {
+        duration_ms: started.elapsed().as_millis(),
+        ..outcome
+    })
+}
+
+/// Copies a verified backup (and its manifest) to every configured destination.
+pub async fn copy_to_destinations(
+    settings: &Settings,
+    outcome: &Outcome,
+) -> Result<Vec<String>, BackupError> {
+    let mut done = Vec::new();
+    for name in settings.destinations.keys() {
+        copy_to(settings, outcome, name)?;
+        done.push(name.clone());
+    }
+    Ok(done)
+}
+
+/// Copies a verified backup to the destination `name`: written through a temporary name,
+/// fsynced, renamed, then read back and compared with the manifest's SHA-256. The catalog
+/// records the copy.
+pub fn copy_to(settings: &Settings, outcome: &Outcome, name: &str) -> Result<(), BackupError> {
+    let dest = settings.destinations.get(name).ok_or_else(|| {
+        BackupError::NotFound(format!(
+            "no backup destination \"{name}\" (configure backup.destinations.{name} = \"/path\")"
+        ))
+    })?;
+    if !outcome.verified {
+        return Err(BackupError::Refused(format!(
+            "{} is not verified: it is not copied off-site",
+            outcome.file.display()
+        )));
+    }
+    std::fs::create_dir_all(dest).map_err(|e| BackupError::io(dest, e))?;
+    let file_name = outcome
+        .file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| BackupError::NotFound(outcome.file.display().to_string()))?
+        .to_string();
+    let manifest = read_manifest(&outcome.file)?;
+    let target = dest.join(&file_name);
+    let src = outcome.file.clone();
+    write_atomic(&target, |out| {
+        std::io::copy(&mut File::open(&src)?, out).map(|_| ())
+    })?;
+    let (_, sha) = hash_file(&target).map_err(|e| BackupError::io(&target, e))?;
+    if Some(&sha) != manifest.sha256.as_ref() {
+        let _ = std::fs::rename(&target, dest.join(format!("{file_name}.failed")));
+        return Err(BackupError::Refused(format!(
+            "the copy in {} reads back with another SHA-256: the destination damaged it",
+            dest.display()
+        )));
+    }
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Io(e.to_string()))?;
+    write_atomic_replace(&dest.join(format!("{file_name}.manifest.json")), &json)?;
+    let catalog = Catalog::at(&settings.dir);
+    if let Some(mut e) = catalog.entries()?.into_iter().find(|e| e.file == file_name) {
+        if !e.copies.iter().any(|c| c == name) {
+            e.copies.push(name.to_string());
+        }
+        catalog.record(&e)?;
+    }
+    info!(file = %file_name, destination = %name, "copied off-site");
+    Ok(())
+}
+
+/// The catalog's backups (latest state of each), oldest first.
+pub fn list(settings: &Settings) -> Result<Vec<Entry>, BackupError> {
+    Catalog::at(&settings.dir).entries()
+}
+
+/// What retention removes (or would, with `dry_run`).
+pub async fn prune(
+    store: &dyn Store,
+    settings: &Settings,
+    dry_run: bool,
+) -> Result<retention::Plan, BackupError> {
+    let lineage = store.meta().await?.map(|m| m.lineage_id.to_string());
+    let catalog = Catalog::at(&settings.dir);
+    let entries = catalog.entries()?;
+    let plan = retention::plan(&entries, lineage.as_deref(), Utc::now(), settings.keep)
+        .map_err(BackupError::Refused)?;
+    if dry_run {
+        return Ok(plan);
+    }
+    for name in &plan.delete {
+        let Some(entry) = entries.iter().find(|e| &e.file == name) else {
+            continue;
+        };
+        for p in [
+            settings.dir.join(name),
+            settings.dir.join(format!("{name}.manifest.json")),
+        ] {
+            if let Err(e) = std::fs::remove_file(&p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(BackupError::io(&p, e));
+            }
+        }
+        catalog.record(&Entry {
+            deleted: true,
+            ..entry.clone()
+        })?;
+        info!(file = %name, "pruned");
+    }
+    sync_dir(&settings.dir)?;
+    Ok(plan)
+}
+
+// ---- internals
+
+async fn restore_and_check(
+    location: &Location,
+    member: &Path,
+    pg_bin: Option<&Path>,
+) -> Result<Facts, BackupError> {
+    let scratch = Scratch::restore(location, member, pg_bin).await?;
+    let checked = async {
+        let report = verify_journal(scratch.store.as_ref()).await?;
+        if !report.ok {
+            return Err(BackupError::Restore(format!(
+                "the restored journal does not match its rows: {}",
+                report.problem.unwrap_or_default()
+            )));
+        }
+        Facts::of(scratch.store.as_ref()).await
+    }
+    .await;
+    scratch.discard().await;
+    checked
+}
+
+/// The snapshot's journal head must be an entry of the live journal: the backup is a moment of
+/// this store's history, not of another one.
+async fn check_part_of_live_history(store: &dyn Store, facts: &Facts) -> Result<(), BackupError> {
+    let live = store.meta().await?.map(|m| m.lineage_id.to_string());
+    if live != facts.lineage_id {
+        return Err(BackupError::Snapshot(
+            "the snapshot's lineage id is not the live store's".into(),
+        ));
+    }
+    if facts.journal_seq == 0 {
+        return Ok(());
+    }
+    let entries = store
+        .journal_entries(&JournalFilter {
+            entity: None,
+            after_seq: facts.journal_seq - 1,
+            since: None,
+            limit: 1,
+        })
+        .await?;
+    match entries.first() {
+        Some(e) if e.seq == facts.journal_seq && hex::encode(e.hash) == facts.journal_hash => {
+            Ok(())
+        }
+        _ => Err(BackupError::Snapshot(format!(
+            "journal entry {} of the snapshot is not in the live journal",
+            facts.journal_seq
+        ))),
+    }
+}
+
+fn file_name(
+    dir: &Path,
+    kind: Kind,
+    location: &Location,
+    compression: Compression,
+    at: DateTime<Utc>,
+) -> String {
+    let ext = match kind {
+        Kind::Full => "tar",
+        Kind::Db => match location {
+            Location::Sqlite(_) => "sqlite",
+            Location::Postgres(_) => "pgdump",
+        },
+    };
+    let stem = format!(
+        "ledgerflow_{}_backup_{}",
+        kind.as_str(),
+        at.format("%Y%m%d_%H%M%S")
+    );
+    let mut name = format!("{stem}.{ext}.{}", compression.ext());
+    let mut n = 2;
+    while dir.join(&name).exists() || dir.join(format!("{name}.failed")).exists() {
+        name = format!("{stem}_{n}.{ext}.{}", compression.ext());
+        n += 1;
+    }
+    name
+}
+
+fn member_entry(path: &Path, name: &str) -> Result<Member, BackupError> {
+    let (size, sha256) = hash_file(path).map_err(|e| BackupError::io(path, e))?;
+    Ok(Member {
+        name: name.into(),
+        size,
+        sha256,
+    })
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    hash_reader(File::open(path)?)
+}
+
+fn hash_reader(mut r: impl Read) -> std::io::Result<(u64, String)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex::encode(h.finalize())))
+}
+
+/// Hashes what passes through.
+struct Hashing<W> {
+    inner: W,
+    h: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.h.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Encoder<'a> {
+    Zstd(zstd::stream::write::Encoder<'static, &'a mut Hashing<BufWriter<File>>>),
+    Gzip(flate2::write::GzEncoder<&'a mut Hashing<BufWriter<File>>>),
+}
+
+impl<'a> Encoder<'a> {
+    fn new(out: &'a mut Hashing<BufWriter<File>>, c: Compression) -> std::io::Result<Self> {
+        Ok(match c {
+            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::default(),
+            )),
+        })
+    }
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Encoder::Zstd(e) => e.finish().map(|_| ()),
+            Encoder::Gzip(e) => e.finish().map(|_| ()),
+        }
+    }
+}
+
+impl Write for Encoder<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Zstd(e) => e.write(buf),
+            Encoder::Gzip(e) => e.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Zstd(e) => e.flush(),
+            Encoder::Gzip(e) => e.flush(),
+        }
+    }
+}
+
+fn decoder(path: &Path) -> std::io::Result<Box<dyn Read>> {
+    let file = BufReader::new(File::open(path)?);
+    let name = path.to_string_lossy();
+    match Compression::of_file(name.trim_end_matches(".failed")) {
+        Some(Compression::Zstd) => Ok(Box::new(zstd::stream::read::Decoder::new(file)?)),
+        Some(Compression::Gzip) => Ok(Box::new(flate2::read::GzDecoder::new(file))),
+        None => Err(std::io::Error::other("not a .zst or .gz file")),
+    }
+}
+
+/// Writes `path` through a temporary name: write, fsync, rename, fsync the directory. Returns
+/// the size and SHA-256 of what was written. On failure the temporary file is removed.
+fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut Hashing<BufWriter<File>>) -> std::io::Result<()>,
+) -> Result<(u64, String), BackupError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.partial",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("backup")
+    ));
+    let result = (|| -> std::io::Result<(u64, String)> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        let mut out = Hashing {
+            inner: BufWriter::new(file),
+            h: Sha256::new(),
+            size: 0,
+        };
+        fill(&mut out)?;
+        out.flush()?;
+        let Hashing { inner, h, size } = out;
+        let file = inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok((size, hex::encode(h.finalize())))
+    })();
+    match result {
+        Ok(v) => {
+            sync_dir(dir)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(BackupError::io(path, e))
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BackupError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BackupError::io(dir, e))
+}
+
+/// Sizes of the recent verified backups of the same kind, engine and lineage.
+fn recent_sizes(settings: &Settings, m: &Manifest) -> Result<Vec<u64>, BackupError> {
+    let mut v: Vec<u64> = Catalog::at(&settings.dir)
+        .entries()?
+        .into_iter()
+        .rev()
+        .filter(|e| {
+            e.verified
+                && e.kind == m.kind
+                && e.engine == m.engine
+                && e.lineage_id == m.facts.lineage_id
+        })
+        .take(5)
+        .map(|e| e.size)
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// L0 (size), L1 (hash read back from disk) and L2 (full decompression, members' hashes).
+fn check_archive(
+    path: &Path,
+    m: &Manifest,
+    settings: &Settings,
+    recent: &[u64],
+) -> Result<String, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    if size == 0 {
+        return Err("the file is empty (0 bytes)".into());
+    }
+    if Some(size) != m.size {
+        return Err(format!(
+            "the file has {size} bytes but {} were written",
+            m.size.unwrap_or(0)
+        ));
+    }
+    if size < settings.min_size {
+        return Err(format!(
+            "{size} bytes is below the minimum of {} (backup.min_size)",
+            settings.min_size
+        ));
+    }
+    if let Some(median) = recent.get(recent.len() / 2)
+        && settings.size_ratio > 0.0
+        && (size as f64) < settings.size_ratio * (*median as f64)
+    {
+        return Err(format!(
+            "{size} bytes is suspiciously small next to recent verified backups (median {median} bytes; backup.size_ratio {})",
+            settings.size_ratio
+        ));
+    }
+    let (_, sha) = hash_file(path).map_err(|e| format!("reading it back failed: {e}"))?;
+    if Some(&sha) != m.sha256.as_ref() {
+        return Err(
+            "its SHA-256 read back from disk differs from the one written (bit rot or a cut copy)"
+                .into(),
+        );
+    }
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    extract_member(path, m, work.path())?;
+    Ok(format!(
+        "size {size} bytes, SHA-256 read back, decompressed in full with every member's hash matching"
+    ))
+}
+
+/// Decompresses the archive and returns the database snapshot inside it, every member's hash
+/// checked against the manifest.
+fn extract_member(path: &Path, m: &Manifest, into: &Path) -> Result<PathBuf, String> {
+    let bad = |e: std::io::Error| format!("decompression failed: {e}");
+    let db = m
+        .members
+        .first()
+        .ok_or_else(|| "the manifest lists no members".to_string())?;
+    let out = into.join(&db.name);
+    let mut reader = decoder(path).map_err(bad)?;
+    if m.kind == "full" {
+        let mut archive = tar::Archive::new(reader);
+        let mut seen = 0;
+        for entry in archive.entries().map_err(bad)? {
+            let mut entry = entry.map_err(bad)?;
+            let name = entry.path().map_err(bad)?.to_string_lossy().to_string();
+            if name == "manifest.json" {
+                continue;
+            }
+            let Some(want) = m.members.iter().find(|x| x.name == name) else {
+                return Err(format!("the archive holds an unexpected member {name}"));
+            };
+            let target = into.join(&want.name);
+            let mut f = File::create(&target).map_err(bad)?;
+            std::io::copy(&mut entry, &mut f).map_err(bad)?;
+            check_member(&target, want)?;
+            seen += 1;
+        }
+        if seen != m.members.len() {
+            return Err("the archive is missing members the manifest lists".into());
+        }
+    } else {
+        let mut f = File::create(&out).map_err(bad)?;
+        std::io::copy(&mut reader, &mut f).map_err(bad)?;
+        check_member(&out, db)?;
+    }
+    Ok(out)
+}
+
+fn check_member(path: &Path, want: &Member) -> Result<(), String> {
+    let (size, sha) = hash_file(path).map_err(|e| e.to_string())?;
+    if size != want.size || sha != want.sha256 {
+        return Err(format!(
+            "{} decompresses to {size} bytes with another hash than the manifest's",
+            want.name
+        ));
+    }
+    Ok(())
+}
+
+/// The manifest beside a backup.
+fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
+    let name = path
+        .to_string_lossy()
+        .trim_end_matches(".failed")
+        .to_string();
+    let side = PathBuf::from(format!("{name}.manifest.json"));
+    let text = std::fs::read_to_string(&side).map_err(|e| {
+        BackupError::NotFound(format!(
+            "{}: no manifest beside it ({e}); it is not a LedgerFlow backup or its manifest was lost",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| BackupError::Io(format!("{}: {e}", side.display())))
+}
+
+/// Records the verification result: the manifest beside the archive, a catalog line, and a
+/// failed archive renamed `*.failed`.
+fn settle(
+    settings: &Settings,
+    path: &Path,
+    m: &Manifest,
+    checked: Result<String, String>,
+    pinned: bool,
+    prefix: &str,
+) -> Result<Outcome, BackupError> {
+    let (verified, verification) = match checked {
+        Ok(what) => (true, format!("{prefix}{what}")),
+        Err(why) => (false, why),
+    };
+    let mut final_path = path.to_path_buf();
+    if !verified && !path.to_string_lossy().ends_with(".failed") && path.exists() {
+        let failed = PathBuf::from(format!("{}.failed", path.display()));
+        std::fs::rename(path, &failed).map_err(|e| BackupError::io(path, e))?;
+        final_path = failed;
+        warn!(file = %path.display(), reason = %verification, "backup failed its verification");
+    }
+    let side = PathBuf::from(format!(
+        "{}.manifest.json",
+        path.to_string_lossy().trim_end_matches(".failed")
+    ));
+    let json = serde_json::to_vec_pretty(m).map_err(|e| BackupError::Io(e.to_string()))?;
+    write_atomic_replace(&side, &json)?;
+    let transactions = m.facts.counts.get("transactions").copied().unwrap_or(0);
+    Catalog::at(&settings.dir).record(&Entry {
+        file: m.file.clone(),
+        kind: m.kind.clone(),
+        engine: m.engine.clone(),
+        created_at: m.created_at,
+        lineage_id: m.facts.lineage_id.clone(),
+        size: m.size.unwrap_or(0),
+        sha256: m.sha256.clone().unwrap_or_default(),
+        verified,
+        verification: verification.clone(),
+        verified_at: Utc::now(),
+        pinned,
+        deleted: false,
+        transactions,
+        copies: Vec::new(),
+    })?;
+    Ok(Outcome {
+        file: final_path,
+        kind: m.kind.clone(),
+        size: m.size.unwrap_or(0),
+        verified,
+        verification,
+        duration_ms: 0,
+        transactions,
+    })
+}
+
+/// Replaces a small file atomically (temp name, fsync, rename, fsync the directory).
+fn write_atomic_replace(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+    let tmp = PathBuf::from(format!("{}.partial", path.display()));
+    let r = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    r.map_err(|e| BackupError::io(path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}

@@ -1,0 +1,254 @@
+//! Which backups retention keeps. Grandfather-father-son over verified backups of the current
+//! lineage; the newest verified backup and pinned backups are always kept; nothing is pruned
+//! when a verification failed since the newest good backup (a new backup, a size anomaly, or bit
+//! rot found by `backup verify`); backups that are not verified or belong to another lineage are
+//! never deleted by retention.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Entry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keep {
+    pub hourly: u32,
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+}
+
+impl Default for Keep {
+    fn default() -> Self {
+        Keep {
+            hourly: 48,
+            daily: 7,
+            weekly: 0,
+            monthly: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub keep: Vec<String>,
+    pub delete: Vec<String>,
+}
+
+/// The period a backup falls in (hour, day, ISO week or month).
+type Bucket = fn(&DateTime<Utc>) -> (i32, u32, u32);
+
+/// The plan for `entries`, or why nothing may be pruned now.
+pub fn plan(
+    entries: &[Entry],
+    lineage: Option<&str>,
+    now: DateTime<Utc>,
+    keep: Keep,
+) -> Result<Plan, String> {
+    let mine: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.lineage_id.as_deref() == lineage && lineage.is_some())
+        .collect();
+    // Since the newest good backup, has anything failed (a new backup, or a re-verification
+    // finding bit rot)? Then the storage or the data is suspect: keep everything.
+    let newest_good = mine
+        .iter()
+        .filter(|e| e.verified)
+        .map(|e| e.created_at)
+        .max();
+    if let Some(bad) = mine
+        .iter()
+        .filter(|e| !e.verified && newest_good.is_none_or(|g| e.verified_at >= g))
+        .max_by_key(|e| e.verified_at)
+    {
+        return Err(format!(
+            "{} failed its verification ({}): nothing is pruned until a newer backup verifies",
+            bad.file, bad.verification
+        ));
+    }
+    // Each kind (db, full) has its own series: an hourly db backup never pushes out a daily
+    // full one.
+    let kinds: BTreeSet<&str> = mine.iter().map(|e| e.kind.as_str()).collect();
+    let mut plan = Plan {
+        keep: Vec::new(),
+        delete: Vec::new(),
+    };
+    for kind in kinds {
+        let series: Vec<&Entry> = mine
+            .iter()
+            .copied()
+            .filter(|e| e.verified && e.kind == kind)
+            .collect();
+        let (keep_list, delete) = plan_series(series, now, keep);
+        plan.keep.extend(keep_list);
+        plan.delete.extend(delete);
+    }
+    Ok(plan)
+}
+
+/// Keep and delete lists for the verified backups of one kind.
+fn plan_series(
+    mut verified: Vec<&Entry>,
+    now: DateTime<Utc>,
+    keep: Keep,
+) -> (Vec<String>, Vec<String>) {
+    // Newest first: in each period the newest backup is the one kept.
+    verified.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.file.cmp(&a.file)));
+    let mut kept: BTreeSet<&str> = BTreeSet::new();
+    if let Some(newest) = verified.first() {
+        kept.insert(&newest.file);
+    }
+    for e in &verified {
+        if e.pinned {
+            kept.insert(&e.file);
+        }
+    }
+    let rules: [(u32, Duration, Bucket); 4] = [
+        (keep.hourly, Duration::hours(1), |t| {
+            (t.year(), t.ordinal(), chrono::Timelike::hour(t))
+        }),
+        (keep.daily, Duration::days(1), |t| (t.year(), t.ordinal(), 0)),
+        (keep.weekly, Duration::weeks(1), |t| {
+            (t.iso_week().year(), t.iso_week().week(), 0)
+        }),
+        (keep.monthly, Duration::days(31), |t| (t.year(), t.month(), 0)),
+    ];
+    for (n, unit, bucket) in rules {
+        if n == 0 {
+            continue;
+        }
+        let since = now - unit * n as i32;
+        let mut seen = BTreeSet::new();
+        for e in verified.iter().filter(|e| e.created_at > since) {
+            if seen.insert(bucket(&e.created_at)) {
+                kept.insert(&e.file);
+            }
+        }
+    }
+    let (keep_list, delete): (Vec<&Entry>, Vec<&Entry>) = verified
+        .iter()
+        .partition(|e| kept.contains(e.file.as_str()));
+    (
+        keep_list.into_iter().map(|e| e.file.clone()).collect(),
+        delete.into_iter().map(|e| e.file.clone()).collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(file: &str, hours_ago: i64, verified: bool, now: DateTime<Utc>) -> Entry {
+        Entry {
+            file: file.into(),
+            kind: "db".into(),
+            engine: "sqlite".into(),
+            created_at: now - Duration::hours(hours_ago),
+            lineage_id: Some("L".into()),
+            size: 100,
+            sha256: String::new(),
+            verified,
+            verification: if verified {
+                "ok".into()
+            } else {
+                "empty file".into()
+            },
+            verified_at: now,
+            pinned: false,
+            deleted: false,
+            transactions: 0,
+            copies: Vec::new(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-27T12:30:00Z".parse().expect("time")
+    }
+
+    #[test]
+    fn hourly_for_two_days_then_daily_for_a_week() {
+        let now = now();
+        // A backup every hour for ten days.
+        let entries: Vec<Entry> = (0..240)
+            .map(|h| entry(&format!("b{h:03}"), h, true, now))
+            .collect();
+        let p = plan(&entries, Some("L"), now, Keep::default()).expect("plan");
+        assert!(p.keep.contains(&"b000".to_string()));
+        assert!(p.keep.contains(&"b047".to_string()), "47 h old: hourly");
+        assert!(
+            !p.keep.contains(&"b049".to_string()),
+            "49 h old: not the newest of its day"
+        );
+        // Daily: the newest backup of each of the last 7 days.
+        let daily_old: Vec<&String> = p.keep.iter().filter(|f| f.as_str() > "b048").collect();
+        assert!(daily_old.len() <= 7, "{daily_old:?}");
+        assert!(!p.keep.contains(&"b200".to_string()), "8 days old");
+        assert_eq!(p.keep.len() + p.delete.len(), 240);
+    }
+
+    #[test]
+    fn the_newest_verified_backup_is_never_deleted_however_old() {
+        let now = now();
+        let entries = vec![entry("old", 24 * 400, true, now)];
+        let p = plan(&entries, Some("L"), now, Keep::default()).expect("plan");
+        assert_eq!(p.keep, vec!["old".to_string()]);
+        assert!(p.delete.is_empty());
+        let none = Keep {
+            hourly: 0,
+            daily: 0,
+            weekly: 0,
+            monthly: 0,
+        };
+        let p = plan(&entries, Some("L"), now, none).expect("plan");
+        assert_eq!(p.keep, vec!["old".to_string()], "even with no periods kept");
+    }
+
+    #[test]
+    fn nothing_is_pruned_after_a_failed_verification() {
+        let now = now();
+        let mut entries: Vec<Entry> = (1..100)
+            .map(|h| entry(&format!("b{h:03}"), h * 24, true, now))
+            .collect();
+        entries.push(entry("latest", 0, false, now));
+        let err = plan(&entries, Some("L"), now, Keep::default()).expect_err("refused");
+        assert!(
+            err.contains("latest") && err.contains("empty file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_kind_is_its_own_series() {
+        let now = now();
+        let mut full = entry("full", 0, true, now);
+        full.kind = "full".into();
+        let entries = vec![entry("db", 0, true, now), full];
+        let p = plan(&entries, Some("L"), now, Keep::default()).expect("plan");
+        assert!(p.delete.is_empty(), "{p:?}");
+        assert_eq!(p.keep.len(), 2);
+    }
+
+    #[test]
+    fn other_lineages_unverified_and_pinned_backups_are_left_alone() {
+        let now = now();
+        let mut other = entry("other-lineage", 24 * 30, true, now);
+        other.lineage_id = Some("M".into());
+        let mut failed_old = entry("failed-old", 24 * 30, false, now);
+        failed_old.verified_at = failed_old.created_at;
+        let mut pinned = entry("pinned", 24 * 60, true, now);
+        pinned.pinned = true;
+        let entries = vec![
+            other,
+            failed_old,
+            pinned,
+            entry("old", 24 * 90, true, now),
+            entry("new", 1, true, now),
+        ];
+        let p = plan(&entries, Some("L"), now, Keep::default()).expect("plan");
+        assert_eq!(p.delete, vec!["old".to_string()]);
+        assert!(p.keep.contains(&"pinned".to_string()));
+        assert!(!p.delete.contains(&"other-lineage".to_string()));
+        assert!(!p.delete.contains(&"failed-old".to_string()));
+    }
+}

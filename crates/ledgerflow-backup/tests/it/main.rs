@@ -1,0 +1,182 @@
+//! Backups on both engines, against real SQLite files and a real PostgreSQL server; restored by
+//! the standard tools (`zstd`, `sqlite3`, `pg_restore`, `psql`) the way a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use ledgerflow_backup::{BackupError, Compression, Keep, Kind, Settings};
+use ledgerflow_core::Store;
+use ledgerflow_core::model::*;
+use ledgerflow_db::{Location, OpenMode};
+
+mod backups;
+
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    pub location: Location,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    pub fn name(&self) -> &'static str {
+        match self.location {
+            Location::Sqlite(_) => "sqlite",
+            Location::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            dir: self.dir.path().join("backups"),
+            compression: Compression::Zstd,
+            min_size: 1024,
+            size_ratio: 0.5,
+            keep: Keep::default(),
+            pg_bin_dir: ledgerflow_test_support::find_bindir(),
+            config_toml: "database_url = \"postgres://ledger:********@db/ledger\"\n".into(),
+            destinations: [("nas".to_string(), self.dir.path().join("nas"))].into(),
+        }
+    }
+
+    /// Runs SQL with the engine's own command-line tool, behind LedgerFlow's back.
+    pub fn raw_sql(&self, sql: &str) {
+        let out = match &self.location {
+            Location::Sqlite(p) => Command::new("sqlite3").arg(p).arg(sql).output(),
+            Location::Postgres(url) => {
+                let pg = ledgerflow_test_support::postgres().expect("server");
+                Command::new(pg.bin("psql"))
+                    .arg("-X")
+                    .arg("-q")
+                    .arg(url)
+                    .arg("-c")
+                    .arg(sql)
+                    .output()
+            }
+        }
+        .expect("tool runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// An initialised store with `rows` imported transactions, on each engine this machine has.
+pub async fn stores(rows: i64) -> Vec<TestStore> {
+    let mut v = Vec::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = Location::Sqlite(dir.path().join("data").join("ledgerflow.db"));
+    v.push((location, dir));
+    if let Some(pg) = ledgerflow_test_support::postgres() {
+        v.push((
+            Location::Postgres(pg.create_database()),
+            tempfile::tempdir().expect("tempdir"),
+        ));
+    }
+    let mut out = Vec::new();
+    for (location, dir) in v {
+        let store = ledgerflow_db::open(&location, OpenMode::Create)
+            .await
+            .expect("open");
+        store
+            .initialize(&actor(), Environment::Dev)
+            .await
+            .expect("init");
+        let t = TestStore {
+            store,
+            location,
+            dir,
+        };
+        fill(t.store.as_ref(), rows).await;
+        out.push(t);
+    }
+    out
+}
+
+pub fn actor() -> Actor {
+    Actor::system("test")
+}
+
+pub async fn fill(store: &dyn Store, rows: i64) -> i64 {
+    let account = match store.find_account("Checking").await.expect("find") {
+        Some(a) => a,
+        None => store
+            .create_account(
+                &actor(),
+                &NewAccount {
+                    name: "Checking".into(),
+                    institution: None,
+                    kind: AccountKind::Checking,
+                    currency: ledgerflow_core::Currency::USD,
+                    opening_balance_minor: 0,
+                },
+            )
+            .await
+            .expect("account"),
+    };
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let new: Vec<NewTransaction> = (0..rows)
+        .map(|i| NewTransaction {
+            account_id: account.id,
+            posted_date: start + chrono::Days::new((i % 365) as u64),
+            amount_minor: -(i % 9_000) - 1,
+            currency: ledgerflow_core::Currency::USD,
+            payee: format!("SHOP {i} SOMEWHERE IN TOWN"),
+            description: String::new(),
+            memo: String::new(),
+            category_id: None,
+            status: TxStatus::Cleared,
+            source: "test".into(),
+            import_batch_id: None,
+            external_id: None,
+            transfer_id: None,
+            needs_review: false,
+        })
+        .collect();
+    let batch = store
+        .create_import(
+            &actor(),
+            NewImportBatch {
+                account_id: account.id,
+                file_name: "fill.csv".into(),
+                file_sha256: uuid::Uuid::new_v4().simple().to_string(),
+                format: "csv".into(),
+                rows_read: rows,
+                rows_new: rows,
+                rows_duplicate: 0,
+                rows_flagged: 0,
+                rows_skipped: 0,
+            },
+            new,
+        )
+        .await
+        .expect("fill");
+    batch.id
+}
+
+pub fn zstd_decompress(from: &Path, to: &Path) {
+    let st = Command::new("zstd")
+        .arg("-d")
+        .arg("-q")
+        .arg("-f")
+        .arg(from)
+        .arg("-o")
+        .arg(to)
+        .status()
+        .expect("zstd runs (apt install zstd)");
+    assert!(st.success());
+}
+
+pub fn backup_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub async fn take(t: &TestStore, kind: Kind) -> Result<ledgerflow_backup::Outcome, BackupError> {
+    ledgerflow_backup::backup(t.store.as_ref(), &t.location, &t.settings(), kind, false).await
+}

@@ -1,0 +1,299 @@
+//! `ledgerflow backup`: take a backup and prove it by a test restore; `backup list`, `backup
+//! verify [FILE|--all]` (re-verify at any time: bit rot, 0-byte files) and `backup prune`
+//! (retention that never deletes the last good copy). The work is `ledgerflow_backup`'s.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use ledgerflow_backup::{Compression, Keep, Kind, Outcome, Settings};
+
+use crate::context::{print_json, print_table};
+use crate::exit::{BadInput, CheckFailed};
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// db: the database alone; full: the database, the configuration (without secrets) and the
+    /// manifest in one archive.
+    #[arg(long, value_enum, default_value = "db")]
+    pub kind: KindArg,
+    /// Keep this backup whatever retention says (taken before a risky change).
+    #[arg(long)]
+    pub pin: bool,
+    /// Also copy it to this configured destination (backup.destinations.NAME), read back.
+    #[arg(long)]
+    pub dest: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Db,
+    Full,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Cmd {
+    /// The backups in the catalog: kind, size, age, verification state.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify stored backups again (size, hash, decompression, test restore); exits non-zero
+    /// on any failure.
+    Verify {
+        /// A backup file (a name in the backup directory, or a path).
+        file: Option<PathBuf>,
+        /// Every backup in the catalog.
+        #[arg(long, conflicts_with = "file")]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the backup schedule (backup.schedule_db, backup.schedule_full) until interrupted;
+    /// `serve` runs it too.
+    Schedule,
+    /// Delete the backups retention no longer keeps (only verified ones of this store; never
+    /// the newest verified one; nothing after a failed verification).
+    Prune {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
+    let s = &ctx.settings;
+    let compression = match s.backup.compression.as_str() {
+        "zstd" => Compression::Zstd,
+        "gzip" => Compression::Gzip,
+        other => {
+            return Err(BadInput(format!(
+                "backup.compression \"{other}\" must be zstd or gzip"
+            ))
+            .into());
+        }
+    };
+    // The configuration for full backups, without secrets.
+    let mut shown = s.clone();
+    shown.database_url = ledgerflow_db::redact_url(&shown.database_url);
+    let config_toml = toml::to_string_pretty(&shown)?;
+    Ok(Settings {
+        dir: s.backup_dir.clone(),
+        compression,
+        min_size: s.backup.min_size,
+        size_ratio: s.backup.size_ratio,
+        keep: Keep {
+            hourly: s.backup.keep_hourly,
+            daily: s.backup.keep_daily,
+            weekly: s.backup.keep_weekly,
+            monthly: s.backup.keep_monthly,
+        },
+        pg_bin_dir: Some(PathBuf::from(&s.backup.pg_bin_dir)).filter(|p| !p.as_os_str().is_empty()),
+        config_toml,
+        destinations: s.backup.destinations.clone(),
+    })
+}
+
+/// The scheduler task for `serve` and `backup schedule`.
+pub fn schedule(
+    ctx: &crate::context::Ctx,
+    store: std::sync::Arc<dyn ledgerflow_core::Store>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
+    let settings = settings(ctx)?;
+    let jobs = ledgerflow_backup::schedule::jobs(
+        &ctx.settings.backup.schedule_db,
+        &ctx.settings.backup.schedule_full,
+    )
+    .map_err(|e| BadInput(e.to_string()))?;
+    let location = ctx.location()?;
+    Ok(ledgerflow_backup::schedule::run(
+        store, location, settings, jobs, stop,
+    ))
+}
+
+pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
+    let a = a.clone();
+    let settings = settings(ctx)?;
+    let location = ctx.location()?;
+    match a.cmd {
+        None => {
+            let store = ctx.store().await?;
+            let kind = match a.run.kind {
+                KindArg::Db => Kind::Db,
+                KindArg::Full => Kind::Full,
+            };
+            let result =
+                ledgerflow_backup::backup(store.as_ref(), &location, &settings, kind, a.run.pin)
+                    .await;
+            store.close().await;
+            let outcome = result?;
+            if let Some(dest) = &a.run.dest
+                && outcome.verified
+            {
+                ledgerflow_backup::copy_to(&settings, &outcome, dest)?;
+            }
+            report(&[outcome], a.run.json)
+        }
+        Some(Cmd::List { json }) => {
+            let entries = ledgerflow_backup::list(&settings)?;
+            if json {
+                return print_json(&entries);
+            }
+            if entries.is_empty() {
+                crate::out!("No backups in {} yet.", settings.dir.display());
+                return Ok(());
+            }
+            let now = Utc::now();
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.file.clone(),
+                        e.kind.clone(),
+                        human_size(e.size),
+                        age(now - e.created_at),
+                        if e.verified { "verified" } else { "FAILED" }.to_string()
+                            + if e.pinned { ", pinned" } else { "" },
+                        e.transactions.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["FILE", "KIND", "SIZE", "AGE", "STATE", "TRANSACTIONS"],
+                &rows,
+            );
+            Ok(())
+        }
+        Some(Cmd::Verify { file, all, json }) => {
+            let files: Vec<PathBuf> = match (file, all) {
+                (Some(f), _) => vec![f],
+                (None, true) => ledgerflow_backup::list(&settings)?
+                    .into_iter()
+                    .map(|e| {
+                        let p = settings.dir.join(&e.file);
+                        if !p.exists() && !e.verified {
+                            settings.dir.join(format!("{}.failed", e.file))
+                        } else {
+                            p
+                        }
+                    })
+                    .collect(),
+                (None, false) => {
+                    return Err(BadInput("name a backup file, or --all".into()).into());
+                }
+            };
+            let mut outcomes = Vec::new();
+            for f in files {
+                outcomes.push(ledgerflow_backup::verify(&location, &settings, &f).await?);
+            }
+            report(&outcomes, json)
+        }
+        Some(Cmd::Schedule) => {
+            let store = ctx.store().await?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(schedule(ctx, store.clone(), rx)?);
+            crate::out!(
+                "Backing up on schedule (db: \"{}\", full: \"{}\") into {}; Ctrl-C stops.",
+                ctx.settings.backup.schedule_db,
+                ctx.settings.backup.schedule_full,
+                settings.dir.display()
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = tx.send(true);
+            let _ = task.await;
+            store.close().await;
+            Ok(())
+        }
+        Some(Cmd::Prune { dry_run, json }) => {
+            let store = ctx.store().await?;
+            let plan = ledgerflow_backup::prune(store.as_ref(), &settings, dry_run).await;
+            store.close().await;
+            let plan = plan?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "dry_run": dry_run, "keep": plan.keep, "delete": plan.delete
+                }));
+            }
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for f in &plan.delete {
+                crate::out!("{verb} {f}");
+            }
+            crate::out!("{} kept, {} {verb}.", plan.keep.len(), plan.delete.len());
+            Ok(())
+        }
+    }
+}
+
+/// Prints the outcomes; any that failed verification makes the command fail (exit 1).
+fn report(outcomes: &[Outcome], json: bool) -> anyhow::Result<()> {
+    if json {
+        match outcomes {
+            [one] => print_json(one)?,
+            many => print_json(&many)?,
+        }
+    } else {
+        for o in outcomes {
+            if o.verified {
+                crate::out!(
+                    "{}: verified ({}; {} transactions, {} in {} ms)",
+                    o.file.display(),
+                    o.verification,
+                    o.transactions,
+                    human_size(o.size),
+                    o.duration_ms
+                );
+            } else {
+                crate::out!(
+                    "{}: FAILED verification: {}",
+                    o.file.display(),
+                    o.verification
+                );
+            }
+        }
+    }
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.verified)
+        .map(|o| format!("{}: {}", o.file.display(), o.verification))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CheckFailed(format!(
+            "{} backup(s) failed verification: {}",
+            failed.len(),
+            failed.join("; ")
+        ))
+        .into())
+    }
+}
+
+fn human_size(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn age(d: chrono::Duration) -> String {
+    let m = d.num_minutes().max(0);
+    match m {
+        m if m < 60 => format!("{m} min"),
+        m if m < 60 * 48 => format!("{} h", m / 60),
+        m => format!("{} d", m / 60 / 24),
+    }
+}
