@@ -53,7 +53,12 @@ pub async fn snapshot(
                 .bind(out.display().to_string())
                 .execute(&mut conn)
                 .await
-                .map_err(|e| BackupError::Snapshot(format!("VACUUM INTO failed: {e}")))?;
+                .map_err(|e| {
+                    BackupError::Snapshot(format!(
+                        "VACUUM INTO {} failed (is that disk full or read-only?): {e}",
+                        out.display()
+                    ))
+                })?;
             Ok(())
         }
         Location::Postgres(url) => {
@@ -100,14 +105,14 @@ async fn run(mut cmd: Command, tool: &'static str) -> Result<(), BackupError> {
 
 /// `pg_dump`/`pg_restore`: from the configured directory, else the newest
 /// `/usr/lib/postgresql/*/bin`, else `PATH`.
-pub fn pg_tool(bin_dir: Option<&Path>, name: &str) -> Result<PathBuf, BackupError> {
+pub fn pg_tool(bin_dir: Option<&Path>, name: &'static str) -> Result<PathBuf, BackupError> {
     if let Some(d) = bin_dir {
         let p = d.join(name);
         return if p.exists() {
             Ok(p)
         } else {
             Err(BackupError::Tool {
-                tool: "pg_dump",
+                tool: name,
                 message: format!("{} does not exist (backup.pg_bin_dir)", p.display()),
             })
         };

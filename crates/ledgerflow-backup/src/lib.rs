@@ -73,16 +73,6 @@ impl Compression {
         }
     }
 
-    fn of_file(name: &str) -> Option<Compression> {
-        if name.ends_with(".zst") {
-            Some(Compression::Zstd)
-        } else if name.ends_with(".gz") {
-            Some(Compression::Gzip)
-        } else {
-            None
-        }
-    }
-
     fn as_str(self) -> &'static str {
         match self {
             Compression::Zstd => "zstd",
@@ -153,6 +143,7 @@ pub async fn backup(
     let started = Instant::now();
     let dir = &settings.dir;
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
+    remove_stale_leftovers(dir);
     let work = tempfile::Builder::new()
         .prefix(".work-")
         .tempdir_in(dir)
@@ -201,7 +192,9 @@ pub async fn backup(
     manifest.members = members;
 
     let path = dir.join(&name);
-    let (size, sha) = write_atomic(&path, |out| {
+    // The archive keeps its temporary name until it has passed every check: a kill at any
+    // moment leaves nothing that looks finished.
+    let (tmp, size, sha) = write_temp(&path, |out| {
         let mut enc = Encoder::new(out, settings.compression)?;
         match kind {
             Kind::Db => {
@@ -228,9 +221,9 @@ pub async fn backup(
     manifest.sha256 = Some(sha);
 
     let recent = recent_sizes(settings, &manifest)?;
-    let checked = check_archive(&path, &manifest, settings, &recent)
-        .map(|what| format!("{restored}; {what}"));
-    let outcome = settle(settings, &path, &manifest, checked, pinned, "")?;
+    let checked =
+        check_archive(&tmp, &manifest, settings, &recent).map(|what| format!("{restored}; {what}"));
+    let outcome = settle(settings, &tmp, &path, &manifest, checked, pinned, "")?;
     info!(file = %outcome.file.display(), verified = outcome.verified, "backup written");
     Ok(Outcome {
         duration_ms: started.elapsed().as_millis(),
@@ -307,7 +300,16 @@ pub async fn verify(
         .entries()?
         .iter()
         .any(|e| e.file == manifest.file && e.pinned);
-    let outcome = settle(settings, &path, &manifest, checked, pinned, "re-verified: ")?;
+    let finished = PathBuf::from(path.to_string_lossy().trim_end_matches(".failed"));
+    let outcome = settle(
+        settings,
+        &path,
+        &finished,
+        &manifest,
+        checked,
+        pinned,
+        "re-verified: ",
+    )?;
     Ok(Outcome {
         duration_ms: started.elapsed().as_millis(),
         ..outcome
@@ -374,6 +376,58 @@ pub fn copy_to(settings: &Settings, outcome: &Outcome, name: &str) -> Result<(),
     }
     info!(file = %file_name, destination = %name, "copied off-site");
     Ok(())
+}
+
+/// What `status` (and later the metrics) say about backups.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub dir: PathBuf,
+    pub last_backup: Option<String>,
+    pub last_backup_at: Option<DateTime<Utc>>,
+    pub last_verified: Option<String>,
+    pub last_verified_at: Option<DateTime<Utc>>,
+    pub last_verified_age_seconds: Option<i64>,
+    /// Backups of this store that failed their verification since the newest good one.
+    pub failures: Vec<String>,
+    /// No verified backup within `max_age` (two scheduled intervals), or none at all.
+    pub stale: bool,
+}
+
+/// The backups of the store with `lineage`, as a health summary.
+pub fn health(
+    settings: &Settings,
+    lineage: Option<&str>,
+    max_age: Option<chrono::Duration>,
+) -> Result<Health, BackupError> {
+    let now = Utc::now();
+    let mine: Vec<Entry> = list(settings)?
+        .into_iter()
+        .filter(|e| e.lineage_id.as_deref() == lineage)
+        .collect();
+    let last = mine.iter().max_by_key(|e| e.created_at);
+    let good = mine
+        .iter()
+        .filter(|e| e.verified)
+        .max_by_key(|e| e.created_at);
+    let failures = mine
+        .iter()
+        .filter(|e| !e.verified && good.is_none_or(|g| e.verified_at >= g.created_at))
+        .map(|e| format!("{}: {}", e.file, e.verification))
+        .collect();
+    Ok(Health {
+        dir: settings.dir.clone(),
+        last_backup: last.map(|e| e.file.clone()),
+        last_backup_at: last.map(|e| e.created_at),
+        last_verified: good.map(|e| e.file.clone()),
+        last_verified_at: good.map(|e| e.created_at),
+        last_verified_age_seconds: good.map(|e| (now - e.created_at).num_seconds()),
+        failures,
+        stale: match (good, max_age) {
+            (None, _) => true,
+            (Some(g), Some(max)) => now - g.created_at > max,
+            (Some(_), None) => false,
+        },
+    })
 }
 
 /// The catalog's backups (latest state of each), oldest first.
@@ -586,22 +640,23 @@ impl Write for Encoder<'_> {
     }
 }
 
-fn decoder(path: &Path) -> std::io::Result<Box<dyn Read>> {
+fn decoder(path: &Path, compression: &str) -> std::io::Result<Box<dyn Read>> {
     let file = BufReader::new(File::open(path)?);
-    let name = path.to_string_lossy();
-    match Compression::of_file(name.trim_end_matches(".failed")) {
-        Some(Compression::Zstd) => Ok(Box::new(zstd::stream::read::Decoder::new(file)?)),
-        Some(Compression::Gzip) => Ok(Box::new(flate2::read::GzDecoder::new(file))),
-        None => Err(std::io::Error::other("not a .zst or .gz file")),
+    match compression {
+        "zstd" => Ok(Box::new(zstd::stream::read::Decoder::new(file)?)),
+        "gzip" => Ok(Box::new(flate2::read::GzDecoder::new(file))),
+        other => Err(std::io::Error::other(format!(
+            "unknown compression \"{other}\""
+        ))),
     }
 }
 
-/// Writes `path` through a temporary name: write, fsync, rename, fsync the directory. Returns
-/// the size and SHA-256 of what was written. On failure the temporary file is removed.
-fn write_atomic(
+/// Writes `.NAME.partial` beside `path` and fsyncs it; returns its path, size and SHA-256. On
+/// failure the temporary file is removed.
+fn write_temp(
     path: &Path,
     fill: impl FnOnce(&mut Hashing<BufWriter<File>>) -> std::io::Result<()>,
-) -> Result<(u64, String), BackupError> {
+) -> Result<(PathBuf, u64, String), BackupError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.partial",
@@ -624,17 +679,59 @@ fn write_atomic(
         let Hashing { inner, h, size } = out;
         let file = inner.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
         Ok((size, hex::encode(h.finalize())))
     })();
     match result {
-        Ok(v) => {
-            sync_dir(dir)?;
-            Ok(v)
-        }
+        Ok((size, sha)) => Ok((tmp, size, sha)),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(BackupError::io(path, e))
+        }
+    }
+}
+
+/// Writes `path` through a temporary name: write, fsync, rename, fsync the directory. Returns
+/// the size and SHA-256 of what was written.
+fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut Hashing<BufWriter<File>>) -> std::io::Result<()>,
+) -> Result<(u64, String), BackupError> {
+    let (tmp, size, sha) = write_temp(path, fill)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(BackupError::io(path, e));
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok((size, sha))
+}
+
+/// Work directories and partial archives of backups that were killed (hidden names, never
+/// mistaken for backups) are removed once they are six hours old.
+fn remove_stale_leftovers(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let leftover = name.starts_with(".work-")
+            || name.starts_with(".verify-")
+            || (name.starts_with('.') && name.ends_with(".partial"));
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(6 * 3600));
+        if leftover && old {
+            let p = e.path();
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            if removed.is_ok() {
+                info!(path = %p.display(), "removed the leftovers of an interrupted backup");
+            }
         }
     }
 }
@@ -721,7 +818,7 @@ fn extract_member(path: &Path, m: &Manifest, into: &Path) -> Result<PathBuf, Str
         .first()
         .ok_or_else(|| "the manifest lists no members".to_string())?;
     let out = into.join(&db.name);
-    let mut reader = decoder(path).map_err(bad)?;
+    let mut reader = decoder(path, &m.compression).map_err(bad)?;
     if m.kind == "full" {
         let mut archive = tar::Archive::new(reader);
         let mut seen = 0;
@@ -778,11 +875,13 @@ fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
     serde_json::from_str(&text).map_err(|e| BackupError::Io(format!("{}: {e}", side.display())))
 }
 
-/// Records the verification result: the manifest beside the archive, a catalog line, and a
-/// failed archive renamed `*.failed`.
+/// Records the verification result of the archive at `current`: the manifest beside it, then
+/// the archive under its finished name (`finished`) when it verified or `finished.failed` when
+/// not, then a catalog line.
 fn settle(
     settings: &Settings,
-    path: &Path,
+    current: &Path,
+    finished: &Path,
     m: &Manifest,
     checked: Result<String, String>,
     pinned: bool,
@@ -792,19 +891,19 @@ fn settle(
         Ok(what) => (true, format!("{prefix}{what}")),
         Err(why) => (false, why),
     };
-    let mut final_path = path.to_path_buf();
-    if !verified && !path.to_string_lossy().ends_with(".failed") && path.exists() {
-        let failed = PathBuf::from(format!("{}.failed", path.display()));
-        std::fs::rename(path, &failed).map_err(|e| BackupError::io(path, e))?;
-        final_path = failed;
-        warn!(file = %path.display(), reason = %verification, "backup failed its verification");
-    }
-    let side = PathBuf::from(format!(
-        "{}.manifest.json",
-        path.to_string_lossy().trim_end_matches(".failed")
-    ));
+    let side = PathBuf::from(format!("{}.manifest.json", finished.display()));
     let json = serde_json::to_vec_pretty(m).map_err(|e| BackupError::Io(e.to_string()))?;
     write_atomic_replace(&side, &json)?;
+    let target = if verified {
+        finished.to_path_buf()
+    } else {
+        warn!(file = %finished.display(), reason = %verification, "backup failed its verification");
+        PathBuf::from(format!("{}.failed", finished.display()))
+    };
+    if current != target && current.exists() {
+        std::fs::rename(current, &target).map_err(|e| BackupError::io(current, e))?;
+        sync_dir(&settings.dir)?;
+    }
     let transactions = m.facts.counts.get("transactions").copied().unwrap_or(0);
     Catalog::at(&settings.dir).record(&Entry {
         file: m.file.clone(),
@@ -823,7 +922,7 @@ fn settle(
         copies: Vec::new(),
     })?;
     Ok(Outcome {
-        file: final_path,
+        file: target,
         kind: m.kind.clone(),
         size: m.size.unwrap_or(0),
         verified,

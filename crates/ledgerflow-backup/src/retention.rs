@@ -108,11 +108,15 @@ fn plan_series(
         (keep.hourly, Duration::hours(1), |t| {
             (t.year(), t.ordinal(), chrono::Timelike::hour(t))
         }),
-        (keep.daily, Duration::days(1), |t| (t.year(), t.ordinal(), 0)),
+        (keep.daily, Duration::days(1), |t| {
+            (t.year(), t.ordinal(), 0)
+        }),
         (keep.weekly, Duration::weeks(1), |t| {
             (t.iso_week().year(), t.iso_week().week(), 0)
         }),
-        (keep.monthly, Duration::days(31), |t| (t.year(), t.month(), 0)),
+        (keep.monthly, Duration::days(31), |t| {
+            (t.year(), t.month(), 0)
+        }),
     ];
     for (n, unit, bucket) in rules {
         if n == 0 {

@@ -77,6 +77,18 @@ pub fn is_due(
     }
 }
 
+/// Twice the shortest interval between two runs of any job: when no verified backup is younger
+/// than this, backups are stale.
+pub fn stale_after(jobs: &[Job], now: DateTime<Local>) -> Option<chrono::Duration> {
+    jobs.iter()
+        .filter_map(|j| {
+            let a = j.cron.find_next_occurrence(&now, false).ok()?;
+            let b = j.cron.find_next_occurrence(&a, false).ok()?;
+            Some((b - a) * 2)
+        })
+        .min()
+}
+
 /// The next moment any job comes due after `now`.
 pub fn next_wake(jobs: &[Job], now: DateTime<Local>) -> Option<DateTime<Local>> {
     jobs.iter()

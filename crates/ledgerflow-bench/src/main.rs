@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p ledgerflow-bench -- store-insert [--engine sqlite|postgres] [--rows N] [--batch N]
 //! cargo run --release -p ledgerflow-bench -- import [--engine sqlite|postgres] [--rows N]
+//! cargo run --release -p ledgerflow-bench -- backup [--engine sqlite|postgres] [--rows N]
 //! cargo run --release -p ledgerflow-bench -- gen-wf --rows N --out FILE [--from K]
 //! ```
 //!
@@ -199,16 +200,17 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn store_insert(o: &Opts) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let (store, location, _guard) = fresh_store(&o.engine, dir.path()).await?;
-    let actor = Actor::system("bench");
-    store.initialize(&actor, Environment::Dev).await?;
+/// Initialises the store and creates its eight accounts.
+async fn accounts_of(
+    store: &dyn ledgerflow_core::Store,
+    actor: &Actor,
+) -> anyhow::Result<Vec<i64>> {
+    store.initialize(actor, Environment::Dev).await?;
     let mut accounts = Vec::new();
     for i in 0..8 {
         let a = store
             .create_account(
-                &actor,
+                actor,
                 &NewAccount {
                     name: format!("Account {i}"),
                     institution: None,
@@ -220,6 +222,14 @@ async fn store_insert(o: &Opts) -> anyhow::Result<()> {
             .await?;
         accounts.push(a.id);
     }
+    Ok(accounts)
+}
+
+async fn store_insert(o: &Opts) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, location, _guard) = fresh_store(&o.engine, dir.path()).await?;
+    let actor = Actor::system("bench");
+    let accounts = accounts_of(store.as_ref(), &actor).await?;
     let t0 = Instant::now();
     let mut gen_time = std::time::Duration::ZERO;
     let mut done = 0;
@@ -282,18 +292,105 @@ async fn store_insert(o: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A verified backup of a store of N rows, next to what the standard tools take for a copy
+/// that verifies nothing (SQLite: `sqlite3 .backup` then `zstd -3`; PostgreSQL: `pg_dump -Fc`
+/// then `pg_restore` into a scratch database).
+async fn backup_bench(o: &Opts) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (store, location, guard) = fresh_store(&o.engine, dir.path()).await?;
+    let actor = Actor::system("bench");
+    let accounts = accounts_of(store.as_ref(), &actor).await?;
+    let mut done = 0;
+    while done < o.rows {
+        let n = o.batch.min(o.rows - done);
+        store
+            .insert_transactions(&actor, rows(n, done, o.rows, &accounts))
+            .await?;
+        done += n;
+    }
+    let settings = ledgerflow_backup::Settings {
+        dir: dir.path().join("backups"),
+        compression: ledgerflow_backup::Compression::Zstd,
+        min_size: 1024,
+        size_ratio: 0.5,
+        keep: ledgerflow_backup::Keep::default(),
+        pg_bin_dir: ledgerflow_test_support::find_bindir(),
+        config_toml: String::new(),
+        destinations: Default::default(),
+    };
+    let t = Instant::now();
+    let out = ledgerflow_backup::backup(
+        store.as_ref(),
+        &location,
+        &settings,
+        ledgerflow_backup::Kind::Db,
+        false,
+    )
+    .await?;
+    let ours = t.elapsed().as_secs_f64();
+    anyhow::ensure!(out.verified, "not verified: {}", out.verification);
+    let t = Instant::now();
+    let mut baseline = String::new();
+    let run = |c: &mut std::process::Command| -> anyhow::Result<()> {
+        let st = c.status()?;
+        anyhow::ensure!(st.success(), "{c:?} failed");
+        Ok(())
+    };
+    match &location {
+        Location::Sqlite(db) => {
+            let copy = dir.path().join("copy.db");
+            run(std::process::Command::new("sqlite3")
+                .arg(db)
+                .arg(format!(".backup {}", copy.display())))?;
+            run(std::process::Command::new("zstd")
+                .arg("-3")
+                .arg("-q")
+                .arg(&copy))?;
+            baseline.push_str("sqlite3 .backup + zstd -3");
+        }
+        Location::Postgres(url) => {
+            let server = guard.as_ref().context("server")?;
+            let dump = dir.path().join("dump.pgdump");
+            run(std::process::Command::new(server.bin("pg_dump"))
+                .arg("-Fc")
+                .arg(format!("--file={}", dump.display()))
+                .arg(format!("--dbname={url}")))?;
+            let scratch = server.create_database();
+            run(std::process::Command::new(server.bin("pg_restore"))
+                .arg("--no-owner")
+                .arg(format!("--dbname={scratch}"))
+                .arg(&dump))?;
+            baseline.push_str("pg_dump -Fc + pg_restore into a scratch database");
+        }
+    }
+    let theirs = t.elapsed().as_secs_f64();
+    println!(
+        "engine={} rows={} verified backup {:.2}s ({} bytes) vs {baseline} {:.2}s: ratio {:.2}; peak_rss={:.0} MiB",
+        o.engine,
+        o.rows,
+        ours,
+        out.size,
+        theirs,
+        ours / theirs,
+        peak_rss_mib()
+    );
+    store.close().await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (cmd, o) = parse_args()?;
     match cmd.as_str() {
         "store-insert" => store_insert(&o).await,
         "import" => import_bench(&o).await,
+        "backup" => backup_bench(&o).await,
         "gen-wf" => {
             let out = o.out.context("gen-wf needs --out FILE")?;
             ledgerflow_test_support::write_wf_csv(&out, o.from, o.from + o.rows as u64)?;
             println!("wrote {} rows to {}", o.rows, out.display());
             Ok(())
         }
-        other => bail!("unknown benchmark {other} (known: store-insert, import, gen-wf)"),
+        other => bail!("unknown benchmark {other} (known: store-insert, import, backup, gen-wf)"),
     }
 }

@@ -313,3 +313,69 @@ async fn prune_keeps_the_newest_verified_backup_and_removes_what_retention_drops
         t.store.close().await;
     }
 }
+
+/// A stand-in `pg_dump` in a directory of its own: the real `pg_restore` beside it.
+fn fake_pg_bin(dir: &std::path::Path, script: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("fakebin");
+    std::fs::create_dir_all(&bin).expect("dir");
+    let p = bin.join("pg_dump");
+    std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).expect("script");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    if let Some(real) = ledgerflow_test_support::find_bindir() {
+        let _ = std::os::unix::fs::symlink(real.join("pg_restore"), bin.join("pg_restore"));
+    }
+    bin
+}
+
+#[tokio::test]
+async fn pg_dump_missing_failing_or_too_old_fails_clearly_and_keeps_the_last_good_backup() {
+    for t in stores(300).await {
+        if t.name() != "postgres" {
+            continue;
+        }
+        let good = take(&t, Kind::Db).await.expect("backup");
+        assert!(good.verified, "{}", good.verification);
+        let cases = [
+            (
+                Some(
+                    "echo 'pg_dump (PostgreSQL) 15.18'\n[ \"$1\" = --version ] && exit 0\necho 'pg_dump: error: connection to server lost' >&2\nexit 1",
+                ),
+                "connection to server lost",
+            ),
+            (
+                Some("echo 'pg_dump (PostgreSQL) 9.6.24'"),
+                "install the PostgreSQL",
+            ),
+            (None, "does not exist"),
+        ];
+        for (script, want) in cases {
+            let mut s = t.settings();
+            s.pg_bin_dir = Some(match script {
+                Some(script) => fake_pg_bin(t.dir.path(), script),
+                None => t.dir.path().join("no-such-bin"),
+            });
+            let err = ledgerflow_backup::backup(t.store.as_ref(), &t.location, &s, Kind::Db, false)
+                .await
+                .expect_err("refused");
+            assert!(err.to_string().contains(want), "{err}");
+            let _ = std::fs::remove_dir_all(t.dir.path().join("fakebin"));
+        }
+        let s = t.settings();
+        let names: Vec<String> = backup_files(&s.dir)
+            .iter()
+            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+            .collect();
+        let archives: Vec<&String> = names.iter().filter(|n| n.ends_with(".zst")).collect();
+        assert_eq!(archives.len(), 1, "only the good backup: {names:?}");
+        assert!(
+            names.iter().all(|n| !n.starts_with('.')),
+            "no temporary files left: {names:?}"
+        );
+        let again = ledgerflow_backup::verify(&t.location, &s, &good.file)
+            .await
+            .expect("verify");
+        assert!(again.verified, "{}", again.verification);
+        t.store.close().await;
+    }
+}

@@ -105,6 +105,21 @@ fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
     })
 }
 
+/// The backups' health for `status`: stale when no verified backup is younger than two
+/// scheduled intervals.
+pub fn health(
+    ctx: &crate::context::Ctx,
+    lineage: Option<&str>,
+) -> anyhow::Result<ledgerflow_backup::Health> {
+    let settings = settings(ctx)?;
+    let jobs = ledgerflow_backup::schedule::jobs(
+        &ctx.settings.backup.schedule_db,
+        &ctx.settings.backup.schedule_full,
+    )?;
+    let max_age = ledgerflow_backup::schedule::stale_after(&jobs, chrono::Local::now());
+    Ok(ledgerflow_backup::health(&settings, lineage, max_age)?)
+}
+
 /// The scheduler task for `serve` and `backup schedule`.
 pub fn schedule(
     ctx: &crate::context::Ctx,

@@ -25,6 +25,7 @@ struct Status {
     protected: bool,
     counts: ledgerflow_core::model::Counts,
     journal: ledgerflow_core::journal::JournalHead,
+    backups: Option<ledgerflow_backup::Health>,
 }
 
 pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
@@ -48,6 +49,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
         protected: meta.protected,
         counts: store.counts().await?,
         journal: store.journal_head().await?,
+        backups: crate::commands::backup::health(ctx, Some(&meta.lineage_id.to_string())).ok(),
     };
     store.close().await;
     if args.json {
@@ -84,6 +86,37 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
         s.journal.head_seq,
         &hex_prefix(&s.journal.head_hash)
     );
+    if let Some(b) = &s.backups {
+        let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+            at.map(|t| {
+                let m = (chrono::Utc::now() - t).num_minutes().max(0);
+                if m < 120 {
+                    format!("{m} min ago")
+                } else {
+                    format!("{} h ago", m / 60)
+                }
+            })
+            .unwrap_or_else(|| "never".into())
+        };
+        crate::out!(
+            "  last backup:    {} {}",
+            when(b.last_backup_at),
+            b.last_backup.as_deref().unwrap_or("")
+        );
+        crate::out!(
+            "  last verified:  {} {}{}",
+            when(b.last_verified_at),
+            b.last_verified.as_deref().unwrap_or(""),
+            if b.stale {
+                " (STALE: take one with `ledgerflow backup`)"
+            } else {
+                ""
+            }
+        );
+        for f in &b.failures {
+            crate::out!("  backup FAILED:  {f}");
+        }
+    }
     Ok(())
 }
 
