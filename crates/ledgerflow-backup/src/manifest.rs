@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::BackupError;
 
 /// The ledger's state in a snapshot: what a restore must reproduce.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub schema_version: i64,
     pub lineage_id: Option<String>,

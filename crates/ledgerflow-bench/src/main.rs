@@ -316,6 +316,7 @@ async fn backup_bench(o: &Opts) -> anyhow::Result<()> {
         keep: ledgerflow_backup::Keep::default(),
         pg_bin_dir: ledgerflow_test_support::find_bindir(),
         config_toml: String::new(),
+        replay_journal: false,
         destinations: Default::default(),
     };
     let t = Instant::now();

@@ -232,9 +232,12 @@ async fn a_snapshot_whose_rows_do_not_match_the_journal_is_never_marked_good() {
         // Someone edits a row behind LedgerFlow's back: the snapshot carries the edit, and its
         // test restore (the journal replayed against every row) refuses it.
         t.raw_sql("UPDATE transactions SET amount_minor = amount_minor + 1 WHERE id = 1");
-        let err = take(&t, Kind::Db).await.expect_err("refused");
+        let mut s = t.settings();
+        s.replay_journal = true;
+        let err = ledgerflow_backup::backup(t.store.as_ref(), &t.location, &s, Kind::Db, false)
+            .await
+            .expect_err("refused");
         assert!(err.to_string().contains("journal"), "{}: {err}", t.name());
-        let s = t.settings();
         let left: Vec<_> = backup_files(&s.dir)
             .into_iter()
             .filter(|p| {

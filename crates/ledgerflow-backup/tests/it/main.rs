@@ -35,6 +35,7 @@ impl TestStore {
             keep: Keep::default(),
             pg_bin_dir: ledgerflow_test_support::find_bindir(),
             config_toml: "database_url = \"postgres://ledger:********@db/ledger\"\n".into(),
+            replay_journal: false,
             destinations: [("nas".to_string(), self.dir.path().join("nas"))].into(),
         }
     }

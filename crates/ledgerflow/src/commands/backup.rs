@@ -101,6 +101,7 @@ fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
         },
         pg_bin_dir: Some(PathBuf::from(&s.backup.pg_bin_dir)).filter(|p| !p.as_os_str().is_empty()),
         config_toml,
+        replay_journal: s.backup.replay_journal,
         destinations: s.backup.destinations.clone(),
     })
 }
