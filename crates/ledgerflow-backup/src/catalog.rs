@@ -56,6 +56,13 @@ impl Catalog {
     pub fn record(&self, entry: &Entry) -> Result<(), BackupError> {
         let mut line = serde_json::to_vec(entry).map_err(|e| BackupError::Io(e.to_string()))?;
         line.push(b'\n');
+        // A line torn by a crash must not swallow this one.
+        let torn = std::fs::read(&self.path)
+            .ok()
+            .is_some_and(|b| !b.is_empty() && !b.ends_with(b"\n"));
+        if torn {
+            line.insert(0, b'\n');
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

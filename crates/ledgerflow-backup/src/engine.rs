@@ -111,10 +111,10 @@ pub fn pg_tool(bin_dir: Option<&Path>, name: &'static str) -> Result<PathBuf, Ba
         return if p.exists() {
             Ok(p)
         } else {
-            Err(BackupError::Tool {
-                tool: name,
-                message: format!("{} does not exist (backup.pg_bin_dir)", p.display()),
-            })
+            Err(BackupError::Environment(format!(
+                "{name} failed: {} does not exist (backup.pg_bin_dir)",
+                p.display()
+            )))
         };
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -158,7 +158,14 @@ async fn check_pg_dump_version(pg_dump: &Path, url: &str) -> Result<(), BackupEr
         .fetch_one(&mut conn)
         .await
         .map_err(|e| BackupError::Snapshot(e.to_string()))?;
-    let server: u32 = server.trim().parse::<u32>().unwrap_or(0) / 10_000;
+    let server: u32 = server
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| BackupError::Tool {
+            tool: "pg_dump",
+            message: format!("cannot read the server's version from \"{server}\""),
+        })?
+        / 10_000;
     debug!(client, server, "pg_dump version");
     if client < server {
         return Err(BackupError::Tool {
@@ -174,30 +181,63 @@ async fn check_pg_dump_version(pg_dump: &Path, url: &str) -> Result<(), BackupEr
 
 async fn connect_pg(url: &str) -> Result<sqlx::PgConnection, BackupError> {
     sqlx::postgres::PgConnectOptions::from_str(url)
-        .map_err(|e| BackupError::Snapshot(e.to_string()))?
+        .map_err(|e| BackupError::Environment(format!("the database URL: {e}")))?
         .connect()
         .await
-        .map_err(|e| BackupError::Snapshot(e.to_string()))
+        .map_err(|e| BackupError::Environment(format!("cannot connect to PostgreSQL: {e}")))
 }
 
 /// The URL without its password, and the password (given to tools through `PGPASSWORD`, so it
-/// never shows in a process list).
+/// never shows in a process list): from `user:password@` or a `password=` parameter,
+/// percent-decoded.
 fn split_password(url: &str) -> (String, Option<String>) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (url.to_string(), None);
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
     };
-    let auth_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..auth_end].rfind('@') else {
-        return (url.to_string(), None);
-    };
-    let userinfo = &rest[..at];
-    match userinfo.split_once(':') {
-        Some((user, pass)) => (
-            format!("{scheme}://{user}@{}", &rest[at + 1..]),
-            Some(pass.to_string()),
-        ),
-        None => (url.to_string(), None),
+    let mut password = None;
+    let mut base = base.to_string();
+    if let Some((scheme, rest)) = base.split_once("://") {
+        let auth_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@')
+            && let Some((user, pass)) = rest[..at].split_once(':')
+        {
+            password = Some(percent_decode(pass));
+            base = format!("{scheme}://{user}@{}", &rest[at + 1..]);
+        }
     }
+    let mut kept = Vec::new();
+    for pair in query.into_iter().flat_map(|q| q.split('&')) {
+        match pair.split_once('=') {
+            Some(("password", v)) => password = Some(percent_decode(v)),
+            _ => kept.push(pair),
+        }
+    }
+    if !kept.is_empty() {
+        base.push('?');
+        base.push_str(&kept.join("&"));
+    }
+    (base, password)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The same server URL naming another database.
@@ -251,16 +291,19 @@ impl Scratch {
                 })
             }
             Location::Postgres(url) => {
-                let name = format!(
-                    "ledgerflow_verify_{}",
-                    &uuid::Uuid::new_v4().simple().to_string()[..12]
-                );
+                let pg_restore = pg_tool(pg_bin_dir, "pg_restore")?;
                 let mut conn = connect_pg(url).await?;
+                drop_stale_scratch(&mut conn).await;
+                let name = format!(
+                    "ledgerflow_verify_{}_{}",
+                    chrono::Utc::now().timestamp(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                );
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
                     .map_err(|e| {
-                        BackupError::Restore(format!(
+                        BackupError::Environment(format!(
                             "cannot create a scratch database for the test restore ({e}); the database user needs CREATEDB"
                         ))
                     })?;
@@ -269,7 +312,6 @@ impl Scratch {
                     admin_url: url.clone(),
                     name,
                 };
-                let pg_restore = pg_tool(pg_bin_dir, "pg_restore")?;
                 let (plain, password) = split_password(&scratch_url);
                 let mut cmd = Command::new(pg_restore);
                 cmd.arg("--no-owner")
@@ -329,6 +371,36 @@ async fn integrity_check(path: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// Drops scratch databases left by a test restore that was killed (named with their creation
+/// time; those older than six hours).
+async fn drop_stale_scratch(conn: &mut sqlx::PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'ledgerflow\\_verify\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    for name in names {
+        let born: Option<i64> = name
+            .strip_prefix("ledgerflow_verify_")
+            .and_then(|r| r.split('_').next())
+            .and_then(|t| t.parse().ok());
+        if born.is_some_and(|b| now - b > 6 * 3600)
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *conn)
+            .await;
+            if dropped.is_ok() {
+                tracing::info!(database = %name, "dropped the scratch database of an interrupted test restore");
+            }
+        }
+    }
+}
+
 /// A temporary database on the live store's server.
 struct PgScratch {
     admin_url: String,
@@ -370,6 +442,17 @@ mod tests {
         assert_eq!(
             split_password("postgres://u@h/db"),
             ("postgres://u@h/db".to_string(), None)
+        );
+        assert_eq!(
+            split_password("postgres://u@h/db?sslmode=disable&password=p%40ss"),
+            (
+                "postgres://u@h/db?sslmode=disable".to_string(),
+                Some("p@ss".to_string())
+            )
+        );
+        assert_eq!(
+            split_password("postgres://u:a%3Ab@h/db"),
+            ("postgres://u@h/db".to_string(), Some("a:b".to_string()))
         );
         assert_eq!(
             with_database("postgres://u@h:1/db?sslmode=disable", "other"),

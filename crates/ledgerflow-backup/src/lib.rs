@@ -48,6 +48,10 @@ pub enum BackupError {
     NotFound(String),
     #[error("{0}")]
     Refused(String),
+    /// The check could not run here (a tool or the server is missing, no CREATEDB): says
+    /// nothing about the backup itself.
+    #[error("{0}")]
+    Environment(String),
     #[error(transparent)]
     Store(#[from] ledgerflow_core::StoreError),
 }
@@ -331,13 +335,37 @@ pub async fn verify(
         .and_then(|n| n.to_str())
         .ok_or_else(|| BackupError::NotFound(format!("{} is not a backup file", file.display())))?
         .to_string();
-    let path = if file.is_absolute() || file.exists() {
-        file.to_path_buf()
-    } else {
-        settings.dir.join(&name)
-    };
+    // Only backups in the backup directory: their states live in its catalog.
+    let path = settings.dir.join(&name);
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty())
+        && parent.canonicalize().ok() != settings.dir.canonicalize().ok()
+    {
+        return Err(BackupError::NotFound(format!(
+            "{} is not in the backup directory {}",
+            file.display(),
+            settings.dir.display()
+        )));
+    }
     let manifest = read_manifest(&path)?;
-    let checked = match check_archive(&path, &manifest, settings, &[]) {
+    // The size is compared with the other verified backups of its series (not with itself).
+    let recent: Vec<u64> = {
+        let mut v: Vec<u64> = list(settings)?
+            .into_iter()
+            .rev()
+            .filter(|e| {
+                e.verified
+                    && e.file != manifest.file
+                    && e.kind == manifest.kind
+                    && e.engine == manifest.engine
+                    && e.lineage_id == manifest.facts.lineage_id
+            })
+            .take(5)
+            .map(|e| e.size)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let checked = match check_archive(&path, &manifest, settings, &recent) {
         Err(reason) => Err(reason),
         Ok(what) => {
             // L3: restore what the archive holds into a scratch store.
@@ -353,21 +381,21 @@ pub async fn verify(
                             Ok(location.clone())
                         }
                         ("sqlite", _) => Ok(Location::Sqlite(work.path().join("unused.db"))),
-                        (engine, _) => Err(format!(
+                        (engine, _) => Err(BackupError::Environment(format!(
                             "a {engine} backup is restored into a {engine} server: run LedgerFlow on one to verify it"
-                        )),
-                    };
-                    match target {
-                        Err(e) => Err(e),
-                        Ok(target) => restore_and_check(
-                            &target,
-                            &member,
-                            settings.pg_bin_dir.as_deref(),
-                            settings.replay_journal,
-                        )
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|facts| {
+                        ))),
+                    }?;
+                    match restore_and_check(
+                        &target,
+                        &member,
+                        settings.pg_bin_dir.as_deref(),
+                        settings.replay_journal,
+                    )
+                    .await
+                    {
+                        // Nothing learnt about the backup: it keeps its state.
+                        Err(e @ BackupError::Environment(_)) => return Err(e),
+                        r => r.map_err(|e| e.to_string()).and_then(|facts| {
                             match manifest.facts.difference(&facts) {
                                 Some(d) => {
                                     Err(format!("the restore differs from the manifest: {d}"))
@@ -414,11 +442,21 @@ pub async fn copy_to_destinations(
     outcome: &Outcome,
 ) -> Result<Vec<String>, BackupError> {
     let mut done = Vec::new();
+    let mut failed = Vec::new();
     for name in settings.destinations.keys() {
-        copy_to(settings, outcome, name)?;
-        done.push(name.clone());
+        match copy_to(settings, outcome, name) {
+            Ok(()) => done.push(name.clone()),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
     }
-    Ok(done)
+    if failed.is_empty() {
+        Ok(done)
+    } else {
+        Err(BackupError::Refused(format!(
+            "off-site copies failed: {}",
+            failed.join("; ")
+        )))
+    }
 }
 
 /// Copies a verified backup to the destination `name`: written through a temporary name,
@@ -445,6 +483,15 @@ pub fn copy_to(settings: &Settings, outcome: &Outcome, name: &str) -> Result<(),
         .to_string();
     let manifest = read_manifest(&outcome.file)?;
     let target = dest.join(&file_name);
+    if target.exists() {
+        let (_, there) = hash_file(&target).map_err(|e| BackupError::io(&target, e))?;
+        if Some(&there) != manifest.sha256.as_ref() {
+            return Err(BackupError::Refused(format!(
+                "{} already holds another file named {file_name} (another LedgerFlow writing there?): not replaced",
+                dest.display()
+            )));
+        }
+    }
     let src = outcome.file.clone();
     write_atomic(&target, |out| {
         std::io::copy(&mut File::open(&src)?, out).map(|_| ())
@@ -1004,7 +1051,14 @@ fn settle(
         sync_dir(&settings.dir)?;
     }
     let transactions = m.facts.counts.get("transactions").copied().unwrap_or(0);
-    Catalog::at(&settings.dir).record(&Entry {
+    let catalog = Catalog::at(&settings.dir);
+    let copies = catalog
+        .entries()?
+        .into_iter()
+        .find(|e| e.file == m.file)
+        .map(|e| e.copies)
+        .unwrap_or_default();
+    catalog.record(&Entry {
         file: m.file.clone(),
         kind: m.kind.clone(),
         engine: m.engine.clone(),
@@ -1018,7 +1072,7 @@ fn settle(
         pinned,
         deleted: false,
         transactions,
-        copies: Vec::new(),
+        copies,
     })?;
     Ok(Outcome {
         file: target,

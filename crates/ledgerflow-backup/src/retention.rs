@@ -36,6 +36,24 @@ pub struct Plan {
     pub delete: Vec<String>,
 }
 
+/// Backups that failed their verification after the newest verified backup of their kind was
+/// taken.
+pub fn recent_failures<E: std::borrow::Borrow<Entry>>(entries: &[E]) -> Vec<&Entry> {
+    entries
+        .iter()
+        .map(|e| e.borrow())
+        .filter(|e| {
+            let newest_good = entries
+                .iter()
+                .map(|x| x.borrow())
+                .filter(|x| x.verified && x.kind == e.kind)
+                .map(|x| x.created_at)
+                .max();
+            !e.verified && newest_good.is_none_or(|g| e.verified_at >= g)
+        })
+        .collect()
+}
+
 /// The period a backup falls in (hour, day, ISO week or month).
 type Bucket = fn(&DateTime<Utc>) -> (i32, u32, u32);
 
@@ -50,16 +68,10 @@ pub fn plan(
         .iter()
         .filter(|e| e.lineage_id.as_deref() == lineage && lineage.is_some())
         .collect();
-    // Since the newest good backup, has anything failed (a new backup, or a re-verification
-    // finding bit rot)? Then the storage or the data is suspect: keep everything.
-    let newest_good = mine
-        .iter()
-        .filter(|e| e.verified)
-        .map(|e| e.created_at)
-        .max();
-    if let Some(bad) = mine
-        .iter()
-        .filter(|e| !e.verified && newest_good.is_none_or(|g| e.verified_at >= g))
+    // Since the newest good backup of its kind, has anything failed (a new backup, or a
+    // re-verification finding bit rot)? Then the storage or the data is suspect: keep all.
+    if let Some(bad) = recent_failures(&mine)
+        .into_iter()
         .max_by_key(|e| e.verified_at)
     {
         return Err(format!(
@@ -220,6 +232,19 @@ mod tests {
             err.contains("latest") && err.contains("empty file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_failed_full_backup_is_not_hidden_by_a_newer_db_backup() {
+        let now = now();
+        let mut good_full = entry("full-good", 48, true, now);
+        good_full.kind = "full".into();
+        let mut bad_full = entry("full-bad", 24, false, now);
+        bad_full.kind = "full".into();
+        bad_full.verified_at = bad_full.created_at;
+        let entries = vec![good_full, bad_full, entry("db-new", 1, true, now)];
+        let err = plan(&entries, Some("L"), now, Keep::default()).expect_err("refused");
+        assert!(err.contains("full-bad"), "{err}");
     }
 
     #[test]

@@ -157,7 +157,12 @@ pub async fn run(
             .min(std::time::Duration::from_secs(600));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // A dropped sender means stop too.
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
         if *stop.borrow() {
             return;

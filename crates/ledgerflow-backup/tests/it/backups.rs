@@ -379,6 +379,16 @@ async fn pg_dump_missing_failing_or_too_old_fails_clearly_and_keeps_the_last_goo
             .await
             .expect("verify");
         assert!(again.verified, "{}", again.verification);
+        // A verification that cannot run here (no pg_restore) says so and leaves the backup's
+        // state alone: the archive is not blamed for the machine.
+        let mut broken = t.settings();
+        broken.pg_bin_dir = Some(t.dir.path().join("no-such-bin"));
+        let err = ledgerflow_backup::verify(&t.location, &broken, &good.file)
+            .await
+            .expect_err("cannot verify here");
+        assert!(err.to_string().contains("pg_restore"), "{err}");
+        assert!(good.file.exists());
+        assert!(ledgerflow_backup::list(&s).expect("list")[0].verified);
         t.store.close().await;
     }
 }

@@ -211,10 +211,23 @@ pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
                 }
             };
             let mut outcomes = Vec::new();
+            let mut errors = Vec::new();
             for f in files {
-                outcomes.push(ledgerflow_backup::verify(&location, &settings, &f).await?);
+                match ledgerflow_backup::verify(&location, &settings, &f).await {
+                    Ok(o) => outcomes.push(o),
+                    Err(e) => errors.push(format!("{}: {e}", f.display())),
+                }
             }
-            report(&outcomes, json)
+            let reported = report(&outcomes, json);
+            if !errors.is_empty() {
+                return Err(CheckFailed(format!(
+                    "could not verify {}: {}",
+                    errors.len(),
+                    errors.join("; ")
+                ))
+                .into());
+            }
+            reported
         }
         Some(Cmd::Schedule) => {
             let store = ctx.store().await?;
