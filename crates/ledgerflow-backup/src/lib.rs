@@ -168,7 +168,7 @@ pub async fn backup(
     // looks finished.
     let lineage = store.meta().await?.map(|m| m.lineage_id.to_string());
     let engine = engine::engine_name(location);
-    let recent = recent_sizes(settings, kind.as_str(), engine, lineage.as_deref())?;
+    let recent = recent_sizes(settings, kind.as_str(), engine, lineage.as_deref(), None)?;
     let early = (kind == Kind::Db).then(|| {
         let (member, path, settings, recent) = (
             member.clone(),
@@ -348,23 +348,13 @@ pub async fn verify(
     }
     let manifest = read_manifest(&path)?;
     // The size is compared with the other verified backups of its series (not with itself).
-    let recent: Vec<u64> = {
-        let mut v: Vec<u64> = list(settings)?
-            .into_iter()
-            .rev()
-            .filter(|e| {
-                e.verified
-                    && e.file != manifest.file
-                    && e.kind == manifest.kind
-                    && e.engine == manifest.engine
-                    && e.lineage_id == manifest.facts.lineage_id
-            })
-            .take(5)
-            .map(|e| e.size)
-            .collect();
-        v.sort_unstable();
-        v
-    };
+    let recent = recent_sizes(
+        settings,
+        &manifest.kind,
+        &manifest.engine,
+        manifest.facts.lineage_id.as_deref(),
+        Some(&manifest.file),
+    )?;
     let checked = match check_archive(&path, &manifest, settings, &recent) {
         Err(reason) => Err(reason),
         Ok(what) => {
@@ -892,13 +882,18 @@ fn recent_sizes(
     kind: &str,
     engine: &str,
     lineage: Option<&str>,
+    except: Option<&str>,
 ) -> Result<Vec<u64>, BackupError> {
     let mut v: Vec<u64> = Catalog::at(&settings.dir)
         .entries()?
         .into_iter()
         .rev()
         .filter(|e| {
-            e.verified && e.kind == kind && e.engine == engine && e.lineage_id.as_deref() == lineage
+            e.verified
+                && Some(e.file.as_str()) != except
+                && e.kind == kind
+                && e.engine == engine
+                && e.lineage_id.as_deref() == lineage
         })
         .take(5)
         .map(|e| e.size)

@@ -529,12 +529,6 @@ pub async fn import_file(
         .map_err(blocking)?
         .map_err(io)?
     };
-    let whole = |s: &Source| -> Result<Arc<[u8]>, ImportError> {
-        match s {
-            Source::Bytes(b) => Ok(b.clone()),
-            Source::Path(_) => s.read_all().map_err(io),
-        }
-    };
     if let Some(b) = store.find_import(account.id, &sha).await? {
         summary.already_imported = Some(b.id);
         summary.format = crate::detect(&head);
@@ -586,7 +580,7 @@ pub async fn import_file(
             total,
         }
     } else {
-        let bytes = whole(&source)?;
+        let bytes = source.read_all().map_err(io)?;
         let (rows, label) = parsed_rows(&bytes, file_name, format, opts, &mut summary)?;
         source_label = label.or(source_label);
         rows

@@ -94,6 +94,26 @@ async fn import(
     .await
 }
 
+/// Imports `path`, appending a row to it when the rows are being written: refused.
+async fn refused_when_changed_while_importing(s: &dyn Store, account: &Account, path: &Path) {
+    let err = import(
+        s,
+        account,
+        path,
+        Arc::new(ChangeFileAt {
+            phase: "importing",
+            path: path.to_path_buf(),
+        }),
+    )
+    .await
+    .expect_err("a changed file is refused");
+    assert!(
+        err.to_string()
+            .contains("changed while it was being imported"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_file_that_changes_during_the_import_imports_nothing() {
     for e in engines().await {
@@ -103,22 +123,7 @@ async fn a_file_that_changes_during_the_import_imports_nothing() {
         let path = dir.path().join("wf.csv");
         ledgerflow_test_support::write_wf_csv(&path, 0, 2_000).expect("write");
         // Into an account without history (one pass): changed while the rows are written.
-        let err = import(
-            s,
-            &account,
-            &path,
-            Arc::new(ChangeFileAt {
-                phase: "importing",
-                path: path.clone(),
-            }),
-        )
-        .await
-        .expect_err("a changed file is refused");
-        assert!(
-            err.to_string()
-                .contains("changed while it was being imported"),
-            "{err}"
-        );
+        refused_when_changed_while_importing(s, &account, &path).await;
         assert_eq!(s.counts().await.expect("counts").transactions, 0);
         assert!(s.list_imports().await.expect("imports").is_empty());
 
@@ -129,22 +134,7 @@ async fn a_file_that_changes_during_the_import_imports_nothing() {
             .expect("import");
         assert_eq!(first.new, 2_000);
         ledgerflow_test_support::write_wf_csv(&path, 1_000, 3_000).expect("write");
-        let err = import(
-            s,
-            &account,
-            &path,
-            Arc::new(ChangeFileAt {
-                phase: "importing",
-                path: path.clone(),
-            }),
-        )
-        .await
-        .expect_err("a changed file is refused");
-        assert!(
-            err.to_string()
-                .contains("changed while it was being imported"),
-            "{err}"
-        );
+        refused_when_changed_while_importing(s, &account, &path).await;
         assert_eq!(s.counts().await.expect("counts").transactions, 2_000);
         assert_eq!(s.list_imports().await.expect("imports").len(), 1);
 

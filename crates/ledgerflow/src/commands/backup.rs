@@ -318,7 +318,8 @@ fn human_size(n: u64) -> String {
     }
 }
 
-fn age(d: chrono::Duration) -> String {
+/// "12 min", "5 h", "3 d".
+pub fn age(d: chrono::Duration) -> String {
     let m = d.num_minutes().max(0);
     match m {
         m if m < 60 => format!("{m} min"),

@@ -89,12 +89,10 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
     if let Some(b) = &s.backups {
         let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
             at.map(|t| {
-                let m = (chrono::Utc::now() - t).num_minutes().max(0);
-                if m < 120 {
-                    format!("{m} min ago")
-                } else {
-                    format!("{} h ago", m / 60)
-                }
+                format!(
+                    "{} ago",
+                    crate::commands::backup::age(chrono::Utc::now() - t)
+                )
             })
             .unwrap_or_else(|| "never".into())
         };

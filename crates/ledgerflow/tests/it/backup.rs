@@ -72,10 +72,8 @@ fn backup_prints_its_verification_and_verify_fails_loudly_on_a_cut_file() {
     }
 }
 
-/// Runs `ledgerflow backup` with a file-size limit, as on a full disk: writes past the limit
-/// fail (SIGXFSZ ignored, so they return an error instead of killing the process).
-#[test]
-fn a_full_disk_fails_the_backup_clearly_and_keeps_the_last_good_one() {
+/// An embedded store with `rows` Wells Fargo rows imported into "Checking".
+fn app_with_imported_rows(rows: u64) -> TestApp {
     let app = TestApp::sqlite();
     app.ok(&["init"]);
     app.ok(&[
@@ -88,8 +86,16 @@ fn a_full_disk_fails_the_backup_clearly_and_keeps_the_last_good_one() {
         "USD",
     ]);
     let csv = app.path().join("wf.csv");
-    ledgerflow_test_support::write_wf_csv(&csv, 0, 20_000).expect("csv");
+    ledgerflow_test_support::write_wf_csv(&csv, 0, rows).expect("csv");
     app.ok(&["import", "wf.csv", "--account", "Checking"]);
+    app
+}
+
+/// Runs `ledgerflow backup` with a file-size limit, as on a full disk: writes past the limit
+/// fail (SIGXFSZ ignored, so they return an error instead of killing the process).
+#[test]
+fn a_full_disk_fails_the_backup_clearly_and_keeps_the_last_good_one() {
+    let app = app_with_imported_rows(20_000);
     let good = app.json(&["backup", "--json"]);
     assert_eq!(good["verified"], true, "{good}");
     let bin = env!("CARGO_BIN_EXE_ledgerflow");
@@ -131,20 +137,7 @@ fn a_full_disk_fails_the_backup_clearly_and_keeps_the_last_good_one() {
 /// never looks finished unless it is (every finished-looking archive verifies).
 #[test]
 fn a_backup_killed_at_any_moment_leaves_nothing_that_looks_finished() {
-    let app = TestApp::sqlite();
-    app.ok(&["init"]);
-    app.ok(&[
-        "account",
-        "add",
-        "Checking",
-        "--kind",
-        "checking",
-        "--currency",
-        "USD",
-    ]);
-    let csv = app.path().join("wf.csv");
-    ledgerflow_test_support::write_wf_csv(&csv, 0, 30_000).expect("csv");
-    app.ok(&["import", "wf.csv", "--account", "Checking"]);
+    let app = app_with_imported_rows(30_000);
     // How long one backup takes here, to spread the kills over it.
     let t = std::time::Instant::now();
     app.ok(&["backup"]);
