@@ -277,9 +277,14 @@ impl Scratch {
     ) -> Result<Scratch, BackupError> {
         match location {
             Location::Sqlite(_) => {
-                let dir = tempfile::tempdir().map_err(|e| BackupError::Io(e.to_string()))?;
+                // A failure to make the scratch copy is this machine's (a full disk), not the
+                // backup's.
+                let here = |e: std::io::Error| {
+                    BackupError::Environment(format!("no room for the test restore: {e}"))
+                };
+                let dir = tempfile::tempdir().map_err(here)?;
                 let path = dir.path().join("restored.db");
-                std::fs::copy(member, &path).map_err(|e| BackupError::io(member, e))?;
+                std::fs::copy(member, &path).map_err(here)?;
                 integrity_check(&path).await?;
                 let store = ledgerflow_db::open(&Location::Sqlite(path), OpenMode::Existing)
                     .await

@@ -9,7 +9,10 @@
 //! failed looks finished. `verify` repeats every level on a stored backup at any time;
 //! `prune` applies retention ([`retention::plan`]).
 
+pub mod alert;
 pub mod catalog;
+mod crypt;
+pub mod destination;
 pub mod engine;
 pub mod manifest;
 pub mod retention;
@@ -30,6 +33,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::catalog::{Catalog, Entry};
+pub use crate::destination::{Destination, S3Destination, copy_to, copy_to_destinations};
 use crate::engine::Scratch;
 use crate::manifest::{Facts, Manifest, Member};
 pub use crate::retention::Keep;
@@ -118,8 +122,15 @@ pub struct Settings {
     /// Also replay the whole journal against every restored row in the test restore (slower:
     /// about 11 s per million transactions on SQLite; `journal verify` on the restored copy).
     pub replay_journal: bool,
-    /// Off-site copies: a name and a directory (a mounted NAS or cloud-synced folder).
-    pub destinations: std::collections::BTreeMap<String, PathBuf>,
+    /// Off-site copies by name: a directory (a mounted NAS or cloud-synced folder) or an
+    /// S3-compatible bucket.
+    pub destinations: std::collections::BTreeMap<String, Destination>,
+    /// Encrypt archives to this age recipient (`age1…`); the standard `age` tool decrypts them.
+    pub encrypt_to: Option<String>,
+    /// The age identity (key file) that decrypts them: the verification needs it.
+    pub age_identity: Option<PathBuf>,
+    /// Where alerts are POSTed (JSON) besides the log.
+    pub alert_webhook: Option<String>,
 }
 
 /// What `backup` and `backup verify` report.
@@ -139,8 +150,41 @@ const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Takes a backup of `store` (at `location`) and verifies it. A verification failure is an
 /// `Outcome` with `verified: false` (the archive renamed `*.failed`); a failure before any
-/// archive exists is an error.
+/// archive exists is an error. Either raises an alert.
 pub async fn backup(
+    store: &dyn Store,
+    location: &Location,
+    settings: &Settings,
+    kind: Kind,
+    pinned: bool,
+) -> Result<Outcome, BackupError> {
+    let result = take_backup(store, location, settings, kind, pinned).await;
+    let failed = match &result {
+        Ok(o) if o.verified => None,
+        Ok(o) => Some(
+            alert::Alert::new(
+                "backup_failed",
+                format!(
+                    "the {} backup {} FAILED its verification: {}",
+                    kind.as_str(),
+                    o.file.display(),
+                    o.verification
+                ),
+            )
+            .file(&o.file),
+        ),
+        Err(e) => Some(alert::Alert::new(
+            "backup_failed",
+            format!("the {} backup FAILED: {e}", kind.as_str()),
+        )),
+    };
+    if let Some(a) = failed {
+        alert::send(settings, a).await;
+    }
+    result
+}
+
+async fn take_backup(
     store: &dyn Store,
     location: &Location,
     settings: &Settings,
@@ -149,6 +193,7 @@ pub async fn backup(
 ) -> Result<Outcome, BackupError> {
     let started = Instant::now();
     let dir = &settings.dir;
+    let recipient = crypt::recipient(settings)?;
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
     remove_stale_leftovers(dir);
     let work = tempfile::Builder::new()
@@ -161,7 +206,14 @@ pub async fn backup(
     engine::snapshot(location, &member, pg_bin).await?;
 
     let created_at = Utc::now();
-    let name = file_name(dir, kind, location, settings.compression, created_at);
+    let name = file_name(
+        dir,
+        kind,
+        location,
+        settings.compression,
+        recipient.is_some(),
+        created_at,
+    );
     let path = dir.join(&name);
     // A db archive is compressed on a second core while the test restore runs. It keeps its
     // temporary name until it has passed every check: a kill at any moment leaves nothing that
@@ -170,17 +222,18 @@ pub async fn backup(
     let engine = engine::engine_name(location);
     let recent = recent_sizes(settings, kind.as_str(), engine, lineage.as_deref(), None)?;
     let early = (kind == Kind::Db).then(|| {
-        let (member, path, settings, recent) = (
+        let (member, path, settings, recent, to) = (
             member.clone(),
             path.clone(),
             settings.clone(),
             recent.clone(),
+            recipient.clone(),
         );
         tokio::task::spawn_blocking(move || -> Result<Early, BackupError> {
             let entry = member_entry(&member, member_name)?;
             let c = settings.compression;
             let (tmp, size, sha) = write_temp(&path, |out| {
-                let mut enc = Encoder::new(out, c)?;
+                let mut enc = Encoder::new(out, c, to.as_ref())?;
                 std::io::copy(&mut File::open(&member)?, &mut enc)?;
                 enc.finish()
             })?;
@@ -191,6 +244,8 @@ pub async fn backup(
                 kind: Kind::Db.as_str().into(),
                 engine: engine.into(),
                 compression: c.as_str().into(),
+                encryption: to.as_ref().map(|_| "age".into()),
+                recipient: to.as_ref().map(|r| r.to_string()),
                 created_at,
                 app_version: String::new(),
                 build_commit: String::new(),
@@ -200,7 +255,7 @@ pub async fn backup(
                 size: Some(size),
                 sha256: Some(sha.clone()),
             };
-            let checked = check_archive(&tmp, &spec, &settings, &recent);
+            let checked = check_archive(&tmp, &spec, &settings, &recent).map_err(Failure::reason);
             Ok(Early {
                 entry,
                 tmp,
@@ -253,6 +308,8 @@ pub async fn backup(
         kind: kind.as_str().into(),
         engine: engine::engine_name(location).into(),
         compression: settings.compression.as_str().into(),
+        encryption: recipient.as_ref().map(|_| "age".into()),
+        recipient: recipient.as_ref().map(|r| r.to_string()),
         created_at,
         app_version: APP_VERSION.into(),
         build_commit: option_env!("LEDGERFLOW_BUILD_COMMIT")
@@ -278,7 +335,7 @@ pub async fn backup(
                 member_entry(&config_path, "config.toml")?,
             ];
             write_temp(&path, |out| {
-                let mut enc = Encoder::new(out, settings.compression)?;
+                let mut enc = Encoder::new(out, settings.compression, recipient.as_ref())?;
                 let mut tar = tar::Builder::new(&mut enc);
                 tar.append_path_with_name(&member, member_name)?;
                 tar.append_path_with_name(&config_path, "config.toml")?;
@@ -302,7 +359,7 @@ pub async fn backup(
 
     let checked = match early_checked {
         Some(c) => c,
-        None => check_archive(&tmp, &manifest, settings, &recent),
+        None => check_archive(&tmp, &manifest, settings, &recent).map_err(Failure::reason),
     }
     .map(|what| format!("{restored}; {what}"));
     let outcome = settle(settings, &tmp, &path, &manifest, checked, pinned, "")?;
@@ -323,8 +380,36 @@ struct Early {
 }
 
 /// Re-verifies a stored backup at every level: size, hash, decompression and a test restore
-/// compared with its manifest.
+/// compared with its manifest. A failure, or a check that could not run, raises an alert.
 pub async fn verify(
+    location: &Location,
+    settings: &Settings,
+    file: &Path,
+) -> Result<Outcome, BackupError> {
+    let result = reverify(location, settings, file).await;
+    let failed = match &result {
+        Ok(o) if o.verified => None,
+        Ok(o) => Some(format!(
+            "the backup {} FAILED its re-verification: {}",
+            o.file.display(),
+            o.verification
+        )),
+        Err(e) => Some(format!(
+            "the backup {} could not be re-verified: {e}",
+            file.display()
+        )),
+    };
+    if let Some(message) = failed {
+        alert::send(
+            settings,
+            alert::Alert::new("verify_failed", message).file(file),
+        )
+        .await;
+    }
+    result
+}
+
+async fn reverify(
     location: &Location,
     settings: &Settings,
     file: &Path,
@@ -347,6 +432,12 @@ pub async fn verify(
         )));
     }
     let manifest = read_manifest(&path)?;
+    if manifest.encryption.is_some() && settings.age_identity.is_none() {
+        return Err(BackupError::Environment(format!(
+            "{name} is encrypted to {}: set backup.age_identity_file to the key that decrypts it",
+            manifest.recipient.as_deref().unwrap_or("an age recipient")
+        )));
+    }
     // The size is compared with the other verified backups of its series (not with itself).
     let recent = recent_sizes(
         settings,
@@ -356,15 +447,23 @@ pub async fn verify(
         Some(&manifest.file),
     )?;
     let checked = match check_archive(&path, &manifest, settings, &recent) {
-        Err(reason) => Err(reason),
+        // Nothing learnt about the backup (a full disk here): it keeps its state.
+        Err(Failure::Here(e)) => return Err(BackupError::Environment(e)),
+        Err(Failure::Archive(reason)) => Err(reason),
         Ok(what) => {
             // L3: restore what the archive holds into a scratch store.
             let work = tempfile::Builder::new()
                 .prefix(".verify-")
                 .tempdir_in(&settings.dir)
                 .map_err(|e| BackupError::io(&settings.dir, e))?;
-            let restored = match extract_member(&path, &manifest, work.path()) {
-                Err(e) => Err(e),
+            let restored = match extract_member(
+                &path,
+                &manifest,
+                settings.age_identity.as_deref(),
+                work.path(),
+            ) {
+                Err(Failure::Here(e)) => return Err(BackupError::Environment(e)),
+                Err(Failure::Archive(e)) => Err(e),
                 Ok(member) => {
                     let target = match (manifest.engine.as_str(), location) {
                         ("postgres", Location::Postgres(_)) | ("sqlite", Location::Sqlite(_)) => {
@@ -424,87 +523,6 @@ pub async fn verify(
         duration_ms: started.elapsed().as_millis(),
         ..outcome
     })
-}
-
-/// Copies a verified backup (and its manifest) to every configured destination.
-pub async fn copy_to_destinations(
-    settings: &Settings,
-    outcome: &Outcome,
-) -> Result<Vec<String>, BackupError> {
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    for name in settings.destinations.keys() {
-        match copy_to(settings, outcome, name) {
-            Ok(()) => done.push(name.clone()),
-            Err(e) => failed.push(format!("{name}: {e}")),
-        }
-    }
-    if failed.is_empty() {
-        Ok(done)
-    } else {
-        Err(BackupError::Refused(format!(
-            "off-site copies failed: {}",
-            failed.join("; ")
-        )))
-    }
-}
-
-/// Copies a verified backup to the destination `name`: written through a temporary name,
-/// fsynced, renamed, then read back and compared with the manifest's SHA-256. The catalog
-/// records the copy.
-pub fn copy_to(settings: &Settings, outcome: &Outcome, name: &str) -> Result<(), BackupError> {
-    let dest = settings.destinations.get(name).ok_or_else(|| {
-        BackupError::NotFound(format!(
-            "no backup destination \"{name}\" (configure backup.destinations.{name} = \"/path\")"
-        ))
-    })?;
-    if !outcome.verified {
-        return Err(BackupError::Refused(format!(
-            "{} is not verified: it is not copied off-site",
-            outcome.file.display()
-        )));
-    }
-    std::fs::create_dir_all(dest).map_err(|e| BackupError::io(dest, e))?;
-    let file_name = outcome
-        .file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| BackupError::NotFound(outcome.file.display().to_string()))?
-        .to_string();
-    let manifest = read_manifest(&outcome.file)?;
-    let target = dest.join(&file_name);
-    if target.exists() {
-        let (_, there) = hash_file(&target).map_err(|e| BackupError::io(&target, e))?;
-        if Some(&there) != manifest.sha256.as_ref() {
-            return Err(BackupError::Refused(format!(
-                "{} already holds another file named {file_name} (another LedgerFlow writing there?): not replaced",
-                dest.display()
-            )));
-        }
-    }
-    let src = outcome.file.clone();
-    write_atomic(&target, |out| {
-        std::io::copy(&mut File::open(&src)?, out).map(|_| ())
-    })?;
-    let (_, sha) = hash_file(&target).map_err(|e| BackupError::io(&target, e))?;
-    if Some(&sha) != manifest.sha256.as_ref() {
-        let _ = std::fs::rename(&target, dest.join(format!("{file_name}.failed")));
-        return Err(BackupError::Refused(format!(
-            "the copy in {} reads back with another SHA-256: the destination damaged it",
-            dest.display()
-        )));
-    }
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Io(e.to_string()))?;
-    write_atomic_replace(&dest.join(format!("{file_name}.manifest.json")), &json)?;
-    let catalog = Catalog::at(&settings.dir);
-    if let Some(mut e) = catalog.entries()?.into_iter().find(|e| e.file == file_name) {
-        if !e.copies.iter().any(|c| c == name) {
-            e.copies.push(name.to_string());
-        }
-        catalog.record(&e)?;
-    }
-    info!(file = %file_name, destination = %name, "copied off-site");
-    Ok(())
 }
 
 /// What `status` (and later the metrics) say about backups.
@@ -666,6 +684,7 @@ fn file_name(
     kind: Kind,
     location: &Location,
     compression: Compression,
+    encrypted: bool,
     at: DateTime<Utc>,
 ) -> String {
     let ext = match kind {
@@ -680,10 +699,15 @@ fn file_name(
         kind.as_str(),
         at.format("%Y%m%d_%H%M%S")
     );
-    let mut name = format!("{stem}.{ext}.{}", compression.ext());
+    let tail = format!(
+        "{ext}.{}{}",
+        compression.ext(),
+        if encrypted { ".age" } else { "" }
+    );
+    let mut name = format!("{stem}.{tail}");
     let mut n = 2;
     while dir.join(&name).exists() || dir.join(format!("{name}.failed")).exists() {
-        name = format!("{stem}_{n}.{ext}.{}", compression.ext());
+        name = format!("{stem}_{n}.{tail}");
         n += 1;
     }
     name
@@ -698,7 +722,7 @@ fn member_entry(path: &Path, name: &str) -> Result<Member, BackupError> {
     })
 }
 
-fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+pub(crate) fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     hash_reader(File::open(path)?)
 }
 
@@ -736,13 +760,21 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+type Out<'a> = crypt::Sink<&'a mut Hashing<BufWriter<File>>>;
+
+/// Compression, then (optionally) age encryption, then the hashing file writer.
 enum Encoder<'a> {
-    Zstd(zstd::stream::write::Encoder<'static, &'a mut Hashing<BufWriter<File>>>),
-    Gzip(flate2::write::GzEncoder<&'a mut Hashing<BufWriter<File>>>),
+    Zstd(zstd::stream::write::Encoder<'static, Out<'a>>),
+    Gzip(flate2::write::GzEncoder<Out<'a>>),
 }
 
 impl<'a> Encoder<'a> {
-    fn new(out: &'a mut Hashing<BufWriter<File>>, c: Compression) -> std::io::Result<Self> {
+    fn new(
+        out: &'a mut Hashing<BufWriter<File>>,
+        c: Compression,
+        to: Option<&age::x25519::Recipient>,
+    ) -> std::io::Result<Self> {
+        let out = crypt::Sink::new(out, to)?;
         Ok(match c {
             Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
             Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
@@ -753,8 +785,8 @@ impl<'a> Encoder<'a> {
     }
     fn finish(self) -> std::io::Result<()> {
         match self {
-            Encoder::Zstd(e) => e.finish().map(|_| ()),
-            Encoder::Gzip(e) => e.finish().map(|_| ()),
+            Encoder::Zstd(e) => e.finish()?.finish(),
+            Encoder::Gzip(e) => e.finish()?.finish(),
         }
     }
 }
@@ -774,9 +806,9 @@ impl Write for Encoder<'_> {
     }
 }
 
-fn decoder(path: &Path, compression: &str) -> std::io::Result<Box<dyn Read>> {
-    let file = BufReader::new(File::open(path)?);
-    match compression {
+fn decoder(path: &Path, m: &Manifest, identity: Option<&Path>) -> std::io::Result<Box<dyn Read>> {
+    let file = BufReader::new(crypt::open(path, m.encryption.as_deref(), identity)?);
+    match m.compression.as_str() {
         "zstd" => Ok(Box::new(zstd::stream::read::Decoder::new(file)?)),
         "gzip" => Ok(Box::new(flate2::read::GzDecoder::new(file))),
         other => Err(std::io::Error::other(format!(
@@ -826,7 +858,7 @@ fn write_temp(
 
 /// Writes `path` through a temporary name: write, fsync, rename, fsync the directory. Returns
 /// the size and SHA-256 of what was written.
-fn write_atomic(
+pub(crate) fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut Hashing<BufWriter<File>>) -> std::io::Result<()>,
 ) -> Result<(u64, String), BackupError> {
@@ -908,7 +940,7 @@ fn check_archive(
     m: &Manifest,
     settings: &Settings,
     recent: &[u64],
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let size = std::fs::metadata(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?
         .len();
@@ -919,13 +951,15 @@ fn check_archive(
         return Err(format!(
             "the file has {size} bytes but {} were written",
             m.size.unwrap_or(0)
-        ));
+        )
+        .into());
     }
     if size < settings.min_size {
         return Err(format!(
             "{size} bytes is below the minimum of {} (backup.min_size)",
             settings.min_size
-        ));
+        )
+        .into());
     }
     if let Some(median) = recent.get(recent.len() / 2)
         && settings.size_ratio > 0.0
@@ -934,7 +968,7 @@ fn check_archive(
         return Err(format!(
             "{size} bytes is suspiciously small next to recent verified backups (median {median} bytes; backup.size_ratio {})",
             settings.size_ratio
-        ));
+        ).into());
     }
     let (_, sha) = hash_file(path).map_err(|e| format!("reading it back failed: {e}"))?;
     if Some(&sha) != m.sha256.as_ref() {
@@ -943,23 +977,56 @@ fn check_archive(
                 .into(),
         );
     }
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    extract_member(path, m, work.path())?;
+    let work = tempfile::tempdir().map_err(|e| Failure::Here(e.to_string()))?;
+    extract_member(path, m, settings.age_identity.as_deref(), work.path())?;
     Ok(format!(
         "size {size} bytes, SHA-256 read back, decompressed in full with every member's hash matching"
     ))
 }
 
+/// Why an archive check failed: the archive itself, or this machine (a full disk where it is
+/// unpacked), which says nothing about the archive.
+enum Failure {
+    Archive(String),
+    Here(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Failure {
+        Failure::Archive(s)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(s: &str) -> Failure {
+        Failure::Archive(s.to_string())
+    }
+}
+
+impl Failure {
+    fn reason(self) -> String {
+        match self {
+            Failure::Archive(s) => s,
+            Failure::Here(s) => format!("it could not be checked here: {s}"),
+        }
+    }
+}
+
 /// Decompresses the archive and returns the database snapshot inside it, every member's hash
 /// checked against the manifest.
-fn extract_member(path: &Path, m: &Manifest, into: &Path) -> Result<PathBuf, String> {
-    let bad = |e: std::io::Error| format!("decompression failed: {e}");
+fn extract_member(
+    path: &Path,
+    m: &Manifest,
+    identity: Option<&Path>,
+    into: &Path,
+) -> Result<PathBuf, Failure> {
+    let bad = |e: std::io::Error| Failure::Archive(format!("decompression failed: {e}"));
     let db = m
         .members
         .first()
         .ok_or_else(|| "the manifest lists no members".to_string())?;
     let out = into.join(&db.name);
-    let mut reader = decoder(path, &m.compression).map_err(bad)?;
+    let mut reader = decoder(path, m, identity).map_err(bad)?;
     if m.kind == "full" {
         let mut archive = tar::Archive::new(reader);
         let mut seen = 0;
@@ -970,11 +1037,10 @@ fn extract_member(path: &Path, m: &Manifest, into: &Path) -> Result<PathBuf, Str
                 continue;
             }
             let Some(want) = m.members.iter().find(|x| x.name == name) else {
-                return Err(format!("the archive holds an unexpected member {name}"));
+                return Err(format!("the archive holds an unexpected member {name}").into());
             };
             let target = into.join(&want.name);
-            let mut f = File::create(&target).map_err(bad)?;
-            std::io::copy(&mut entry, &mut f).map_err(bad)?;
+            copy_out(&mut entry, &target)?;
             check_member(&target, want)?;
             seen += 1;
         }
@@ -982,11 +1048,28 @@ fn extract_member(path: &Path, m: &Manifest, into: &Path) -> Result<PathBuf, Str
             return Err("the archive is missing members the manifest lists".into());
         }
     } else {
-        let mut f = File::create(&out).map_err(bad)?;
-        std::io::copy(&mut reader, &mut f).map_err(bad)?;
+        copy_out(&mut reader, &out)?;
         check_member(&out, db)?;
     }
     Ok(out)
+}
+
+/// Copies what the archive yields into `to`: a read error is the archive's, a write error
+/// (a full disk) is this machine's.
+fn copy_out(from: &mut impl Read, to: &Path) -> Result<(), Failure> {
+    let here = |e: std::io::Error| Failure::Here(format!("{}: {e}", to.display()));
+    let mut f = BufWriter::new(File::create(to).map_err(here)?);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = from
+            .read(&mut buf)
+            .map_err(|e| Failure::Archive(format!("decompression failed: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        f.write_all(&buf[..n]).map_err(here)?;
+    }
+    f.flush().map_err(here)
 }
 
 fn check_member(path: &Path, want: &Member) -> Result<(), String> {
@@ -1001,7 +1084,7 @@ fn check_member(path: &Path, want: &Member) -> Result<(), String> {
 }
 
 /// The manifest beside a backup.
-fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
+pub(crate) fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
     let name = path
         .to_string_lossy()
         .trim_end_matches(".failed")
@@ -1081,7 +1164,7 @@ fn settle(
 }
 
 /// Replaces a small file atomically (temp name, fsync, rename, fsync the directory).
-fn write_atomic_replace(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+pub(crate) fn write_atomic_replace(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
     let tmp = PathBuf::from(format!("{}.partial", path.display()));
     let r = (|| -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;

@@ -100,6 +100,12 @@ pub struct Manifest {
     pub kind: String,
     pub engine: String,
     pub compression: String,
+    /// "age" when the archive is encrypted (after compression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    /// The age recipient it is encrypted to (public).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
     pub created_at: DateTime<Utc>,
     pub app_version: String,
     pub build_commit: String,

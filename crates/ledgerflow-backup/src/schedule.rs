@@ -111,6 +111,7 @@ pub async fn run(
         info!(kind = j.kind.as_str(), schedule = %j.spec, dir = %settings.dir.display(), "backup schedule");
     }
     let mut attempted: Vec<Option<DateTime<Utc>>> = vec![None; jobs.len()];
+    let mut alerted = None;
     loop {
         let lineage = match store.meta().await {
             Ok(m) => m.map(|m| m.lineage_id.to_string()),
@@ -143,12 +144,14 @@ pub async fn run(
                         Err(e) => warn!(error = %e, "retention skipped"),
                     }
                 }
+                // `backup` has raised the alert.
                 Ok(o) => {
                     error!(file = %o.file.display(), reason = %o.verification, "scheduled backup FAILED verification")
                 }
                 Err(e) => error!(error = %e, "scheduled backup FAILED"),
             }
         }
+        stale_alert(&settings, &jobs, lineage.as_deref(), &mut alerted).await;
         let now = Local::now();
         let wait = next_wake(&jobs, now)
             .map(|t| (t - now).to_std().unwrap_or_default())
@@ -168,6 +171,51 @@ pub async fn run(
             return;
         }
     }
+}
+
+/// Alerts when no verified backup of this store is younger than two scheduled intervals: once
+/// per newest verified backup, and again each day it stays so.
+async fn stale_alert(
+    settings: &Settings,
+    jobs: &[Job],
+    lineage: Option<&str>,
+    alerted: &mut Option<(Option<String>, DateTime<Utc>)>,
+) {
+    let max_age = stale_after(jobs, Local::now());
+    let health = match crate::health(settings, lineage, max_age) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(error = %e, "backup schedule: the catalog cannot be read");
+            return;
+        }
+    };
+    if !health.stale {
+        *alerted = None;
+        return;
+    }
+    let now = Utc::now();
+    if let Some((last, at)) = alerted
+        && *last == health.last_verified
+        && now - *at < chrono::Duration::days(1)
+    {
+        return;
+    }
+    let message = match (&health.last_verified, health.last_verified_age_seconds) {
+        (Some(file), Some(age)) => format!(
+            "no verified backup for two scheduled intervals: the newest, {file}, is {} min old",
+            age / 60
+        ),
+        _ => format!(
+            "this store has no verified backup in {}",
+            settings.dir.display()
+        ),
+    };
+    crate::alert::send(
+        settings,
+        crate::alert::Alert::new("no_recent_verified_backup", message),
+    )
+    .await;
+    *alerted = Some((health.last_verified, now));
 }
 
 #[cfg(test)]

@@ -318,6 +318,9 @@ async fn backup_bench(o: &Opts) -> anyhow::Result<()> {
         config_toml: String::new(),
         replay_journal: false,
         destinations: Default::default(),
+        encrypt_to: None,
+        age_identity: None,
+        alert_webhook: None,
     };
     let t = Instant::now();
     let out = ledgerflow_backup::backup(

@@ -54,9 +54,16 @@ pub struct BackupSettings {
     /// Cron expressions (local time) for scheduled backups; empty turns one off.
     pub schedule_db: String,
     pub schedule_full: String,
-    /// Off-site copies: name = "directory" (a mounted NAS or a cloud-synced folder).
+    /// Encrypt archives to this age recipient (age1…); empty: not encrypted.
+    pub encrypt_to: String,
+    /// The age identity file that decrypts them (needed to verify them).
+    pub age_identity_file: String,
+    /// A URL that receives failures and staleness as a JSON POST; empty: the log only.
+    pub alert_webhook: String,
+    /// Off-site copies: name = "directory" (a mounted NAS or a cloud-synced folder), or
+    /// name = { url = "s3://bucket/prefix", endpoint = "https://…" }.
     #[serde(default)]
-    pub destinations: std::collections::BTreeMap<String, PathBuf>,
+    pub destinations: std::collections::BTreeMap<String, ledgerflow_backup::Destination>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +102,9 @@ impl Default for Settings {
                 replay_journal: false,
                 schedule_db: "0 * * * *".into(),
                 schedule_full: "0 2 * * *".into(),
+                encrypt_to: String::new(),
+                age_identity_file: String::new(),
+                alert_webhook: String::new(),
                 destinations: Default::default(),
             },
             server: ServerSettings {
@@ -153,6 +163,9 @@ pub const KEYS: &[&str] = &[
     "backup.replay_journal",
     "backup.schedule_db",
     "backup.schedule_full",
+    "backup.encrypt_to",
+    "backup.age_identity_file",
+    "backup.alert_webhook",
     "server.bind",
     "log.level",
     "log.format",
@@ -329,16 +342,25 @@ impl Settings {
 /// One line of `config show`.
 #[derive(Debug, Serialize)]
 pub struct Shown {
-    pub key: &'static str,
+    pub key: String,
     pub value: serde_json::Value,
     pub source: String,
 }
 
-/// Every key with its effective value (secrets redacted) and the layer it came from.
+/// Every key with its effective value (secrets redacted) and the layer it came from; then
+/// each off-site destination.
 pub fn show(loaded: &Loaded) -> Vec<Shown> {
     let json = serde_json::to_value(&loaded.settings).unwrap_or_default();
+    let destinations = loaded
+        .settings
+        .backup
+        .destinations
+        .keys()
+        .map(|name| format!("backup.destinations.{name}"));
     KEYS.iter()
-        .map(|&key| {
+        .map(|k| k.to_string())
+        .chain(destinations)
+        .map(|key| {
             let mut value = key
                 .split('.')
                 .try_fold(&json, |v, part| v.get(part))
@@ -351,14 +373,14 @@ pub fn show(loaded: &Loaded) -> Vec<Shown> {
             }
             let source = loaded
                 .figment
-                .find_metadata(key)
+                .find_metadata(&key)
                 .map(|m| {
                     let name = m.name.to_string();
                     match &m.source {
                         Some(figment::Source::File(path)) => format!("file {}", path.display()),
                         _ if name.contains("FlagOverrides") => "command-line flag".to_string(),
                         _ if name.contains("environment variable") => {
-                            format!("environment variable {}", env_var_for(key))
+                            format!("environment variable {}", env_var_for(&key))
                         }
                         _ if key == "database_url"
                             && !loaded.settings.database_url_file.is_empty()
@@ -417,9 +439,19 @@ replay_journal = false
 schedule_db = "0 * * * *"
 schedule_full = "0 2 * * *"
 
-# Off-site copies, made after each verified scheduled backup (and by `backup --dest NAME`).
+# Encrypt archives to an age recipient (age-keygen prints one); "" = not encrypted. The
+# identity file that decrypts them must be given too: no backup counts until it is restored.
+encrypt_to = ""
+age_identity_file = ""
+# Failures, and no verified backup for two scheduled intervals, are logged and POSTed here as
+# JSON ({"event": …, "message": …}); "" = the log only.
+alert_webhook = ""
+
+# Off-site copies, made after each verified scheduled backup (and by `backup --dest NAME`),
+# each read back and compared with the manifest.
 [backup.destinations]
 # nas = "/mnt/nas/ledgerflow"
+# offsite = { url = "s3://bucket/ledgerflow", endpoint = "https://s3.example.com", region = "eu-1", access_key_id = "…", secret_access_key_file = "/run/secrets/s3" }
 
 [server]
 bind = "127.0.0.1:9001"

@@ -47,3 +47,19 @@ pub fn for_import(file: &str) -> Arc<dyn Progress> {
         file: file.to_string(),
     })
 }
+
+/// A spinner with the elapsed time for work without a known size (a backup: snapshot, test
+/// restore, compression and checks); `None` when stderr is not a terminal.
+pub fn spinner(msg: String) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(msg);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}

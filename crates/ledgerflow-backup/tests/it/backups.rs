@@ -1,7 +1,6 @@
 use std::process::Command;
 
 use ledgerflow_backup::Kind;
-use ledgerflow_db::Location;
 
 use crate::*;
 
@@ -51,7 +50,9 @@ async fn a_backup_is_verified_and_restores_with_the_standard_tools_alone() {
         );
 
         // An off-site copy, read back before it counts.
-        ledgerflow_backup::copy_to(&t.settings(), &out, "nas").expect("copy");
+        ledgerflow_backup::copy_to(&t.settings(), &out, "nas")
+            .await
+            .expect("copy");
         let copy = t.dir.path().join("nas").join(&name);
         assert_eq!(
             std::fs::read(&copy).expect("copy exists"),
@@ -68,7 +69,9 @@ async fn a_backup_is_verified_and_restores_with_the_standard_tools_alone() {
             ledgerflow_backup::list(&t.settings()).expect("list")[0].copies,
             vec!["nas"]
         );
-        let err = ledgerflow_backup::copy_to(&t.settings(), &out, "tape").expect_err("unknown");
+        let err = ledgerflow_backup::copy_to(&t.settings(), &out, "tape")
+            .await
+            .expect_err("unknown");
         assert!(
             err.to_string().contains("no backup destination \"tape\""),
             "{err}"
@@ -77,38 +80,7 @@ async fn a_backup_is_verified_and_restores_with_the_standard_tools_alone() {
         // LedgerFlow gone: zstd, then sqlite3 or pg_restore + psql.
         let raw = t.dir.path().join("restored");
         zstd_decompress(&out.file, &raw);
-        let count = match &t.location {
-            Location::Sqlite(_) => {
-                let o = Command::new("sqlite3")
-                    .arg(&raw)
-                    .arg("SELECT count(*), sum(amount_minor) FROM transactions; PRAGMA integrity_check;")
-                    .output()
-                    .expect("sqlite3");
-                String::from_utf8_lossy(&o.stdout).to_string()
-            }
-            Location::Postgres(_) => {
-                let pg = ledgerflow_test_support::postgres().expect("server");
-                let db = pg.create_database();
-                let st = Command::new(pg.bin("pg_restore"))
-                    .arg("--no-owner")
-                    .arg("--exit-on-error")
-                    .arg(format!("--dbname={db}"))
-                    .arg(&raw)
-                    .status()
-                    .expect("pg_restore");
-                assert!(st.success());
-                let o = Command::new(pg.bin("psql"))
-                    .arg("-X")
-                    .arg("-A")
-                    .arg("-t")
-                    .arg(&db)
-                    .arg("-c")
-                    .arg("SELECT count(*) || '|' || sum(amount_minor) FROM transactions")
-                    .output()
-                    .expect("psql");
-                String::from_utf8_lossy(&o.stdout).to_string()
-            }
-        };
+        let count = count_with_standard_tools(&t, &raw);
         let sums = t.store.account_sums().await.expect("sums");
         let want = format!("3000|{}", sums[0].1);
         assert!(
@@ -352,8 +324,10 @@ async fn pg_dump_missing_failing_or_too_old_fails_clearly_and_keeps_the_last_goo
             ),
             (None, "does not exist"),
         ];
+        let hook = ledgerflow_test_support::http::Webhook::start();
         for (script, want) in cases {
             let mut s = t.settings();
+            s.alert_webhook = Some(hook.url.clone());
             s.pg_bin_dir = Some(match script {
                 Some(script) => fake_pg_bin(t.dir.path(), script),
                 None => t.dir.path().join("no-such-bin"),
@@ -362,8 +336,15 @@ async fn pg_dump_missing_failing_or_too_old_fails_clearly_and_keeps_the_last_goo
                 .await
                 .expect_err("refused");
             assert!(err.to_string().contains(want), "{err}");
+            let alert = hook.received().pop().expect("an alert");
+            assert_eq!(alert["event"], "backup_failed");
+            assert!(
+                alert["message"].as_str().unwrap_or("").contains(want),
+                "{alert}"
+            );
             let _ = std::fs::remove_dir_all(t.dir.path().join("fakebin"));
         }
+        assert_eq!(hook.received().len(), 3);
         let s = t.settings();
         let names: Vec<String> = backup_files(&s.dir)
             .iter()

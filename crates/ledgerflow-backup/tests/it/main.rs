@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use ledgerflow_backup::{BackupError, Compression, Keep, Kind, Settings};
+use ledgerflow_backup::{BackupError, Compression, Destination, Keep, Kind, Settings};
 use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_db::{Location, OpenMode};
 
 mod backups;
+mod encryption;
+mod offsite;
 
 pub struct TestStore {
     pub store: Arc<dyn Store>,
@@ -36,7 +38,14 @@ impl TestStore {
             pg_bin_dir: ledgerflow_test_support::find_bindir(),
             config_toml: "database_url = \"postgres://ledger:********@db/ledger\"\n".into(),
             replay_journal: false,
-            destinations: [("nas".to_string(), self.dir.path().join("nas"))].into(),
+            destinations: [(
+                "nas".to_string(),
+                Destination::Dir(self.dir.path().join("nas")),
+            )]
+            .into(),
+            encrypt_to: None,
+            age_identity: None,
+            alert_webhook: None,
         }
     }
 
@@ -180,4 +189,43 @@ pub fn backup_files(dir: &Path) -> Vec<PathBuf> {
 
 pub async fn take(t: &TestStore, kind: Kind) -> Result<ledgerflow_backup::Outcome, BackupError> {
     ledgerflow_backup::backup(t.store.as_ref(), &t.location, &t.settings(), kind, false).await
+}
+
+/// Restores a plain snapshot (a SQLite file or a pg_dump archive) with the engine's own tools
+/// and returns what they say of the transactions: "count|sum" in it.
+pub fn count_with_standard_tools(t: &TestStore, raw: &Path) -> String {
+    match &t.location {
+        Location::Sqlite(_) => {
+            let o = Command::new("sqlite3")
+                .arg(raw)
+                .arg(
+                    "SELECT count(*), sum(amount_minor) FROM transactions; PRAGMA integrity_check;",
+                )
+                .output()
+                .expect("sqlite3");
+            String::from_utf8_lossy(&o.stdout).to_string()
+        }
+        Location::Postgres(_) => {
+            let pg = ledgerflow_test_support::postgres().expect("server");
+            let db = pg.create_database();
+            let st = Command::new(pg.bin("pg_restore"))
+                .arg("--no-owner")
+                .arg("--exit-on-error")
+                .arg(format!("--dbname={db}"))
+                .arg(raw)
+                .status()
+                .expect("pg_restore");
+            assert!(st.success());
+            let o = Command::new(pg.bin("psql"))
+                .arg("-X")
+                .arg("-A")
+                .arg("-t")
+                .arg(&db)
+                .arg("-c")
+                .arg("SELECT count(*) || '|' || sum(amount_minor) FROM transactions")
+                .output()
+                .expect("psql");
+            String::from_utf8_lossy(&o.stdout).to_string()
+        }
+    }
 }

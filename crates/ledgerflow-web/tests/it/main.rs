@@ -24,7 +24,10 @@ impl TestApp {
             .await
             .expect("init");
         TestApp {
-            state: AppState { store },
+            state: AppState {
+                store,
+                backups: None,
+            },
             _dir: dir,
         }
     }

@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Also copy it to this configured destination (backup.destinations.NAME), read back.
     #[arg(long)]
     pub dest: Option<String>,
+    /// Encrypt it to this age recipient (age1…; overrides backup.encrypt_to). The identity
+    /// that decrypts it (backup.age_identity_file) is needed to verify it.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub encrypt_to: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -103,6 +107,10 @@ fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
         config_toml,
         replay_journal: s.backup.replay_journal,
         destinations: s.backup.destinations.clone(),
+        encrypt_to: Some(s.backup.encrypt_to.clone()).filter(|r| !r.is_empty()),
+        age_identity: Some(PathBuf::from(&s.backup.age_identity_file))
+            .filter(|p| !p.as_os_str().is_empty()),
+        alert_webhook: Some(s.backup.alert_webhook.clone()).filter(|u| !u.is_empty()),
     })
 }
 
@@ -112,13 +120,22 @@ pub fn health(
     ctx: &crate::context::Ctx,
     lineage: Option<&str>,
 ) -> anyhow::Result<ledgerflow_backup::Health> {
-    let settings = settings(ctx)?;
+    let m = monitor(ctx)?;
+    let max_age = ledgerflow_backup::schedule::stale_after(&m.jobs, chrono::Local::now());
+    Ok(ledgerflow_backup::health(&m.settings, lineage, max_age)?)
+}
+
+/// The backup settings and schedule, as `serve`'s `/metrics` and `status` read them.
+pub fn monitor(ctx: &crate::context::Ctx) -> anyhow::Result<ledgerflow_web::BackupMonitor> {
     let jobs = ledgerflow_backup::schedule::jobs(
         &ctx.settings.backup.schedule_db,
         &ctx.settings.backup.schedule_full,
-    )?;
-    let max_age = ledgerflow_backup::schedule::stale_after(&jobs, chrono::Local::now());
-    Ok(ledgerflow_backup::health(&settings, lineage, max_age)?)
+    )
+    .map_err(|e| BadInput(e.to_string()))?;
+    Ok(ledgerflow_web::BackupMonitor {
+        settings: settings(ctx)?,
+        jobs,
+    })
 }
 
 /// The scheduler task for `serve` and `backup schedule`.
@@ -127,12 +144,7 @@ pub fn schedule(
     store: std::sync::Arc<dyn ledgerflow_core::Store>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
-    let settings = settings(ctx)?;
-    let jobs = ledgerflow_backup::schedule::jobs(
-        &ctx.settings.backup.schedule_db,
-        &ctx.settings.backup.schedule_full,
-    )
-    .map_err(|e| BadInput(e.to_string()))?;
+    let ledgerflow_web::BackupMonitor { settings, jobs } = monitor(ctx)?;
     let location = ctx.location()?;
     Ok(ledgerflow_backup::schedule::run(
         store, location, settings, jobs, stop,
@@ -145,20 +157,31 @@ pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
     let location = ctx.location()?;
     match a.cmd {
         None => {
+            let mut settings = settings;
+            if let Some(r) = &a.run.encrypt_to {
+                settings.encrypt_to = Some(r.clone());
+            }
             let store = ctx.store().await?;
             let kind = match a.run.kind {
                 KindArg::Db => Kind::Db,
                 KindArg::Full => Kind::Full,
             };
+            let spinner = crate::progress::spinner(format!(
+                "{} backup: snapshot, test restore, compression and checks",
+                kind.as_str()
+            ));
             let result =
                 ledgerflow_backup::backup(store.as_ref(), &location, &settings, kind, a.run.pin)
                     .await;
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
             store.close().await;
             let outcome = result?;
             if let Some(dest) = &a.run.dest
                 && outcome.verified
             {
-                ledgerflow_backup::copy_to(&settings, &outcome, dest)?;
+                ledgerflow_backup::copy_to(&settings, &outcome, dest).await?;
             }
             report(&[outcome], a.run.json)
         }
@@ -213,7 +236,12 @@ pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
             let mut outcomes = Vec::new();
             let mut errors = Vec::new();
             for f in files {
-                match ledgerflow_backup::verify(&location, &settings, &f).await {
+                let spinner = crate::progress::spinner(format!("verifying {}", f.display()));
+                let verified = ledgerflow_backup::verify(&location, &settings, &f).await;
+                if let Some(s) = spinner {
+                    s.finish_and_clear();
+                }
+                match verified {
                     Ok(o) => outcomes.push(o),
                     Err(e) => errors.push(format!("{}: {e}", f.display())),
                 }

@@ -66,6 +66,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
     )?);
     let state = ledgerflow_web::AppState {
         store: store.clone(),
+        backups: Some(crate::commands::backup::monitor(ctx)?),
     };
     let served = ledgerflow_web::serve(listener, state, shutdown_signal()).await;
     info!("shutting down");

@@ -70,6 +70,26 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
         kinds.contains(&"db") && kinds.contains(&"full"),
         "{kinds:?}"
     );
+    // /metrics says the same for Prometheus.
+    let metrics = get(&addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        "ledgerflow_up 1",
+        "ledgerflow_rows{table=\"transactions\"} 0",
+        "ledgerflow_backup_stale 0",
+        "ledgerflow_backup_failures 0",
+        "ledgerflow_backups{kind=\"db\",state=\"verified\"} 1",
+        "ledgerflow_backups{kind=\"full\",state=\"verified\"} 1",
+        "# TYPE ledgerflow_backup_last_verified_age_seconds gauge",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    let age: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ledgerflow_backup_last_verified_age_seconds "))
+        .and_then(|v| v.parse().ok())
+        .expect("age");
+    assert!((0..600).contains(&age), "{age}");
     let status = get(&addr, "/api/v1/status");
     assert!(status.contains("\"engine\":\"sqlite\""), "{status}");
 
