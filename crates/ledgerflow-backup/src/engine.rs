@@ -297,7 +297,12 @@ impl Scratch {
             }
             Location::Postgres(url) => {
                 let pg_restore = pg_tool(pg_bin_dir, "pg_restore")?;
-                let mut conn = connect_pg(url).await?;
+                // The live database may be gone (a restore after its loss): then the
+                // maintenance database serves to create the scratch one.
+                let mut conn = match connect_pg(url).await {
+                    Ok(c) => c,
+                    Err(e) => connect_maintenance(url).await.map_err(|_| e)?,
+                };
                 drop_stale_scratch(&mut conn).await;
                 let name = format!(
                     "ledgerflow_verify_{}_{}",
@@ -348,6 +353,25 @@ impl Scratch {
         }
     }
 
+    /// Makes this scratch database the database of `live_url` (PostgreSQL): in one
+    /// transaction on the server the live database, if any, is renamed aside and the scratch
+    /// database takes its name, so a kill at any moment leaves one or the other whole. The old
+    /// one is dropped after. Refused, with nothing changed, while anyone else is connected to the
+    /// live database.
+    pub async fn promote(self, live_url: &str) -> Result<(), BackupError> {
+        let Some(db) = &self.pg else {
+            return Err(BackupError::Restore(
+                "only a PostgreSQL scratch store is promoted".into(),
+            ));
+        };
+        self.store.close().await;
+        let result = promote_pg(&db.name, live_url).await;
+        if result.is_err() {
+            db.drop_db().await;
+        }
+        result
+    }
+
     /// Closes the scratch store and removes it.
     pub async fn discard(self) {
         self.store.close().await;
@@ -357,7 +381,7 @@ impl Scratch {
     }
 }
 
-async fn integrity_check(path: &Path) -> Result<(), BackupError> {
+pub(crate) async fn integrity_check(path: &Path) -> Result<(), BackupError> {
     let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .connect()
@@ -406,6 +430,108 @@ async fn drop_stale_scratch(conn: &mut sqlx::PgConnection) {
     }
 }
 
+/// The database named by a PostgreSQL URL.
+pub(crate) fn database_of(url: &str) -> Option<String> {
+    let base = url.split('?').next().unwrap_or(url);
+    let rest = &base[base.find("://")? + 3..];
+    let name = &rest[rest.find('/')? + 1..];
+    (!name.is_empty()).then(|| percent_decode(name))
+}
+
+/// A double-quoted SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A connection to the server's maintenance database (`postgres`, else `template1`).
+async fn connect_maintenance(url: &str) -> Result<sqlx::PgConnection, BackupError> {
+    match connect_pg(&with_database(url, "postgres")).await {
+        Ok(c) => Ok(c),
+        Err(_) => connect_pg(&with_database(url, "template1")).await,
+    }
+}
+
+async fn promote_pg(scratch: &str, live_url: &str) -> Result<(), BackupError> {
+    let live = database_of(live_url).ok_or_else(|| {
+        BackupError::Refused("the database URL names no database to restore into".into())
+    })?;
+    let mut conn = connect_maintenance(live_url).await?;
+    let q = |e: sqlx::Error| BackupError::Restore(format!("switching databases failed: {e}"));
+    let others: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&live)
+    .fetch_one(&mut conn)
+    .await
+    .map_err(q)?;
+    if others > 0 {
+        return Err(BackupError::Refused(format!(
+            "the database {live} is in use by {others} other connection(s) (is `ledgerflow serve` running?): stop them, then restore again; nothing was changed"
+        )));
+    }
+    // Pre-restore databases left by a restore killed between its switch and its clean-up.
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, $1 || '_replaced_')",
+    )
+    .bind(&live)
+    .fetch_all(&mut conn)
+    .await
+    .map_err(q)?;
+    for name in stale {
+        drop_database(&mut conn, &name).await;
+    }
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&live)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(q)?;
+    let mut aside = format!("{live}_replaced_{}", chrono::Utc::now().timestamp());
+    if aside.len() > 63 {
+        aside = format!(
+            "lf_replaced_{}_{}",
+            chrono::Utc::now().timestamp(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+    }
+    let mut tx = sqlx::Connection::begin(&mut conn).await.map_err(q)?;
+    if exists {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            ident(&live),
+            ident(&aside)
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        ident(scratch),
+        ident(&live)
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(q)?;
+    tx.commit().await.map_err(q)?;
+    if exists {
+        drop_database(&mut conn, &aside).await;
+    }
+    Ok(())
+}
+
+async fn drop_database(conn: &mut sqlx::PgConnection, name: &str) {
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        ident(name)
+    )))
+    .execute(&mut *conn)
+    .await;
+    if let Err(e) = dropped {
+        warn!(database = %name, error = %e, "database not dropped");
+    }
+}
+
 /// A temporary database on the live store's server.
 struct PgScratch {
     admin_url: String,
@@ -414,7 +540,11 @@ struct PgScratch {
 
 impl PgScratch {
     async fn drop_db(&self) {
-        match connect_pg(&self.admin_url).await {
+        let conn = match connect_pg(&self.admin_url).await {
+            Ok(c) => Ok(c),
+            Err(_) => connect_maintenance(&self.admin_url).await,
+        };
+        match conn {
             Ok(mut conn) => {
                 let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",

@@ -15,6 +15,7 @@ mod crypt;
 pub mod destination;
 pub mod engine;
 pub mod manifest;
+pub mod restore;
 pub mod retention;
 pub mod schedule;
 
@@ -36,6 +37,7 @@ use crate::catalog::{Catalog, Entry};
 pub use crate::destination::{Destination, S3Destination, copy_to, copy_to_destinations};
 use crate::engine::Scratch;
 use crate::manifest::{Facts, Manifest, Member};
+pub use crate::restore::{Restored, restore};
 pub use crate::retention::Keep;
 
 #[derive(Debug, thiserror::Error)]
@@ -281,7 +283,7 @@ async fn take_backup(
         ),
         None => None,
     };
-    let facts = match checked {
+    let mut facts = match checked {
         Ok(f) => f,
         Err(e) => {
             if let Some(Ok(e)) = &early {
@@ -290,6 +292,9 @@ async fn take_backup(
             return Err(e);
         }
     };
+    // The scratch store was brought to this binary's schema when opened; the snapshot has the
+    // live store's (older, when this backup precedes a migration).
+    facts.schema_version = store.schema_version().await?;
     let early = early.transpose()?;
     let restored = format!(
         "test restore: integrity ok, {}{} transactions, journal head {} part of the live store's history",
@@ -881,6 +886,7 @@ fn remove_stale_leftovers(dir: &Path) {
         let name = e.file_name().to_string_lossy().to_string();
         let leftover = name.starts_with(".work-")
             || name.starts_with(".verify-")
+            || name.starts_with(".restore-")
             || (name.starts_with('.') && name.ends_with(".partial"));
         let old = e
             .metadata()
@@ -902,7 +908,7 @@ fn remove_stale_leftovers(dir: &Path) {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), BackupError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), BackupError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| BackupError::io(dir, e))
@@ -986,7 +992,7 @@ fn check_archive(
 
 /// Why an archive check failed: the archive itself, or this machine (a full disk where it is
 /// unpacked), which says nothing about the archive.
-enum Failure {
+pub(crate) enum Failure {
     Archive(String),
     Here(String),
 }
@@ -1014,7 +1020,7 @@ impl Failure {
 
 /// Decompresses the archive and returns the database snapshot inside it, every member's hash
 /// checked against the manifest.
-fn extract_member(
+pub(crate) fn extract_member(
     path: &Path,
     m: &Manifest,
     identity: Option<&Path>,

@@ -69,6 +69,9 @@ pub trait Store: Send + Sync {
     /// Records a new lineage, the environment and the creation time. Fails if already done.
     async fn initialize(&self, actor: &Actor, env: Environment) -> StoreResult<StoreMeta>;
 
+    /// Protects the store (nuke refuses a protected store) or lifts the protection; journaled.
+    async fn set_protected(&self, actor: &Actor, protected: bool) -> StoreResult<StoreMeta>;
+
     async fn counts(&self) -> StoreResult<Counts>;
 
     async fn journal_head(&self) -> StoreResult<JournalHead>;

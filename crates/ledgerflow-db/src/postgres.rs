@@ -75,10 +75,13 @@ impl PgStore {
                 binary: known,
             });
         }
-        if applied == 0 && mode == OpenMode::Existing {
+        if applied == 0 && mode != OpenMode::Create {
             return Err(StoreError::NotInitialized {
                 location: self.location(),
             });
+        }
+        if mode == OpenMode::AsIs {
+            return Ok(());
         }
         MIGRATOR
             .run(&self.pool)
@@ -398,6 +401,33 @@ impl Store for PgStore {
         append(&mut tx, vec![crate::init_entry(actor, &meta)?]).await?;
         tx.commit().await.map_err(dberr)?;
         Ok(meta)
+    }
+
+    #[instrument(skip_all, fields(protected))]
+    async fn set_protected(&self, actor: &Actor, protected: bool) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let before =
+            crate::meta_from_pairs(rows, self.schema_version().await?)?.ok_or_else(|| {
+                StoreError::NotInitialized {
+                    location: self.location(),
+                }
+            })?;
+        let after = StoreMeta {
+            protected,
+            ..before.clone()
+        };
+        sqlx::query("UPDATE meta SET value = $1 WHERE key = 'protected'")
+            .bind(protected.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        append(&mut tx, vec![crate::meta_entry(actor, &before, &after)?]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
     }
 
     async fn counts(&self) -> StoreResult<Counts> {
@@ -1153,4 +1183,23 @@ async fn insert_chunk(conn: &mut PgConnection, chunk: &[Transaction]) -> StoreRe
 
 pub(crate) fn migration_versions() -> Vec<i64> {
     MIGRATOR.iter().map(|m| m.version).collect()
+}
+
+/// Drops and recreates the `public` schema: every table, the journal and the migration history.
+pub(crate) async fn wipe(url: &str) -> StoreResult<()> {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let mut conn = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::InvalidLocation {
+            location: crate::redact_url(url),
+            reason: e.to_string(),
+        })?
+        .connect()
+        .await
+        .map_err(dberr)?;
+    let mut tx = conn.begin().await.map_err(dberr)?;
+    for sql in ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"] {
+        sqlx::query(sql).execute(&mut *tx).await.map_err(dberr)?;
+    }
+    tx.commit().await.map_err(dberr)?;
+    Ok(())
 }

@@ -35,7 +35,7 @@ impl SqliteStore {
     pub async fn open(path: &Path, mode: OpenMode) -> StoreResult<Self> {
         let location = path.display().to_string();
         let exists = path.exists();
-        if !exists && mode == OpenMode::Existing {
+        if !exists && mode != OpenMode::Create {
             return Err(StoreError::NotInitialized { location });
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -79,10 +79,13 @@ impl SqliteStore {
                 binary: known,
             });
         }
-        if applied == 0 && mode == OpenMode::Existing {
+        if applied == 0 && mode != OpenMode::Create {
             return Err(StoreError::NotInitialized {
                 location: self.location(),
             });
+        }
+        if mode == OpenMode::AsIs {
+            return Ok(());
         }
         MIGRATOR
             .run(&self.pool)
@@ -269,6 +272,33 @@ impl Store for SqliteStore {
         append(&mut tx, vec![crate::init_entry(actor, &meta)?]).await?;
         tx.commit().await.map_err(dberr)?;
         Ok(meta)
+    }
+
+    #[instrument(skip_all, fields(protected))]
+    async fn set_protected(&self, actor: &Actor, protected: bool) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let before =
+            crate::meta_from_pairs(rows, self.schema_version().await?)?.ok_or_else(|| {
+                StoreError::NotInitialized {
+                    location: self.location(),
+                }
+            })?;
+        let after = StoreMeta {
+            protected,
+            ..before.clone()
+        };
+        sqlx::query("UPDATE meta SET value = ? WHERE key = 'protected'")
+            .bind(protected.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        append(&mut tx, vec![crate::meta_entry(actor, &before, &after)?]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
     }
 
     async fn counts(&self) -> StoreResult<Counts> {

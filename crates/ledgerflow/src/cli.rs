@@ -43,6 +43,10 @@ pub struct GlobalArgs {
     /// Log filter, e.g. "debug" or "ledgerflow=debug,sqlx=warn".
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Accept a new or empty store as the ledger although the backup directory holds verified
+    /// backups of another, non-empty one (otherwise refused: see `ledgerflow restore`).
+    #[arg(long, global = true)]
+    pub accept_new_lineage: bool,
 }
 
 impl GlobalArgs {
@@ -88,6 +92,22 @@ pub enum Command {
     Import(commands::import::Args),
     /// Backups proven by a test restore: take one, list, verify, prune.
     Backup(commands::backup::Args),
+    /// Restore a backup: verified first, a pinned safety backup of the current store, then
+    /// swapped in whole.
+    Restore(commands::restore::Args),
+    /// Apply pending schema migrations after a verified, pinned backup.
+    Migrate(commands::migrate::Args),
+    /// Check everything: environment, protection, backups, journal, schema, disk, tools.
+    Doctor(commands::doctor::Args),
+    /// Protect the store: nuke is refused on it.
+    Protect,
+    /// Remove the protection (refused in prod).
+    Unprotect,
+    /// Delete all data of a dev store, after a verified backup and typing DESTROY.
+    Nuke(commands::protect::NukeArgs),
+    /// Guards around other tools: `guard docker -- …` refuses to delete protected volumes.
+    #[command(subcommand)]
+    Guard(commands::docker::Cmd),
     /// Users and roles.
     #[command(subcommand)]
     User(commands::user::Cmd),

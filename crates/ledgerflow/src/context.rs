@@ -12,6 +12,9 @@ use crate::config::Settings;
 pub struct Ctx {
     pub settings: Settings,
     pub actor: Actor,
+    /// `--accept-new-lineage`: a new or empty store is the ledger now, whatever backups of
+    /// another store the catalog holds.
+    pub accept_new_lineage: bool,
 }
 
 impl Ctx {
@@ -24,17 +27,118 @@ impl Ctx {
         self.open(OpenMode::Existing).await
     }
 
+    /// Opens the store after the environment lock and the lineage guard ([`crate::guard`]).
+    /// Pending schema migrations are applied after a verified, pinned backup (refused in prod:
+    /// `ledgerflow migrate --authorize-prod` there).
     pub async fn open(&self, mode: OpenMode) -> anyhow::Result<Arc<dyn Store>> {
+        let store = self.open_guarded(mode).await?;
+        let (applied, known) = (store.schema_version().await?, store.known_schema_version());
+        if applied == 0 || applied >= known {
+            return Ok(store);
+        }
+        if self.settings.env == ledgerflow_core::model::Environment::Prod {
+            store.close().await;
+            return Err(crate::exit::Refused(format!(
+                "the store's schema is at version {applied} and this LedgerFlow needs {known}: in prod, run `ledgerflow migrate --authorize-prod` (a verified backup is taken first)"
+            ))
+            .into());
+        }
+        crate::commands::migrate::with_backup(self, store).await
+    }
+
+    /// [`Ctx::open`] without applying pending migrations (`migrate` does that itself).
+    pub async fn open_guarded(&self, mode: OpenMode) -> anyhow::Result<Arc<dyn Store>> {
+        let location = self.location()?;
+        let backups = crate::commands::backup::settings(self)?;
+        if let Location::Sqlite(p) = &location
+            && !p.exists()
+            && !self.accept_new_lineage
+            && let Some(e) = crate::guard::lost_store(&backups, None, true)
+        {
+            return Err(crate::guard::lost_store_refusal(&e, &location.display(), true).into());
+        }
+        // As it is first: migrations wait for the backup that precedes them.
+        let opened = match ledgerflow_db::open(&location, OpenMode::AsIs).await {
+            Err(ledgerflow_core::StoreError::NotInitialized { .. }) if mode == OpenMode::Create => {
+                ledgerflow_db::open(&location, OpenMode::Create).await
+            }
+            other => other,
+        };
+        let store = match opened {
+            Ok(s) => s,
+            // An empty database (recreated after a loss) is refused for what it is.
+            Err(e @ ledgerflow_core::StoreError::NotInitialized { .. }) => {
+                if !self.accept_new_lineage
+                    && let Some(lost) = crate::guard::lost_store(&backups, None, true)
+                {
+                    return Err(crate::guard::lost_store_refusal(
+                        &lost,
+                        &location.display(),
+                        false,
+                    )
+                    .into());
+                }
+                return Err(anyhow::Error::new(e)
+                    .context(format!("opening the store at {}", location.display())));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("opening the store at {}", location.display())));
+            }
+        };
+        let checked = async {
+            let meta = store.meta().await?;
+            if let Some(m) = &meta {
+                crate::guard::environment(m, self.settings.env)?;
+            }
+            if !self.accept_new_lineage {
+                let c = store.counts().await?;
+                let empty = c.transactions == 0 && c.accounts == 0;
+                if let Some(e) = crate::guard::lost_store(&backups, meta.as_ref(), empty) {
+                    return Err(
+                        crate::guard::lost_store_refusal(&e, &store.location(), false).into(),
+                    );
+                }
+            }
+            if meta.is_none() && mode != OpenMode::Create {
+                return Err(ledgerflow_core::StoreError::NotInitialized {
+                    location: store.location(),
+                }
+                .into());
+            }
+            Ok::<(), anyhow::Error>(())
+        }
+        .await;
+        match checked {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                store.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the store without the guards (`status` reports what they would say).
+    pub async fn open_unguarded(&self, mode: OpenMode) -> anyhow::Result<Arc<dyn Store>> {
         let location = self.location()?;
         let store = ledgerflow_db::open(&location, mode)
             .await
             .with_context(|| format!("opening the store at {}", location.display()))?;
-        if mode == OpenMode::Existing && store.meta().await?.is_none() {
+        if mode != OpenMode::Create && store.meta().await?.is_none() {
             let location = store.location();
             store.close().await;
             return Err(ledgerflow_core::StoreError::NotInitialized { location }.into());
         }
         Ok(store)
+    }
+
+    /// After `init` (or `serve`'s first run) with `--accept-new-lineage`: the new store is
+    /// recorded as the accepted ledger, so later commands need no flag.
+    pub fn initialized(&self, meta: &ledgerflow_core::model::StoreMeta) -> anyhow::Result<()> {
+        if self.accept_new_lineage {
+            crate::guard::accept_lineage(&self.settings.backup_dir, &meta.lineage_id.to_string())?;
+        }
+        Ok(())
     }
 }
 

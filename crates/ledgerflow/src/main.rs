@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod context;
 mod exit;
+mod guard;
 mod progress;
 mod telemetry;
 
@@ -87,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Ctx {
         settings: loaded.settings,
         actor: Actor::cli(),
+        accept_new_lineage: cli.global.accept_new_lineage,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -103,6 +105,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Journal(c) => commands::journal::run(&ctx, c).await,
             Command::Import(a) => commands::import::run(&ctx, a).await,
             Command::Backup(a) => commands::backup::run(&ctx, a).await,
+            Command::Restore(a) => commands::restore::run(&ctx, a).await,
+            Command::Protect => commands::protect::run(&ctx, true).await,
+            Command::Unprotect => commands::protect::run(&ctx, false).await,
+            Command::Nuke(a) => commands::protect::nuke(&ctx, a).await,
+            Command::Guard(c) => commands::docker::run(&ctx, c).await,
+            Command::Migrate(a) => commands::migrate::run(&ctx, a).await,
+            Command::Doctor(a) => commands::doctor::run(&ctx, a).await,
             Command::Config(_) => Ok(()),
         }
     })

@@ -76,7 +76,7 @@ pub enum Cmd {
     },
 }
 
-fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
+pub(crate) fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
     let s = &ctx.settings;
     let compression = match s.backup.compression.as_str() {
         "zstd" => Compression::Zstd,

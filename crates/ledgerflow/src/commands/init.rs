@@ -26,6 +26,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
             return Err(e.into());
         }
     };
+    ctx.initialized(&meta)?;
     if args.json {
         print_json(&serde_json::json!({
             "engine": store.engine().as_str(),

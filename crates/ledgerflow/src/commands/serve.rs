@@ -27,6 +27,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         Some(m) => m,
         None => {
             let m = store.initialize(&ctx.actor, ctx.settings.env).await?;
+            ctx.initialized(&m)?;
             crate::out!(
                 "Created a new {} store (lineage {}) at {}",
                 m.environment,

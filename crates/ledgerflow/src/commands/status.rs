@@ -26,10 +26,25 @@ struct Status {
     counts: ledgerflow_core::model::Counts,
     journal: ledgerflow_core::journal::JournalHead,
     backups: Option<ledgerflow_backup::Health>,
+    /// What the environment lock and the lineage guard refuse, if anything.
+    problems: Vec<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
+    // Unguarded: status reports what the guards would refuse, then exits non-zero.
+    let store = match ctx.open_unguarded(ledgerflow_db::OpenMode::AsIs).await {
+        Ok(s) => s,
+        Err(e) => {
+            // A missing store that the backups remember is reported as the lost store it is.
+            if let Ok(settings) = crate::commands::backup::settings(ctx)
+                && let Some(lost) = crate::guard::lost_store(&settings, None, true)
+            {
+                let location = ctx.location()?.display();
+                return Err(crate::guard::lost_store_refusal(&lost, &location, true).into());
+            }
+            return Err(e);
+        }
+    };
     let meta = store
         .meta()
         .await?
@@ -50,10 +65,33 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
         counts: store.counts().await?,
         journal: store.journal_head().await?,
         backups: crate::commands::backup::health(ctx, Some(&meta.lineage_id.to_string())).ok(),
+        problems: Vec::new(),
     };
+    let mut s = s;
+    if let Err(e) = crate::guard::environment(&meta, ctx.settings.env) {
+        s.problems.push(e.to_string());
+    }
+    let empty = s.counts.transactions == 0 && s.counts.accounts == 0;
+    if let Ok(settings) = crate::commands::backup::settings(ctx)
+        && let Some(e) = crate::guard::lost_store(&settings, Some(&meta), empty)
+    {
+        s.problems
+            .push(crate::guard::lost_store_refusal(&e, &s.location, false).to_string());
+    }
     store.close().await;
-    if args.json {
-        return print_json(&s);
+    let problems = s.problems.len();
+    print(&s, args.json)?;
+    if problems > 0 {
+        return Err(
+            crate::exit::CheckFailed(format!("status: {problems} problem(s) found")).into(),
+        );
+    }
+    Ok(())
+}
+
+fn print(s: &Status, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(s);
     }
     crate::out!("LedgerFlow {}", s.version);
     crate::out!(
@@ -114,6 +152,9 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
         for f in &b.failures {
             crate::out!("  backup FAILED:  {f}");
         }
+    }
+    for p in &s.problems {
+        crate::out!("  PROBLEM:        {p}");
     }
     Ok(())
 }

@@ -298,17 +298,24 @@ fn categories_nest_rename_and_refuse_cycles() {
 fn prod_stores_are_protected_and_archived_accounts_refuse_new_rows() {
     let app = TestApp::sqlite();
     let out = app.ok(&["init", "--env", "prod"]);
+    // The store says prod; this configuration runs as dev: refused, then run as prod.
+    let err = app.fails(&["status"], 1);
+    assert!(err.contains("status: 1 problem(s) found"), "{err}");
     assert!(out.contains("protected"), "{out}");
-    let st = app.json(&["status", "--json"]);
+    let st = app.json(&["--as-env", "prod", "status", "--json"]);
     assert_eq!(st["environment"], "prod");
     assert_eq!(st["protected"], true);
-    let err = app.fails(&["init"], 1);
+    let err = app.fails(&["--as-env", "prod", "init"], 1);
     assert!(err.contains("already initialised"), "{err}");
 
-    app.ok(&["account", "add", "Old", "--kind", "savings"]);
-    app.ok(&["account", "archive", "Old"]);
+    app.ok(&[
+        "--as-env", "prod", "account", "add", "Old", "--kind", "savings",
+    ]);
+    app.ok(&["--as-env", "prod", "account", "archive", "Old"]);
     let err = app.fails(
         &[
+            "--as-env",
+            "prod",
             "tx",
             "add",
             "--account",
@@ -324,13 +331,13 @@ fn prod_stores_are_protected_and_archived_accounts_refuse_new_rows() {
     );
     assert!(err.contains("archived"), "{err}");
     assert_eq!(
-        app.json(&["account", "list", "--json"])
+        app.json(&["--as-env", "prod", "account", "list", "--json"])
             .as_array()
             .map(Vec::len),
         Some(0)
     );
     assert_eq!(
-        app.json(&["account", "list", "--all", "--json"])
+        app.json(&["--as-env", "prod", "account", "list", "--all", "--json"])
             .as_array()
             .map(Vec::len),
         Some(1)
@@ -511,7 +518,10 @@ fn journal_show_hides_password_hashes_and_verify_guards_the_store_facts() {
     assert!(!json.contains("$argon2id$"), "{json}");
 
     app.raw_sql("UPDATE meta SET value = 'prod' WHERE key = 'environment'");
+    // The environment lock sees a prod store now; run as prod, the journal names the change.
     let err = app.fails(&["journal", "verify"], 1);
+    assert!(err.contains("environment mismatch"), "{err}");
+    let err = app.fails(&["--as-env", "prod", "journal", "verify"], 1);
     assert!(
         err.contains("store 1: the row differs from the journal"),
         "{err}"

@@ -8,7 +8,10 @@
 mod backup;
 mod cli;
 mod config;
+mod deploy;
 mod imports;
+mod migrate;
+mod restore;
 mod scenario;
 mod serve;
 
@@ -110,6 +113,49 @@ impl TestApp {
         let out = self.ok(args);
         serde_json::from_str(&out)
             .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
+    }
+
+    /// Runs with a terminal (util-linux `script` gives it a pseudo-terminal) and `typed` as
+    /// what the user types at it; `env` added. Returns the exit status and what it printed.
+    pub fn typed(&self, args: &[&str], typed: &str, env: &[(&str, &str)]) -> (bool, String) {
+        use std::io::Write;
+        let mut line = String::from(env!("CARGO_BIN_EXE_ledgerflow"));
+        for a in args {
+            line.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+        }
+        let mut sh = Command::new("script");
+        sh.current_dir(self.path())
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LEDGERFLOW_") || k == "RUST_LOG" {
+                sh.env_remove(k);
+            }
+        }
+        if let Some(url) = &self.db_url {
+            sh.env("LEDGERFLOW_DATABASE_URL", url);
+        }
+        for (k, v) in env {
+            sh.env(k, v);
+        }
+        let mut child = sh.spawn().expect("script (util-linux)");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{typed}\n").as_bytes())
+            .expect("type");
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     }
 
     /// `user add NAME --role ROLE --password-stdin`, the password piped in.

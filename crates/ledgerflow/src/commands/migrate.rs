@@ -1,0 +1,87 @@
+//! `ledgerflow migrate`: apply pending schema migrations, after a verified backup that is
+//! pinned (retention keeps it). Commands do the same on their own when they find the schema
+//! behind, except in prod, where only `migrate --authorize-prod` does. The migration history
+//! stays in the store (`_sqlx_migrations`); a store newer than this binary is refused.
+
+use std::sync::Arc;
+
+use ledgerflow_core::Store;
+use ledgerflow_core::model::Environment;
+use ledgerflow_db::OpenMode;
+
+use crate::context::Ctx;
+use crate::exit::Refused;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// In prod: allow the migration (the store's name must then be typed at the prompt).
+    #[arg(long)]
+    pub authorize_prod: bool,
+}
+
+pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
+    let store = ctx.open_guarded(OpenMode::Existing).await?;
+    let (applied, known) = (store.schema_version().await?, store.known_schema_version());
+    if applied >= known {
+        store.close().await;
+        crate::out!("The schema is up to date (version {applied}).");
+        return Ok(());
+    }
+    if ctx.settings.env == Environment::Prod {
+        let name = crate::guard::store_name(&ctx.location()?);
+        if !a.authorize_prod {
+            store.close().await;
+            return Err(Refused(
+                "a migration in prod needs --authorize-prod and the store's name typed at the prompt"
+                    .into(),
+            )
+            .into());
+        }
+        if let Err(e) = crate::guard::confirm_typed(
+            &format!(
+                "Migrate the prod store {} from schema {applied} to {known}",
+                store.location()
+            ),
+            &name,
+        ) {
+            store.close().await;
+            return Err(e.into());
+        }
+    }
+    let store = with_backup(ctx, store).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// Takes a verified, pinned backup of `store` (opened as it is), then reopens it with the
+/// migrations applied. Refused, with the schema unchanged, when the backup does not verify.
+pub async fn with_backup(ctx: &Ctx, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Store>> {
+    let location = ctx.location()?;
+    let settings = crate::commands::backup::settings(ctx)?;
+    let from = store.schema_version().await?;
+    let to = store.known_schema_version();
+    let taken = ledgerflow_backup::backup(
+        store.as_ref(),
+        &location,
+        &settings,
+        ledgerflow_backup::Kind::Db,
+        true,
+    )
+    .await;
+    store.close().await;
+    let outcome = taken?;
+    if !outcome.verified {
+        return Err(Refused(format!(
+            "the backup before migrating the schema from {from} to {to} failed its verification ({}): the schema was not changed",
+            outcome.verification
+        ))
+        .into());
+    }
+    let migrated = ledgerflow_db::open(&location, OpenMode::Existing).await?;
+    tracing::info!(from, to, backup = %outcome.file.display(), "schema migrated");
+    eprintln!(
+        "Migrated the schema from version {from} to {to}; the pinned backup {} holds the store as it was.",
+        outcome.file.display()
+    );
+    Ok(migrated)
+}

@@ -1,0 +1,199 @@
+//! Migrations wait for a verified, pinned backup; a newer schema is refused; `doctor` reports.
+//! A pending migration is made by removing the newest version from the store's migration
+//! history (the engines' migration 2 can run again).
+
+use crate::TestApp;
+
+fn with_rows(app: &TestApp, env: &[(&str, &str)]) {
+    let run = |args: &[&str]| {
+        let mut c = app.command(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init"]);
+    run(&[
+        "account",
+        "add",
+        "Checking",
+        "--kind",
+        "checking",
+        "--currency",
+        "USD",
+    ]);
+    let csv = app.path().join("wf.csv");
+    ledgerflow_test_support::write_wf_csv(&csv, 0, 400).expect("csv");
+    run(&["import", "wf.csv", "--account", "Checking"]);
+}
+
+fn make_pending(app: &TestApp) {
+    app.raw_sql("DELETE FROM _sqlx_migrations WHERE version = 2");
+}
+
+fn pinned(app: &TestApp) -> usize {
+    app.json(&["backup", "list", "--json"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|e| e["pinned"] == true && e["verified"] == true)
+        .count()
+}
+
+#[test]
+fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is_refused() {
+    for app in TestApp::both() {
+        with_rows(&app, &[]);
+        make_pending(&app);
+        let doctor = app.run(&["doctor"]);
+        assert_eq!(doctor.status.code(), Some(1));
+        let says = String::from_utf8_lossy(&doctor.stdout).to_string();
+        assert!(
+            says.lines()
+                .any(|l| l.starts_with("PROBLEM") && l.contains("run `ledgerflow migrate`")),
+            "{says}"
+        );
+        // Any command migrates, after the backup.
+        let out = app
+            .command(&["tx", "list", "--limit", "1"])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Migrated the schema from version 1 to 2"),
+            "{err}"
+        );
+        assert_eq!(pinned(&app), 1);
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 2);
+        app.ok(&["journal", "verify"]);
+        // That backup holds the store at schema 1: restored, it is migrated forward.
+        let before = app.json(&["backup", "list", "--json"])[0]["file"]
+            .as_str()
+            .expect("file")
+            .to_string();
+        let out = app.ok(&["restore", &before, "--yes"]);
+        assert!(
+            out.contains("migrated forward from version 1 to 2"),
+            "{out}"
+        );
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 2);
+        app.ok(&["journal", "verify"]);
+        // `migrate` itself.
+        make_pending(&app);
+        let out = app.command(&["migrate"]).output().expect("run");
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("from version 1 to 2"));
+        // The first, the restore's safety backup, and this one.
+        assert_eq!(pinned(&app), 3);
+        assert!(app.ok(&["migrate"]).contains("up to date (version 2)"));
+        // A store newer than this binary: refused, never touched.
+        match &app.db_url {
+            None => app.raw_sql(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', 1, x'00', 0)",
+            ),
+            Some(_) => app.raw_sql(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', true, '\\x00'::bytea, 0)",
+            ),
+        }
+        let err = app.fails(&["tx", "list"], 3);
+        assert!(err.contains("99"), "{err}");
+        let err = app.fails(&["migrate"], 3);
+        assert!(err.contains("99"), "{err}");
+    }
+}
+
+#[test]
+fn in_prod_only_an_authorized_migration_runs() {
+    let app = TestApp::sqlite();
+    let prod = [("LEDGERFLOW_ENV", "prod")];
+    with_rows(&app, &prod);
+    make_pending(&app);
+    let run = |args: &[&str]| {
+        app.command(args)
+            .env("LEDGERFLOW_ENV", "prod")
+            .output()
+            .expect("run")
+    };
+    let out = run(&["tx", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("migrate --authorize-prod"));
+    let out = run(&["migrate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["migrate", "--authorize-prod"]);
+    assert_eq!(out.status.code(), Some(1), "no terminal");
+    let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "wrong-name", &prod);
+    assert!(!ok, "{said}");
+    let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "ledgerflow-data", &prod);
+    assert!(ok, "{said}");
+    assert!(said.contains("from version 1 to 2"), "{said}");
+    assert!(run(&["tx", "list"]).status.success());
+}
+
+#[test]
+fn doctor_says_ok_on_a_sound_store_and_names_each_problem() {
+    for app in TestApp::both() {
+        with_rows(&app, &[]);
+        // No backup yet.
+        let out = app.run(&["doctor"]);
+        assert_eq!(out.status.code(), Some(1));
+        let says = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            says.lines()
+                .any(|l| l.starts_with("PROBLEM") && l.contains("no verified backup")),
+            "{says}"
+        );
+        app.ok(&["backup"]);
+        let says = app.ok(&["doctor"]);
+        for check in [
+            "environment",
+            "protection",
+            "lineage",
+            "schema",
+            "journal",
+            "backups",
+            "disk (backups)",
+        ] {
+            assert!(
+                says.lines()
+                    .any(|l| l.starts_with("ok") && l.contains(check)),
+                "{check} in {says}"
+            );
+        }
+        if app.db_url.is_some() {
+            assert!(says.contains("pg_dump (PostgreSQL)"), "{says}");
+        }
+        let v = app.json(&["doctor", "--json"]);
+        assert!(
+            v.as_array()
+                .expect("findings")
+                .iter()
+                .all(|f| f["ok"] == true),
+            "{v}"
+        );
+        // A row changed behind LedgerFlow's back, and a dev configuration on a prod store.
+        app.raw_sql("UPDATE transactions SET amount_minor = amount_minor + 1 WHERE id = 1");
+        let out = app
+            .command(&["doctor", "--as-env", "prod"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1));
+        let says = String::from_utf8_lossy(&out.stdout).to_string();
+        for check in ["environment", "journal"] {
+            assert!(
+                says.lines()
+                    .any(|l| l.starts_with("PROBLEM") && l.contains(check)),
+                "{check} in {says}"
+            );
+        }
+    }
+}

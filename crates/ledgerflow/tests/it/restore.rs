@@ -1,0 +1,423 @@
+//! Restore, the environment lock, protection, nuke and the lineage guard, on both engines:
+//! every refusal leaves the data where it was.
+
+use std::process::Stdio;
+
+use crate::TestApp;
+
+/// `rows` Wells Fargo rows (numbered from `from`) imported into "Checking".
+fn import(app: &TestApp, from: u64, rows: u64) {
+    let csv = app.path().join(format!("wf-{from}.csv"));
+    ledgerflow_test_support::write_wf_csv(&csv, from, from + rows).expect("csv");
+    app.ok(&[
+        "import",
+        csv.to_str().expect("path"),
+        "--account",
+        "Checking",
+    ]);
+}
+
+fn with_rows(app: &TestApp, rows: u64) {
+    app.ok(&["init"]);
+    app.ok(&[
+        "account",
+        "add",
+        "Checking",
+        "--kind",
+        "checking",
+        "--currency",
+        "USD",
+    ]);
+    import(app, 0, rows);
+}
+
+fn transactions(app: &TestApp) -> i64 {
+    app.json(&["status", "--json"])["counts"]["transactions"]
+        .as_i64()
+        .expect("count")
+}
+
+fn backup(app: &TestApp) -> String {
+    let out = app.json(&["backup", "--json"]);
+    assert_eq!(out["verified"], true, "{out}");
+    std::path::Path::new(out["file"].as_str().expect("file"))
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string()
+}
+
+#[test]
+fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup() {
+    for app in TestApp::both() {
+        with_rows(&app, 3_000);
+        let sums_then = app.json(&["account", "list", "--json"]);
+        let b = backup(&app);
+        import(&app, 3_000, 2_000);
+        app.ok(&[
+            "tx",
+            "add",
+            "--account",
+            "Checking",
+            "--date",
+            "2024-01-02",
+            "--amount",
+            "-9.99",
+            "--payee",
+            "Late",
+        ]);
+        assert_eq!(transactions(&app), 5_001);
+
+        // No terminal and no --yes: refused, nothing changed.
+        let err = app.fails(&["restore", &b], 1);
+        assert!(err.contains("typed at a terminal"), "{err}");
+        assert_eq!(transactions(&app), 5_001);
+
+        let out = app.ok(&["restore", &b, "--yes"]);
+        assert!(out.contains("3000 transactions"), "{out}");
+        assert!(out.contains("to undo: ledgerflow restore"), "{out}");
+        assert_eq!(transactions(&app), 3_000);
+        assert_eq!(app.json(&["account", "list", "--json"]), sums_then);
+        app.ok(&["journal", "verify"]);
+
+        // The safety backup is pinned, verified, and undoes the restore.
+        let listed = app.json(&["backup", "list", "--json"]);
+        let safety = listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|e| e["pinned"] == true)
+            .expect("a pinned safety backup")
+            .clone();
+        assert_eq!(safety["verified"], true);
+        assert_eq!(safety["transactions"], 5_001);
+        let undo = safety["file"].as_str().expect("file");
+        app.ok(&["restore", undo, "--yes"]);
+        assert_eq!(transactions(&app), 5_001);
+        app.ok(&["journal", "verify"]);
+
+        // Into a new store, leaving this one alone.
+        let new_target = match &app.db_url {
+            None => app
+                .path()
+                .join("copy")
+                .join("ledgerflow.db")
+                .display()
+                .to_string(),
+            Some(url) => {
+                let (base, _) = url.rsplit_once('/').expect("db name");
+                format!("{base}/lf_restored_{}", std::process::id())
+            }
+        };
+        let out = app.ok(&["restore", &b, "--yes", "--to-new", &new_target]);
+        assert!(out.contains("There was no store to keep"), "{out}");
+        assert_eq!(transactions(&app), 5_001);
+        let copy = app
+            .command(&[
+                "status",
+                "--json",
+                "--database-url",
+                &sqlite_or_url(&new_target),
+            ])
+            .output()
+            .expect("status");
+        let st: serde_json::Value = serde_json::from_slice(&copy.stdout).expect("json");
+        assert_eq!(st["counts"]["transactions"], 3_000, "{st}");
+        let again = app.fails(&["restore", &b, "--yes", "--to-new", &new_target], 1);
+        assert!(again.contains("already exists"), "{again}");
+    }
+}
+
+fn sqlite_or_url(t: &str) -> String {
+    if t.contains("://") {
+        t.to_string()
+    } else {
+        format!("sqlite://{t}")
+    }
+}
+
+#[test]
+fn a_backup_that_fails_verification_is_never_restored() {
+    for app in TestApp::both() {
+        with_rows(&app, 500);
+        let b = backup(&app);
+        import(&app, 500, 100);
+        let path = app.path().join("ledgerflow-backups").join(&b);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x20;
+        std::fs::write(&path, &bytes).expect("write");
+        let err = app.fails(&["restore", &b, "--yes"], 1);
+        assert!(err.contains("failed its verification"), "{err}");
+        assert_eq!(transactions(&app), 600);
+        app.ok(&["journal", "verify"]);
+    }
+}
+
+/// Kills `ledgerflow restore` at moments spread over its run, alternating between two backups
+/// of different sizes: after every kill the store is one of the two states, whole.
+#[test]
+fn a_restore_killed_at_any_moment_leaves_the_old_or_the_new_store_whole() {
+    for app in TestApp::both() {
+        with_rows(&app, 2_000);
+        let small = backup(&app);
+        import(&app, 2_000, 1_500);
+        let large = backup(&app);
+        // One full restore, timed, to spread the kills over it.
+        let t = std::time::Instant::now();
+        app.ok(&["restore", &small, "--yes"]);
+        let full = t.elapsed().as_millis().max(50) as u64;
+        let mut state = 2_000;
+        let (mut old, mut new) = (0, 0);
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let kills = 50;
+        for _ in 0..kills {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = x % (full + full / 4);
+            let (target, target_rows) = if state == 2_000 {
+                (&large, 3_500)
+            } else {
+                (&small, 2_000)
+            };
+            let mut child = app
+                .command(&["restore", target, "--yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn");
+            std::thread::sleep(std::time::Duration::from_millis(at));
+            let _ = child.kill();
+            let _ = child.wait();
+            let now = transactions(&app);
+            assert!(
+                now == state || now == target_rows,
+                "after a kill at {at} ms the store holds {now} transactions"
+            );
+            if now == state {
+                old += 1;
+            } else {
+                new += 1;
+            }
+            state = now;
+            app.ok(&["journal", "verify"]);
+        }
+        eprintln!(
+            "{:?}: {kills} restores killed over {full} ms: {old} left the old store, {new} the new one, all whole",
+            app.engine
+        );
+        assert!(old > 0, "some kills must land before the switch");
+    }
+}
+
+#[test]
+fn a_store_of_another_environment_is_refused_and_status_says_why() {
+    for app in TestApp::both() {
+        with_rows(&app, 100);
+        let as_prod = |args: &[&str]| {
+            app.command(args)
+                .env("LEDGERFLOW_ENV", "prod")
+                .output()
+                .expect("run")
+        };
+        for args in [
+            &["tx", "list"][..],
+            &[
+                "account",
+                "add",
+                "Savings",
+                "--kind",
+                "savings",
+                "--currency",
+                "USD",
+            ][..],
+            &["backup"][..],
+            &["nuke"][..],
+        ] {
+            let out = as_prod(args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(
+                err.contains("this is a dev store but LedgerFlow runs as prod"),
+                "{args:?}: {err}"
+            );
+        }
+        let st = as_prod(&["status", "--json"]);
+        assert_eq!(st.status.code(), Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("json");
+        assert!(
+            v["problems"][0]
+                .as_str()
+                .unwrap_or("")
+                .contains("environment mismatch"),
+            "{v}"
+        );
+        assert_eq!(transactions(&app), 100);
+        assert_eq!(
+            app.json(&["account", "list", "--json"])
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
+    }
+}
+
+#[test]
+fn nuke_is_refused_on_protected_stores_without_a_terminal_and_in_prod() {
+    for app in TestApp::both() {
+        with_rows(&app, 200);
+        app.ok(&["protect"]);
+        let err = app.fails(&["nuke"], 1);
+        assert!(err.contains("is protected"), "{err}");
+        app.ok(&["unprotect"]);
+        // No terminal to type DESTROY at: refused after the backup, data untouched.
+        let err = app.fails(&["nuke"], 1);
+        assert!(err.contains("typed at a terminal"), "{err}");
+        assert_eq!(transactions(&app), 200);
+        app.ok(&["journal", "verify"]);
+        let pinned = app.json(&["backup", "list", "--json"]);
+        assert!(
+            pinned
+                .as_array()
+                .expect("list")
+                .iter()
+                .any(|e| e["pinned"] == true && e["verified"] == true),
+            "{pinned}"
+        );
+        // Protection changes are journaled.
+        let shown = app.ok(&["journal", "show", "--entity", "store"]);
+        assert!(shown.matches("meta").count() >= 2, "{shown}");
+    }
+    // A prod store: protected at init, unprotect and nuke refused.
+    let app = TestApp::sqlite();
+    let prod = |args: &[&str]| {
+        app.command(args)
+            .env("LEDGERFLOW_ENV", "prod")
+            .output()
+            .expect("run")
+    };
+    assert!(prod(&["init"]).status.success());
+    assert!(
+        prod(&[
+            "account",
+            "add",
+            "Checking",
+            "--kind",
+            "checking",
+            "--currency",
+            "USD"
+        ])
+        .status
+        .success()
+    );
+    for args in [&["unprotect"][..], &["nuke"][..]] {
+        let out = prod(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+    let listed = prod(&["account", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+}
+
+/// The `docker compose down -v` case: the data is gone and the store comes back empty while
+/// the backup directory remembers it. Everything refuses and names the restore command.
+#[test]
+fn a_lost_store_is_refused_until_it_is_restored_or_a_new_one_accepted() {
+    for app in TestApp::both() {
+        with_rows(&app, 700);
+        backup(&app);
+        // The store disappears: the data directory deleted, or the database recreated empty.
+        match &app.db_url {
+            None => std::fs::remove_dir_all(app.path().join("ledgerflow-data")).expect("rm"),
+            Some(url) => {
+                let pg = ledgerflow_test_support::postgres().expect("server");
+                let name = url.rsplit('/').next().expect("db");
+                let st = pg
+                    .psql("postgres")
+                    .arg("-c")
+                    .arg(format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .arg("-c")
+                    .arg(format!("CREATE DATABASE {name}"))
+                    .status()
+                    .expect("psql");
+                assert!(st.success());
+                // Someone runs init on the empty database.
+                let err = app.fails(&["init"], 1);
+                assert!(err.contains("ledgerflow restore"), "{err}");
+            }
+        }
+        if app.db_url.is_none() {
+            let serve = app.fails(&["serve", "--bind", "127.0.0.1:0"], 1);
+            assert!(serve.contains("is missing"), "{serve}");
+            assert!(
+                serve.contains("ledgerflow restore ledgerflow_db_backup_"),
+                "{serve}"
+            );
+            assert!(!app.sqlite_file().exists(), "serve created nothing");
+        }
+        // status and doctor say so and exit 1.
+        let st = app.fails(&["status"], 1);
+        assert!(
+            st.contains("ledgerflow restore ledgerflow_db_backup_"),
+            "{st}"
+        );
+        let doctor = app.run(&["doctor"]);
+        assert_eq!(doctor.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&doctor.stdout)
+                .lines()
+                .any(|l| l.starts_with("PROBLEM") && l.contains("lineage")),
+            "{}",
+            String::from_utf8_lossy(&doctor.stdout)
+        );
+        let err = app.fails(&["account", "list"], 1);
+        let cmd = err
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("ledgerflow restore "))
+            .unwrap_or_else(|| panic!("the restore command in: {err}"))
+            .to_string();
+        let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+        app.ok(&args);
+        assert_eq!(transactions(&app), 700);
+        app.ok(&["journal", "verify"]);
+    }
+    // Or a new ledger, on purpose.
+    let app = TestApp::sqlite();
+    with_rows(&app, 50);
+    backup(&app);
+    std::fs::remove_dir_all(app.path().join("ledgerflow-data")).expect("rm");
+    app.ok(&["init", "--accept-new-lineage"]);
+    app.ok(&["account", "list"]);
+    assert_eq!(transactions(&app), 0);
+}
+
+/// In dev, with DESTROY typed at a terminal: everything goes, a new empty store takes its place
+/// (accepted by the lineage guard), and the printed undo brings the data back.
+#[test]
+fn nuke_in_dev_deletes_after_a_verified_backup_and_can_be_undone() {
+    for app in TestApp::both() {
+        with_rows(&app, 300);
+        let (ok, printed) = app.typed(&["nuke"], "WRONG", &[]);
+        assert!(!ok, "{printed}");
+        assert!(printed.contains("not confirmed"), "{printed}");
+        assert_eq!(transactions(&app), 300);
+        let lineage = app.json(&["status", "--json"])["lineage_id"].clone();
+        let (ok, printed) = app.typed(&["nuke"], "DESTROY", &[]);
+        assert!(ok, "{printed}");
+        assert_eq!(transactions(&app), 0);
+        assert_ne!(app.json(&["status", "--json"])["lineage_id"], lineage);
+        app.ok(&["account", "list"]);
+        let undo = printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Undo: ledgerflow "))
+            .unwrap_or_else(|| panic!("an undo line in {printed}"))
+            .to_string();
+        let args: Vec<&str> = undo.split_whitespace().collect();
+        app.ok(&args);
+        assert_eq!(transactions(&app), 300);
+        assert_eq!(app.json(&["status", "--json"])["lineage_id"], lineage);
+        app.ok(&["journal", "verify"]);
+    }
+}
