@@ -410,22 +410,19 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(dberr)?;
-        let before =
-            crate::meta_from_pairs(rows, self.schema_version().await?)?.ok_or_else(|| {
-                StoreError::NotInitialized {
-                    location: self.location(),
-                }
-            })?;
-        let after = StoreMeta {
+        let (after, entry) = crate::protection_change(
+            actor,
+            rows,
+            self.schema_version().await?,
+            self.location(),
             protected,
-            ..before.clone()
-        };
+        )?;
         sqlx::query("UPDATE meta SET value = $1 WHERE key = 'protected'")
             .bind(protected.to_string())
             .execute(&mut *tx)
             .await
             .map_err(dberr)?;
-        append(&mut tx, vec![crate::meta_entry(actor, &before, &after)?]).await?;
+        append(&mut tx, vec![entry]).await?;
         tx.commit().await.map_err(dberr)?;
         Ok(after)
     }

@@ -114,6 +114,31 @@ pub(crate) fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
     })
 }
 
+/// Takes a verified backup of `store`, pinned so retention keeps it, before a risky change;
+/// closes the store. When the backup does not verify the change is refused, and `refused` says
+/// what was left undone ("the schema was not changed").
+pub async fn pinned_backup(
+    ctx: &crate::context::Ctx,
+    store: std::sync::Arc<dyn ledgerflow_core::Store>,
+    before: &str,
+    refused: &str,
+) -> anyhow::Result<Outcome> {
+    let settings = settings(ctx)?;
+    let location = ctx.location()?;
+    let taken =
+        ledgerflow_backup::backup(store.as_ref(), &location, &settings, Kind::Db, true).await;
+    store.close().await;
+    let outcome = taken?;
+    if !outcome.verified {
+        return Err(crate::exit::Refused(format!(
+            "the backup before {before} failed its verification ({}): {refused}",
+            outcome.verification
+        ))
+        .into());
+    }
+    Ok(outcome)
+}
+
 /// The backups' health for `status`: stale when no verified backup is younger than two
 /// scheduled intervals.
 pub fn health(

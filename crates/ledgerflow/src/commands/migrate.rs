@@ -57,26 +57,15 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
 /// migrations applied. Refused, with the schema unchanged, when the backup does not verify.
 pub async fn with_backup(ctx: &Ctx, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Store>> {
     let location = ctx.location()?;
-    let settings = crate::commands::backup::settings(ctx)?;
     let from = store.schema_version().await?;
     let to = store.known_schema_version();
-    let taken = ledgerflow_backup::backup(
-        store.as_ref(),
-        &location,
-        &settings,
-        ledgerflow_backup::Kind::Db,
-        true,
+    let outcome = crate::commands::backup::pinned_backup(
+        ctx,
+        store,
+        &format!("migrating the schema from {from} to {to}"),
+        "the schema was not changed",
     )
-    .await;
-    store.close().await;
-    let outcome = taken?;
-    if !outcome.verified {
-        return Err(Refused(format!(
-            "the backup before migrating the schema from {from} to {to} failed its verification ({}): the schema was not changed",
-            outcome.verification
-        ))
-        .into());
-    }
+    .await?;
     let migrated = ledgerflow_db::open(&location, OpenMode::Existing).await?;
     tracing::info!(from, to, backup = %outcome.file.display(), "schema migrated");
     eprintln!(

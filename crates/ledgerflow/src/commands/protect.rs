@@ -73,24 +73,8 @@ pub async fn nuke(ctx: &Ctx, _args: &NukeArgs) -> anyhow::Result<()> {
     }
     let counts = store.counts().await?;
     // A verified backup first, pinned so retention keeps it.
-    let settings = crate::commands::backup::settings(ctx)?;
-    let taken = ledgerflow_backup::backup(
-        store.as_ref(),
-        &location,
-        &settings,
-        ledgerflow_backup::Kind::Db,
-        true,
-    )
-    .await;
-    store.close().await;
-    let backup = taken?;
-    if !backup.verified {
-        return Err(Refused(format!(
-            "the backup before nuke failed its verification ({}): nothing was deleted",
-            backup.verification
-        ))
-        .into());
-    }
+    let backup =
+        crate::commands::backup::pinned_backup(ctx, store, "nuke", "nothing was deleted").await?;
     crate::guard::confirm_typed(
         &format!(
             "nuke deletes every account, transaction, category, import and user of the {} store at {} ({} transactions, {} accounts). The verified backup {} holds them",
@@ -108,7 +92,7 @@ pub async fn nuke(ctx: &Ctx, _args: &NukeArgs) -> anyhow::Result<()> {
     store.close().await;
     let fresh = fresh?;
     // The empty store is the ledger now, on purpose: the lineage guard accepts it.
-    crate::guard::accept_lineage(&settings.dir, &fresh.lineage_id.to_string())?;
+    crate::guard::accept_lineage(&ctx.settings.backup_dir, &fresh.lineage_id.to_string())?;
     crate::out!(
         "Deleted {} transactions and {} accounts; {} is a new, empty {} store (lineage {}).",
         counts.transactions,

@@ -5,16 +5,7 @@ use crate::*;
 #[test]
 fn backup_prints_its_verification_and_verify_fails_loudly_on_a_cut_file() {
     for app in TestApp::both() {
-        app.ok(&["init"]);
-        app.ok(&[
-            "account",
-            "add",
-            "Checking",
-            "--kind",
-            "checking",
-            "--currency",
-            "USD",
-        ]);
+        app.with_checking();
         for i in 0..40 {
             app.ok(&[
                 "tx",
@@ -75,19 +66,8 @@ fn backup_prints_its_verification_and_verify_fails_loudly_on_a_cut_file() {
 /// An embedded store with `rows` Wells Fargo rows imported into "Checking".
 fn app_with_imported_rows(rows: u64) -> TestApp {
     let app = TestApp::sqlite();
-    app.ok(&["init"]);
-    app.ok(&[
-        "account",
-        "add",
-        "Checking",
-        "--kind",
-        "checking",
-        "--currency",
-        "USD",
-    ]);
-    let csv = app.path().join("wf.csv");
-    ledgerflow_test_support::write_wf_csv(&csv, 0, rows).expect("csv");
-    app.ok(&["import", "wf.csv", "--account", "Checking"]);
+    app.with_checking();
+    app.import_wf(0, rows);
     app
 }
 

@@ -39,16 +39,7 @@ fn count(app: &TestApp) -> i64 {
 fn setup() -> Vec<TestApp> {
     let apps = TestApp::both();
     for app in &apps {
-        app.ok(&["init"]);
-        app.ok(&[
-            "account",
-            "add",
-            "Checking",
-            "--kind",
-            "checking",
-            "--currency",
-            "USD",
-        ]);
+        app.with_checking();
     }
     apps
 }

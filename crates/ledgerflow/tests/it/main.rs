@@ -25,6 +25,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub engine: Engine,
     pub db_url: Option<String>,
+    /// Set for every command (`with_env`).
+    pub env: Vec<(String, String)>,
 }
 
 impl TestApp {
@@ -33,6 +35,7 @@ impl TestApp {
             dir: tempfile::tempdir().expect("tempdir"),
             engine: Engine::Sqlite,
             db_url: None,
+            env: Vec::new(),
         }
     }
 
@@ -42,6 +45,7 @@ impl TestApp {
             dir: tempfile::tempdir().expect("tempdir"),
             engine: Engine::Postgres,
             db_url: Some(server.create_database()),
+            env: Vec::new(),
         })
     }
 
@@ -75,8 +79,39 @@ impl TestApp {
         if let Some(url) = &self.db_url {
             c.env("LEDGERFLOW_DATABASE_URL", url);
         }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         c.stdin(Stdio::null());
         c
+    }
+
+    /// Every command of this app runs with `key=value` in its environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> TestApp {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// `init`, then a USD checking account named "Checking".
+    pub fn with_checking(&self) {
+        self.ok(&["init"]);
+        self.ok(&[
+            "account",
+            "add",
+            "Checking",
+            "--kind",
+            "checking",
+            "--currency",
+            "USD",
+        ]);
+    }
+
+    /// `rows` Wells Fargo rows, numbered from `from`, imported into "Checking".
+    pub fn import_wf(&self, from: u64, rows: u64) {
+        let csv = self.path().join(format!("wf-{from}.csv"));
+        ledgerflow_test_support::write_wf_csv(&csv, from, from + rows).expect("csv");
+        let name = format!("wf-{from}.csv");
+        self.ok(&["import", &name, "--account", "Checking"]);
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -137,7 +172,12 @@ impl TestApp {
         if let Some(url) = &self.db_url {
             sh.env("LEDGERFLOW_DATABASE_URL", url);
         }
-        for (k, v) in env {
+        for (k, v) in self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(env.iter().copied())
+        {
             sh.env(k, v);
         }
         let mut child = sh.spawn().expect("script (util-linux)");

@@ -4,32 +4,9 @@
 
 use crate::TestApp;
 
-fn with_rows(app: &TestApp, env: &[(&str, &str)]) {
-    let run = |args: &[&str]| {
-        let mut c = app.command(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let out = c.output().expect("run");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&["init"]);
-    run(&[
-        "account",
-        "add",
-        "Checking",
-        "--kind",
-        "checking",
-        "--currency",
-        "USD",
-    ]);
-    let csv = app.path().join("wf.csv");
-    ledgerflow_test_support::write_wf_csv(&csv, 0, 400).expect("csv");
-    run(&["import", "wf.csv", "--account", "Checking"]);
+fn with_rows(app: &TestApp) {
+    app.with_checking();
+    app.import_wf(0, 400);
 }
 
 fn make_pending(app: &TestApp) {
@@ -48,7 +25,7 @@ fn pinned(app: &TestApp) -> usize {
 #[test]
 fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is_refused() {
     for app in TestApp::both() {
-        with_rows(&app, &[]);
+        with_rows(&app);
         make_pending(&app);
         let doctor = app.run(&["doctor"]);
         assert_eq!(doctor.status.code(), Some(1));
@@ -114,16 +91,10 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
 
 #[test]
 fn in_prod_only_an_authorized_migration_runs() {
-    let app = TestApp::sqlite();
-    let prod = [("LEDGERFLOW_ENV", "prod")];
-    with_rows(&app, &prod);
+    let app = TestApp::sqlite().with_env("LEDGERFLOW_ENV", "prod");
+    with_rows(&app);
     make_pending(&app);
-    let run = |args: &[&str]| {
-        app.command(args)
-            .env("LEDGERFLOW_ENV", "prod")
-            .output()
-            .expect("run")
-    };
+    let run = |args: &[&str]| app.run(args);
     let out = run(&["tx", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("migrate --authorize-prod"));
@@ -131,9 +102,9 @@ fn in_prod_only_an_authorized_migration_runs() {
     assert_eq!(out.status.code(), Some(1));
     let out = run(&["migrate", "--authorize-prod"]);
     assert_eq!(out.status.code(), Some(1), "no terminal");
-    let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "wrong-name", &prod);
+    let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "wrong-name", &[]);
     assert!(!ok, "{said}");
-    let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "ledgerflow-data", &prod);
+    let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "ledgerflow-data", &[]);
     assert!(ok, "{said}");
     assert!(said.contains("from version 1 to 2"), "{said}");
     assert!(run(&["tx", "list"]).status.success());
@@ -142,7 +113,7 @@ fn in_prod_only_an_authorized_migration_runs() {
 #[test]
 fn doctor_says_ok_on_a_sound_store_and_names_each_problem() {
     for app in TestApp::both() {
-        with_rows(&app, &[]);
+        with_rows(&app);
         // No backup yet.
         let out = app.run(&["doctor"]);
         assert_eq!(out.status.code(), Some(1));

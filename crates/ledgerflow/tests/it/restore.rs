@@ -5,30 +5,9 @@ use std::process::Stdio;
 
 use crate::TestApp;
 
-/// `rows` Wells Fargo rows (numbered from `from`) imported into "Checking".
-fn import(app: &TestApp, from: u64, rows: u64) {
-    let csv = app.path().join(format!("wf-{from}.csv"));
-    ledgerflow_test_support::write_wf_csv(&csv, from, from + rows).expect("csv");
-    app.ok(&[
-        "import",
-        csv.to_str().expect("path"),
-        "--account",
-        "Checking",
-    ]);
-}
-
 fn with_rows(app: &TestApp, rows: u64) {
-    app.ok(&["init"]);
-    app.ok(&[
-        "account",
-        "add",
-        "Checking",
-        "--kind",
-        "checking",
-        "--currency",
-        "USD",
-    ]);
-    import(app, 0, rows);
+    app.with_checking();
+    app.import_wf(0, rows);
 }
 
 fn transactions(app: &TestApp) -> i64 {
@@ -53,7 +32,7 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
         with_rows(&app, 3_000);
         let sums_then = app.json(&["account", "list", "--json"]);
         let b = backup(&app);
-        import(&app, 3_000, 2_000);
+        app.import_wf(3_000, 2_000);
         app.ok(&[
             "tx",
             "add",
@@ -141,7 +120,7 @@ fn a_backup_that_fails_verification_is_never_restored() {
     for app in TestApp::both() {
         with_rows(&app, 500);
         let b = backup(&app);
-        import(&app, 500, 100);
+        app.import_wf(500, 100);
         let path = app.path().join("ledgerflow-backups").join(&b);
         let mut bytes = std::fs::read(&path).expect("read");
         let mid = bytes.len() / 2;
@@ -161,7 +140,7 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_new_store_whole() {
     for app in TestApp::both() {
         with_rows(&app, 2_000);
         let small = backup(&app);
-        import(&app, 2_000, 1_500);
+        app.import_wf(2_000, 1_500);
         let large = backup(&app);
         // One full restore, timed, to spread the kills over it.
         let t = std::time::Instant::now();
@@ -290,27 +269,9 @@ fn nuke_is_refused_on_protected_stores_without_a_terminal_and_in_prod() {
         assert!(shown.matches("meta").count() >= 2, "{shown}");
     }
     // A prod store: protected at init, unprotect and nuke refused.
-    let app = TestApp::sqlite();
-    let prod = |args: &[&str]| {
-        app.command(args)
-            .env("LEDGERFLOW_ENV", "prod")
-            .output()
-            .expect("run")
-    };
-    assert!(prod(&["init"]).status.success());
-    assert!(
-        prod(&[
-            "account",
-            "add",
-            "Checking",
-            "--kind",
-            "checking",
-            "--currency",
-            "USD"
-        ])
-        .status
-        .success()
-    );
+    let app = TestApp::sqlite().with_env("LEDGERFLOW_ENV", "prod");
+    app.with_checking();
+    let prod = |args: &[&str]| app.run(args);
     for args in [&["unprotect"][..], &["nuke"][..]] {
         let out = prod(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
