@@ -111,16 +111,26 @@ pub(crate) fn open(
     match encryption {
         None => Ok(Box::new(file)),
         Some("age") => {
+            // A missing or wrong key is this machine's problem, not the archive's: such errors
+            // are PermissionDenied, which the checks report without blaming the backup.
+            let no_key =
+                |msg: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, msg);
             let key = identity.ok_or_else(|| {
-                std::io::Error::other(
-                    "it is encrypted with age: set backup.age_identity_file to decrypt it",
+                no_key(
+                    "it is encrypted with age: set backup.age_identity_file to decrypt it".into(),
                 )
             })?;
-            let ids = x25519_identities(key).map_err(std::io::Error::other)?;
+            let ids = x25519_identities(key).map_err(|e| no_key(e.to_string()))?;
             let dec = age::Decryptor::new_buffered(file).map_err(std::io::Error::other)?;
             let reader = dec
                 .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
-                .map_err(|e| std::io::Error::other(format!("age decryption failed: {e}")))?;
+                .map_err(|e| match e {
+                    age::DecryptError::NoMatchingKeys => no_key(format!(
+                        "the key in {} does not open it (age: {e})",
+                        key.display()
+                    )),
+                    e => std::io::Error::other(format!("age decryption failed: {e}")),
+                })?;
             Ok(Box::new(reader))
         }
         Some(other) => Err(std::io::Error::other(format!(

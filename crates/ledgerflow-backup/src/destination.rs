@@ -131,7 +131,10 @@ fn is_loopback_url(url: &str) -> bool {
         Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
         _ => host,
     };
-    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+    matches!(host, "localhost" | "[::1]")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Copies a verified backup (and its manifest) to every configured destination.
@@ -235,6 +238,11 @@ fn copy_to_dir(dest: &Path, src: &Path, file_name: &str, m: &Manifest) -> Result
         if Some(&there) != m.sha256.as_ref() {
             return Err(another_file(&dest.display().to_string(), file_name));
         }
+    }
+    // A copy killed mid-write leaves its temporary file: it would block every later copy.
+    let partial = dest.join(format!(".{file_name}.partial"));
+    if partial.exists() {
+        std::fs::remove_file(&partial).map_err(|e| BackupError::io(&partial, e))?;
     }
     write_atomic(&target, |out| {
         std::io::copy(&mut File::open(src)?, out).map(|_| ())
@@ -394,6 +402,7 @@ mod tests {
         assert!(is_loopback_url("http://127.0.0.1:9000"));
         assert!(is_loopback_url("http://localhost/x"));
         assert!(!is_loopback_url("http://backup.example.com:9000"));
+        assert!(!is_loopback_url("http://127.0.0.1.evil.example:9000"));
         let far = S3Destination {
             url: "s3://b".into(),
             endpoint: "http://backup.example.com".into(),

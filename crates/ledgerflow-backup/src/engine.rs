@@ -358,14 +358,18 @@ impl Scratch {
     /// database takes its name, so a kill at any moment leaves one or the other whole. The old
     /// one is dropped after. Refused, with nothing changed, while anyone else is connected to the
     /// live database.
-    pub async fn promote(self, live_url: &str) -> Result<(), BackupError> {
+    pub async fn promote(
+        self,
+        live_url: &str,
+        old: OldDatabase,
+    ) -> Result<Option<String>, BackupError> {
         let Some(db) = &self.pg else {
             return Err(BackupError::Restore(
                 "only a PostgreSQL scratch store is promoted".into(),
             ));
         };
         self.store.close().await;
-        let result = promote_pg(&db.name, live_url).await;
+        let result = promote_pg(&db.name, live_url, old).await;
         if result.is_err() {
             db.drop_db().await;
         }
@@ -451,7 +455,35 @@ async fn connect_maintenance(url: &str) -> Result<sqlx::PgConnection, BackupErro
     }
 }
 
-async fn promote_pg(scratch: &str, live_url: &str) -> Result<(), BackupError> {
+/// What becomes of the database a restore replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldDatabase {
+    /// There must be none (`--to-new`): refused if one appeared.
+    MustNotExist,
+    /// A LedgerFlow store with a verified safety backup: dropped after the switch.
+    Drop,
+    /// Not a LedgerFlow store: renamed aside and kept.
+    KeepAside,
+}
+
+/// Whether the server has a database of the URL's name (asked of the maintenance database).
+pub(crate) async fn database_exists(url: &str) -> Result<bool, BackupError> {
+    let name = database_of(url).ok_or_else(|| {
+        BackupError::Refused("the database URL names no database to restore into".into())
+    })?;
+    let mut conn = connect_maintenance(url).await?;
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| BackupError::Environment(format!("cannot list the databases: {e}")))
+}
+
+async fn promote_pg(
+    scratch: &str,
+    live_url: &str,
+    old: OldDatabase,
+) -> Result<Option<String>, BackupError> {
     let live = database_of(live_url).ok_or_else(|| {
         BackupError::Refused("the database URL names no database to restore into".into())
     })?;
@@ -486,10 +518,20 @@ async fn promote_pg(scratch: &str, live_url: &str) -> Result<(), BackupError> {
             .fetch_one(&mut conn)
             .await
             .map_err(q)?;
-    let mut aside = format!("{live}_replaced_{}", chrono::Utc::now().timestamp());
+    if exists && old == OldDatabase::MustNotExist {
+        return Err(BackupError::Refused(format!(
+            "the database {live} exists: --to-new restores into a new database only; nothing was changed"
+        )));
+    }
+    let tag = if old == OldDatabase::KeepAside {
+        "kept"
+    } else {
+        "replaced"
+    };
+    let mut aside = format!("{live}_{tag}_{}", chrono::Utc::now().timestamp());
     if aside.len() > 63 {
         aside = format!(
-            "lf_replaced_{}_{}",
+            "lf_{tag}_{}_{}",
             chrono::Utc::now().timestamp(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
@@ -514,10 +556,14 @@ async fn promote_pg(scratch: &str, live_url: &str) -> Result<(), BackupError> {
     .await
     .map_err(q)?;
     tx.commit().await.map_err(q)?;
-    if exists {
-        drop_database(&mut conn, &aside).await;
+    match (exists, old) {
+        (true, OldDatabase::Drop) => {
+            drop_database(&mut conn, &aside).await;
+            Ok(None)
+        }
+        (true, _) => Ok(Some(aside)),
+        (false, _) => Ok(None),
     }
-    Ok(())
 }
 
 async fn drop_database(conn: &mut sqlx::PgConnection, name: &str) {

@@ -222,7 +222,7 @@ async fn take_backup(
     // looks finished.
     let lineage = store.meta().await?.map(|m| m.lineage_id.to_string());
     let engine = engine::engine_name(location);
-    let recent = recent_sizes(settings, kind.as_str(), engine, lineage.as_deref(), None)?;
+    let recent = recent_sizes(settings, kind.as_str(), engine, lineage.as_deref())?;
     let early = (kind == Kind::Db).then(|| {
         let (member, path, settings, recent, to) = (
             member.clone(),
@@ -443,14 +443,9 @@ async fn reverify(
             manifest.recipient.as_deref().unwrap_or("an age recipient")
         )));
     }
-    // The size is compared with the other verified backups of its series (not with itself).
-    let recent = recent_sizes(
-        settings,
-        &manifest.kind,
-        &manifest.engine,
-        manifest.facts.lineage_id.as_deref(),
-        Some(&manifest.file),
-    )?;
+    // No size-ratio check here: an older backup may rightly be smaller than newer ones, and
+    // its SHA-256 proves it is what was written.
+    let recent = Vec::new();
     let checked = match check_archive(&path, &manifest, settings, &recent) {
         // Nothing learnt about the backup (a full disk here): it keeps its state.
         Err(Failure::Here(e)) => return Err(BackupError::Environment(e)),
@@ -920,15 +915,16 @@ fn recent_sizes(
     kind: &str,
     engine: &str,
     lineage: Option<&str>,
-    except: Option<&str>,
 ) -> Result<Vec<u64>, BackupError> {
+    // A restore may rightly shrink the store: only backups since the last one compare.
+    let since = last_restore(&settings.dir);
     let mut v: Vec<u64> = Catalog::at(&settings.dir)
         .entries()?
         .into_iter()
         .rev()
         .filter(|e| {
             e.verified
-                && Some(e.file.as_str()) != except
+                && since.is_none_or(|t| e.created_at > t)
                 && e.kind == kind
                 && e.engine == engine
                 && e.lineage_id.as_deref() == lineage
@@ -938,6 +934,22 @@ fn recent_sizes(
         .collect();
     v.sort_unstable();
     Ok(v)
+}
+
+const LAST_RESTORE: &str = "last-restore";
+
+/// Records that a restore replaced the store now (the size baseline starts again).
+pub(crate) fn mark_restored(dir: &Path) {
+    if let Err(e) = std::fs::write(dir.join(LAST_RESTORE), Utc::now().to_rfc3339()) {
+        warn!(error = %e, "the time of the restore was not recorded");
+    }
+}
+
+fn last_restore(dir: &Path) -> Option<DateTime<Utc>> {
+    let text = std::fs::read_to_string(dir.join(LAST_RESTORE)).ok()?;
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// L0 (size), L1 (hash read back from disk) and L2 (full decompression, members' hashes).
@@ -1026,7 +1038,13 @@ pub(crate) fn extract_member(
     identity: Option<&Path>,
     into: &Path,
 ) -> Result<PathBuf, Failure> {
-    let bad = |e: std::io::Error| Failure::Archive(format!("decompression failed: {e}"));
+    let bad = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Failure::Here(e.to_string())
+        } else {
+            Failure::Archive(format!("decompression failed: {e}"))
+        }
+    };
     let db = m
         .members
         .first()

@@ -35,6 +35,8 @@ pub struct Restored {
     pub facts: Facts,
     /// The pinned backup of the store it replaced: restoring it undoes this restore.
     pub safety_backup: Option<PathBuf>,
+    /// What was there and is not a LedgerFlow store: kept under this name, never deleted.
+    pub kept_aside: Option<String>,
     /// The backup's schema version, when the restore migrated it forward.
     pub migrated_from: Option<i64>,
     pub duration_ms: u128,
@@ -72,20 +74,21 @@ pub async fn restore(
             target.display()
         )));
     }
-    if to_new.is_some() && exists(&target).await {
+    // 2. What is there now: nothing, a store (backed up, pinned, before it is replaced), or
+    //    something that is not a LedgerFlow store (kept aside, never deleted).
+    let current = current(&target).await?;
+    if to_new.is_some() && current != Current::Nothing {
         return Err(BackupError::Refused(format!(
             "{} already exists: --to-new restores into a new store only",
             target.display()
         )));
     }
-
-    // 2. A pinned safety backup of what is about to be replaced.
-    let safety_backup = match to_new {
-        Some(_) => None,
-        None => safety_backup(live, settings).await?,
+    let safety = match current {
+        Current::Store => Some(safety_backup(&target, settings).await?),
+        _ => None,
     };
 
-    // 3 and 4.
+    // 3. Restored beside the live store and checked.
     let work = tempfile::Builder::new()
         .prefix(".restore-")
         .tempdir_in(&settings.dir)
@@ -100,8 +103,16 @@ pub async fn restore(
         Failure::Here(e) => BackupError::Environment(e),
         Failure::Archive(e) => BackupError::Restore(e),
     })?;
-    let facts = match &target {
-        Location::Sqlite(path) => restore_sqlite(&member, path, &manifest).await?,
+    let (facts, kept_aside) = match &target {
+        Location::Sqlite(path) => {
+            let staged = stage_sqlite(&member, path, &manifest).await?;
+            // 4. Nobody wrote to the store since its safety backup, then the swap.
+            if let Some(s) = &safety {
+                unchanged_since(&target, s).await?;
+            }
+            let kept = swap_sqlite(&staged.file, path, current).await?;
+            (staged.facts, kept)
+        }
         Location::Postgres(url) => {
             let scratch =
                 Scratch::restore(&target, &member, settings.pg_bin_dir.as_deref()).await?;
@@ -112,10 +123,22 @@ pub async fn restore(
                     return Err(e);
                 }
             };
-            scratch.promote(url).await?;
-            facts
+            if let Some(s) = &safety
+                && let Err(e) = unchanged_since(&target, s).await
+            {
+                scratch.discard().await;
+                return Err(e);
+            }
+            let old = match current {
+                Current::Nothing => engine::OldDatabase::MustNotExist,
+                Current::Store => engine::OldDatabase::Drop,
+                Current::Foreign => engine::OldDatabase::KeepAside,
+            };
+            let kept = scratch.promote(url, old).await?;
+            (facts, kept)
         }
     };
+    crate::mark_restored(&settings.dir);
     let migrated_from = (facts.schema_version > manifest.facts.schema_version)
         .then_some(manifest.facts.schema_version);
     info!(backup = %manifest.file, target = %target.display(), "restored");
@@ -123,42 +146,62 @@ pub async fn restore(
         backup: manifest.file.clone(),
         target: target.display(),
         facts,
-        safety_backup,
+        safety_backup: safety.map(|s| s.file),
+        kept_aside,
         migrated_from,
         duration_ms: started.elapsed().as_millis(),
     })
 }
 
-/// Whether a store already lives at `location` (a file, or a database with LedgerFlow's tables).
-async fn exists(location: &Location) -> bool {
-    match location {
+/// What the restore would replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Current {
+    /// No SQLite file, no database of that name.
+    Nothing,
+    /// An initialised LedgerFlow store.
+    Store,
+    /// A file or database that holds no initialised LedgerFlow store.
+    Foreign,
+}
+
+/// Looks at the target without changing it (no migration). Anything it cannot read is a
+/// refusal: a store that may hold data is never replaced unseen.
+async fn current(target: &Location) -> Result<Current, BackupError> {
+    let present = match target {
         Location::Sqlite(p) => p.exists(),
-        Location::Postgres(_) => match ledgerflow_db::open(location, OpenMode::Existing).await {
-            Ok(s) => {
-                s.close().await;
-                true
-            }
-            Err(_) => false,
-        },
+        Location::Postgres(url) => engine::database_exists(url).await?,
+    };
+    if !present {
+        return Ok(Current::Nothing);
+    }
+    match ledgerflow_db::open(target, OpenMode::AsIs).await {
+        Ok(s) => {
+            let meta = s.meta().await;
+            s.close().await;
+            Ok(if meta?.is_some() {
+                Current::Store
+            } else {
+                Current::Foreign
+            })
+        }
+        Err(ledgerflow_core::StoreError::NotInitialized { .. }) => Ok(Current::Foreign),
+        Err(e) => Err(BackupError::Refused(format!(
+            "the current store at {} cannot be read ({e}): it is not replaced unseen; nothing was changed",
+            target.display()
+        ))),
     }
 }
 
-/// A verified, pinned backup of the live store, or `None` when there is no store to lose.
-async fn safety_backup(
-    live: &Location,
-    settings: &Settings,
-) -> Result<Option<PathBuf>, BackupError> {
-    let store = match ledgerflow_db::open(live, OpenMode::Existing).await {
-        Ok(s) => s,
-        Err(
-            ledgerflow_core::StoreError::NotInitialized { .. }
-            | ledgerflow_core::StoreError::Unavailable { .. },
-        ) => {
-            info!(store = %live.display(), "no current store: no safety backup needed");
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
-    };
+/// The safety backup: its file and the journal head it holds.
+struct Safety {
+    file: PathBuf,
+    journal_seq: i64,
+    journal_hash: String,
+}
+
+/// A verified, pinned backup of the live store, taken as it is (no migration).
+async fn safety_backup(live: &Location, settings: &Settings) -> Result<Safety, BackupError> {
+    let store = ledgerflow_db::open(live, OpenMode::AsIs).await?;
     let taken = crate::backup(store.as_ref(), live, settings, Kind::Db, true).await;
     store.close().await;
     let outcome = taken.map_err(|e| {
@@ -172,7 +215,30 @@ async fn safety_backup(
             outcome.verification
         )));
     }
-    Ok(Some(outcome.file))
+    let m = read_manifest(&outcome.file)?;
+    Ok(Safety {
+        file: outcome.file,
+        journal_seq: m.facts.journal_seq,
+        journal_hash: m.facts.journal_hash,
+    })
+}
+
+/// The live store's journal head must still be the one in its safety backup: a write that
+/// came in since would be in neither store.
+async fn unchanged_since(live: &Location, s: &Safety) -> Result<(), BackupError> {
+    let store = ledgerflow_db::open(live, OpenMode::AsIs).await?;
+    let head = store.journal_head().await;
+    store.close().await;
+    let head = head?;
+    if head.head_seq != s.journal_seq || hex::encode(head.head_hash) != s.journal_hash {
+        return Err(BackupError::Refused(format!(
+            "{} changed while it was being restored (journal head {} now, {} in its safety backup): another LedgerFlow is writing to it; stop it and restore again. Nothing was changed",
+            live.display(),
+            head.head_seq,
+            s.journal_seq
+        )));
+    }
+    Ok(())
 }
 
 /// The restored store must hold what its manifest promised.
@@ -186,14 +252,21 @@ async fn check_restored(scratch: &Scratch, m: &Manifest) -> Result<Facts, Backup
     Ok(facts)
 }
 
-async fn restore_sqlite(member: &Path, live: &Path, m: &Manifest) -> Result<Facts, BackupError> {
+/// A restored SQLite file in a staging directory beside the live file (so the final rename
+/// stays on one filesystem), checked, migrated, out of WAL mode and fsynced.
+struct Staged {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+    facts: Facts,
+}
+
+async fn stage_sqlite(member: &Path, live: &Path, m: &Manifest) -> Result<Staged, BackupError> {
     let dir = live
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
     remove_stale_restores(dir);
-    // Beside the live file, so the final rename stays on one filesystem.
     let staging = tempfile::Builder::new()
         .prefix(".restoring-")
         .tempdir_in(dir)
@@ -221,9 +294,27 @@ async fn restore_sqlite(member: &Path, live: &Path, m: &Manifest) -> Result<Fact
     std::fs::File::open(&restored)
         .and_then(|f| f.sync_all())
         .map_err(|e| BackupError::io(&restored, e))?;
+    Ok(Staged {
+        _dir: staging,
+        file: restored,
+        facts,
+    })
+}
+
+/// Swaps the staged file in with one rename. The live file first leaves WAL mode (SQLite
+/// refuses while another process has it open) and stale `-wal`/`-shm` files go before the
+/// rename, so nothing foreign is ever replayed into the new file. A file that is not a
+/// LedgerFlow store stays reachable under another name (a hard link). Returns that name.
+async fn swap_sqlite(
+    restored: &Path,
+    live: &Path,
+    current: Current,
+) -> Result<Option<String>, BackupError> {
+    let dir = live
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if live.exists() {
-        // The live file leaves WAL mode too, so no stale -wal can be replayed into the new
-        // file; SQLite refuses this while another process has the store open.
         set_rollback_journal(live).await.map_err(|e| {
             BackupError::Refused(format!(
                 "{} is in use (is `ledgerflow serve` running?): stop it, then restore again; nothing was changed ({e})",
@@ -231,15 +322,28 @@ async fn restore_sqlite(member: &Path, live: &Path, m: &Manifest) -> Result<Fact
             ))
         })?;
     }
-    std::fs::rename(&restored, live).map_err(|e| BackupError::io(live, e))?;
-    sync_dir(dir)?;
+    let mut kept = None;
+    if current == Current::Foreign {
+        let aside = PathBuf::from(format!(
+            "{}.replaced-{}",
+            live.display(),
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        ));
+        std::fs::hard_link(live, &aside).map_err(|e| BackupError::io(&aside, e))?;
+        kept = Some(aside.display().to_string());
+    }
     for ext in ["-wal", "-shm"] {
         let side = PathBuf::from(format!("{}{ext}", live.display()));
-        if side.exists() {
-            let _ = std::fs::remove_file(&side);
+        match std::fs::remove_file(&side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(BackupError::io(&side, e)),
         }
     }
-    Ok(facts)
+    sync_dir(dir)?;
+    std::fs::rename(restored, live).map_err(|e| BackupError::io(live, e))?;
+    sync_dir(dir)?;
+    Ok(kept)
 }
 
 /// Checkpoints a SQLite file and switches it to the rollback journal: afterwards the whole

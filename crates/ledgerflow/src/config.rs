@@ -60,6 +60,8 @@ pub struct BackupSettings {
     pub age_identity_file: String,
     /// A URL that receives failures and staleness as a JSON POST; empty: the log only.
     pub alert_webhook: String,
+    /// In prod, restore, migrations and bulk deletions need a verified backup this recent.
+    pub prod_max_age_minutes: u32,
     /// Off-site copies: name = "directory" (a mounted NAS or a cloud-synced folder), or
     /// name = { url = "s3://bucket/prefix", endpoint = "https://…" }.
     #[serde(default)]
@@ -105,6 +107,7 @@ impl Default for Settings {
                 encrypt_to: String::new(),
                 age_identity_file: String::new(),
                 alert_webhook: String::new(),
+                prod_max_age_minutes: 60,
                 destinations: Default::default(),
             },
             server: ServerSettings {
@@ -166,6 +169,7 @@ pub const KEYS: &[&str] = &[
     "backup.encrypt_to",
     "backup.age_identity_file",
     "backup.alert_webhook",
+    "backup.prod_max_age_minutes",
     "server.bind",
     "log.level",
     "log.format",
@@ -446,6 +450,9 @@ age_identity_file = ""
 # Failures, and no verified backup for two scheduled intervals, are logged and POSTed here as
 # JSON ({"event": …, "message": …}); "" = the log only.
 alert_webhook = ""
+# In prod, restore, migrations and bulk deletions (import undo) need --authorize-prod, the
+# store's name typed at a terminal, and a verified backup younger than this.
+prod_max_age_minutes = 60
 
 # Off-site copies, made after each verified scheduled backup (and by `backup --dest NAME`),
 # each read back and compared with the manifest.

@@ -55,7 +55,13 @@ impl Ctx {
             && !self.accept_new_lineage
             && let Some(e) = crate::guard::lost_store(&backups, None, true)
         {
-            return Err(crate::guard::lost_store_refusal(&e, &location.display(), true).into());
+            return Err(crate::guard::lost_store_refusal(
+                &e,
+                &location.display(),
+                true,
+                self.settings.env,
+            )
+            .into());
         }
         // As it is first: migrations wait for the backup that precedes them.
         let opened = match ledgerflow_db::open(&location, OpenMode::AsIs).await {
@@ -75,6 +81,7 @@ impl Ctx {
                         &lost,
                         &location.display(),
                         false,
+                        self.settings.env,
                     )
                     .into());
                 }
@@ -95,9 +102,13 @@ impl Ctx {
                 let c = store.counts().await?;
                 let empty = c.transactions == 0 && c.accounts == 0;
                 if let Some(e) = crate::guard::lost_store(&backups, meta.as_ref(), empty) {
-                    return Err(
-                        crate::guard::lost_store_refusal(&e, &store.location(), false).into(),
-                    );
+                    return Err(crate::guard::lost_store_refusal(
+                        &e,
+                        &store.location(),
+                        false,
+                        self.settings.env,
+                    )
+                    .into());
                 }
             }
             if meta.is_none() && mode != OpenMode::Create {

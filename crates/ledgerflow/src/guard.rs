@@ -60,17 +60,23 @@ pub fn lost_store_refusal(
     entry: &ledgerflow_backup::catalog::Entry,
     location: &str,
     missing: bool,
+    running_as: Environment,
 ) -> Refused {
     Refused(format!(
         "the store at {location} is {} but the backup directory holds verified backups of a store with {} transactions (lineage {}), the newest taken {}. \
          This is what a deleted volume or data directory looks like (`docker compose down -v`). \
-         To bring the data back, run:\n\n    ledgerflow restore {} --yes\n\n\
+         To bring the data back, run:\n\n    ledgerflow restore {} {}\n\n\
          To start a new, empty ledger instead, run the command again with --accept-new-lineage.",
         if missing { "missing" } else { "empty" },
         entry.transactions,
         entry.lineage_id.as_deref().unwrap_or("?"),
         entry.created_at.format("%Y-%m-%d %H:%M UTC"),
-        entry.file
+        entry.file,
+        if running_as == Environment::Prod {
+            "--authorize-prod"
+        } else {
+            "--yes"
+        }
     ))
 }
 
@@ -132,4 +138,49 @@ pub fn store_name(location: &ledgerflow_db::Location) -> String {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| p.display().to_string()),
     }
+}
+
+/// Which store must have a verified backup younger than `backup.prod_max_age_minutes`.
+pub struct FreshBackup<'a> {
+    pub lineage: &'a str,
+}
+
+/// The gate of a destructive step in prod (restore, migration, a bulk deletion): the
+/// `--authorize-prod` flag, a recent verified backup of the store (not for a restore, which
+/// takes its own safety backup and must work when the store is lost), and the store's name
+/// typed at a terminal.
+pub fn authorize_prod(
+    ctx: &crate::context::Ctx,
+    action: &str,
+    authorized: bool,
+    fresh_backup_of: Option<FreshBackup<'_>>,
+) -> anyhow::Result<()> {
+    let location = ctx.location()?;
+    let max = ctx.settings.backup.prod_max_age_minutes;
+    if !authorized {
+        return Err(Refused(format!(
+            "{action} in prod needs --authorize-prod, a verified backup younger than {max} min, and the store's name typed at the prompt: refused, nothing was changed"
+        ))
+        .into());
+    }
+    let settings = crate::commands::backup::settings(ctx)?;
+    let fresh = match fresh_backup_of {
+        None => true,
+        Some(FreshBackup { lineage }) => ledgerflow_backup::list(&settings)?
+            .into_iter()
+            .filter(|e| e.verified && !e.deleted && e.lineage_id.as_deref() == Some(lineage))
+            .any(|e| chrono::Utc::now() - e.created_at < chrono::Duration::minutes(i64::from(max))),
+    };
+    if !fresh {
+        return Err(Refused(format!(
+            "{action} in prod needs a verified backup younger than {max} min (backup.prod_max_age_minutes) in {}; take one with `ledgerflow backup`: refused, nothing was changed",
+            settings.dir.display()
+        ))
+        .into());
+    }
+    confirm_typed(
+        &format!("{action} on the prod store {}", location.display()),
+        &store_name(&location),
+    )?;
+    Ok(())
 }

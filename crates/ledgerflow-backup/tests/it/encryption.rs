@@ -99,6 +99,19 @@ async fn an_encrypted_backup_is_verified_and_opens_with_age_and_zstd_alone() {
         assert!(matches!(err, BackupError::Environment(_)), "{err}");
         assert!(err.to_string().contains("age_identity_file"), "{err}");
         assert!(ledgerflow_backup::list(&s).expect("list")[0].verified);
+        // The wrong key (rotated, mixed up): nothing learnt about the backup either.
+        let (other, _) = keygen(t.dir.path(), "other.txt");
+        let wrong = Settings {
+            age_identity: Some(other),
+            ..s.clone()
+        };
+        let err = ledgerflow_backup::verify(&t.location, &wrong, &archive)
+            .await
+            .expect_err("wrong key");
+        assert!(matches!(err, BackupError::Environment(_)), "{err}");
+        assert!(err.to_string().contains("does not open it"), "{err}");
+        assert!(ledgerflow_backup::list(&s).expect("list")[0].verified);
+        assert!(archive.exists(), "not renamed .failed");
 
         // A flipped byte in the ciphertext, with the manifest's hash forged to match: the
         // hash check passes and age's authentication refuses the file.

@@ -186,7 +186,8 @@ pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
             if let Some(r) = &a.run.encrypt_to {
                 settings.encrypt_to = Some(r.clone());
             }
-            let store = ctx.store().await?;
+            // As it is: a backup never waits for (or triggers) a schema migration.
+            let store = ctx.open_guarded(ledgerflow_db::OpenMode::Existing).await?;
             let kind = match a.run.kind {
                 KindArg::Db => Kind::Db,
                 KindArg::Full => Kind::Full,

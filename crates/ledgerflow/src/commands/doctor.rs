@@ -32,16 +32,28 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
     let settings = crate::commands::backup::settings(ctx)?;
     match ledgerflow_db::open(&location, OpenMode::AsIs).await {
         Err(e) => {
-            let lost = crate::guard::lost_store(&settings, None, true);
+            // Only a missing or never-initialised store can be a lost one; a server that is
+            // down or a schema too new is reported as it is.
+            let lost = match &e {
+                ledgerflow_core::StoreError::NotInitialized { .. } => {
+                    crate::guard::lost_store(&settings, None, true)
+                }
+                _ => None,
+            };
             match lost {
                 Some(entry) => add(
                     "lineage",
                     false,
-                    crate::guard::lost_store_refusal(&entry, &location.display(), true)
-                        .to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    crate::guard::lost_store_refusal(
+                        &entry,
+                        &location.display(),
+                        true,
+                        ctx.settings.env,
+                    )
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 ),
                 None => add("store", false, format!("{}: {e}", location.display())),
             }
@@ -88,11 +100,16 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
                 Some(entry) => add(
                     "lineage",
                     false,
-                    crate::guard::lost_store_refusal(&entry, &store.location(), false)
-                        .to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    crate::guard::lost_store_refusal(
+                        &entry,
+                        &store.location(),
+                        false,
+                        ctx.settings.env,
+                    )
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 ),
                 None => add("lineage", true, "no sign of a lost store".into()),
             }

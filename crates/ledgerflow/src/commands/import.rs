@@ -30,7 +30,13 @@ pub enum Cmd {
         json: bool,
     },
     /// Remove exactly the rows of one import batch (journaled).
-    Undo { batch: i64 },
+    Undo {
+        batch: i64,
+        /// In prod: allow this bulk deletion (a fresh verified backup and the store's name
+        /// typed at the prompt are needed too).
+        #[arg(long)]
+        authorize_prod: bool,
+    },
     /// CSV profiles: the built-in bank presets and your own.
     #[command(subcommand)]
     Profile(ProfileCmd),
@@ -311,8 +317,27 @@ pub async fn run(ctx: &crate::context::Ctx, args: &Args) -> anyhow::Result<()> {
             store.close().await;
             result
         }
-        Some(Cmd::Undo { batch }) => {
+        Some(Cmd::Undo {
+            batch,
+            authorize_prod,
+        }) => {
             let store = ctx.store().await?;
+            if ctx.settings.env == ledgerflow_core::model::Environment::Prod {
+                let lineage = store
+                    .meta()
+                    .await?
+                    .map(|m| m.lineage_id.to_string())
+                    .unwrap_or_default();
+                if let Err(e) = crate::guard::authorize_prod(
+                    ctx,
+                    &format!("undoing import batch {batch}"),
+                    *authorize_prod,
+                    Some(crate::guard::FreshBackup { lineage: &lineage }),
+                ) {
+                    store.close().await;
+                    return Err(e);
+                }
+            }
             let result = async {
                 let b = store.get_import(*batch).await?;
                 let n = store.undo_import(&ctx.actor, *batch).await?;

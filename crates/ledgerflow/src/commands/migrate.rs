@@ -10,7 +10,6 @@ use ledgerflow_core::model::Environment;
 use ledgerflow_db::OpenMode;
 
 use crate::context::Ctx;
-use crate::exit::Refused;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,30 +26,35 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
         crate::out!("The schema is up to date (version {applied}).");
         return Ok(());
     }
-    if ctx.settings.env == Environment::Prod {
-        let name = crate::guard::store_name(&ctx.location()?);
-        if !a.authorize_prod {
-            store.close().await;
-            return Err(Refused(
-                "a migration in prod needs --authorize-prod and the store's name typed at the prompt"
-                    .into(),
-            )
-            .into());
-        }
-        if let Err(e) = crate::guard::confirm_typed(
-            &format!(
-                "Migrate the prod store {} from schema {applied} to {known}",
-                store.location()
-            ),
-            &name,
-        ) {
-            store.close().await;
-            return Err(e.into());
-        }
+    if ctx.settings.env == Environment::Prod
+        && let Err(e) = authorize(ctx, &store, applied, known, a.authorize_prod).await
+    {
+        store.close().await;
+        return Err(e);
     }
     let store = with_backup(ctx, store).await?;
     store.close().await;
     Ok(())
+}
+
+async fn authorize(
+    ctx: &Ctx,
+    store: &Arc<dyn Store>,
+    applied: i64,
+    known: i64,
+    flag: bool,
+) -> anyhow::Result<()> {
+    let lineage = store
+        .meta()
+        .await?
+        .map(|m| m.lineage_id.to_string())
+        .unwrap_or_default();
+    crate::guard::authorize_prod(
+        ctx,
+        &format!("a migration from schema {applied} to {known}"),
+        flag,
+        Some(crate::guard::FreshBackup { lineage: &lineage }),
+    )
 }
 
 /// Takes a verified, pinned backup of `store` (opened as it is), then reopens it with the

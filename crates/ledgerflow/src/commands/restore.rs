@@ -65,20 +65,7 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
     };
 
     if ctx.settings.env == Environment::Prod && to_new.is_none() {
-        if !a.authorize_prod {
-            return Err(Refused(
-                "restore over a prod store needs --authorize-prod and the store's name typed at the prompt".into(),
-            )
-            .into());
-        }
-        crate::guard::confirm_typed(
-            &format!(
-                "Restore {} over the prod store {}",
-                file.display(),
-                live.display()
-            ),
-            &crate::guard::store_name(&live),
-        )?;
+        crate::guard::authorize_prod(ctx, "a restore", a.authorize_prod, None)?;
     } else if !a.yes {
         let what = match &current {
             Some(n) => format!("replacing its {n} transactions"),
@@ -122,6 +109,9 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
                 .unwrap_or_default()
         ),
         None => crate::out!("There was no store to keep a safety backup of."),
+    }
+    if let Some(k) = &done.kept_aside {
+        crate::out!("What was there was not a LedgerFlow store; it is kept as {k}.");
     }
     Ok(())
 }

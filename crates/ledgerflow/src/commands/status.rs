@@ -40,7 +40,13 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
                 && let Some(lost) = crate::guard::lost_store(&settings, None, true)
             {
                 let location = ctx.location()?.display();
-                return Err(crate::guard::lost_store_refusal(&lost, &location, true).into());
+                return Err(crate::guard::lost_store_refusal(
+                    &lost,
+                    &location,
+                    true,
+                    ctx.settings.env,
+                )
+                .into());
             }
             return Err(e);
         }
@@ -75,8 +81,9 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
     if let Ok(settings) = crate::commands::backup::settings(ctx)
         && let Some(e) = crate::guard::lost_store(&settings, Some(&meta), empty)
     {
-        s.problems
-            .push(crate::guard::lost_store_refusal(&e, &s.location, false).to_string());
+        s.problems.push(
+            crate::guard::lost_store_refusal(&e, &s.location, false, ctx.settings.env).to_string(),
+        );
     }
     store.close().await;
     let problems = s.problems.len();

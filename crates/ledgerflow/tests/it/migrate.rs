@@ -100,8 +100,20 @@ fn in_prod_only_an_authorized_migration_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("migrate --authorize-prod"));
     let out = run(&["migrate"]);
     assert_eq!(out.status.code(), Some(1));
+    // No verified backup younger than an hour yet: refused, and told how to take one.
+    let out = run(&["migrate", "--authorize-prod"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("take one with `ledgerflow backup`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `backup` takes the store as it is (schema 1), without migrating it.
+    app.ok(&["backup"]);
+    assert_eq!(app.json(&["status", "--json"])["schema_version"], 1);
     let out = run(&["migrate", "--authorize-prod"]);
     assert_eq!(out.status.code(), Some(1), "no terminal");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("typed at a terminal"));
     let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "wrong-name", &[]);
     assert!(!ok, "{said}");
     let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "ledgerflow-data", &[]);

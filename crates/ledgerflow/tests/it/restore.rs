@@ -340,7 +340,28 @@ fn a_lost_store_is_refused_until_it_is_restored_or_a_new_one_accepted() {
             .unwrap_or_else(|| panic!("the restore command in: {err}"))
             .to_string();
         let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
-        app.ok(&args);
+        let out = app.ok(&args);
+        if let Some(url) = &app.db_url {
+            // The recreated database held no ledger: it is kept aside, never dropped.
+            assert!(out.contains("it is kept as"), "{out}");
+            let kept = out
+                .lines()
+                .find_map(|l| l.split("it is kept as ").nth(1))
+                .map(|k| k.trim_end_matches('.').to_string())
+                .expect("kept name");
+            let pg = ledgerflow_test_support::postgres().expect("server");
+            let listed = pg
+                .psql("postgres")
+                .args(["-At", "-c", "SELECT datname FROM pg_database"])
+                .output()
+                .expect("psql");
+            assert!(
+                String::from_utf8_lossy(&listed.stdout)
+                    .lines()
+                    .any(|l| l == kept)
+            );
+            assert!(url.ends_with(kept.split("_kept_").next().unwrap_or("?")));
+        }
         assert_eq!(transactions(&app), 700);
         app.ok(&["journal", "verify"]);
     }
@@ -381,4 +402,108 @@ fn nuke_in_dev_deletes_after_a_verified_backup_and_can_be_undone() {
         assert_eq!(app.json(&["status", "--json"])["lineage_id"], lineage);
         app.ok(&["journal", "verify"]);
     }
+}
+
+/// In prod a restore, or an import undone, needs --authorize-prod, a verified backup younger
+/// than an hour, and the store's name typed; every refusal leaves the data as it was.
+#[test]
+fn in_prod_restore_and_bulk_deletion_need_authorization_a_fresh_backup_and_the_name() {
+    let app = TestApp::sqlite().with_env("LEDGERFLOW_ENV", "prod");
+    with_rows(&app, 400);
+    let b = backup(&app);
+    app.import_wf(400, 100);
+    for args in [
+        &["restore", b.as_str(), "--yes"][..],
+        &["restore", b.as_str(), "--authorize-prod"][..],
+        &["import", "undo", "2"][..],
+        &["import", "undo", "2", "--authorize-prod"][..],
+    ] {
+        let err = app.fails(args, 1);
+        assert!(
+            err.contains("--authorize-prod") || err.contains("typed at a terminal"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(transactions(&app), 500);
+    }
+    let (ok, said) = app.typed(&["restore", &b, "--authorize-prod"], "wrong", &[]);
+    assert!(!ok, "{said}");
+    assert_eq!(transactions(&app), 500);
+    let (ok, said) = app.typed(&["restore", &b, "--authorize-prod"], "ledgerflow-data", &[]);
+    assert!(ok, "{said}");
+    assert_eq!(transactions(&app), 400);
+    // With only old backups the gate refuses: the catalog's backups are aged by an hour.
+    let catalog = app.path().join("ledgerflow-backups").join("catalog.jsonl");
+    let text = std::fs::read_to_string(&catalog).expect("catalog");
+    let now = chrono::Utc::now();
+    let aged: String = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("line");
+            let at = (now - chrono::Duration::hours(2)).to_rfc3339();
+            v["created_at"] = at.into();
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&catalog, aged).expect("age the catalog");
+    let (ok, said) = app.typed(
+        &["import", "undo", "1", "--authorize-prod"],
+        "ledgerflow-data",
+        &[],
+    );
+    assert!(!ok, "{said}");
+    assert!(said.contains("younger than 60 min"), "{said}");
+    assert_eq!(transactions(&app), 400);
+    // A restore takes its own safety backup: old backups do not stop it (a lost prod store
+    // must come back whatever their age).
+    app.import_wf(400, 50);
+    let (ok, said) = app.typed(&["restore", &b, "--authorize-prod"], "ledgerflow-data", &[]);
+    assert!(ok, "{said}");
+    assert_eq!(transactions(&app), 400);
+}
+
+/// An older, smaller backup still verifies and restores, and after the restore new backups of
+/// the smaller store are not "suspiciously small" next to the big ones before it.
+#[test]
+fn a_restore_to_a_much_smaller_state_keeps_backups_working() {
+    let app = TestApp::sqlite();
+    with_rows(&app, 300);
+    let small = backup(&app);
+    app.import_wf(300, 6_000);
+    backup(&app);
+    backup(&app);
+    let v = app.json(&["backup", "verify", &small, "--json"]);
+    assert_eq!(v["verified"], true, "{v}");
+    app.ok(&["restore", &small, "--yes"]);
+    assert_eq!(transactions(&app), 300);
+    let after = app.json(&["backup", "--json"]);
+    assert_eq!(after["verified"], true, "{after}");
+}
+
+#[test]
+fn to_new_never_touches_an_existing_database() {
+    let Some(app) = TestApp::postgres() else {
+        return;
+    };
+    with_rows(&app, 100);
+    let b = backup(&app);
+    let pg = ledgerflow_test_support::postgres().expect("server");
+    let other = pg.create_database();
+    let name = other.rsplit('/').next().expect("name").to_string();
+    let st = pg
+        .psql(&name)
+        .args([
+            "-c",
+            "CREATE TABLE theirs (x int); INSERT INTO theirs VALUES (42)",
+        ])
+        .status()
+        .expect("psql");
+    assert!(st.success());
+    let err = app.fails(&["restore", &b, "--yes", "--to-new", &other], 1);
+    assert!(err.contains("already exists"), "{err}");
+    let out = pg
+        .psql(&name)
+        .args(["-At", "-c", "SELECT x FROM theirs"])
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
 }
