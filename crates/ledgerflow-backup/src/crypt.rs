@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::{BackupError, Settings};
+use crate::{BackupError, Failure, Settings};
 
 /// The recipient archives are encrypted to, checked against the identity that verifies them.
 pub(crate) fn recipient(
@@ -106,35 +106,31 @@ pub(crate) fn open(
     path: &Path,
     encryption: Option<&str>,
     identity: Option<&Path>,
-) -> std::io::Result<Box<dyn Read>> {
-    let file = BufReader::new(std::fs::File::open(path)?);
+) -> Result<Box<dyn Read>, Failure> {
+    let bad = |e: &dyn std::fmt::Display| Failure::Archive(format!("decompression failed: {e}"));
+    let file = BufReader::new(std::fs::File::open(path).map_err(|e| bad(&e))?);
     match encryption {
         None => Ok(Box::new(file)),
         Some("age") => {
-            // A missing or wrong key is this machine's problem, not the archive's: such errors
-            // are PermissionDenied, which the checks report without blaming the backup.
-            let no_key =
-                |msg: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, msg);
+            // A missing or wrong key is this machine's problem, not the archive's.
             let key = identity.ok_or_else(|| {
-                no_key(
+                Failure::Here(
                     "it is encrypted with age: set backup.age_identity_file to decrypt it".into(),
                 )
             })?;
-            let ids = x25519_identities(key).map_err(|e| no_key(e.to_string()))?;
-            let dec = age::Decryptor::new_buffered(file).map_err(std::io::Error::other)?;
+            let ids = x25519_identities(key).map_err(|e| Failure::Here(e.to_string()))?;
+            let dec = age::Decryptor::new_buffered(file).map_err(|e| bad(&e))?;
             let reader = dec
                 .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
                 .map_err(|e| match e {
-                    age::DecryptError::NoMatchingKeys => no_key(format!(
+                    age::DecryptError::NoMatchingKeys => Failure::Here(format!(
                         "the key in {} does not open it (age: {e})",
                         key.display()
                     )),
-                    e => std::io::Error::other(format!("age decryption failed: {e}")),
+                    e => bad(&format!("age decryption failed: {e}")),
                 })?;
             Ok(Box::new(reader))
         }
-        Some(other) => Err(std::io::Error::other(format!(
-            "unknown encryption \"{other}\""
-        ))),
+        Some(other) => Err(bad(&format!("unknown encryption \"{other}\""))),
     }
 }

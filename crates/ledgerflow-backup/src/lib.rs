@@ -806,14 +806,16 @@ impl Write for Encoder<'_> {
     }
 }
 
-fn decoder(path: &Path, m: &Manifest, identity: Option<&Path>) -> std::io::Result<Box<dyn Read>> {
+/// The archive's decompressed bytes (decrypted first when it is encrypted).
+fn decoder(path: &Path, m: &Manifest, identity: Option<&Path>) -> Result<Box<dyn Read>, Failure> {
     let file = BufReader::new(crypt::open(path, m.encryption.as_deref(), identity)?);
+    let bad = |e: String| Failure::Archive(format!("decompression failed: {e}"));
     match m.compression.as_str() {
-        "zstd" => Ok(Box::new(zstd::stream::read::Decoder::new(file)?)),
+        "zstd" => Ok(Box::new(
+            zstd::stream::read::Decoder::new(file).map_err(|e| bad(e.to_string()))?,
+        )),
         "gzip" => Ok(Box::new(flate2::read::GzDecoder::new(file))),
-        other => Err(std::io::Error::other(format!(
-            "unknown compression \"{other}\""
-        ))),
+        other => Err(bad(format!("unknown compression \"{other}\""))),
     }
 }
 
@@ -1038,19 +1040,13 @@ pub(crate) fn extract_member(
     identity: Option<&Path>,
     into: &Path,
 ) -> Result<PathBuf, Failure> {
-    let bad = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            Failure::Here(e.to_string())
-        } else {
-            Failure::Archive(format!("decompression failed: {e}"))
-        }
-    };
+    let bad = |e: std::io::Error| Failure::Archive(format!("decompression failed: {e}"));
     let db = m
         .members
         .first()
         .ok_or_else(|| "the manifest lists no members".to_string())?;
     let out = into.join(&db.name);
-    let mut reader = decoder(path, m, identity).map_err(bad)?;
+    let mut reader = decoder(path, m, identity)?;
     if m.kind == "full" {
         let mut archive = tar::Archive::new(reader);
         let mut seen = 0;

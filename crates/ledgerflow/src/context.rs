@@ -49,11 +49,11 @@ impl Ctx {
     /// [`Ctx::open`] without applying pending migrations (`migrate` does that itself).
     pub async fn open_guarded(&self, mode: OpenMode) -> anyhow::Result<Arc<dyn Store>> {
         let location = self.location()?;
-        let backups = crate::commands::backup::settings(self)?;
+        let backup_dir = &self.settings.backup_dir;
         if let Location::Sqlite(p) = &location
             && !p.exists()
             && !self.accept_new_lineage
-            && let Some(e) = crate::guard::lost_store(&backups, None, true)
+            && let Some(e) = crate::guard::lost_store(backup_dir, None)
         {
             return Err(crate::guard::lost_store_refusal(
                 &e,
@@ -75,7 +75,7 @@ impl Ctx {
             // An empty database (recreated after a loss) is refused for what it is.
             Err(e @ ledgerflow_core::StoreError::NotInitialized { .. }) => {
                 if !self.accept_new_lineage
-                    && let Some(lost) = crate::guard::lost_store(&backups, None, true)
+                    && let Some(lost) = crate::guard::lost_store(backup_dir, None)
                 {
                     return Err(crate::guard::lost_store_refusal(
                         &lost,
@@ -98,10 +98,11 @@ impl Ctx {
             if let Some(m) = &meta {
                 crate::guard::environment(m, self.settings.env)?;
             }
-            if !self.accept_new_lineage {
+            if !self.accept_new_lineage
+                && let Some(e) = crate::guard::lost_store(backup_dir, meta.as_ref())
+            {
                 let c = store.counts().await?;
-                let empty = c.transactions == 0 && c.accounts == 0;
-                if let Some(e) = crate::guard::lost_store(&backups, meta.as_ref(), empty) {
+                if c.transactions == 0 && c.accounts == 0 {
                     return Err(crate::guard::lost_store_refusal(
                         &e,
                         &store.location(),

@@ -27,22 +27,21 @@ pub fn environment(meta: &StoreMeta, running_as: Environment) -> Result<(), Refu
     )))
 }
 
-/// The newest verified backup of a non-empty store of another lineage, when the store at hand
-/// (`meta`: None when missing or uninitialised) is empty: the sign of a lost store.
+/// The newest verified backup of a non-empty store of another lineage than `meta`'s (None:
+/// a missing or uninitialised store), unless that store was accepted as the ledger. Together
+/// with an empty store at hand it is the sign of a lost store; the catalog is looked at first,
+/// so the store is counted only when there is such a backup.
 pub fn lost_store(
-    settings: &ledgerflow_backup::Settings,
+    backup_dir: &std::path::Path,
     meta: Option<&StoreMeta>,
-    empty: bool,
 ) -> Option<ledgerflow_backup::catalog::Entry> {
-    if !empty {
-        return None;
-    }
     let lineage = meta.map(|m| m.lineage_id.to_string());
-    let accepted = accepted_lineages(&settings.dir);
+    let accepted = accepted_lineages(backup_dir);
     if lineage.as_ref().is_some_and(|l| accepted.contains(l)) {
         return None;
     }
-    ledgerflow_backup::list(settings)
+    ledgerflow_backup::catalog::Catalog::at(backup_dir)
+        .entries()
         .ok()?
         .into_iter()
         .filter(|e| {

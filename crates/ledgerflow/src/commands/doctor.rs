@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
             // down or a schema too new is reported as it is.
             let lost = match &e {
                 ledgerflow_core::StoreError::NotInitialized { .. } => {
-                    crate::guard::lost_store(&settings, None, true)
+                    crate::guard::lost_store(&settings.dir, None)
                 }
                 _ => None,
             };
@@ -96,7 +96,7 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
             }
             let counts = store.counts().await?;
             let empty = counts.transactions == 0 && counts.accounts == 0;
-            match crate::guard::lost_store(&settings, meta.as_ref(), empty) {
+            match crate::guard::lost_store(&settings.dir, meta.as_ref()).filter(|_| empty) {
                 Some(entry) => add(
                     "lineage",
                     false,

@@ -36,9 +36,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
         Ok(s) => s,
         Err(e) => {
             // A missing store that the backups remember is reported as the lost store it is.
-            if let Ok(settings) = crate::commands::backup::settings(ctx)
-                && let Some(lost) = crate::guard::lost_store(&settings, None, true)
-            {
+            if let Some(lost) = crate::guard::lost_store(&ctx.settings.backup_dir, None) {
                 let location = ctx.location()?.display();
                 return Err(crate::guard::lost_store_refusal(
                     &lost,
@@ -78,8 +76,8 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
         s.problems.push(e.to_string());
     }
     let empty = s.counts.transactions == 0 && s.counts.accounts == 0;
-    if let Ok(settings) = crate::commands::backup::settings(ctx)
-        && let Some(e) = crate::guard::lost_store(&settings, Some(&meta), empty)
+    if let Some(e) = crate::guard::lost_store(&ctx.settings.backup_dir, Some(&meta))
+        && empty
     {
         s.problems.push(
             crate::guard::lost_store_refusal(&e, &s.location, false, ctx.settings.env).to_string(),

@@ -177,25 +177,9 @@ fn a_full_disk_fails_the_backup_clearly_and_keeps_the_last_good_one() {
 fn a_backup_killed_at_any_moment_leaves_nothing_that_looks_finished() {
     let app = app_with_imported_rows(30_000);
     // How long one backup takes here, to spread the kills over it.
-    let t = std::time::Instant::now();
-    app.ok(&["backup"]);
-    let full = t.elapsed().as_millis().max(50) as u64;
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let kills = 20;
-    for _ in 0..kills {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let at = x % (full + full / 5);
-        let mut child = app
-            .command(&["backup"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(at));
-        let _ = child.kill();
-        let _ = child.wait();
+    let full = app.timed(&["backup"]);
+    for at in crate::kill_moments(0x9E37_79B9_7F4A_7C15, 20, full + full / 5) {
+        app.kill_after(&["backup"], at);
     }
     let dir = app.path().join("ledgerflow-backups");
     for e in std::fs::read_dir(&dir).expect("dir").flatten() {

@@ -198,6 +198,27 @@ impl TestApp {
         )
     }
 
+    /// Runs `args` (expecting success) and returns how long it took in ms (at least 50): the
+    /// span that kill tests spread their kills over.
+    pub fn timed(&self, args: &[&str]) -> u64 {
+        let t = std::time::Instant::now();
+        self.ok(args);
+        t.elapsed().as_millis().max(50) as u64
+    }
+
+    /// Starts `args`, kills it with SIGKILL after `ms` milliseconds, and waits for it.
+    pub fn kill_after(&self, args: &[&str], ms: u64) {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// `user add NAME --role ROLE --password-stdin`, the password piped in.
     pub fn add_user(&self, name: &str, role: &str, password: &str) {
         use std::io::Write;
@@ -241,4 +262,17 @@ impl TestApp {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `n` moments in `0..span` ms from a fixed xorshift seed: spread out, and the same every run.
+pub fn kill_moments(seed: u64, n: usize, span: u64) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % span
+        })
+        .collect()
 }

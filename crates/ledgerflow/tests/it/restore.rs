@@ -1,8 +1,6 @@
 //! Restore, the environment lock, protection, nuke and the lineage guard, on both engines:
 //! every refusal leaves the data where it was.
 
-use std::process::Stdio;
-
 use crate::TestApp;
 
 fn with_rows(app: &TestApp, rows: u64) {
@@ -143,32 +141,17 @@ fn a_restore_killed_at_any_moment_leaves_the_old_or_the_new_store_whole() {
         app.import_wf(2_000, 1_500);
         let large = backup(&app);
         // One full restore, timed, to spread the kills over it.
-        let t = std::time::Instant::now();
-        app.ok(&["restore", &small, "--yes"]);
-        let full = t.elapsed().as_millis().max(50) as u64;
+        let full = app.timed(&["restore", &small, "--yes"]);
         let mut state = 2_000;
         let (mut old, mut new) = (0, 0);
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let kills = 50;
-        for _ in 0..kills {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let at = x % (full + full / 4);
+        for at in crate::kill_moments(0x2545_F491_4F6C_DD1D, kills, full + full / 4) {
             let (target, target_rows) = if state == 2_000 {
                 (&large, 3_500)
             } else {
                 (&small, 2_000)
             };
-            let mut child = app
-                .command(&["restore", target, "--yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn");
-            std::thread::sleep(std::time::Duration::from_millis(at));
-            let _ = child.kill();
-            let _ = child.wait();
+            app.kill_after(&["restore", target, "--yes"], at);
             let now = transactions(&app);
             assert!(
                 now == state || now == target_rows,
