@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use ledgerflow_core::Store;
 use ledgerflow_core::service::verify_journal;
 use ledgerflow_core::store::JournalFilter;
-use ledgerflow_db::Location;
+pub use ledgerflow_db::Location;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -149,6 +149,28 @@ pub struct Outcome {
 }
 
 const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A backup as the schedule and "back up now" take it: verified, then copied off-site and
+/// followed by retention (failures of those two are logged; the backup stands).
+pub async fn backup_now(
+    store: &dyn Store,
+    location: &Location,
+    settings: &Settings,
+    kind: Kind,
+) -> Result<Outcome, BackupError> {
+    let o = backup(store, location, settings, kind, false).await?;
+    if o.verified {
+        if let Err(e) = copy_to_destinations(settings, &o).await {
+            tracing::error!(error = %e, "off-site copy failed");
+        }
+        match prune(store, settings, false).await {
+            Ok(p) if !p.delete.is_empty() => tracing::info!(deleted = p.delete.len(), "pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention skipped"),
+        }
+    }
+    Ok(o)
+}
 
 /// Takes a backup of `store` (at `location`) and verifies it. A verification failure is an
 /// `Outcome` with `verified: false` (the archive renamed `*.failed`); a failure before any
@@ -662,10 +684,9 @@ async fn check_part_of_live_history(store: &dyn Store, facts: &Facts) -> Result<
     }
     let entries = store
         .journal_entries(&JournalFilter {
-            entity: None,
             after_seq: facts.journal_seq - 1,
-            since: None,
             limit: 1,
+            ..Default::default()
         })
         .await?;
     match entries.first() {

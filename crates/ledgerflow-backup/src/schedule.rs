@@ -132,18 +132,8 @@ pub async fn run(
                 continue;
             }
             attempted[i] = Some(Utc::now());
-            match crate::backup(store.as_ref(), &location, &settings, job.kind, false).await {
-                Ok(o) if o.verified => {
-                    info!(file = %o.file.display(), "scheduled backup verified");
-                    if let Err(e) = crate::copy_to_destinations(&settings, &o).await {
-                        error!(error = %e, "scheduled backup: off-site copy failed");
-                    }
-                    match crate::prune(store.as_ref(), &settings, false).await {
-                        Ok(p) if !p.delete.is_empty() => info!(deleted = p.delete.len(), "pruned"),
-                        Ok(_) => {}
-                        Err(e) => warn!(error = %e, "retention skipped"),
-                    }
-                }
+            match crate::backup_now(store.as_ref(), &location, &settings, job.kind).await {
+                Ok(o) if o.verified => info!(file = %o.file.display(), "scheduled backup verified"),
                 // `backup` has raised the alert.
                 Ok(o) => {
                     error!(file = %o.file.display(), reason = %o.verification, "scheduled backup FAILED verification")

@@ -7,6 +7,7 @@ pub mod journal;
 pub mod model;
 pub mod money;
 pub mod password;
+pub mod query;
 pub mod service;
 pub mod store;
 

@@ -353,6 +353,44 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+text_enum!(
+    /// A signed-in browser session or a personal API token.
+    CredentialKind, "credential kind" {
+        Session => "session",
+        Token => "token",
+    }
+);
+
+/// A secret a user holds (a session cookie or an API token). Only the SHA-256 of the secret
+/// is stored, so a copy of the database does not let anyone sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    pub id: i64,
+    pub kind: CredentialKind,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Credential {
+    /// Not revoked and not expired at `at`.
+    pub fn is_live(&self, at: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > at)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub kind: CredentialKind,
+    pub user_id: i64,
+    pub name: String,
+    pub secret_sha256: [u8; 32],
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub name: String,
@@ -599,26 +637,76 @@ fn os_user_name() -> Option<String> {
     })
 }
 
-/// Keyset position in the transaction list (newest first: date, then id, descending).
+text_enum!(
+    /// The order of the transaction list. Newest first unless asked otherwise.
+    TxSort, "sort" {
+        DateDesc => "date_desc",
+        DateAsc => "date_asc",
+        AmountDesc => "amount_desc",
+        AmountAsc => "amount_asc",
+    }
+);
+
+// The enum comes from `text_enum!`, which cannot mark a `#[default]` variant.
+#[allow(clippy::derivable_impls)]
+impl Default for TxSort {
+    fn default() -> Self {
+        TxSort::DateDesc
+    }
+}
+
+/// Keyset position in the transaction list: the last row of a page, by the sort's key and
+/// then id (so ties never repeat or skip a row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxCursor {
     pub posted_date: NaiveDate,
+    pub amount_minor: i64,
     pub id: i64,
 }
 
 impl TxCursor {
+    pub fn of(t: &Transaction) -> Self {
+        TxCursor {
+            posted_date: t.posted_date,
+            amount_minor: t.amount_minor,
+            id: t.id,
+        }
+    }
+
     pub fn encode(&self) -> String {
-        format!("{}_{}", self.posted_date.format("%Y%m%d"), self.id)
+        format!(
+            "{}_{}_{}",
+            self.posted_date.format("%Y%m%d"),
+            self.amount_minor,
+            self.id
+        )
     }
 
     pub fn decode(s: &str) -> Result<Self, crate::error::ValidationError> {
         let bad = || crate::error::ValidationError::new(format!("cursor \"{s}\" is not valid"));
-        let (d, id) = s.split_once('_').ok_or_else(bad)?;
+        let mut parts = s.split('_');
+        let (Some(d), Some(a), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
         Ok(TxCursor {
             posted_date: NaiveDate::parse_from_str(d, "%Y%m%d").map_err(|_| bad())?,
+            amount_minor: a.parse().map_err(|_| bad())?,
             id: id.parse().map_err(|_| bad())?,
         })
     }
+}
+
+/// The words of a search text, lower-cased: runs of letters and digits. A transaction matches
+/// when each word begins a word of its payee, description or memo (both engines index the
+/// same words).
+pub fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| w.to_lowercase())
+        .collect()
 }
 
 /// Filters for listing transactions. Every field narrows the result.
@@ -627,7 +715,8 @@ pub struct TxFilter {
     pub account_id: Option<i64>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    /// Case-insensitive substring of payee, description or memo.
+    /// Words that must each begin a word of payee, description or memo (see
+    /// [`search_words`]), whatever their case.
     pub text: Option<String>,
     /// Any of these categories (a category and its subcategories: see
     /// [`crate::service::with_descendants`]).
@@ -637,6 +726,7 @@ pub struct TxFilter {
     pub max_amount_minor: Option<i64>,
     pub status: Option<TxStatus>,
     pub import_batch_id: Option<i64>,
+    pub sort: TxSort,
     pub after: Option<TxCursor>,
     pub limit: u32,
 }
@@ -669,10 +759,26 @@ mod tests {
     fn cursor_round_trips_and_rejects_garbage() {
         let c = TxCursor {
             posted_date: NaiveDate::from_ymd_opt(2024, 3, 9).expect("date"),
+            amount_minor: -1250,
             id: 42,
         };
+        assert_eq!(c.encode(), "20240309_-1250_42");
         assert_eq!(TxCursor::decode(&c.encode()), Ok(c));
         assert!(TxCursor::decode("yesterday").is_err());
-        assert!(TxCursor::decode("20241301_1").is_err());
+        assert!(TxCursor::decode("20241301_0_1").is_err());
+        assert!(TxCursor::decode("20240309_1").is_err(), "too few parts");
+        assert!(
+            TxCursor::decode("20240309_1_2_3").is_err(),
+            "too many parts"
+        );
+    }
+
+    #[test]
+    fn search_words_are_lower_case_runs_of_letters_and_digits() {
+        assert_eq!(
+            search_words("AMAZON.COM*MK12 Café_Crème 50%"),
+            vec!["amazon", "com", "mk12", "café", "crème", "50"]
+        );
+        assert!(search_words("%% -- ").is_empty());
     }
 }

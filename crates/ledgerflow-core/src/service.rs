@@ -20,6 +20,48 @@ pub async fn account_by_name(store: &dyn Store, name: &str) -> Result<Account, C
         .ok_or_else(|| CoreError::NotFound(format!("unknown account \"{name}\"")))
 }
 
+/// A date as the user typed it (YYYY-MM-DD); `what` names the field in the error.
+pub fn parse_date(what: &str, s: &str) -> Result<chrono::NaiveDate, ValidationError> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        ValidationError::new(format!(
+            "{what} \"{s}\" is not a valid date (use YYYY-MM-DD)"
+        ))
+    })
+}
+
+/// Longest payee or description, and longest memo, in characters.
+const MAX_TEXT: usize = 500;
+const MAX_MEMO: usize = 4_000;
+
+/// Checks a payee, description or memo (length, no control characters) and trims it.
+pub fn check_text(what: &str, s: &str) -> Result<String, ValidationError> {
+    let limit = if what == "memo" { MAX_MEMO } else { MAX_TEXT };
+    if s.chars().count() > limit {
+        return Err(ValidationError::new(format!(
+            "{what} is longer than {limit} characters"
+        )));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(ValidationError::new(format!(
+            "{what} \"{}\" contains control characters",
+            s.escape_debug()
+        )));
+    }
+    Ok(s.trim().to_string())
+}
+
+/// Transactions of an archived account are frozen until it is unarchived.
+pub async fn refuse_if_archived(s: &dyn Store, account_id: i64) -> Result<(), CoreError> {
+    let a = s.get_account(account_id).await?;
+    if a.archived {
+        return Err(CoreError::Refused(format!(
+            "account \"{}\" is archived: unarchive it before changing its transactions",
+            a.name
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a name given for an account, category or user.
 pub fn check_name(what: &str, name: &str) -> Result<String, ValidationError> {
     let n = name.trim();
@@ -41,6 +83,20 @@ pub fn check_name(what: &str, name: &str) -> Result<String, ValidationError> {
         )));
     }
     Ok(n.to_string())
+}
+
+/// Checks a user name: a name, of letters, digits and `. _ - @` only.
+pub fn check_user_name(name: &str) -> Result<String, ValidationError> {
+    let name = check_name("user", name)?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(ValidationError::new(format!(
+            "user name \"{name}\" may only hold letters, digits and . _ - @"
+        )));
+    }
+    Ok(name)
 }
 
 /// The full path of every category, keyed by id ("Food:Groceries").

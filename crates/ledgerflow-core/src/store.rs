@@ -45,6 +45,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone, Default)]
 pub struct JournalFilter {
     pub entity: Option<Entity>,
+    /// Entries of one row (with `entity`).
+    pub entity_id: Option<i64>,
     pub after_seq: i64,
     pub since: Option<DateTime<Utc>>,
     pub limit: u32,
@@ -175,6 +177,32 @@ pub trait Store: Send + Sync {
     async fn update_user(&self, actor: &Actor, id: i64, patch: &UserPatch) -> StoreResult<User>;
     async fn find_user(&self, name: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
+
+    // ---- credentials (sessions and API tokens; not journaled: they are access, not ledger)
+    /// Stores a credential by the SHA-256 of its secret. Creating a session also removes
+    /// sessions that have expired.
+    async fn create_credential(&self, new: &NewCredential) -> StoreResult<Credential>;
+    /// The credential with this secret hash and its user, whatever its state (the caller
+    /// checks [`Credential::is_live`] and [`User::disabled`]).
+    async fn find_credential(
+        &self,
+        secret_sha256: &[u8; 32],
+    ) -> StoreResult<Option<(Credential, User)>>;
+    /// Records that the credential was used now.
+    async fn touch_credential(&self, id: i64) -> StoreResult<()>;
+    /// Revokes one credential (`id`) or every live one of a user and kind; returns how many.
+    async fn revoke_credentials(
+        &self,
+        id: Option<i64>,
+        user_id: Option<i64>,
+        kind: Option<CredentialKind>,
+    ) -> StoreResult<u64>;
+    /// Credentials of a kind, newest first, optionally of one user.
+    async fn list_credentials(
+        &self,
+        kind: CredentialKind,
+        user_id: Option<i64>,
+    ) -> StoreResult<Vec<Credential>>;
 
     // ---- journal
     async fn journal_entries(&self, filter: &JournalFilter) -> StoreResult<Vec<JournalEntry>>;

@@ -150,6 +150,115 @@ impl TryFrom<UserRow> for User {
 }
 
 #[derive(sqlx::FromRow)]
+pub struct CredentialRow {
+    id: i64,
+    kind: String,
+    user_id: i64,
+    name: String,
+    #[allow(dead_code)]
+    secret_sha256: Vec<u8>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<CredentialRow> for Credential {
+    type Error = StoreError;
+    fn try_from(r: CredentialRow) -> Result<Self, StoreError> {
+        Ok(Credential {
+            id: r.id,
+            kind: parse("credential kind", &r.kind)?,
+            user_id: r.user_id,
+            name: r.name,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+pub fn new_credential(id: i64, new: &NewCredential, at: DateTime<Utc>) -> Credential {
+    Credential {
+        id,
+        kind: new.kind,
+        user_id: new.user_id,
+        name: new.name.clone(),
+        created_at: at,
+        expires_at: new.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// Appends the filter's conditions on `t` (the transactions table), the keyset condition after
+/// its cursor, the order and the limit (one more row than a page, to know whether another
+/// page follows). The text search is the engine's own and is not added here.
+pub fn push_tx_filters<DB>(q: &mut sqlx::QueryBuilder<DB>, f: &TxFilter, limit: i64)
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> chrono::NaiveDate: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> &'static str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    if let Some(a) = f.account_id {
+        q.push(" AND t.account_id = ").push_bind(a);
+    }
+    if let Some(d) = f.from {
+        q.push(" AND t.posted_date >= ").push_bind(d);
+    }
+    if let Some(d) = f.to {
+        q.push(" AND t.posted_date <= ").push_bind(d);
+    }
+    if !f.category_ids.is_empty() {
+        q.push(" AND t.category_id IN (");
+        let mut ids = q.separated(", ");
+        for c in &f.category_ids {
+            ids.push_bind(*c);
+        }
+        q.push(")");
+    }
+    if f.uncategorized {
+        q.push(" AND t.category_id IS NULL");
+    }
+    if let Some(m) = f.min_amount_minor {
+        q.push(" AND t.amount_minor >= ").push_bind(m);
+    }
+    if let Some(m) = f.max_amount_minor {
+        q.push(" AND t.amount_minor <= ").push_bind(m);
+    }
+    if let Some(s) = f.status {
+        q.push(" AND t.status = ").push_bind(s.as_str());
+    }
+    if let Some(b) = f.import_batch_id {
+        q.push(" AND t.import_batch_id = ").push_bind(b);
+    }
+    if let Some(c) = f.after {
+        let after = match f.sort {
+            TxSort::DateDesc | TxSort::AmountDesc => "<",
+            TxSort::DateAsc | TxSort::AmountAsc => ">",
+        };
+        match f.sort {
+            TxSort::DateDesc | TxSort::DateAsc => q
+                .push(format!(" AND (t.posted_date, t.id) {after} ("))
+                .push_bind(c.posted_date),
+            TxSort::AmountDesc | TxSort::AmountAsc => q
+                .push(format!(" AND (t.amount_minor, t.id) {after} ("))
+                .push_bind(c.amount_minor),
+        };
+        q.push(", ").push_bind(c.id).push(")");
+    }
+    q.push(match f.sort {
+        TxSort::DateDesc => " ORDER BY t.posted_date DESC, t.id DESC",
+        TxSort::DateAsc => " ORDER BY t.posted_date, t.id",
+        TxSort::AmountDesc => " ORDER BY t.amount_minor DESC, t.id DESC",
+        TxSort::AmountAsc => " ORDER BY t.amount_minor, t.id",
+    });
+    q.push(" LIMIT ").push_bind(limit + 1);
+}
+
+#[derive(sqlx::FromRow)]
 pub struct BatchRow {
     id: i64,
     account_id: i64,
@@ -323,20 +432,6 @@ pub fn dberr(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-pub fn like_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 /// Upper bound on a page of transactions.
 pub const MAX_PAGE: u32 = 1_000;
 
@@ -349,10 +444,7 @@ pub fn into_page(mut items: Vec<Transaction>, limit: i64) -> TxPage {
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_cursor = if more {
-        items.last().map(|t| TxCursor {
-            posted_date: t.posted_date,
-            id: t.id,
-        })
+        items.last().map(TxCursor::of)
     } else {
         None
     };
@@ -368,10 +460,5 @@ mod tests {
         let b: Vec<u8> = (0u8..16).map(|i| i * 17).collect();
         assert_eq!(fingerprint_bytes(&hex_encode(&b)).expect("hex"), b);
         assert!(fingerprint_bytes("zz").is_err());
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 }

@@ -206,6 +206,21 @@ async fn fetch_user(conn: &mut SqliteConnection, id: i64) -> StoreResult<User> {
     fetch_by_id::<UserRow, _>(conn, "SELECT * FROM users WHERE id = ?", id, "user").await
 }
 
+/// Searches matching at most this many rows are read through the text index and sorted.
+const FTS_DRIVE_MAX: i64 = 2000;
+
+/// The FTS5 query for a search text: every word, as a prefix. `None` when it has no words.
+fn fts_query(text: &str) -> Option<String> {
+    let words = search_words(text);
+    (!words.is_empty()).then(|| {
+        words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn engine(&self) -> Engine {
@@ -772,58 +787,41 @@ impl Store for SqliteStore {
 
     async fn list_transactions(&self, f: &TxFilter) -> StoreResult<TxPage> {
         let limit = page_limit(f.limit);
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM transactions WHERE 1=1");
-        if let Some(a) = f.account_id {
-            q.push(" AND account_id = ").push_bind(a);
-        }
-        if let Some(d) = f.from {
-            q.push(" AND posted_date >= ").push_bind(d);
-        }
-        if let Some(d) = f.to {
-            q.push(" AND posted_date <= ").push_bind(d);
-        }
-        if !f.category_ids.is_empty() {
-            q.push(" AND category_id IN (");
-            let mut ids = q.separated(", ");
-            for c in &f.category_ids {
-                ids.push_bind(*c);
+        let search = f.text.as_deref().and_then(fts_query);
+        // A rare search is driven from the index and sorted; a common one walks the list in
+        // order and keeps the rows the index names (each plan is quick where the other is not).
+        let from_index = match &search {
+            Some(m) => {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM transactions_fts WHERE transactions_fts MATCH ? LIMIT ?)",
+                )
+                .bind(m)
+                .bind(FTS_DRIVE_MAX + 1)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+                n <= FTS_DRIVE_MAX
             }
-            q.push(")");
-        }
-        if f.uncategorized {
-            q.push(" AND category_id IS NULL");
-        }
-        if let Some(m) = f.min_amount_minor {
-            q.push(" AND amount_minor >= ").push_bind(m);
-        }
-        if let Some(m) = f.max_amount_minor {
-            q.push(" AND amount_minor <= ").push_bind(m);
-        }
-        if let Some(s) = f.status {
-            q.push(" AND status = ").push_bind(s.as_str());
-        }
-        if let Some(b) = f.import_batch_id {
-            q.push(" AND import_batch_id = ").push_bind(b);
-        }
-        if let Some(text) = f.text.as_deref().filter(|t| !t.trim().is_empty()) {
-            let p = like_pattern(text.trim());
-            q.push(" AND (payee LIKE ")
-                .push_bind(p.clone())
-                .push(" ESCAPE '\\' OR description LIKE ")
-                .push_bind(p.clone())
-                .push(" ESCAPE '\\' OR memo LIKE ")
-                .push_bind(p)
-                .push(" ESCAPE '\\')");
-        }
-        if let Some(c) = f.after {
-            q.push(" AND (posted_date, id) < (")
-                .push_bind(c.posted_date)
-                .push(", ")
-                .push_bind(c.id)
-                .push(")");
-        }
-        q.push(" ORDER BY posted_date DESC, id DESC LIMIT ")
-            .push_bind(limit + 1);
+            None => false,
+        };
+        let mut q: QueryBuilder<Sqlite> = match (&search, from_index) {
+            (Some(m), true) => {
+                let mut q = QueryBuilder::new(
+                    "SELECT t.* FROM transactions_fts CROSS JOIN transactions t ON t.id = transactions_fts.rowid WHERE transactions_fts MATCH ",
+                );
+                q.push_bind(m.clone());
+                q
+            }
+            (Some(m), false) => {
+                let mut q = QueryBuilder::new(
+                    "SELECT t.* FROM transactions t WHERE t.id IN (SELECT rowid FROM transactions_fts WHERE transactions_fts MATCH ",
+                );
+                q.push_bind(m.clone()).push(")");
+                q
+            }
+            (None, _) => QueryBuilder::new("SELECT t.* FROM transactions t WHERE 1=1"),
+        };
+        push_tx_filters(&mut q, f, limit);
         let rows: Vec<TxRow> = q
             .build_query_as()
             .fetch_all(&self.pool)
@@ -916,11 +914,108 @@ impl Store for SqliteStore {
         convert(rows)
     }
 
+    async fn create_credential(&self, new: &NewCredential) -> StoreResult<Credential> {
+        let at = now();
+        if new.kind == CredentialKind::Session {
+            sqlx::query("DELETE FROM credentials WHERE kind = 'session' AND expires_at < ?")
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(dberr)?;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO credentials (kind, user_id, name, secret_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.kind.as_str())
+        .bind(new.user_id)
+        .bind(&new.name)
+        .bind(&new.secret_sha256[..])
+        .bind(at)
+        .bind(new.expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(dberr)?;
+        Ok(new_credential(id, new, at))
+    }
+
+    async fn find_credential(
+        &self,
+        secret_sha256: &[u8; 32],
+    ) -> StoreResult<Option<(Credential, User)>> {
+        let Some(row) =
+            sqlx::query_as::<_, CredentialRow>("SELECT * FROM credentials WHERE secret_sha256 = ?")
+                .bind(&secret_sha256[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(dberr)?
+        else {
+            return Ok(None);
+        };
+        let cred = Credential::try_from(row)?;
+        let mut conn = self.pool.acquire().await.map_err(dberr)?;
+        let user = fetch_user(&mut conn, cred.user_id).await?;
+        Ok(Some((cred, user)))
+    }
+
+    async fn touch_credential(&self, id: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE credentials SET last_used_at = ? WHERE id = ?")
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(dberr)?;
+        Ok(())
+    }
+
+    async fn revoke_credentials(
+        &self,
+        id: Option<i64>,
+        user_id: Option<i64>,
+        kind: Option<CredentialKind>,
+    ) -> StoreResult<u64> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE credentials SET revoked_at = ");
+        q.push_bind(now()).push(" WHERE revoked_at IS NULL");
+        if let Some(id) = id {
+            q.push(" AND id = ").push_bind(id);
+        }
+        if let Some(u) = user_id {
+            q.push(" AND user_id = ").push_bind(u);
+        }
+        if let Some(k) = kind {
+            q.push(" AND kind = ").push_bind(k.as_str());
+        }
+        let done = q.build().execute(&self.pool).await.map_err(dberr)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_credentials(
+        &self,
+        kind: CredentialKind,
+        user_id: Option<i64>,
+    ) -> StoreResult<Vec<Credential>> {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT * FROM credentials WHERE kind = ");
+        q.push_bind(kind.as_str());
+        if let Some(u) = user_id {
+            q.push(" AND user_id = ").push_bind(u);
+        }
+        q.push(" ORDER BY id DESC");
+        let rows: Vec<CredentialRow> = q
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        convert(rows)
+    }
+
     async fn journal_entries(&self, f: &JournalFilter) -> StoreResult<Vec<JournalEntry>> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM journal WHERE seq > ");
         q.push_bind(f.after_seq);
         if let Some(e) = f.entity {
             q.push(" AND entity = ").push_bind(e.as_str());
+        }
+        if let Some(id) = f.entity_id {
+            q.push(" AND entity_id = ").push_bind(id);
         }
         if let Some(since) = f.since {
             q.push(" AND at >= ").push_bind(since);

@@ -111,6 +111,9 @@ pub enum Command {
     /// Users and roles.
     #[command(subcommand)]
     User(commands::user::Cmd),
+    /// Personal API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(commands::token::Cmd),
     /// The change journal: verify, show.
     #[command(subcommand)]
     Journal(commands::journal::Cmd),

@@ -73,6 +73,27 @@ pub struct BackupSettings {
 pub struct ServerSettings {
     /// Address and port `serve` listens on.
     pub bind: String,
+    /// Reverse proxies (addresses or ranges, comma-separated) whose X-Forwarded-For and
+    /// X-Forwarded-Proto headers are believed; from anyone else they are ignored.
+    #[serde(default)]
+    pub trusted_proxies: String,
+    /// Mark session cookies Secure even when no trusted proxy reports HTTPS.
+    #[serde(default)]
+    pub secure_cookies: bool,
+}
+
+impl ServerSettings {
+    pub fn proxies(&self) -> Result<Vec<ledgerflow_web::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse()
+                    .map_err(|e| format!("server.trusted_proxies: {e}"))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +133,8 @@ impl Default for Settings {
             },
             server: ServerSettings {
                 bind: "127.0.0.1:9001".into(),
+                trusted_proxies: String::new(),
+                secure_cookies: false,
             },
             log: LogSettings {
                 level: String::new(),
@@ -171,6 +194,8 @@ pub const KEYS: &[&str] = &[
     "backup.alert_webhook",
     "backup.prod_max_age_minutes",
     "server.bind",
+    "server.trusted_proxies",
+    "server.secure_cookies",
     "log.level",
     "log.format",
 ];
@@ -275,6 +300,7 @@ pub fn load(config_path: Option<&Path>, flags: &FlagOverrides) -> Result<Loaded,
             settings.server.bind
         )));
     }
+    settings.server.proxies().map_err(ConfigError::Invalid)?;
     if !matches!(settings.log.format.as_str(), "text" | "json") {
         return Err(ConfigError::Invalid(format!(
             "log.format \"{}\" is not valid (expected text or json)",
@@ -462,6 +488,11 @@ prod_max_age_minutes = 60
 
 [server]
 bind = "127.0.0.1:9001"
+# Behind a reverse proxy (Caddy, nginx): its address, so the client's address and HTTPS are
+# taken from X-Forwarded-For / X-Forwarded-Proto. Comma-separated addresses or ranges.
+trusted_proxies = ""
+# Mark the session cookie Secure even without a proxy saying HTTPS (serving HTTPS yourself).
+secure_cookies = false
 
 [log]
 # A tracing filter; empty means "info" for serve and "warn" for other commands.

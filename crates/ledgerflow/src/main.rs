@@ -102,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Category(c) => commands::category::run(&ctx, c).await,
             Command::Tx(c) => commands::tx::run(&ctx, c).await,
             Command::User(c) => commands::user::run(&ctx, c).await,
+            Command::Token(c) => commands::token::run(&ctx, c).await,
             Command::Journal(c) => commands::journal::run(&ctx, c).await,
             Command::Import(a) => commands::import::run(&ctx, a).await,
             Command::Backup(a) => commands::backup::run(&ctx, a).await,

@@ -8,6 +8,7 @@ mod imports;
 mod journal;
 mod ledger;
 mod store;
+mod web;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -160,8 +160,24 @@ async fn a_version_1_sqlite_store_is_migrated_with_its_rows() {
     let store = ledgerflow_db::open(&Location::Sqlite(path.clone()), OpenMode::Existing)
         .await
         .expect("the old store opens and is migrated");
-    assert_eq!(store.schema_version().await.expect("version"), 2);
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        store.known_schema_version()
+    );
     let t = store.get_transaction(2).await.expect("row 2 kept");
+    // Migration 3's text index holds the rows that were there before it.
+    let found = store
+        .list_transactions(&ledgerflow_core::model::TxFilter {
+            text: Some("coff".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("search");
+    assert_eq!(
+        found.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![1]
+    );
     assert_eq!((t.payee.as_str(), t.transfer_id), ("Back", Some(1)));
     assert_eq!(
         store.get_transaction(1).await.expect("row 1").amount_minor,

@@ -160,6 +160,7 @@ pub fn monitor(ctx: &crate::context::Ctx) -> anyhow::Result<ledgerflow_web::Back
     Ok(ledgerflow_web::BackupMonitor {
         settings: settings(ctx)?,
         jobs,
+        location: ctx.location()?,
     })
 }
 
@@ -169,8 +170,11 @@ pub fn schedule(
     store: std::sync::Arc<dyn ledgerflow_core::Store>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
-    let ledgerflow_web::BackupMonitor { settings, jobs } = monitor(ctx)?;
-    let location = ctx.location()?;
+    let ledgerflow_web::BackupMonitor {
+        settings,
+        jobs,
+        location,
+    } = monitor(ctx)?;
     Ok(ledgerflow_backup::schedule::run(
         store, location, settings, jobs, stop,
     ))

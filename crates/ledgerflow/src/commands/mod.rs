@@ -14,5 +14,6 @@ pub mod protect;
 pub mod restore;
 pub mod serve;
 pub mod status;
+pub mod token;
 pub mod tx;
 pub mod user;

@@ -65,10 +65,32 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         store.clone(),
         stop_rx,
     )?);
-    let state = ledgerflow_web::AppState {
-        store: store.clone(),
-        backups: Some(crate::commands::backup::monitor(ctx)?),
+    let web = ledgerflow_web::WebState {
+        trusted_proxies: ctx
+            .settings
+            .server
+            .proxies()
+            .map_err(crate::exit::BadInput)?,
+        secure_cookies: ctx.settings.server.secure_cookies,
+        ..Default::default()
     };
+    if store.list_users().await?.is_empty() {
+        let secret = web.new_setup_secret();
+        let host = if addr.ip().is_unspecified() {
+            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        };
+        crate::out!(
+            "No users yet. Create the first admin with this one-time link (or `ledgerflow user add NAME --role admin`):"
+        );
+        crate::out!("  http://{host}/setup?token={secret}");
+    }
+    let state = ledgerflow_web::AppState::new(
+        store.clone(),
+        Some(crate::commands::backup::monitor(ctx)?),
+        web,
+    );
     let served = ledgerflow_web::serve(listener, state, shutdown_signal()).await;
     info!("shutting down");
     let _ = stop_tx.send(true);

@@ -1,16 +1,9 @@
 //! `ledgerflow tx add|list|edit|delete`.
 
-use std::collections::HashMap;
-
-use chrono::NaiveDate;
-use ledgerflow_core::model::{
-    Account, Category, NewTransaction, Transaction, TransactionPatch, TxCursor, TxFilter, TxStatus,
-};
-use ledgerflow_core::service::{
-    account_by_name, category_paths, resolve_category, with_descendants,
-};
-use ledgerflow_core::{Currency, Store, ValidationError};
-use serde::Serialize;
+use ledgerflow_core::model::{NewTransaction, TransactionPatch, TxSort, TxStatus};
+use ledgerflow_core::query::{Names, TxQuery, TxView};
+use ledgerflow_core::service::{self, account_by_name, resolve_category};
+use ledgerflow_core::{Store, ValidationError};
 
 use crate::context::{Ctx, print_json, print_table};
 
@@ -80,7 +73,7 @@ pub struct ListArgs {
     /// Last date, YYYY-MM-DD.
     #[arg(long)]
     pub to: Option<String>,
-    /// Text in payee, description or memo (case-insensitive).
+    /// Words in payee, description or memo: each must begin a word (any case).
     #[arg(long, short = 'q')]
     pub text: Option<String>,
     /// Category path or unique name; "none" for uncategorised.
@@ -94,6 +87,9 @@ pub struct ListArgs {
     pub max: Option<String>,
     #[arg(long)]
     pub status: Option<TxStatus>,
+    /// date_desc (default), date_asc, amount_desc or amount_asc.
+    #[arg(long)]
+    pub sort: Option<TxSort>,
     /// Rows per page (at most 1000).
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
@@ -102,134 +98,6 @@ pub struct ListArgs {
     pub cursor: Option<String>,
     #[arg(long)]
     pub json: bool,
-}
-
-/// A transaction as shown to people and scripts: names instead of ids, decimal amounts.
-#[derive(Serialize)]
-pub struct TxView {
-    pub id: i64,
-    pub date: NaiveDate,
-    pub account: String,
-    pub account_id: i64,
-    pub amount: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub payee: String,
-    pub description: String,
-    pub memo: String,
-    pub category: Option<String>,
-    pub status: TxStatus,
-    pub source: String,
-    pub import_batch_id: Option<i64>,
-    pub external_id: Option<String>,
-    pub transfer_id: Option<i64>,
-    pub needs_review: bool,
-}
-
-struct Names {
-    accounts: HashMap<i64, String>,
-    categories: HashMap<i64, String>,
-}
-
-impl Names {
-    async fn load(s: &dyn Store, categories: &[Category]) -> anyhow::Result<Names> {
-        Ok(Names {
-            accounts: s
-                .list_accounts(true)
-                .await?
-                .into_iter()
-                .map(|a| (a.id, a.name))
-                .collect(),
-            categories: category_paths(categories).into_iter().collect(),
-        })
-    }
-
-    fn view(&self, t: Transaction) -> TxView {
-        TxView {
-            id: t.id,
-            date: t.posted_date,
-            account: self
-                .accounts
-                .get(&t.account_id)
-                .cloned()
-                .unwrap_or_default(),
-            account_id: t.account_id,
-            amount: t.currency.format_minor(t.amount_minor),
-            amount_minor: t.amount_minor,
-            currency: t.currency.to_string(),
-            payee: t.payee,
-            description: t.description,
-            memo: t.memo,
-            category: t.category_id.and_then(|c| self.categories.get(&c).cloned()),
-            status: t.status,
-            source: t.source,
-            import_batch_id: t.import_batch_id,
-            external_id: t.external_id,
-            transfer_id: t.transfer_id,
-            needs_review: t.needs_review,
-        }
-    }
-}
-
-pub fn parse_date(what: &str, s: &str) -> Result<NaiveDate, ValidationError> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-        ValidationError::new(format!(
-            "{what} \"{s}\" is not a valid date (use YYYY-MM-DD)"
-        ))
-    })
-}
-
-/// Transactions of an archived account are frozen until it is unarchived.
-async fn refuse_if_archived(s: &dyn Store, account_id: i64) -> anyhow::Result<()> {
-    let a = s.get_account(account_id).await?;
-    if a.archived {
-        return Err(ledgerflow_core::CoreError::Refused(format!(
-            "account \"{}\" is archived: unarchive it before changing its transactions",
-            a.name
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-/// Longest payee or description, and longest memo, in characters.
-const MAX_TEXT: usize = 500;
-const MAX_MEMO: usize = 4_000;
-
-fn check_text(what: &str, s: &str) -> Result<String, ValidationError> {
-    let limit = if what == "memo" { MAX_MEMO } else { MAX_TEXT };
-    if s.chars().count() > limit {
-        return Err(ValidationError::new(format!(
-            "{what} is longer than {limit} characters"
-        )));
-    }
-    if s.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(ValidationError::new(format!(
-            "{what} \"{}\" contains control characters",
-            s.escape_debug()
-        )));
-    }
-    Ok(s.trim().to_string())
-}
-
-/// The currency an amount filter is in: the account's, or the one all accounts share.
-fn filter_currency(
-    account: Option<&Account>,
-    all: &[Account],
-) -> Result<Currency, ValidationError> {
-    if let Some(a) = account {
-        return Ok(a.currency);
-    }
-    let mut currencies: Vec<Currency> = all.iter().map(|a| a.currency).collect();
-    currencies.sort();
-    currencies.dedup();
-    match currencies.as_slice() {
-        [] => Ok(Currency::USD),
-        [one] => Ok(*one),
-        _ => Err(ValidationError::new(
-            "accounts use several currencies: give --account with --min/--max",
-        )),
-    }
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
@@ -268,14 +136,14 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 .map(|c| c.id);
             let row = NewTransaction {
                 account_id: a.id,
-                posted_date: parse_date("date", date)?,
+                posted_date: service::parse_date("date", date)?,
                 amount_minor: a.currency.parse_amount(amount)?,
                 currency: a.currency,
-                payee: Some(check_text("payee", payee)?)
+                payee: Some(service::check_text("payee", payee)?)
                     .filter(|p| !p.is_empty())
                     .ok_or_else(|| ValidationError::new("payee must not be empty"))?,
-                description: check_text("description", description)?,
-                memo: check_text("memo", memo)?,
+                description: service::check_text("description", description)?,
+                memo: service::check_text("memo", memo)?,
                 category_id,
                 status: *status,
                 source: "manual".into(),
@@ -287,7 +155,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             let ids = s.insert_transactions(&ctx.actor, vec![row]).await?;
             let id = ids.first().copied().unwrap_or_default();
             let t = s.get_transaction(id).await?;
-            let view = Names::load(s, &categories).await?.view(t);
+            let view = Names::load(s).await?.view(t);
             if *json {
                 print_json(&view)?;
             } else {
@@ -316,23 +184,29 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             json,
         } => {
             let before = s.get_transaction(*id).await?;
-            refuse_if_archived(s, before.account_id).await?;
+            ledgerflow_core::service::refuse_if_archived(s, before.account_id).await?;
             let categories = s.list_categories().await?;
             let patch = TransactionPatch {
-                posted_date: date.as_deref().map(|d| parse_date("date", d)).transpose()?,
+                posted_date: date
+                    .as_deref()
+                    .map(|d| service::parse_date("date", d))
+                    .transpose()?,
                 amount_minor: amount
                     .as_deref()
                     .map(|t| before.currency.parse_amount(t))
                     .transpose()?,
                 payee: payee
                     .as_deref()
-                    .map(|p| check_text("payee", p))
+                    .map(|p| service::check_text("payee", p))
                     .transpose()?,
                 description: description
                     .as_deref()
-                    .map(|p| check_text("description", p))
+                    .map(|p| service::check_text("description", p))
                     .transpose()?,
-                memo: memo.as_deref().map(|p| check_text("memo", p)).transpose()?,
+                memo: memo
+                    .as_deref()
+                    .map(|p| service::check_text("memo", p))
+                    .transpose()?,
                 category_id: match category.as_deref() {
                     None => None,
                     Some(c) if c.trim().is_empty() || c.trim().eq_ignore_ascii_case("none") => {
@@ -345,7 +219,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 needs_review: reviewed.then_some(false),
             };
             let after = s.update_transaction(&ctx.actor, *id, &patch).await?;
-            let view = Names::load(s, &categories).await?.view(after);
+            let view = Names::load(s).await?.view(after);
             if *json {
                 print_json(&view)?;
             } else {
@@ -360,7 +234,11 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             }
         }
         Cmd::Delete { id } => {
-            refuse_if_archived(s, s.get_transaction(*id).await?.account_id).await?;
+            ledgerflow_core::service::refuse_if_archived(
+                s,
+                s.get_transaction(*id).await?.account_id,
+            )
+            .await?;
             let t = s.delete_transaction(&ctx.actor, *id).await?;
             crate::out!(
                 "Deleted transaction {}: {} {} {} \"{}\"",
@@ -376,69 +254,26 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
 }
 
 async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
-    let accounts = s.list_accounts(true).await?;
-    let account = match &args.account {
-        Some(n) => Some(account_by_name(s, n).await?),
-        None => None,
-    };
-    let categories = s.list_categories().await?;
-    let (category_ids, uncategorized) = match args.category.as_deref() {
-        None => (Vec::new(), false),
-        Some(c) if c.trim().eq_ignore_ascii_case("none") => (Vec::new(), true),
-        Some(c) => (
-            with_descendants(&categories, resolve_category(&categories, c)?.id),
-            false,
-        ),
-    };
     if args.limit == 0 {
         return Err(ValidationError::new("--limit must be at least 1").into());
     }
-    // A malformed amount is named before any question of currency.
-    for m in [&args.min, &args.max].into_iter().flatten() {
-        if let Err(e @ ledgerflow_core::MoneyError::NotANumber { .. }) =
-            Currency::from_code("BHD")?.parse_amount(m)
-        {
-            return Err(e.into());
-        }
-    }
-    let currency = || filter_currency(account.as_ref(), &accounts);
-    let filter = TxFilter {
-        account_id: account.as_ref().map(|a| a.id),
-        from: args
-            .from
-            .as_deref()
-            .map(|d| parse_date("--from", d))
-            .transpose()?,
-        to: args
-            .to
-            .as_deref()
-            .map(|d| parse_date("--to", d))
-            .transpose()?,
-        text: args.text.clone(),
-        category_ids,
-        uncategorized,
-        min_amount_minor: args
-            .min
-            .as_deref()
-            .map(|m| currency()?.parse_amount(m).map_err(anyhow::Error::from))
-            .transpose()?,
-        max_amount_minor: args
-            .max
-            .as_deref()
-            .map(|m| currency()?.parse_amount(m).map_err(anyhow::Error::from))
-            .transpose()?,
-        status: args.status,
-        import_batch_id: None,
-        after: args.cursor.as_deref().map(TxCursor::decode).transpose()?,
-        limit: args.limit.clamp(1, 1_000),
+    let query = TxQuery {
+        q: args.text.clone(),
+        account: args.account.clone(),
+        category: args.category.clone(),
+        from: args.from.clone(),
+        to: args.to.clone(),
+        min: args.min.clone(),
+        max: args.max.clone(),
+        status: args.status.map(|s| s.to_string()),
+        batch: None,
+        sort: args.sort.map(|s| s.to_string()),
+        limit: Some(args.limit),
+        cursor: args.cursor.clone(),
     };
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && from > to
-    {
-        return Err(ValidationError::new(format!("--from {from} is after --to {to}")).into());
-    }
+    let filter = query.filter(s, args.limit).await?;
     let page = s.list_transactions(&filter).await?;
-    let names = Names::load(s, &categories).await?;
+    let names = Names::load(s).await?;
     let next = page.next_cursor.map(|c| c.encode());
     let items: Vec<TxView> = page.items.into_iter().map(|t| names.view(t)).collect();
     if args.json {

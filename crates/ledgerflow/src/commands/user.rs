@@ -2,9 +2,9 @@
 
 use std::io::BufRead;
 
-use ledgerflow_core::model::{NewUser, Role, User, UserPatch};
+use ledgerflow_core::model::{CredentialKind, NewUser, Role, User, UserPatch};
 use ledgerflow_core::password::hash_password;
-use ledgerflow_core::service::check_name;
+use ledgerflow_core::service::check_user_name;
 use ledgerflow_core::{CoreError, Store, ValidationError};
 use serde::Serialize;
 
@@ -83,16 +83,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             role,
             password_stdin,
         } => {
-            let name = check_name("user", name)?;
-            if !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-            {
-                return Err(ValidationError::new(format!(
-                    "user name \"{name}\" may only hold letters, digits and . _ - @"
-                ))
-                .into());
-            }
+            let name = check_user_name(name)?;
             let password_hash = if *password_stdin {
                 Some(hash_password(&read_password()?)?)
             } else {
@@ -181,6 +172,9 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            // Signed-in browsers must sign in again with the new password.
+            s.revoke_credentials(None, Some(u.id), Some(CredentialKind::Session))
+                .await?;
             crate::out!("Password of \"{}\" changed", u.name);
         }
         Cmd::Role { name, role } => {
@@ -208,6 +202,12 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 },
             )
             .await?;
+            if disable {
+                let n = s.revoke_credentials(None, Some(u.id), None).await?;
+                if n > 0 {
+                    crate::out!("Revoked {n} sessions and API tokens of \"{}\"", u.name);
+                }
+            }
             crate::out!(
                 "\"{}\" {}",
                 u.name,

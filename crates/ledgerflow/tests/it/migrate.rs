@@ -1,6 +1,6 @@
 //! Migrations wait for a verified, pinned backup; a newer schema is refused; `doctor` reports.
-//! A pending migration is made by removing the newest version from the store's migration
-//! history (the engines' migration 2 can run again).
+//! A pending migration is made by undoing the newest one (3) by hand: its objects dropped and
+//! its row removed from the store's migration history.
 
 use crate::TestApp;
 
@@ -9,8 +9,20 @@ fn with_rows(app: &TestApp) {
     app.import_wf(0, 400);
 }
 
+/// Takes the newest migration (3, the web app's) back out, as if the store were older.
 fn make_pending(app: &TestApp) {
-    app.raw_sql("DELETE FROM _sqlx_migrations WHERE version = 2");
+    app.raw_sql(match app.db_url {
+        None => {
+            "DROP TRIGGER transactions_fts_insert; DROP TRIGGER transactions_fts_delete; \
+             DROP TRIGGER transactions_fts_update; DROP TABLE transactions_fts; \
+             DROP TABLE credentials; DELETE FROM _sqlx_migrations WHERE version = 3"
+        }
+        Some(_) => {
+            "DROP INDEX transactions_search; DROP FUNCTION ledgerflow_search_words; \
+             DROP FUNCTION ledgerflow_fold; \
+             DROP TABLE credentials; DELETE FROM _sqlx_migrations WHERE version = 3"
+        }
+    });
 }
 
 fn pinned(app: &TestApp) -> usize {
@@ -47,32 +59,32 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("Migrated the schema from version 1 to 2"),
+            err.contains("Migrated the schema from version 2 to 3"),
             "{err}"
         );
         assert_eq!(pinned(&app), 1);
-        assert_eq!(app.json(&["status", "--json"])["schema_version"], 2);
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 3);
         app.ok(&["journal", "verify"]);
-        // That backup holds the store at schema 1: restored, it is migrated forward.
+        // That backup holds the store at schema 2: restored, it is migrated forward.
         let before = app.json(&["backup", "list", "--json"])[0]["file"]
             .as_str()
             .expect("file")
             .to_string();
         let out = app.ok(&["restore", &before, "--yes"]);
         assert!(
-            out.contains("migrated forward from version 1 to 2"),
+            out.contains("migrated forward from version 2 to 3"),
             "{out}"
         );
-        assert_eq!(app.json(&["status", "--json"])["schema_version"], 2);
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 3);
         app.ok(&["journal", "verify"]);
         // `migrate` itself.
         make_pending(&app);
         let out = app.command(&["migrate"]).output().expect("run");
         assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("from version 1 to 2"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("from version 2 to 3"));
         // The first, the restore's safety backup, and this one.
         assert_eq!(pinned(&app), 3);
-        assert!(app.ok(&["migrate"]).contains("up to date (version 2)"));
+        assert!(app.ok(&["migrate"]).contains("up to date (version 3)"));
         // A store newer than this binary: refused, never touched.
         match &app.db_url {
             None => app.raw_sql(
@@ -108,9 +120,9 @@ fn in_prod_only_an_authorized_migration_runs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // `backup` takes the store as it is (schema 1), without migrating it.
+    // `backup` takes the store as it is (schema 2), without migrating it.
     app.ok(&["backup"]);
-    assert_eq!(app.json(&["status", "--json"])["schema_version"], 1);
+    assert_eq!(app.json(&["status", "--json"])["schema_version"], 2);
     let out = run(&["migrate", "--authorize-prod"]);
     assert_eq!(out.status.code(), Some(1), "no terminal");
     assert!(String::from_utf8_lossy(&out.stderr).contains("typed at a terminal"));
@@ -118,7 +130,7 @@ fn in_prod_only_an_authorized_migration_runs() {
     assert!(!ok, "{said}");
     let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "ledgerflow-data", &[]);
     assert!(ok, "{said}");
-    assert!(said.contains("from version 1 to 2"), "{said}");
+    assert!(said.contains("from version 2 to 3"), "{said}");
     assert!(run(&["tx", "list"]).status.success());
 }
 

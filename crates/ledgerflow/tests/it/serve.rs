@@ -7,10 +7,17 @@ use std::process::Stdio;
 use crate::TestApp;
 
 fn get(addr: &str, path: &str) -> String {
+    get_as(addr, path, None)
+}
+
+fn get_as(addr: &str, path: &str, token: Option<&str>) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
     )
     .expect("write");
     let mut body = String::new();
@@ -49,6 +56,15 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
         "{data_line}"
     );
     assert!(app.sqlite_file().exists());
+    // No users yet: a one-time setup link, never a default password.
+    let setup = loop {
+        let line = lines.next().expect("the setup link").expect("line");
+        if let Some(at) = line.find("/setup?token=setup_") {
+            break line[at..].trim().to_string();
+        }
+    };
+    assert!(get(&addr, &setup).starts_with("HTTP/1.1 200"));
+    assert!(get(&addr, "/setup?token=setup_forged").starts_with("HTTP/1.1 403"));
 
     let health = get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
@@ -90,8 +106,26 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
         .and_then(|v| v.parse().ok())
         .expect("age");
     assert!((0..600).contains(&age), "{age}");
+    // The API wants credentials: a token made on the command line acts with its user's role.
     let status = get(&addr, "/api/v1/status");
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    app.add_user("vera", "viewer", "correct-horse-battery");
+    let out = app.ok(&["token", "create", "--user", "vera", "--name", "script"]);
+    let token = out.lines().last().expect("the token is the last line").trim();
+    assert!(token.starts_with("lft_") && token.len() == 68, "{out}");
+    let status = get_as(&addr, "/api/v1/status", Some(token));
     assert!(status.contains("\"engine\":\"sqlite\""), "{status}");
+    let listed = app.json(&["token", "list", "--json"]);
+    assert_eq!(listed[0]["user"], "vera");
+    assert_eq!(listed[0]["name"], "script");
+    assert!(!listed.to_string().contains(token), "the secret is never listed");
+    let id = listed[0]["id"].as_i64().expect("id").to_string();
+    app.ok(&["token", "revoke", &id]);
+    let status = get_as(&addr, "/api/v1/status", Some(token));
+    assert!(status.starts_with("HTTP/1.1 401"), "revoked: {status}");
+    assert!(app.json(&["token", "list", "--json"]).as_array().expect("list").is_empty());
+    let err = app.fails(&["token", "create", "--user", "nobody", "--name", "x"], 2);
+    assert!(err.contains("unknown user \"nobody\""), "{err}");
 
     let kill = std::process::Command::new("kill")
         .arg("-TERM")
@@ -104,7 +138,8 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
 
     // the store it created is a normal, verifiable store
     let st = app.json(&["status", "--json"]);
-    assert_eq!(st["journal"]["head_seq"], 1);
+    // Two entries: the store's creation and the user; tokens are access, not journaled.
+    assert_eq!(st["journal"]["head_seq"], 2);
     app.ok(&["journal", "verify"]);
 }
 

@@ -1,0 +1,232 @@
+//! A real headless Chromium (Debian's `chromium` and `chromium-driver`, installed by `.ci/run`)
+//! against the real server on loopback: an editor signs in, imports a bank file through the
+//! page, finds a transaction by search and changes its category inline (htmx); a viewer sees
+//! no way to edit, and a write sent from the viewer's page is refused.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use thirtyfour::prelude::*;
+
+use crate::*;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts chromedriver, or says why the browser test cannot run (a failure in CI).
+fn chromedriver() -> Option<(Driver, u16)> {
+    let found = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bin) = found else {
+        let msg = "!!!!! chromedriver not found: the browser test CANNOT run (apt-get install chromium chromium-driver) !!!!!";
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("{msg} (CI=true: this is a failure, not a skip)");
+        }
+        eprintln!("{msg}");
+        return None;
+    };
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((driver, port));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("chromedriver did not listen on {port}");
+}
+
+async fn browser(port: u16) -> WebDriver {
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary("/usr/bin/chromium").expect("binary");
+    let profile = tempfile::tempdir().expect("profile").keep();
+    for arg in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        &format!("--user-data-dir={}", profile.display()),
+    ] {
+        caps.add_arg(arg).expect("arg");
+    }
+    WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
+        .await
+        .expect("a browser session")
+}
+
+async fn sign_in(d: &WebDriver, base: &str, name: &str) {
+    d.goto(format!("{base}/login")).await.expect("login page");
+    d.find(By::Id("name"))
+        .await
+        .expect("name")
+        .send_keys(name)
+        .await
+        .expect("type");
+    d.find(By::Id("password"))
+        .await
+        .expect("password")
+        .send_keys(PASSWORD)
+        .await
+        .expect("type");
+    d.find(By::Id("sign-in"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    let who = d.query(By::Id("whoami")).first().await.expect("signed in");
+    assert_eq!(who.text().await.expect("text"), name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_an_editor_imports_searches_and_categorizes_and_a_viewer_cannot_edit() {
+    let Some((_driver, driver_port)) = chromedriver() else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let cat = app
+        .json(
+            axum::http::Method::POST,
+            "/api/v1/categories",
+            &app.editor,
+            serde_json::json!({"name": "Groceries"}),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .expect("category");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ledgerflow_web::serve(listener, app.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let file = app.dir.path().join("wf-export.csv");
+    std::fs::write(&file, wf_csv(0, 120)).expect("csv");
+
+    let d = browser(driver_port).await;
+    let result = async {
+        // The editor signs in and imports through the page.
+        sign_in(&d, &base, "ed").await;
+        d.goto(format!("{base}/imports")).await?;
+        d.find(By::Css(format!("#import-account option[value='{acct}']")))
+            .await?
+            .click()
+            .await?;
+        d.find(By::Id("import-file"))
+            .await?
+            .send_keys(file.display().to_string())
+            .await?;
+        d.find(By::Id("preview")).await?.click().await?;
+        let summary = d.query(By::Id("preview-summary")).first().await?.text().await?;
+        assert!(summary.contains("120 rows read"), "{summary}");
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+        d.find(By::Id("confirm-import")).await?.click().await?;
+        d.query(By::Id("tx-table")).first().await?;
+        assert!(d.current_url().await?.as_str().contains("/transactions?batch="));
+        let imported = app.store().counts().await.expect("counts").transactions;
+        assert!(imported > 100, "{imported}");
+
+        // Search finds it.
+        d.goto(format!("{base}/transactions")).await?;
+        d.find(By::Id("search")).await?.send_keys("safeway").await?;
+        d.find(By::Id("apply")).await?.click().await?;
+        d.query(By::Css("#tx-table tbody tr")).first().await?;
+        assert!(d.current_url().await?.as_str().contains("q=safeway"));
+        let rows = d.find_all(By::Css("#tx-table tbody tr")).await?;
+        assert!(!rows.is_empty());
+        for r in &rows {
+            let text = r.text().await?.to_lowercase();
+            assert!(text.contains("safeway"), "{text}");
+        }
+        let row_id = rows[0].attr("id").await?.expect("row id");
+        let tx: i64 = row_id.trim_start_matches("tx-").parse().expect("id");
+
+        // The category changes inline: htmx posts on change and swaps the row.
+        d.find(By::Css(format!("#{row_id} select option[value='{cat}']")))
+            .await?
+            .click()
+            .await?;
+        let mut stored = None;
+        for _ in 0..100 {
+            stored = app.store().get_transaction(tx).await.expect("tx").category_id;
+            if stored.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(stored, Some(cat), "the inline change reached the store");
+        let selected = d
+            .query(By::Css(format!("#{row_id} select option[value='{cat}'][selected]")))
+            .first()
+            .await?;
+        assert_eq!(selected.text().await?, "Groceries");
+        assert!(d.current_url().await?.as_str().contains("q=safeway"), "no page reload");
+
+        // Sign out; the viewer sees no way to edit.
+        d.find(By::Css("form[action='/logout'] button")).await?.click().await?;
+        d.query(By::Id("sign-in")).first().await?;
+        sign_in(&d, &base, "vera").await;
+        d.goto(format!("{base}/transactions?q=safeway")).await?;
+        d.query(By::Css("#tx-table tbody tr")).first().await?;
+        assert!(d.find_all(By::Css("#tx-table select")).await?.is_empty());
+        assert!(d.find_all(By::Id("bulk")).await?.is_empty());
+        d.goto(format!("{base}/transactions/{tx}")).await?;
+        assert!(d.find_all(By::Id("edit")).await?.is_empty());
+        // A write sent from the viewer's own page, with its CSRF token, is still refused.
+        let status = d
+            .execute(
+                r#"const token = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"];
+                   const xhr = new XMLHttpRequest();
+                   xhr.open("PATCH", "/api/v1/transactions/" + arguments[0], false);
+                   xhr.setRequestHeader("Content-Type", "application/json");
+                   xhr.setRequestHeader("X-CSRF-Token", token);
+                   xhr.send(JSON.stringify({category: null}));
+                   return xhr.status;"#,
+                vec![serde_json::json!(tx)],
+            )
+            .await?
+            .convert::<u16>()?;
+        assert_eq!(status, 403);
+        assert_eq!(
+            app.store().get_transaction(tx).await.expect("tx").category_id,
+            Some(cat),
+            "unchanged"
+        );
+        WebDriverResult::Ok(())
+    }
+    .await;
+    let _ = d.quit().await;
+    let _ = stop.send(());
+    let _ = server.await;
+    result.expect("the browser scenario");
+}

@@ -1,0 +1,289 @@
+//! The HTML pages in-process: what a browser without JavaScript gets, and the htmx fragments.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::*;
+
+fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "----ledgerflow-test-boundary";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: text/csv\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn an_editor_imports_through_the_page_with_a_preview_and_can_undo_it() {
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    let As::Session { csrf, .. } = &ed else {
+        panic!()
+    };
+    let csv = wf_csv(0, 40);
+    let (ct, body) = multipart(
+        &[("csrf", csrf), ("account", &acct.to_string())],
+        ("wf.csv", &csv),
+    );
+    let r = app
+        .send(Method::POST, "/imports", &ed, Some(&ct), body, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Preview: wf.csv"), "{}", r.body);
+    assert!(r.body.contains("40</b> rows read"), "{}", r.body);
+    assert_eq!(
+        app.store().counts().await.expect("counts").transactions,
+        0,
+        "a preview writes nothing"
+    );
+    let key_at = r.body.find("name=\"upload\" value=\"").expect("upload key") + 21;
+    let key: String = r.body[key_at..].chars().take_while(|c| *c != '"').collect();
+    // Another user cannot confirm someone else's upload.
+    let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
+    let r = app
+        .form("/imports/confirm", &ada, &[("upload", &key)])
+        .await;
+    assert!(r.body.contains("expired"), "{}", r.body);
+    let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        r.location().starts_with("/transactions?batch="),
+        "{}",
+        r.location()
+    );
+    let written = app.store().counts().await.expect("counts").transactions;
+    assert!(written > 30);
+    // Confirming twice does nothing more.
+    let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+    assert!(r.body.contains("expired (or was already imported)"));
+    // The batch's rows are listed; the batch is on the imports page; undo removes it.
+    let list = app.get(&r_location_batch(&app).await, &ed).await;
+    assert_eq!(
+        list.body.matches("class=\"payee\"").count() as i64,
+        written.min(50)
+    );
+    let batch = app.store().list_imports().await.expect("imports")[0].id;
+    let imports = app.get("/imports", &ed).await;
+    assert!(imports.body.contains(&format!("/imports/{batch}/undo")));
+    let r = app.form(&format!("/imports/{batch}/undo"), &ed, &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+    // A file that is not a bank file: the page says why; nothing is written.
+    let (ct, body) = multipart(
+        &[("csrf", csrf), ("account", &acct.to_string())],
+        ("x.txt", b"not a statement"),
+    );
+    let r = app
+        .send(Method::POST, "/imports", &ed, Some(&ct), body, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("class=\"error\""), "{}", r.body);
+    // A viewer sees no upload form, and a forged upload is refused.
+    let vera = app.sign_in("vera", PASSWORD).await.expect("vera");
+    assert!(
+        !app.get("/imports", &vera)
+            .await
+            .body
+            .contains("id=\"upload\"")
+    );
+    let As::Session { csrf: vcsrf, .. } = &vera else {
+        panic!()
+    };
+    let (ct, body) = multipart(
+        &[("csrf", vcsrf), ("account", &acct.to_string())],
+        ("wf.csv", &csv),
+    );
+    assert_eq!(
+        app.send(Method::POST, "/imports", &vera, Some(&ct), body, &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+async fn r_location_batch(app: &TestApp) -> String {
+    let b = app.store().list_imports().await.expect("imports")[0].id;
+    format!("/transactions?batch={b}")
+}
+
+#[tokio::test]
+async fn the_list_searches_filters_and_changes_categories_inline() {
+    let app = TestApp::sqlite().await;
+    app.with_rows(200).await;
+    let cat = app
+        .json(
+            Method::POST,
+            "/api/v1/categories",
+            &app.editor,
+            json!({"name": "Groceries"}),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .expect("cat");
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    let page = app.get("/transactions?q=safeway", &ed).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let rows = page.body.matches("class=\"payee\"").count();
+    assert!(rows > 0);
+    let api_count = app
+        .get("/api/v1/transactions?q=safeway&limit=50", &app.viewer)
+        .await
+        .json()["items"]
+        .as_array()
+        .expect("items")
+        .len();
+    assert_eq!(rows, api_count, "the page shows what the API finds");
+    assert!(
+        page.body.contains("hx-post=\"/transactions/"),
+        "inline edit for editors"
+    );
+    // A bad filter is shown on the page, not a crash.
+    let bad = app.get("/transactions?min=abc", &ed).await;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(bad.body.contains("class=\"error\""), "{}", bad.body);
+    // Pages follow the cursor.
+    let all = app.get("/transactions", &ed).await;
+    let next_at = all.body.find("id=\"next-page\"").map(|_| ());
+    assert!(next_at.is_some(), "200 rows: there is a next page");
+    // htmx inline change: the row comes back with the category selected.
+    let id = app
+        .get("/api/v1/transactions?q=safeway&limit=1", &app.viewer)
+        .await
+        .json()["items"][0]["id"]
+        .as_i64()
+        .expect("id");
+    let As::Session { cookie, csrf } = &ed else {
+        panic!()
+    };
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/transactions/{id}/category"),
+            &As::Session {
+                cookie: cookie.clone(),
+                csrf: csrf.clone(),
+            },
+            Some("application/x-www-form-urlencoded"),
+            format!("category={cat}").into_bytes(),
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body
+            .trim_start()
+            .starts_with(&format!("<tr id=\"tx-{id}\"")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains(&format!("<option value=\"{cat}\" selected>")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        app.store()
+            .get_transaction(id)
+            .await
+            .expect("tx")
+            .category_id,
+        Some(cat)
+    );
+    // The detail page shows the change in the history.
+    let detail = app.get(&format!("/transactions/{id}"), &ed).await;
+    assert!(detail.body.contains("user:ed"), "{}", detail.body);
+    assert!(detail.body.contains(&format!("category_id: — → {cat}")));
+    // An htmx error lands in the flash area.
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/transactions/{id}/category"),
+            &As::Session {
+                cookie: cookie.clone(),
+                csrf: csrf.clone(),
+            },
+            Some("application/x-www-form-urlencoded"),
+            b"category=NoSuchCategory".to_vec(),
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(
+        r.headers.get("hx-retarget").and_then(|v| v.to_str().ok()),
+        Some("#flash")
+    );
+    assert!(r.body.contains("NoSuchCategory"), "{}", r.body);
+    // A viewer's list has no inline edit.
+    let vera = app.sign_in("vera", PASSWORD).await.expect("vera");
+    let view = app.get("/transactions", &vera).await;
+    assert!(!view.body.contains("hx-post"));
+    assert!(!view.body.contains("id=\"bulk\""));
+}
+
+#[tokio::test]
+async fn the_dashboard_draws_this_months_spending_and_the_safety_page_backs_up() {
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    app.json(
+        Method::POST,
+        "/api/v1/categories",
+        &app.editor,
+        json!({"name": "Rent"}),
+    )
+    .await;
+    for (amount, cat) in [
+        ("-1200.00", Some("Rent")),
+        ("-35.50", None),
+        ("2500.00", None),
+    ] {
+        let r = app
+            .json(
+                Method::POST,
+                "/api/v1/transactions",
+                &app.editor,
+                json!({"account": acct, "date": today, "amount": amount, "payee": "X", "category": cat}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
+    let dash = app.get("/", &ada).await;
+    assert!(dash.body.contains("<svg class=\"chart\""), "{}", dash.body);
+    assert!(dash.body.contains(">Rent<"));
+    assert!(dash.body.contains("1200.00 USD"));
+    assert!(dash.body.contains("Uncategorized"));
+    assert!(
+        dash.body.contains("Total spending: <b>1235.50</b>"),
+        "{}",
+        dash.body
+    );
+    assert!(dash.headers.contains_key("content-security-policy"));
+    // Safety: no backup yet, then "back up now" takes a verified one.
+    let safety = app.get("/safety", &ada).await;
+    assert!(safety.body.contains("never"));
+    let r = app.form("/safety/backup", &ada, &[("kind", "db")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let after = app.get(&r.location(), &ada).await;
+    assert!(after.body.contains("taken and verified"), "{}", after.body);
+    assert!(after.body.contains("just now"));
+    // Editors do not see the safety page.
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    assert_eq!(app.get("/safety", &ed).await.status, StatusCode::FORBIDDEN);
+    assert!(!app.get("/", &ed).await.body.contains("href=\"/safety\""));
+}

@@ -1,0 +1,147 @@
+//! `ledgerflow token create|list|revoke`: personal API tokens. A token acts with its user's
+//! role (`Authorization: Bearer TOKEN`); only its SHA-256 is stored, so it is shown once.
+
+use ledgerflow_core::model::CredentialKind;
+use ledgerflow_core::{CoreError, Store};
+use serde::Serialize;
+
+use crate::context::{Ctx, print_json, print_table};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Create a token for a user; the token is the last line of the output.
+    Create {
+        /// The user the token acts as (with that user's role).
+        #[arg(long)]
+        user: String,
+        /// A label to recognise it by ("home-assistant").
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        /// Include revoked tokens.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id; it stops working at once.
+    Revoke { id: i64 },
+}
+
+#[derive(Serialize)]
+struct TokenView {
+    id: i64,
+    user: String,
+    name: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    let result = run_on(store.as_ref(), cmd).await;
+    store.close().await;
+    result
+}
+
+async fn find_user(s: &dyn Store, name: &str) -> Result<ledgerflow_core::model::User, CoreError> {
+    s.find_user(name.trim())
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("unknown user \"{name}\"")))
+}
+
+async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Create { user, name } => {
+            let u = find_user(s, user).await?;
+            if u.disabled {
+                return Err(CoreError::Refused(format!(
+                    "user \"{}\" is disabled: enable it first",
+                    u.name
+                ))
+                .into());
+            }
+            let label = ledgerflow_core::service::check_name("token", name)?;
+            let (cred, secret) = ledgerflow_web::auth::create_token(s, &u, &label).await?;
+            tracing::info!(user = %u.name, token = %label, id = cred.id, "API token created");
+            crate::out!(
+                "Created token {} \"{label}\" for {} ({}). It is shown only now: keep it in a password manager.",
+                cred.id,
+                u.name,
+                u.role
+            );
+            crate::out!("{secret}");
+        }
+        Cmd::List { user, all, json } => {
+            let users = s.list_users().await?;
+            let only = match user {
+                Some(n) => Some(find_user(s, n).await?.id),
+                None => None,
+            };
+            let views: Vec<TokenView> = s
+                .list_credentials(CredentialKind::Token, only)
+                .await?
+                .into_iter()
+                .filter(|t| *all || t.revoked_at.is_none())
+                .map(|t| TokenView {
+                    id: t.id,
+                    user: users
+                        .iter()
+                        .find(|u| u.id == t.user_id)
+                        .map(|u| u.name.clone())
+                        .unwrap_or_default(),
+                    name: t.name,
+                    created_at: t.created_at,
+                    last_used_at: t.last_used_at,
+                    revoked_at: t.revoked_at,
+                })
+                .collect();
+            if *json {
+                return print_json(&views);
+            }
+            if views.is_empty() {
+                crate::out!("No tokens: `ledgerflow token create --user NAME --name LABEL`.");
+                return Ok(());
+            }
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default()
+            };
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.to_string(),
+                        t.user.clone(),
+                        t.name.clone(),
+                        when(Some(t.created_at)),
+                        when(t.last_used_at),
+                        when(t.revoked_at),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "USER", "NAME", "CREATED", "LAST USED", "REVOKED"],
+                &rows,
+            );
+        }
+        Cmd::Revoke { id } => {
+            let n = s
+                .revoke_credentials(Some(*id), None, Some(CredentialKind::Token))
+                .await?;
+            if n == 0 {
+                return Err(CoreError::NotFound(format!(
+                    "token {id} does not exist or is already revoked"
+                ))
+                .into());
+            }
+            crate::out!("Revoked token {id}");
+        }
+    }
+    Ok(())
+}
