@@ -5,7 +5,14 @@
 //! cargo run --release -p ledgerflow-bench -- import [--engine sqlite|postgres] [--rows N]
 //! cargo run --release -p ledgerflow-bench -- backup [--engine sqlite|postgres] [--rows N]
 //! cargo run --release -p ledgerflow-bench -- gen-wf --rows N --out FILE [--from K]
+//! cargo run --release -p ledgerflow-bench -- web [--engine sqlite|postgres] [--rows N]
 //! ```
+//!
+//! `web` imports N rows (one Wells Fargo export), starts the server on loopback and measures,
+//! from an HTTP client on loopback (one request at a time), p50/p99 of the transaction list
+//! (first page and pages deep in history by cursor), of a common and a rare text search, for
+//! the API and the HTML page; then the throughput of the list page and the search API under
+//! `wrk` (a separate process) when it is installed.
 //!
 //! `import` writes a Wells Fargo export of N rows (the generator is
 //! `ledgerflow_test_support::wf_row`), imports it into a fresh store with duplicate detection,
@@ -382,6 +389,196 @@ async fn backup_bench(o: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// p50 and p99 in milliseconds of a set of durations.
+fn percentiles(mut ms: Vec<f64>) -> (f64, f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+    (at(0.50), at(0.99), ms[ms.len() - 1])
+}
+
+async fn web_bench(o: &Opts) -> anyhow::Result<()> {
+    use ledgerflow_import::service::{ImportOptions, Quiet, Source, import_file};
+    let dir = tempfile::tempdir()?;
+    let n = o.rows as u64;
+    let file = dir.path().join("wf.csv");
+    ledgerflow_test_support::write_wf_csv(&file, 0, n)?;
+    let (store, location, _guard) = fresh_store(&o.engine, dir.path()).await?;
+    let actor = Actor::system("bench");
+    store.initialize(&actor, Environment::Dev).await?;
+    let account = store
+        .create_account(
+            &actor,
+            &NewAccount {
+                name: "Checking".into(),
+                institution: None,
+                kind: AccountKind::Checking,
+                currency: Currency::USD,
+                opening_balance_minor: 0,
+            },
+        )
+        .await?;
+    let t = Instant::now();
+    let s = import_file(
+        store.as_ref(),
+        &actor,
+        &account,
+        "wf.csv",
+        Source::Path(file),
+        &ImportOptions::default(),
+        std::sync::Arc::new(Quiet),
+    )
+    .await?;
+    println!(
+        "engine={} imported {} rows in {:.1}s ({:.0} rows/s, text index included)",
+        o.engine,
+        s.new,
+        t.elapsed().as_secs_f64(),
+        s.new as f64 / t.elapsed().as_secs_f64()
+    );
+    let user = store
+        .create_user(
+            &actor,
+            &NewUser {
+                name: "bench".into(),
+                role: Role::Viewer,
+                password_hash: None,
+            },
+        )
+        .await?;
+    let (_, token) = ledgerflow_web::auth::create_token(store.as_ref(), &user, "bench").await?;
+    let _ = location;
+    let state = ledgerflow_web::AppState::new(store.clone(), None, Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ledgerflow_web::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let req = client
+            .get(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {token}"));
+        async move {
+            let t = Instant::now();
+            let r = req.send().await?;
+            let ok = r.status().is_success();
+            let body = r.text().await?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            anyhow::ensure!(ok, "{path}: {body}");
+            anyhow::Ok((ms, body))
+        }
+    };
+    // Warm up (and learn a deep cursor chain).
+    for _ in 0..20 {
+        get("/api/v1/transactions?limit=50".into()).await?;
+    }
+    const REQUESTS: usize = 500;
+    let report = |label: &str, ms: Vec<f64>| {
+        let (p50, p99, max) = percentiles(ms);
+        println!(
+            "engine={} rows={n} {label:<44} p50 {p50:6.2} ms  p99 {p99:6.2} ms  max {max:6.2} ms",
+            o.engine
+        );
+    };
+    for (label, prefix) in [
+        ("API list", "/api/v1/transactions?limit=50"),
+        ("page list", "/transactions?limit=50"),
+    ] {
+        let mut first = Vec::new();
+        for _ in 0..REQUESTS {
+            first.push(get(prefix.to_string()).await?.0);
+        }
+        report(&format!("{label}, first page"), first);
+        // Deep pages: follow the cursor from the newest row back through the history.
+        let mut deep = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..REQUESTS {
+            let (ms, body) = get(format!("/api/v1/transactions?limit=50&cursor={cursor}")).await?;
+            if label.starts_with("page") {
+                deep.push(get(format!("{prefix}&cursor={cursor}")).await?.0);
+            } else {
+                deep.push(ms);
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_string(),
+                None => cursor.clear(),
+            }
+        }
+        report(&format!("{label}, next pages by cursor"), deep);
+    }
+    for (label, path) in [
+        ("API", "/api/v1/transactions?limit=50&q="),
+        ("page", "/transactions?limit=50&q="),
+    ] {
+        let mut common = Vec::new();
+        for i in 0..REQUESTS {
+            let word = [
+                "netflix", "safeway", "payroll", "zelle", "atm", "coffee", "monthly", "transfer",
+            ][i % 8];
+            common.push(get(format!("{path}{word}")).await?.0);
+        }
+        report(&format!("{label} search, common word (1 row in 8)"), common);
+        let mut rare = Vec::new();
+        for i in 0..REQUESTS {
+            // The export's descriptions end in a number below 100,000: about 10 rows each.
+            rare.push(
+                get(format!("{path}{}", 10_000 + (i * 7919) % 90_000))
+                    .await?
+                    .0,
+            );
+        }
+        report(&format!("{label} search, rare word (~10 rows)"), rare);
+        let mut two = Vec::new();
+        for i in 0..REQUESTS {
+            two.push(
+                get(format!("{path}safeway+{}", 10_000 + (i * 7919) % 90_000))
+                    .await?
+                    .0,
+            );
+        }
+        report(&format!("{label} search, two words"), two);
+    }
+    if std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        for path in [
+            "/transactions?limit=50",
+            "/api/v1/transactions?limit=50&q=netflix",
+        ] {
+            let out = std::process::Command::new("wrk")
+                .args(["-t2", "-c16", "-d10s", "--latency", "-H"])
+                .arg(format!("Authorization: Bearer {token}"))
+                .arg(format!("{base}{path}"))
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let rps = text
+                .lines()
+                .find(|l| l.starts_with("Requests/sec"))
+                .unwrap_or("Requests/sec: ?");
+            let p99 = text
+                .lines()
+                .find(|l| l.trim_start().starts_with("99%"))
+                .unwrap_or("99% ?");
+            println!(
+                "engine={} rows={n} wrk -t2 -c16 -d10s {path}: {} (latency {})",
+                o.engine,
+                rps.trim(),
+                p99.trim()
+            );
+        }
+    } else {
+        println!("wrk is not installed: throughput not measured (apt-get install wrk)");
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    store.close().await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (cmd, o) = parse_args()?;
@@ -389,12 +586,15 @@ async fn main() -> anyhow::Result<()> {
         "store-insert" => store_insert(&o).await,
         "import" => import_bench(&o).await,
         "backup" => backup_bench(&o).await,
+        "web" => web_bench(&o).await,
         "gen-wf" => {
             let out = o.out.context("gen-wf needs --out FILE")?;
             ledgerflow_test_support::write_wf_csv(&out, o.from, o.from + o.rows as u64)?;
             println!("wrote {} rows to {}", o.rows, out.display());
             Ok(())
         }
-        other => bail!("unknown benchmark {other} (known: store-insert, import, backup, gen-wf)"),
+        other => {
+            bail!("unknown benchmark {other} (known: store-insert, import, backup, web, gen-wf)")
+        }
     }
 }

@@ -524,7 +524,8 @@ struct DashboardPage {
     chart_height: i64,
     total: String,
     counts: Counts,
-    uncategorized: usize,
+    /// How many of this month's rows have no category ("1000+" beyond one page).
+    uncategorized: String,
 }
 
 async fn dashboard(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Response, Problem> {
@@ -557,7 +558,7 @@ async fn dashboard(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Re
         .first()
         .map(|a| a.currency)
         .unwrap_or(ledgerflow_core::Currency::USD);
-    let uncategorized = s
+    let page = s
         .list_transactions(&TxFilter {
             from: Some(first),
             to: Some(today),
@@ -565,9 +566,12 @@ async fn dashboard(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Re
             limit: 1000,
             ..Default::default()
         })
-        .await?
-        .items
-        .len();
+        .await?;
+    let uncategorized = format!(
+        "{}{}",
+        page.items.len(),
+        if page.next_cursor.is_some() { "+" } else { "" }
+    );
     render(DashboardPage {
         nav: nav(&st, &who, "dashboard").await?,
         month: first.format("%B %Y").to_string(),

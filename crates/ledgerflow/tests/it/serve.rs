@@ -111,19 +111,31 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
     assert!(status.starts_with("HTTP/1.1 401"), "{status}");
     app.add_user("vera", "viewer", "correct-horse-battery");
     let out = app.ok(&["token", "create", "--user", "vera", "--name", "script"]);
-    let token = out.lines().last().expect("the token is the last line").trim();
+    let token = out
+        .lines()
+        .last()
+        .expect("the token is the last line")
+        .trim();
     assert!(token.starts_with("lft_") && token.len() == 68, "{out}");
     let status = get_as(&addr, "/api/v1/status", Some(token));
     assert!(status.contains("\"engine\":\"sqlite\""), "{status}");
     let listed = app.json(&["token", "list", "--json"]);
     assert_eq!(listed[0]["user"], "vera");
     assert_eq!(listed[0]["name"], "script");
-    assert!(!listed.to_string().contains(token), "the secret is never listed");
+    assert!(
+        !listed.to_string().contains(token),
+        "the secret is never listed"
+    );
     let id = listed[0]["id"].as_i64().expect("id").to_string();
     app.ok(&["token", "revoke", &id]);
     let status = get_as(&addr, "/api/v1/status", Some(token));
     assert!(status.starts_with("HTTP/1.1 401"), "revoked: {status}");
-    assert!(app.json(&["token", "list", "--json"]).as_array().expect("list").is_empty());
+    assert!(
+        app.json(&["token", "list", "--json"])
+            .as_array()
+            .expect("list")
+            .is_empty()
+    );
     let err = app.fails(&["token", "create", "--user", "nobody", "--name", "x"], 2);
     assert!(err.contains("unknown user \"nobody\""), "{err}");
 
