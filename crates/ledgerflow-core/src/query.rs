@@ -38,6 +38,9 @@ pub struct TxQuery {
     pub sort: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// Name fields as command-line flags (`--from`) in errors, instead of parameters (`from`).
+    #[serde(skip)]
+    pub flags: bool,
 }
 
 fn given(s: &Option<String>) -> Option<&str> {
@@ -45,6 +48,14 @@ fn given(s: &Option<String>) -> Option<&str> {
 }
 
 impl TxQuery {
+    fn name(&self, field: &str) -> String {
+        if self.flags {
+            format!("--{field}")
+        } else {
+            field.to_string()
+        }
+    }
+
     /// Checks every field against the store (accounts, categories) into a filter.
     pub async fn filter(&self, s: &dyn Store, default_limit: u32) -> Result<TxFilter, CoreError> {
         let accounts = s.list_accounts(true).await?;
@@ -86,7 +97,9 @@ impl TxQuery {
         };
         let limit = self.limit.unwrap_or(default_limit);
         if limit == 0 {
-            return Err(ValidationError::new("limit must be at least 1").into());
+            return Err(
+                ValidationError::new(format!("{} must be at least 1", self.name("limit"))).into(),
+            );
         }
         let filter = TxFilter {
             account_id: account.map(|a| a.id),
@@ -117,7 +130,12 @@ impl TxQuery {
         if let (Some(from), Some(to)) = (filter.from, filter.to)
             && from > to
         {
-            return Err(ValidationError::new(format!("from {from} is after to {to}")).into());
+            return Err(ValidationError::new(format!(
+                "{} {from} is after {} {to}",
+                self.name("from"),
+                self.name("to")
+            ))
+            .into());
         }
         Ok(filter)
     }

@@ -1064,13 +1064,19 @@ struct Upload {
 
 const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
 const MAX_PENDING_UPLOADS: usize = 16;
+/// All waiting uploads together hold at most this many bytes (the oldest go first).
+const MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
 
 impl Uploads {
     fn put(&self, u: Upload) -> String {
         let key = auth::new_secret("up_");
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, u| u.at.elapsed() < UPLOAD_TTL);
-        while map.len() >= MAX_PENDING_UPLOADS {
+        while map.len() >= MAX_PENDING_UPLOADS
+            || (!map.is_empty()
+                && map.values().map(|u| u.bytes.len()).sum::<usize>() + u.bytes.len()
+                    > MAX_PENDING_BYTES)
+        {
             let oldest = map.iter().min_by_key(|(_, u)| u.at).map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => map.remove(&k),

@@ -270,6 +270,7 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         sort: args.sort.map(|s| s.to_string()),
         limit: Some(args.limit),
         cursor: args.cursor.clone(),
+        flags: true,
     };
     let filter = query.filter(s, args.limit).await?;
     let page = s.list_transactions(&filter).await?;
