@@ -637,6 +637,15 @@ impl Store for SqliteStore {
             .map_err(dberr)?;
         append(&mut tx, crate::undo_entries(actor, &batch, &rows)?).await?;
         tx.commit().await.map_err(dberr)?;
+        // FTS5 records deletions as more index data until its segments merge: merge them now,
+        // so a store whose rows went is small again (the backups' size check relies on it).
+        if let Err(e) =
+            sqlx::query("INSERT INTO transactions_fts (transactions_fts) VALUES ('optimize')")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(error = %e, "the text index was not optimised after the undo");
+        }
         Ok(rows.len())
     }
 

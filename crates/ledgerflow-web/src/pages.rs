@@ -56,6 +56,8 @@ pub fn routes() -> Router<AppState> {
         .route("/imports/{id}/undo", post(undo_import))
         .route("/safety", get(safety))
         .route("/safety/backup", post(backup_now))
+        .route("/account", get(my_account))
+        .route("/account/password", post(change_password))
         .route("/users", get(users).post(add_user))
         .route("/users/{id}", post(change_user))
         .route("/tokens", post(create_token))
@@ -1386,6 +1388,124 @@ async fn backup_now(State(st): State<AppState>, p: Posted) -> Result<Response, P
     Ok(Redirect::to(&format!("/safety?message={}", url_encode(&message))).into_response())
 }
 
+// ---- my account
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct MyAccountPage {
+    nav: Nav,
+    tokens: Vec<Credential>,
+    message: String,
+    error: String,
+}
+
+async fn my_account_page(
+    st: &AppState,
+    who: &CurrentUser,
+    message: String,
+    error: String,
+) -> Result<Response, Problem> {
+    let tokens = st
+        .store
+        .list_credentials(CredentialKind::Token, Some(who.user.id))
+        .await?
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none())
+        .collect();
+    let mut resp = render(MyAccountPage {
+        nav: nav(st, who, "account").await?,
+        tokens,
+        message,
+        error: error.clone(),
+    })?;
+    if !error.is_empty() {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(resp)
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ChangedParam {
+    changed: String,
+}
+
+async fn my_account(
+    Viewer(who): Viewer,
+    State(st): State<AppState>,
+    Query(c): Query<ChangedParam>,
+) -> Result<Response, Problem> {
+    let message = if c.changed == "1" {
+        "Password changed; your other sessions were signed out.".to_string()
+    } else {
+        String::new()
+    };
+    my_account_page(&st, &who, message, String::new()).await
+}
+
+/// A user changes their own password: the current one is checked, every session of theirs
+/// ends, and this browser gets a new one.
+async fn change_password(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    p: Posted,
+) -> Result<Response, Problem> {
+    if !matches!(p.user.via, auth::Via::Session { .. }) {
+        return Err(Problem::forbidden(
+            "change a password from a signed-in browser",
+        ));
+    }
+    let current = p.get("current").unwrap_or_default().to_string();
+    let new = p.get("password").unwrap_or_default().to_string();
+    if new != p.get("password2").unwrap_or_default() {
+        return my_account_page(
+            &st,
+            &p.user,
+            String::new(),
+            "The two new passwords differ.".into(),
+        )
+        .await;
+    }
+    let stored = p.user.user.password_hash.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let ok = stored.is_some_and(|h| verify_password(&current, &h));
+        (ok, ok.then(|| hash_password(&new)))
+    })
+    .await
+    .map_err(Problem::internal)?;
+    let hash = match checked {
+        (false, _) => {
+            st.web.throttle.failed(&p.user.user.name, None);
+            return my_account_page(
+                &st,
+                &p.user,
+                String::new(),
+                "The current password is wrong.".into(),
+            )
+            .await;
+        }
+        (true, Some(Err(e))) => return my_account_page(&st, &p.user, String::new(), e.0).await,
+        (true, Some(Ok(h))) => h,
+        (true, None) => return Err(Problem::internal("no hash")),
+    };
+    let s = st.store.as_ref();
+    s.update_user(
+        &p.user.actor(),
+        p.user.user.id,
+        &UserPatch {
+            password_hash: Some(Some(hash)),
+            ..Default::default()
+        },
+    )
+    .await?;
+    s.revoke_credentials(None, Some(p.user.user.id), Some(CredentialKind::Session))
+        .await?;
+    tracing::info!(user = %p.user.user.name, "password changed; sessions ended");
+    let (_, secure) = auth::client(&headers, None, &st.web);
+    let secret = auth::create_session(s, &p.user.user).await?;
+    Ok(signed_in(&secret, "/account?changed=1", secure))
+}
+
 // ---- users and tokens
 
 struct UserLine {
@@ -1484,6 +1604,19 @@ async fn change_user(
     let s = st.store.as_ref();
     let role: Option<Role> = p.get("role").map(str::parse).transpose()?;
     let disabled = p.get("disabled").map(|d| d == "1");
+    let password_hash = match p.get("password").filter(|pw| !pw.is_empty()) {
+        Some(pw) => {
+            let pw = pw.to_string();
+            match tokio::task::spawn_blocking(move || hash_password(&pw))
+                .await
+                .map_err(Problem::internal)?
+            {
+                Ok(h) => Some(Some(h)),
+                Err(e) => return users_page(&st, &p.user, String::new(), e.0).await,
+            }
+        }
+        None => None,
+    };
     if id == p.user.user.id && (disabled == Some(true) || role.is_some_and(|r| r != Role::Admin)) {
         return users_page(
             &st,
@@ -1499,12 +1632,15 @@ async fn change_user(
         &UserPatch {
             role,
             disabled,
-            ..Default::default()
+            password_hash: password_hash.clone(),
         },
     )
     .await?;
     if disabled == Some(true) {
         s.revoke_credentials(None, Some(id), None).await?;
+    } else if password_hash.is_some() {
+        s.revoke_credentials(None, Some(id), Some(CredentialKind::Session))
+            .await?;
     }
     Ok(Redirect::to("/users").into_response())
 }

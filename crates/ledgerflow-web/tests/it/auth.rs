@@ -174,6 +174,7 @@ async fn every_endpoint_enforces_its_role_for_tokens_and_sessions() {
             api(Method::GET, "/imports", None, Role::Viewer),
             api(Method::GET, "/safety", None, Role::Admin),
             api(Method::GET, "/users", None, Role::Admin),
+            api(Method::GET, "/account", None, Role::Viewer),
             page_post(
                 format!("/transactions/{tx}/category"),
                 vec![("category", cat.to_string())],
@@ -709,4 +710,94 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
         "spoofed header ignored"
     );
     assert!(!https);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions() {
+    let app = TestApp::sqlite().await;
+    let first = app.sign_in("vera", PASSWORD).await.expect("vera");
+    let second = app.sign_in("vera", PASSWORD).await.expect("vera again");
+    assert!(
+        app.get("/account", &first)
+            .await
+            .body
+            .contains("Change my password")
+    );
+    let new_pw = "a-new-password-42";
+    let r = app
+        .form(
+            "/account/password",
+            &first,
+            &[
+                ("current", "not-my-password"),
+                ("password", new_pw),
+                ("password2", new_pw),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("current password is wrong"), "{}", r.body);
+    let r = app
+        .form(
+            "/account/password",
+            &first,
+            &[
+                ("current", PASSWORD),
+                ("password", "short"),
+                ("password2", "short"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("too short"), "{}", r.body);
+    let r = app
+        .form(
+            "/account/password",
+            &first,
+            &[
+                ("current", PASSWORD),
+                ("password", new_pw),
+                ("password2", new_pw),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/account?changed=1");
+    let renewed = cookie_value(&r.headers, "lf_session").expect("a new session for this browser");
+    let renewed = As::Session {
+        csrf: ledgerflow_web::auth::csrf_for(&renewed),
+        cookie: renewed,
+    };
+    assert_eq!(app.get("/api/v1/me", &renewed).await.status, StatusCode::OK);
+    for old in [&first, &second] {
+        assert_eq!(
+            app.get("/api/v1/me", old).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(app.sign_in("vera", PASSWORD).await.is_err());
+    assert!(app.sign_in("vera", new_pw).await.is_ok());
+    // Tokens are not sessions: vera's API token still works.
+    assert_eq!(
+        app.get("/api/v1/me", &app.viewer).await.status,
+        StatusCode::OK
+    );
+    // An admin resets ed's password on the Users page: ed's sessions end.
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    let admin = app.sign_in("ada", PASSWORD).await.expect("ada");
+    let ed_id = app
+        .store()
+        .find_user("ed")
+        .await
+        .expect("find")
+        .expect("ed")
+        .id;
+    let r = app
+        .form(&format!("/users/{ed_id}"), &admin, &[("password", new_pw)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        app.get("/api/v1/me", &ed).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(app.sign_in("ed", new_pw).await.is_ok());
 }
