@@ -71,7 +71,7 @@ pub async fn send(settings: &Settings, alert: Alert) {
 }
 
 /// rustls needs one process-wide crypto provider (ring) before the first HTTPS connection.
-pub(crate) fn install_tls() {
+pub fn install_tls() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

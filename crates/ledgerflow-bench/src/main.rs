@@ -454,6 +454,7 @@ async fn web_bench(o: &Opts) -> anyhow::Result<()> {
     let server = tokio::spawn(ledgerflow_web::serve(listener, state, async {
         let _ = stopped.await;
     }));
+    ledgerflow_backup::alert::install_tls();
     let client = reqwest::Client::new();
     let get = |path: String| {
         let req = client
@@ -512,33 +513,28 @@ async fn web_bench(o: &Opts) -> anyhow::Result<()> {
         ("API", "/api/v1/transactions?limit=50&q="),
         ("page", "/transactions?limit=50&q="),
     ] {
-        let mut common = Vec::new();
-        for i in 0..REQUESTS {
-            let word = [
-                "netflix", "safeway", "payroll", "zelle", "atm", "coffee", "monthly", "transfer",
-            ][i % 8];
-            common.push(get(format!("{path}{word}")).await?.0);
+        // The export's descriptions end in a number below 100,000: about 10 rows each.
+        let rare = |i: usize| 10_000 + (i * 7919) % 90_000;
+        let words: [(&str, &dyn Fn(usize) -> String); 4] = [
+            ("common word (1 row in 8)", &|i| {
+                [
+                    "netflix", "safeway", "payroll", "zelle", "atm", "coffee", "monthly",
+                    "transfer",
+                ][i % 8]
+                    .to_string()
+            }),
+            ("rare word (~10 rows)", &|i| rare(i).to_string()),
+            ("two words", &|i| format!("safeway+{}", rare(i))),
+            // A prefix is expanded over every word it begins: the cost grows with its rows.
+            ("common prefix (net*, 1 row in 8)", &|_| "net*".to_string()),
+        ];
+        for (what, word) in words {
+            let mut ms = Vec::new();
+            for i in 0..REQUESTS {
+                ms.push(get(format!("{path}{}", word(i))).await?.0);
+            }
+            report(&format!("{label} search, {what}"), ms);
         }
-        report(&format!("{label} search, common word (1 row in 8)"), common);
-        let mut rare = Vec::new();
-        for i in 0..REQUESTS {
-            // The export's descriptions end in a number below 100,000: about 10 rows each.
-            rare.push(
-                get(format!("{path}{}", 10_000 + (i * 7919) % 90_000))
-                    .await?
-                    .0,
-            );
-        }
-        report(&format!("{label} search, rare word (~10 rows)"), rare);
-        let mut two = Vec::new();
-        for i in 0..REQUESTS {
-            two.push(
-                get(format!("{path}safeway+{}", 10_000 + (i * 7919) % 90_000))
-                    .await?
-                    .0,
-            );
-        }
-        report(&format!("{label} search, two words"), two);
     }
     if std::process::Command::new("wrk")
         .arg("--version")

@@ -698,15 +698,43 @@ impl TxCursor {
     }
 }
 
-/// The words of a search text, lower-cased: runs of letters and digits. A transaction matches
-/// when each word begins a word of its payee, description or memo (both engines index the
-/// same words).
+/// The words of a search text, lower-cased: runs of letters and digits. Both engines index
+/// the same words of payee, description and memo.
 pub fn search_words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(16)
-        .map(|w| w.to_lowercase())
-        .collect()
+    search_terms(text).into_iter().map(|t| t.word).collect()
+}
+
+/// One word of a search: a transaction matches when one of its words is this word, or, with
+/// `prefix` (the word was typed with a trailing `*`), begins with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerm {
+    pub word: String,
+    pub prefix: bool,
+}
+
+/// The terms of a search text (at most 16): `coffee amaz*` is the word "coffee" and any word
+/// beginning with "amaz".
+pub fn search_terms(text: &str) -> Vec<SearchTerm> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+            if chars.peek().is_some_and(|n| n.is_alphanumeric()) {
+                continue;
+            }
+            let prefix = chars.peek() == Some(&'*');
+            out.push(SearchTerm {
+                word: std::mem::take(&mut word),
+                prefix,
+            });
+            if out.len() == 16 {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Filters for listing transactions. Every field narrows the result.
@@ -715,8 +743,8 @@ pub struct TxFilter {
     pub account_id: Option<i64>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    /// Words that must each begin a word of payee, description or memo (see
-    /// [`search_words`]), whatever their case.
+    /// Words that must each be a word of payee, description or memo, whatever their case
+    /// and accents; `word*` matches words beginning with it (see [`search_terms`]).
     pub text: Option<String>,
     /// Any of these categories (a category and its subcategories: see
     /// [`crate::service::with_descendants`]).
@@ -780,5 +808,18 @@ mod tests {
             vec!["amazon", "com", "mk12", "café", "crème", "50"]
         );
         assert!(search_words("%% -- ").is_empty());
+        let t = |w: &str, prefix| SearchTerm {
+            word: w.into(),
+            prefix,
+        };
+        assert_eq!(
+            search_terms("Coffee AMAZ* * x*y"),
+            vec![
+                t("coffee", false),
+                t("amaz", true),
+                t("x", true),
+                t("y", false)
+            ]
+        );
     }
 }

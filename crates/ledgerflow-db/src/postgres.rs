@@ -893,12 +893,13 @@ impl Store for PgStore {
         let limit = page_limit(f.limit);
         let mut q: QueryBuilder<Postgres> =
             QueryBuilder::new("SELECT t.* FROM transactions t WHERE 1=1");
-        let words = f.text.as_deref().map(search_words).unwrap_or_default();
-        if !words.is_empty() {
-            // Each word as a prefix ('word':*), over the indexed expression (0003_web.sql).
-            let tsquery = words
+        let terms = f.text.as_deref().map(search_terms).unwrap_or_default();
+        if !terms.is_empty() {
+            // Each word ('word', or 'word':* typed as `word*`), over the indexed expression
+            // (0003_web.sql).
+            let tsquery = terms
                 .iter()
-                .map(|w| format!("'{w}':*"))
+                .map(|t| format!("'{}'{}", t.word, if t.prefix { ":*" } else { "" }))
                 .collect::<Vec<_>>()
                 .join(" & ");
             q.push(" AND ledgerflow_search_words(t.payee, t.description, t.memo) @@ to_tsquery('simple', ledgerflow_fold(")
@@ -1058,18 +1059,7 @@ impl Store for PgStore {
         user_id: Option<i64>,
         kind: Option<CredentialKind>,
     ) -> StoreResult<u64> {
-        let mut q: QueryBuilder<Postgres> =
-            QueryBuilder::new("UPDATE credentials SET revoked_at = ");
-        q.push_bind(now()).push(" WHERE revoked_at IS NULL");
-        if let Some(id) = id {
-            q.push(" AND id = ").push_bind(id);
-        }
-        if let Some(u) = user_id {
-            q.push(" AND user_id = ").push_bind(u);
-        }
-        if let Some(k) = kind {
-            q.push(" AND kind = ").push_bind(k.as_str());
-        }
+        let mut q = revoke_credentials_query::<Postgres>(id, user_id, kind);
         let done = q.build().execute(&self.pool).await.map_err(dberr)?;
         Ok(done.rows_affected())
     }
@@ -1079,13 +1069,7 @@ impl Store for PgStore {
         kind: CredentialKind,
         user_id: Option<i64>,
     ) -> StoreResult<Vec<Credential>> {
-        let mut q: QueryBuilder<Postgres> =
-            QueryBuilder::new("SELECT * FROM credentials WHERE kind = ");
-        q.push_bind(kind.as_str());
-        if let Some(u) = user_id {
-            q.push(" AND user_id = ").push_bind(u);
-        }
-        q.push(" ORDER BY id DESC");
+        let mut q = list_credentials_query::<Postgres>(kind, user_id);
         let rows: Vec<CredentialRow> = q
             .build_query_as()
             .fetch_all(&self.pool)

@@ -192,10 +192,55 @@ pub fn new_credential(id: i64, new: &NewCredential, at: DateTime<Utc>) -> Creden
     }
 }
 
-/// Appends the filter's conditions on `t` (the transactions table), the keyset condition after
-/// its cursor, the order and the limit (one more row than a page, to know whether another
-/// page follows). The text search is the engine's own and is not added here.
-pub fn push_tx_filters<DB>(q: &mut sqlx::QueryBuilder<DB>, f: &TxFilter, limit: i64)
+/// Revokes one credential (`id`) or every live one of a user and kind.
+pub fn revoke_credentials_query<DB>(
+    id: Option<i64>,
+    user_id: Option<i64>,
+    kind: Option<CredentialKind>,
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> DateTime<Utc>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> &'static str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new("UPDATE credentials SET revoked_at = ");
+    q.push_bind(ledgerflow_core::model::now())
+        .push(" WHERE revoked_at IS NULL");
+    if let Some(id) = id {
+        q.push(" AND id = ").push_bind(id);
+    }
+    if let Some(u) = user_id {
+        q.push(" AND user_id = ").push_bind(u);
+    }
+    if let Some(k) = kind {
+        q.push(" AND kind = ").push_bind(k.as_str());
+    }
+    q
+}
+
+/// Credentials of a kind, newest first, optionally of one user.
+pub fn list_credentials_query<DB>(
+    kind: CredentialKind,
+    user_id: Option<i64>,
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> &'static str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new("SELECT * FROM credentials WHERE kind = ");
+    q.push_bind(kind.as_str());
+    if let Some(u) = user_id {
+        q.push(" AND user_id = ").push_bind(u);
+    }
+    q.push(" ORDER BY id DESC");
+    q
+}
+
+/// Appends the filter's conditions on `t` (the transactions table). The text search is the
+/// engine's own and is not added here.
+pub fn push_tx_conditions<DB>(q: &mut sqlx::QueryBuilder<DB>, f: &TxFilter)
 where
     DB: sqlx::Database,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
@@ -234,6 +279,18 @@ where
     if let Some(b) = f.import_batch_id {
         q.push(" AND t.import_batch_id = ").push_bind(b);
     }
+}
+
+/// Appends the filter's conditions, the keyset condition after its cursor, the order and the
+/// limit (one more row than a page, to know whether another page follows).
+pub fn push_tx_filters<DB>(q: &mut sqlx::QueryBuilder<DB>, f: &TxFilter, limit: i64)
+where
+    DB: sqlx::Database,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> chrono::NaiveDate: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> &'static str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    push_tx_conditions(q, f);
     if let Some(c) = f.after {
         let after = match f.sort {
             TxSort::DateDesc | TxSort::AmountDesc => "<",

@@ -206,16 +206,14 @@ async fn fetch_user(conn: &mut SqliteConnection, id: i64) -> StoreResult<User> {
     fetch_by_id::<UserRow, _>(conn, "SELECT * FROM users WHERE id = ?", id, "user").await
 }
 
-/// Searches matching at most this many rows are read through the text index and sorted.
-const FTS_DRIVE_MAX: i64 = 2000;
-
-/// The FTS5 query for a search text: every word, as a prefix. `None` when it has no words.
+/// The FTS5 query for a search text: every word, as a prefix when typed `word*`. `None` when
+/// it has no words.
 fn fts_query(text: &str) -> Option<String> {
-    let words = search_words(text);
-    (!words.is_empty()).then(|| {
-        words
+    let terms = search_terms(text);
+    (!terms.is_empty()).then(|| {
+        terms
             .iter()
-            .map(|w| format!("\"{w}\"*"))
+            .map(|t| format!("\"{}\"{}", t.word, if t.prefix { "*" } else { "" }))
             .collect::<Vec<_>>()
             .join(" ")
     })
@@ -797,40 +795,45 @@ impl Store for SqliteStore {
     async fn list_transactions(&self, f: &TxFilter) -> StoreResult<TxPage> {
         let limit = page_limit(f.limit);
         let search = f.text.as_deref().and_then(fts_query);
-        // A rare search is driven from the index and sorted; a common one walks the list in
-        // order and keeps the rows the index names (each plan is quick where the other is not).
-        let from_index = match &search {
-            Some(m) => {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM (SELECT 1 FROM transactions_fts WHERE transactions_fts MATCH ? LIMIT ?)",
-                )
-                .bind(m)
-                .bind(FTS_DRIVE_MAX + 1)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(dberr)?;
-                n <= FTS_DRIVE_MAX
-            }
-            None => false,
-        };
-        let mut q: QueryBuilder<Sqlite> = match (&search, from_index) {
-            (Some(m), true) => {
-                let mut q = QueryBuilder::new(
-                    "SELECT t.* FROM transactions_fts CROSS JOIN transactions t ON t.id = transactions_fts.rowid WHERE transactions_fts MATCH ",
+        let mut q: QueryBuilder<Sqlite>;
+        match (&search, f.sort) {
+            // Newest (or oldest) first: the index's rowid is the list's order, so it is read
+            // in order and stops after a page, however many rows hold the words.
+            (Some(m), TxSort::DateDesc | TxSort::DateAsc) => {
+                q = QueryBuilder::new(
+                    "SELECT t.* FROM transactions_fts CROSS JOIN transactions t \
+                     ON t.id = (transactions_fts.rowid & 4294967295) WHERE transactions_fts MATCH ",
                 );
                 q.push_bind(m.clone());
-                q
+                push_tx_conditions(&mut q, f);
+                let (after, order) = match f.sort {
+                    TxSort::DateAsc => (">", " ORDER BY transactions_fts.rowid ASC"),
+                    _ => ("<", " ORDER BY transactions_fts.rowid DESC"),
+                };
+                if let Some(c) = f.after {
+                    q.push(format!(
+                        " AND transactions_fts.rowid {after} ((COALESCE(CAST(julianday("
+                    ))
+                    .push_bind(c.posted_date)
+                    .push(") AS INTEGER), 0) << 32) | ")
+                    .push_bind(c.id)
+                    .push(")");
+                }
+                q.push(order).push(" LIMIT ").push_bind(limit + 1);
             }
-            (Some(m), false) => {
-                let mut q = QueryBuilder::new(
-                    "SELECT t.* FROM transactions t WHERE t.id IN (SELECT rowid FROM transactions_fts WHERE transactions_fts MATCH ",
+            (Some(m), TxSort::AmountDesc | TxSort::AmountAsc) => {
+                q = QueryBuilder::new(
+                    "SELECT t.* FROM transactions t WHERE t.id IN \
+                     (SELECT rowid & 4294967295 FROM transactions_fts WHERE transactions_fts MATCH ",
                 );
                 q.push_bind(m.clone()).push(")");
-                q
+                push_tx_filters(&mut q, f, limit);
             }
-            (None, _) => QueryBuilder::new("SELECT t.* FROM transactions t WHERE 1=1"),
-        };
-        push_tx_filters(&mut q, f, limit);
+            (None, _) => {
+                q = QueryBuilder::new("SELECT t.* FROM transactions t WHERE 1=1");
+                push_tx_filters(&mut q, f, limit);
+            }
+        }
         let rows: Vec<TxRow> = q
             .build_query_as()
             .fetch_all(&self.pool)
@@ -982,17 +985,7 @@ impl Store for SqliteStore {
         user_id: Option<i64>,
         kind: Option<CredentialKind>,
     ) -> StoreResult<u64> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE credentials SET revoked_at = ");
-        q.push_bind(now()).push(" WHERE revoked_at IS NULL");
-        if let Some(id) = id {
-            q.push(" AND id = ").push_bind(id);
-        }
-        if let Some(u) = user_id {
-            q.push(" AND user_id = ").push_bind(u);
-        }
-        if let Some(k) = kind {
-            q.push(" AND kind = ").push_bind(k.as_str());
-        }
+        let mut q = revoke_credentials_query::<Sqlite>(id, user_id, kind);
         let done = q.build().execute(&self.pool).await.map_err(dberr)?;
         Ok(done.rows_affected())
     }
@@ -1002,13 +995,7 @@ impl Store for SqliteStore {
         kind: CredentialKind,
         user_id: Option<i64>,
     ) -> StoreResult<Vec<Credential>> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT * FROM credentials WHERE kind = ");
-        q.push_bind(kind.as_str());
-        if let Some(u) = user_id {
-            q.push(" AND user_id = ").push_bind(u);
-        }
-        q.push(" ORDER BY id DESC");
+        let mut q = list_credentials_query::<Sqlite>(kind, user_id);
         let rows: Vec<CredentialRow> = q
             .build_query_as()
             .fetch_all(&self.pool)

@@ -138,6 +138,7 @@ impl BulkWriter {
                 )
                 .map_err(err)?;
             let mut ids = Vec::new();
+            let mut text_index = TextIndex::Triggered;
             let (counts, chunk_entries) = std::thread::scope(|s| {
                 let (etx, erx) = std::sync::mpsc::sync_channel::<Vec<Transaction>>(1);
                 let encoder = s.spawn(move || -> StoreResult<Vec<PendingEntry>> {
@@ -160,6 +161,14 @@ impl BulkWriter {
                                 })
                                 .collect();
                             next += full.len() as i64;
+                            if matches!(text_index, TextIndex::Triggered)
+                                && full.len() >= DEFER_TEXT_INDEX_AT
+                            {
+                                match TextIndex::defer(&tx, full[0].id) {
+                                    Ok(d) => text_index = d,
+                                    Err(e) => break Err(e),
+                                }
+                            }
                             if let Err(e) = insert_rows(&tx, &full, &stamp)
                                 .and_then(|()| check_references(&tx, &full))
                             {
@@ -185,6 +194,7 @@ impl BulkWriter {
                 (counts, entries)
             });
             let (counts, chunk_entries) = (counts?, chunk_entries?);
+            text_index.catch_up(&tx)?;
             let mut entries = Vec::with_capacity(chunk_entries.len() + 1);
             let recorded = match (batch, batch_id) {
                 (Some(mut b), Some(id)) => {
@@ -356,6 +366,56 @@ fn insert_batch(
         }
         _ => err(e),
     })
+}
+
+/// Chunks of at least this many rows are indexed for text search in one statement at the end.
+const DEFER_TEXT_INDEX_AT: usize = 256;
+
+/// How new rows reach the FTS5 text index. Its insert trigger indexes one row per statement,
+/// and FTS5 flushes its pending terms at every statement's savepoint: a segment per row, then
+/// merges (a million rows took five times as long). A large insert drops the trigger inside its
+/// transaction, indexes the new rows with one `INSERT … SELECT`, and puts the same trigger
+/// back before it commits; other connections never see the store without it.
+enum TextIndex {
+    Triggered,
+    Deferred { first_id: i64, trigger_sql: String },
+}
+
+impl TextIndex {
+    fn defer(tx: &rusqlite::Transaction<'_>, first_id: i64) -> StoreResult<TextIndex> {
+        let trigger_sql: String = tx
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'transactions_fts_insert'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        tx.execute_batch("DROP TRIGGER transactions_fts_insert")
+            .map_err(err)?;
+        Ok(TextIndex::Deferred {
+            first_id,
+            trigger_sql,
+        })
+    }
+
+    fn catch_up(self, tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+        if let TextIndex::Deferred {
+            first_id,
+            trigger_sql,
+        } = self
+        {
+            tx.execute(
+                "INSERT INTO transactions_fts (rowid, body) \
+                 SELECT (COALESCE(CAST(julianday(posted_date) AS INTEGER), 0) << 32) | id, \
+                        payee || ' ' || description || ' ' || memo \
+                 FROM transactions WHERE id >= ?1",
+                params![first_id],
+            )
+            .map_err(err)?;
+            tx.execute_batch(&trigger_sql).map_err(err)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes new rows, all stamped `stamp` (they were all created at the same instant).

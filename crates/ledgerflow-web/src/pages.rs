@@ -98,6 +98,15 @@ fn render(t: impl Template) -> Result<Response, Problem> {
     Ok(Html(t.render()?).into_response())
 }
 
+/// A page that may show a form's error: 400 when it does.
+fn render_form(t: impl Template, error: &str) -> Result<Response, Problem> {
+    let mut resp = render(t)?;
+    if !error.is_empty() {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(resp)
+}
+
 /// What every page's header needs.
 pub struct Nav {
     pub user: String,
@@ -493,15 +502,14 @@ async fn setup(State(st): State<AppState>, req: Request) -> Result<Response, Pro
             let secret = auth::create_session(st.store.as_ref(), &user).await?;
             Ok(signed_in(&secret, "/", secure))
         }
-        Err(e) => {
-            let mut resp = render(SetupPage {
+        Err(e) => render_form(
+            SetupPage {
                 token,
-                error: e.message,
+                error: e.message.clone(),
                 name,
-            })?;
-            *resp.status_mut() = StatusCode::BAD_REQUEST;
-            Ok(resp)
-        }
+            },
+            &e.message,
+        ),
     }
 }
 
@@ -867,18 +875,17 @@ async fn transaction_page(
         TxStatus::ALL.iter().map(|s| (s.to_string(), s.to_string())),
         t.status.as_str(),
     );
-    let mut resp = render(TransactionPage {
-        nav: nav(st, who, "transactions").await?,
-        categories: options(cat_opts, &current),
-        statuses,
-        history: api::tx_history(s, id).await?,
-        t,
-        error: error.clone(),
-    })?;
-    if !error.is_empty() {
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(resp)
+    render_form(
+        TransactionPage {
+            nav: nav(st, who, "transactions").await?,
+            categories: options(cat_opts, &current),
+            statuses,
+            history: api::tx_history(s, id).await?,
+            t,
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn transaction(
@@ -947,16 +954,15 @@ async fn accounts_page(
             .map(|k| (k.to_string(), k.to_string())),
         "checking",
     );
-    let mut resp = render(AccountsPage {
-        nav: nav(st, who, "accounts").await?,
-        accounts: api::account_views(st.store.as_ref(), true).await?,
-        kinds,
-        error: error.clone(),
-    })?;
-    if !error.is_empty() {
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(resp)
+    render_form(
+        AccountsPage {
+            nav: nav(st, who, "accounts").await?,
+            accounts: api::account_views(st.store.as_ref(), true).await?,
+            kinds,
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn accounts(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Response, Problem> {
@@ -1012,22 +1018,21 @@ async fn categories_page(
             CategoryLine { depth, c }
         })
         .collect();
-    let mut resp = render(CategoriesPage {
-        nav: nav(st, who, "categories").await?,
-        lines,
-        parents: options(parents, ""),
-        kinds: options(
-            CategoryKind::ALL
-                .iter()
-                .map(|k| (k.to_string(), k.to_string())),
-            "expense",
-        ),
-        error: error.clone(),
-    })?;
-    if !error.is_empty() {
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(resp)
+    render_form(
+        CategoriesPage {
+            nav: nav(st, who, "categories").await?,
+            lines,
+            parents: options(parents, ""),
+            kinds: options(
+                CategoryKind::ALL
+                    .iter()
+                    .map(|k| (k.to_string(), k.to_string())),
+                "expense",
+            ),
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn categories(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Response, Problem> {
@@ -1128,26 +1133,25 @@ async fn imports_page(
         .collect();
     let mut batches = s.list_imports().await?;
     batches.sort_by_key(|b| std::cmp::Reverse(b.id));
-    let mut resp = render(ImportsPage {
-        nav: nav(st, who, "imports").await?,
-        accounts: options(
-            accounts.iter().map(|a| (a.id.to_string(), a.name.clone())),
-            "",
-        ),
-        batches: batches
-            .into_iter()
-            .map(|b| BatchLine {
-                account: names.get(&b.account_id).cloned().unwrap_or_default(),
-                when: b.created_at.format("%Y-%m-%d %H:%M").to_string(),
-                b,
-            })
-            .collect(),
-        error: error.clone(),
-    })?;
-    if !error.is_empty() {
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(resp)
+    render_form(
+        ImportsPage {
+            nav: nav(st, who, "imports").await?,
+            accounts: options(
+                accounts.iter().map(|a| (a.id.to_string(), a.name.clone())),
+                "",
+            ),
+            batches: batches
+                .into_iter()
+                .map(|b| BatchLine {
+                    account: names.get(&b.account_id).cloned().unwrap_or_default(),
+                    when: b.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    b,
+                })
+                .collect(),
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn imports(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Response, Problem> {
@@ -1412,16 +1416,15 @@ async fn my_account_page(
         .into_iter()
         .filter(|t| t.revoked_at.is_none())
         .collect();
-    let mut resp = render(MyAccountPage {
-        nav: nav(st, who, "account").await?,
-        tokens,
-        message,
-        error: error.clone(),
-    })?;
-    if !error.is_empty() {
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(resp)
+    render_form(
+        MyAccountPage {
+            nav: nav(st, who, "account").await?,
+            tokens,
+            message,
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -1544,20 +1547,19 @@ async fn users_page(
             u,
         })
         .collect();
-    let mut resp = render(UsersPage {
-        nav: nav(st, who, "users").await?,
-        users,
-        roles: options(
-            Role::ALL.iter().map(|r| (r.to_string(), r.to_string())),
-            "viewer",
-        ),
-        new_token,
-        error: error.clone(),
-    })?;
-    if !error.is_empty() {
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(resp)
+    render_form(
+        UsersPage {
+            nav: nav(st, who, "users").await?,
+            users,
+            roles: options(
+                Role::ALL.iter().map(|r| (r.to_string(), r.to_string())),
+                "viewer",
+            ),
+            new_token,
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn users(Admin(who): Admin, State(st): State<AppState>) -> Result<Response, Problem> {

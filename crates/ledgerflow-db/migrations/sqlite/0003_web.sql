@@ -16,26 +16,38 @@ CREATE TABLE credentials (
 );
 CREATE INDEX credentials_user_kind ON credentials (user_id, kind);
 
--- Text search over payee, description and memo: an FTS5 index kept by triggers (external
--- content: the text is stored once, in transactions). Words are matched by prefix, whatever
--- their case or accents.
+-- Text search over payee, description and memo: an FTS5 index of the words (whatever their
+-- case or accents), kept by triggers. It is contentless (the text lives in transactions) and
+-- its rowid is the list's order: (julian day << 32) | id, so a search newest first reads the
+-- index backwards and stops after a page, however common the word. `detail = none` keeps which
+-- rows hold a word, not where: searches are words, not phrases, and the index is smaller and
+-- quicker to build. Deleting from a contentless index takes the values it was given: the
+-- triggers recompute them from the old row.
 CREATE VIRTUAL TABLE transactions_fts USING fts5(
-    payee, description, memo,
-    content = 'transactions', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
+    body,
+    content = '',
+    tokenize = 'unicode61 remove_diacritics 2',
+    detail = none
 );
 CREATE TRIGGER transactions_fts_insert AFTER INSERT ON transactions BEGIN
-    INSERT INTO transactions_fts (rowid, payee, description, memo)
-    VALUES (new.id, new.payee, new.description, new.memo);
+    INSERT INTO transactions_fts (rowid, body)
+    VALUES ((COALESCE(CAST(julianday(new.posted_date) AS INTEGER), 0) << 32) | new.id,
+            new.payee || ' ' || new.description || ' ' || new.memo);
 END;
 CREATE TRIGGER transactions_fts_delete AFTER DELETE ON transactions BEGIN
-    INSERT INTO transactions_fts (transactions_fts, rowid, payee, description, memo)
-    VALUES ('delete', old.id, old.payee, old.description, old.memo);
+    INSERT INTO transactions_fts (transactions_fts, rowid, body)
+    VALUES ('delete', (COALESCE(CAST(julianday(old.posted_date) AS INTEGER), 0) << 32) | old.id,
+            old.payee || ' ' || old.description || ' ' || old.memo);
 END;
-CREATE TRIGGER transactions_fts_update AFTER UPDATE OF payee, description, memo ON transactions BEGIN
-    INSERT INTO transactions_fts (transactions_fts, rowid, payee, description, memo)
-    VALUES ('delete', old.id, old.payee, old.description, old.memo);
-    INSERT INTO transactions_fts (rowid, payee, description, memo)
-    VALUES (new.id, new.payee, new.description, new.memo);
+CREATE TRIGGER transactions_fts_update AFTER UPDATE OF payee, description, memo, posted_date ON transactions BEGIN
+    INSERT INTO transactions_fts (transactions_fts, rowid, body)
+    VALUES ('delete', (COALESCE(CAST(julianday(old.posted_date) AS INTEGER), 0) << 32) | old.id,
+            old.payee || ' ' || old.description || ' ' || old.memo);
+    INSERT INTO transactions_fts (rowid, body)
+    VALUES ((COALESCE(CAST(julianday(new.posted_date) AS INTEGER), 0) << 32) | new.id,
+            new.payee || ' ' || new.description || ' ' || new.memo);
 END;
-INSERT INTO transactions_fts (transactions_fts) VALUES ('rebuild');
+INSERT INTO transactions_fts (rowid, body)
+SELECT (COALESCE(CAST(julianday(posted_date) AS INTEGER), 0) << 32) | id,
+       payee || ' ' || description || ' ' || memo
+FROM transactions;

@@ -168,7 +168,7 @@ async fn a_version_1_sqlite_store_is_migrated_with_its_rows() {
     // Migration 3's text index holds the rows that were there before it.
     let found = store
         .list_transactions(&ledgerflow_core::model::TxFilter {
-            text: Some("coff".into()),
+            text: Some("coff*".into()),
             limit: 10,
             ..Default::default()
         })

@@ -27,20 +27,24 @@ fn fold(w: &str) -> String {
     w.replace(['é', 'è'], "e")
 }
 
-/// What a search must find: each word begins a word of payee, description or memo.
+/// What a search must find: each word is a word of payee, description or memo (or begins
+/// one, when typed `word*`).
 fn matches(t: &Transaction, text: &str) -> bool {
     let words: Vec<String> = [&t.payee, &t.description, &t.memo]
         .iter()
         .flat_map(|s| search_words(s))
         .map(|w| fold(&w))
         .collect();
-    search_words(text)
-        .iter()
-        .all(|q| words.iter().any(|w| w.starts_with(fold(q).as_str())))
+    search_terms(text).iter().all(|q| {
+        let q_word = fold(&q.word);
+        words
+            .iter()
+            .any(|w| *w == q_word || (q.prefix && w.starts_with(q_word.as_str())))
+    })
 }
 
 #[tokio::test]
-async fn search_finds_word_prefixes_through_the_index_and_agrees_with_a_scan() {
+async fn search_finds_words_and_prefixes_through_the_index_and_agrees_with_a_scan() {
     on_each_engine(|t| async move {
         let s = t.store.as_ref();
         let chk = account(s, "Checking").await;
@@ -78,8 +82,10 @@ async fn search_finds_word_prefixes_through_the_index_and_agrees_with_a_scan() {
         .await;
         assert_eq!(everything.len(), ids.len());
         for q in [
-            "amazon",     // common: walks the date index
-            "AMAZ",       // a prefix, any case
+            "amazon", // common: read newest first from the index, a page at a time
+            "AMAZ",   // not a word of any row
+            "AMAZ*",  // a prefix, any case
+            "mark* amaz*",
             "com mk1234", // several words: all must match (punctuation splits words)
             "cafe",       // accents do not matter
             "crème",
@@ -189,11 +195,16 @@ async fn every_sort_pages_through_all_rows_once_in_order() {
             })
             .collect();
         s.insert_transactions(&actor(), rows).await.expect("insert");
-        for sort in TxSort::ALL {
+        // With a search too: SQLite reads date orders from the text index itself.
+        for (sort, text) in TxSort::ALL
+            .iter()
+            .flat_map(|s| [(s, None), (s, Some("row".to_string()))])
+        {
             let got = all_pages(
                 s,
                 TxFilter {
                     sort: *sort,
+                    text,
                     limit: 10,
                     ..Default::default()
                 },

@@ -49,12 +49,7 @@ fn rank(r: Role) -> u8 {
 async fn every_endpoint_enforces_its_role_for_tokens_and_sessions() {
     let app = TestApp::sqlite().await;
     let acct = app.with_rows(30).await;
-    let tx = app
-        .get("/api/v1/transactions?limit=1", &app.viewer)
-        .await
-        .json()["items"][0]["id"]
-        .as_i64()
-        .expect("tx");
+    let tx = app.first_tx("").await;
     let cat = app
         .json(
             Method::POST,

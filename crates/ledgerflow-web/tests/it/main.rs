@@ -300,6 +300,33 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The id of the newest transaction matching `query` (URL parameters).
+    pub async fn first_tx(&self, query: &str) -> i64 {
+        self.get(
+            &format!("/api/v1/transactions?limit=1&{query}"),
+            &self.viewer,
+        )
+        .await
+        .json()["items"][0]["id"]
+            .as_i64()
+            .expect("a matching transaction")
+    }
+
+    /// A form post as htmx sends it (CSRF header, `HX-Request`).
+    pub async fn htmx_post(&self, path: &str, who: &As, body: &str) -> Reply {
+        self.send(
+            Method::POST,
+            path,
+            who,
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes().to_vec(),
+            &[("hx-request", "true")],
+        )
+        .await
+    }
+}
+
 pub fn wf_csv(from: u64, to: u64) -> Vec<u8> {
     (from..to)
         .map(ledgerflow_test_support::wf_row)

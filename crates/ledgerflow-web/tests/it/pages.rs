@@ -161,26 +161,12 @@ async fn the_list_searches_filters_and_changes_categories_inline() {
     let next_at = all.body.find("id=\"next-page\"").map(|_| ());
     assert!(next_at.is_some(), "200 rows: there is a next page");
     // htmx inline change: the row comes back with the category selected.
-    let id = app
-        .get("/api/v1/transactions?q=safeway&limit=1", &app.viewer)
-        .await
-        .json()["items"][0]["id"]
-        .as_i64()
-        .expect("id");
-    let As::Session { cookie, csrf } = &ed else {
-        panic!()
-    };
+    let id = app.first_tx("q=safeway").await;
     let r = app
-        .send(
-            Method::POST,
+        .htmx_post(
             &format!("/transactions/{id}/category"),
-            &As::Session {
-                cookie: cookie.clone(),
-                csrf: csrf.clone(),
-            },
-            Some("application/x-www-form-urlencoded"),
-            format!("category={cat}").into_bytes(),
-            &[("hx-request", "true")],
+            &ed,
+            &format!("category={cat}"),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -211,16 +197,10 @@ async fn the_list_searches_filters_and_changes_categories_inline() {
     assert!(detail.body.contains(&format!("category_id: — → {cat}")));
     // An htmx error lands in the flash area.
     let r = app
-        .send(
-            Method::POST,
+        .htmx_post(
             &format!("/transactions/{id}/category"),
-            &As::Session {
-                cookie: cookie.clone(),
-                csrf: csrf.clone(),
-            },
-            Some("application/x-www-form-urlencoded"),
-            b"category=NoSuchCategory".to_vec(),
-            &[("hx-request", "true")],
+            &ed,
+            "category=NoSuchCategory",
         )
         .await;
     assert_eq!(
