@@ -141,6 +141,8 @@ async fn nav(st: &AppState, who: &CurrentUser, here: &'static str) -> Result<Nav
 pub struct Posted {
     pub user: CurrentUser,
     pub fields: Vec<(String, String)>,
+    /// The connection's peer (behind a trusted proxy, the proxy).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Posted {
@@ -172,6 +174,7 @@ impl FromRequest<AppState> for Posted {
         let user = auth::authenticate(st, req.headers())
             .await?
             .ok_or_else(|| Problem::unauthorized("sign in first"))?;
+        let peer = auth::peer_of(&req);
         let header_token = req
             .headers()
             .get(CSRF_HEADER)
@@ -187,7 +190,7 @@ impl FromRequest<AppState> for Posted {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.clone());
         user.check_csrf(header_token.or(field_token).as_deref())?;
-        Ok(Posted { user, fields })
+        Ok(Posted { user, fields, peer })
     }
 }
 
@@ -1504,7 +1507,7 @@ async fn change_password(
     s.revoke_credentials(None, Some(p.user.user.id), Some(CredentialKind::Session))
         .await?;
     tracing::info!(user = %p.user.user.name, "password changed; sessions ended");
-    let (_, secure) = auth::client(&headers, None, &st.web);
+    let (_, secure) = auth::client(&headers, p.peer, &st.web);
     let secret = auth::create_session(s, &p.user.user).await?;
     Ok(signed_in(&secret, "/account?changed=1", secure))
 }
