@@ -489,13 +489,22 @@ async fn promote_pg(
     })?;
     let mut conn = connect_maintenance(live_url).await?;
     let q = |e: sqlx::Error| BackupError::Restore(format!("switching databases failed: {e}"));
-    let others: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&live)
-    .fetch_one(&mut conn)
-    .await
-    .map_err(q)?;
+    // A client that has just closed its connection stays listed until its server process
+    // ends (our own pool's included): wait a little before calling the database in use.
+    let mut others: i64 = 0;
+    for attempt in 0..30 {
+        others = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&live)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(q)?;
+        if others == 0 || attempt == 29 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     if others > 0 {
         return Err(BackupError::Refused(format!(
             "the database {live} is in use by {others} other connection(s) (is `ledgerflow serve` running?): stop them, then restore again; nothing was changed"
