@@ -147,6 +147,26 @@ async fn fresh_store(
     Ok((store, location, guard))
 }
 
+/// Initialises the store and creates the Wells Fargo checking account the exports go into.
+async fn wells_fargo_checking(
+    store: &dyn ledgerflow_core::Store,
+    actor: &Actor,
+) -> anyhow::Result<Account> {
+    store.initialize(actor, Environment::Dev).await?;
+    Ok(store
+        .create_account(
+            actor,
+            &NewAccount {
+                name: "Checking".into(),
+                institution: Some("Wells Fargo".into()),
+                kind: AccountKind::Checking,
+                currency: Currency::USD,
+                opening_balance_minor: 0,
+            },
+        )
+        .await?)
+}
+
 async fn import_bench(o: &Opts) -> anyhow::Result<()> {
     use ledgerflow_import::service::{ImportOptions, Quiet, Source, import_file};
     let dir = tempfile::tempdir()?;
@@ -163,19 +183,7 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
 
     let (store, _location, _guard) = fresh_store(&o.engine, dir.path()).await?;
     let actor = Actor::system("bench");
-    store.initialize(&actor, Environment::Dev).await?;
-    let account = store
-        .create_account(
-            &actor,
-            &NewAccount {
-                name: "Checking".into(),
-                institution: Some("Wells Fargo".into()),
-                kind: AccountKind::Checking,
-                currency: Currency::USD,
-                opening_balance_minor: 0,
-            },
-        )
-        .await?;
+    let account = wells_fargo_checking(store.as_ref(), &actor).await?;
     for (label, path) in [
         ("first import", &first),
         ("all duplicates", &same),
@@ -402,21 +410,9 @@ async fn web_bench(o: &Opts) -> anyhow::Result<()> {
     let n = o.rows as u64;
     let file = dir.path().join("wf.csv");
     ledgerflow_test_support::write_wf_csv(&file, 0, n)?;
-    let (store, location, _guard) = fresh_store(&o.engine, dir.path()).await?;
+    let (store, _location, _guard) = fresh_store(&o.engine, dir.path()).await?;
     let actor = Actor::system("bench");
-    store.initialize(&actor, Environment::Dev).await?;
-    let account = store
-        .create_account(
-            &actor,
-            &NewAccount {
-                name: "Checking".into(),
-                institution: None,
-                kind: AccountKind::Checking,
-                currency: Currency::USD,
-                opening_balance_minor: 0,
-            },
-        )
-        .await?;
+    let account = wells_fargo_checking(store.as_ref(), &actor).await?;
     let t = Instant::now();
     let s = import_file(
         store.as_ref(),
@@ -446,7 +442,6 @@ async fn web_bench(o: &Opts) -> anyhow::Result<()> {
         )
         .await?;
     let (_, token) = ledgerflow_web::auth::create_token(store.as_ref(), &user, "bench").await?;
-    let _ = location;
     let state = ledgerflow_web::AppState::new(store.clone(), None, Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
