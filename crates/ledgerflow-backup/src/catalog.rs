@@ -1,9 +1,14 @@
 //! The catalog: one JSON line per event (a backup written, verified, failed, pruned) in
 //! `catalog.jsonl` in the backup directory. Appended and fsynced; the last line about a file is
 //! its state. It lives beside the backups, so it survives the loss of the database.
+//!
+//! The catalog is read from the backup directory, so it is evidence, not orders: a line whose
+//! file is not one of LedgerFlow's backup names, whose kind or engine is unknown, or that is too
+//! long is skipped (and logged); text is cleaned of control characters before anyone prints it;
+//! the file's size is bounded. Whoever acts on an entry (retention deleting a file) checks the
+//! file itself again.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -39,6 +44,63 @@ pub struct Entry {
     /// Destinations holding a verified copy.
     #[serde(default)]
     pub copies: Vec<String>,
+    /// The journal head the backup holds (sequence number and hex hash): the live store's
+    /// journal must still contain it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_seq: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_hash: Option<String>,
+}
+
+/// The last byte of the catalog, if it has one (`None` when it is missing or empty).
+fn last_byte(path: &Path) -> std::io::Result<Option<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match crate::fsx::open_regular(path, std::fs::OpenOptions::new().read(true)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if f.metadata()?.len() == 0 {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b)?;
+    Ok(Some(b[0]))
+}
+
+/// The largest catalog read (years of hourly backups are a few tens of megabytes).
+const MAX_CATALOG: u64 = 256 << 20;
+/// The longest line read: LedgerFlow's own are well under a kilobyte.
+const MAX_LINE: usize = 16 << 10;
+
+impl Entry {
+    /// Whether this line can be one LedgerFlow wrote; text cleaned for printing.
+    fn sane(mut self) -> Option<Entry> {
+        let name = crate::fsx::backup_name(&self.file)?;
+        if self.kind != name.kind || !matches!(self.engine.as_str(), "sqlite" | "postgres") {
+            return None;
+        }
+        if self
+            .lineage_id
+            .as_deref()
+            .is_some_and(|l| uuid::Uuid::parse_str(l).is_err())
+        {
+            return None;
+        }
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.verification = crate::fsx::printable(&self.verification, 1000);
+        self.copies = self
+            .copies
+            .iter()
+            .take(32)
+            .map(|c| crate::fsx::printable(c, 100))
+            .collect();
+        self.transactions = self.transactions.max(0);
+        Some(self)
+    }
 }
 
 pub struct Catalog {
@@ -56,37 +118,49 @@ impl Catalog {
     pub fn record(&self, entry: &Entry) -> Result<(), BackupError> {
         let mut line = serde_json::to_vec(entry).map_err(|e| BackupError::Io(e.to_string()))?;
         line.push(b'\n');
-        // A line torn by a crash must not swallow this one.
-        let torn = std::fs::read(&self.path)
-            .ok()
-            .is_some_and(|b| !b.is_empty() && !b.ends_with(b"\n"));
+        // A line torn by a crash must not swallow this one. Never through a symlink, never
+        // into a FIFO: the directory is shared.
+        let torn = last_byte(&self.path)
+            .map_err(|e| BackupError::io(&self.path, e))?
+            .is_some_and(|b| b != b'\n');
         if torn {
             line.insert(0, b'\n');
         }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| BackupError::io(&self.path, e))?;
-        f.write_all(&line)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| BackupError::io(&self.path, e))?;
+        crate::fsx::append_line(&self.path, &line).map_err(|e| BackupError::io(&self.path, e))?;
         Ok(())
     }
 
     /// The latest state of every file, oldest first. Lines that cannot be read (a torn last
     /// line after a crash) are skipped.
     pub fn entries(&self) -> Result<Vec<Entry>, BackupError> {
-        let text = match std::fs::read_to_string(&self.path) {
+        let bytes = match crate::fsx::read_small(&self.path, MAX_CATALOG) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(BackupError::io(&self.path, e)),
         };
         let mut latest: BTreeMap<String, Entry> = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            if let Ok(e) = serde_json::from_str::<Entry>(line) {
-                latest.insert(e.file.clone(), e);
+        let mut skipped = 0usize;
+        for line in bytes.split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
             }
+            let entry = (line.len() <= MAX_LINE)
+                .then(|| serde_json::from_slice::<Entry>(line).ok())
+                .flatten()
+                .and_then(Entry::sane);
+            match entry {
+                Some(e) => {
+                    latest.insert(e.file.clone(), e);
+                }
+                None => skipped += 1,
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                catalog = %self.path.display(),
+                skipped,
+                "catalog lines that are not LedgerFlow's own were ignored"
+            );
         }
         let mut v: Vec<Entry> = latest.into_values().filter(|e| !e.deleted).collect();
         v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.file.cmp(&b.file)));

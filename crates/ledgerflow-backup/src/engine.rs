@@ -41,26 +41,25 @@ pub async fn snapshot(
     pg_bin_dir: Option<&Path>,
 ) -> Result<(), BackupError> {
     match location {
-        Location::Sqlite(db) => {
-            let opts = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .read_only(true);
-            let mut conn = opts
-                .connect()
-                .await
-                .map_err(|e| BackupError::Snapshot(e.to_string()))?;
-            sqlx::query("VACUUM INTO ?")
-                .bind(out.display().to_string())
-                .execute(&mut conn)
-                .await
-                .map_err(|e| {
+        Location::Sqlite(db) => match vacuum_into(db, out, false).await {
+            Ok(()) => Ok(()),
+            // A full data disk (no room for the reader's shared-memory index or temp files):
+            // read it again without writing a byte beside it, exactly when a backup is needed.
+            Err(first) if data_disk_full(db) => {
+                let _ = std::fs::remove_file(out);
+                vacuum_into(db, out, true).await.map_err(|e| {
                     BackupError::Snapshot(format!(
-                        "VACUUM INTO {} failed (is that disk full or read-only?): {e}",
-                        out.display()
+                        "the data disk holding {} is full, and the read-only snapshot failed too: \
+                         {e}; first attempt: {first}",
+                        db.display()
                     ))
-                })?;
-            Ok(())
-        }
+                })
+            }
+            Err(e) => Err(BackupError::Snapshot(format!(
+                "VACUUM INTO {} failed (is that disk full or read-only?): {e}",
+                out.display()
+            ))),
+        },
         Location::Postgres(url) => {
             let pg_dump = pg_tool(pg_bin_dir, "pg_dump")?;
             check_pg_dump_version(&pg_dump, url).await?;
@@ -78,6 +77,32 @@ pub async fn snapshot(
             run(cmd, "pg_dump").await
         }
     }
+}
+
+/// Copies a SQLite store into `out` with `VACUUM INTO` from a read-only connection that keeps
+/// temporary data in memory. `immutable` (a full data disk, and an empty write-ahead log): the
+/// reader creates nothing beside the store (no shared-memory index, which a full disk cannot
+/// grow) and takes no lock; with the disk full and the log empty nobody can write to it.
+async fn vacuum_into(db: &Path, out: &Path, immutable: bool) -> Result<(), sqlx::Error> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true)
+        .immutable(immutable)
+        .pragma("temp_store", "MEMORY");
+    let mut conn = opts.connect().await?;
+    let r = sqlx::query("VACUUM INTO ?")
+        .bind(out.display().to_string())
+        .execute(&mut conn)
+        .await
+        .map(|_| ());
+    let _ = sqlx::Connection::close(conn).await;
+    r
+}
+
+/// Whether the disk holding a SQLite store is full while its write-ahead log is empty.
+fn data_disk_full(db: &Path) -> bool {
+    let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
+    wal == 0 && ledgerflow_db::disk_full(db)
 }
 
 /// Runs a command to completion on a blocking thread; a non-zero exit is an error carrying the
@@ -479,6 +504,36 @@ pub(crate) async fn database_exists(url: &str) -> Result<bool, BackupError> {
         .map_err(|e| BackupError::Environment(format!("cannot list the databases: {e}")))
 }
 
+/// Connections to the database of `url` other than ours. A client that has just closed its
+/// connection stays listed until its server process ends (our own pool's included): waits up
+/// to three seconds before counting it.
+pub(crate) async fn other_connections(url: &str) -> Result<i64, BackupError> {
+    let name = database_of(url).ok_or_else(|| {
+        BackupError::Refused("the database URL names no database to restore into".into())
+    })?;
+    let mut conn = connect_maintenance(url).await?;
+    count_others(&mut conn, &name)
+        .await
+        .map_err(|e| BackupError::Environment(format!("cannot list the connections: {e}")))
+}
+
+async fn count_others(conn: &mut sqlx::PgConnection, db: &str) -> Result<i64, sqlx::Error> {
+    let mut others: i64 = 0;
+    for attempt in 0..30 {
+        others = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(db)
+        .fetch_one(&mut *conn)
+        .await?;
+        if others == 0 || attempt == 29 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(others)
+}
+
 async fn promote_pg(
     scratch: &str,
     live_url: &str,
@@ -489,22 +544,7 @@ async fn promote_pg(
     })?;
     let mut conn = connect_maintenance(live_url).await?;
     let q = |e: sqlx::Error| BackupError::Restore(format!("switching databases failed: {e}"));
-    // A client that has just closed its connection stays listed until its server process
-    // ends (our own pool's included): wait a little before calling the database in use.
-    let mut others: i64 = 0;
-    for attempt in 0..30 {
-        others = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(&live)
-        .fetch_one(&mut conn)
-        .await
-        .map_err(q)?;
-        if others == 0 || attempt == 29 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let others = count_others(&mut conn, &live).await.map_err(q)?;
     if others > 0 {
         return Err(BackupError::Refused(format!(
             "the database {live} is in use by {others} other connection(s) (is `ledgerflow serve` running?): stop them, then restore again; nothing was changed"

@@ -10,32 +10,35 @@
 //! `prune` applies retention ([`retention::plan`]).
 
 pub mod alert;
+mod archive;
 pub mod catalog;
 mod crypt;
 pub mod destination;
 pub mod engine;
+pub mod fsx;
 pub mod manifest;
 pub mod restore;
 pub mod retention;
 pub mod schedule;
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use ledgerflow_core::Store;
-use ledgerflow_core::service::verify_journal;
+use ledgerflow_core::service::{check_snapshot, verify_journal};
 use ledgerflow_core::store::JournalFilter;
 pub use ledgerflow_db::Location;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
+pub(crate) use crate::archive::{Encoder, Failure, check_archive, extract_member};
 use crate::catalog::{Catalog, Entry};
 pub use crate::destination::{Destination, S3Destination, copy_to, copy_to_destinations};
 use crate::engine::Scratch;
+pub(crate) use crate::fsx::{hash_file, sync_dir, write_atomic, write_atomic_replace, write_temp};
+pub(crate) use crate::manifest::read_manifest;
 use crate::manifest::{Facts, Manifest, Member};
 pub use crate::restore::{Restored, restore};
 pub use crate::retention::Keep;
@@ -146,12 +149,16 @@ pub struct Outcome {
     pub verification: String,
     pub duration_ms: u128,
     pub transactions: i64,
+    /// What the test restore found in it (environment, lineage, journal head), when it got
+    /// that far: read from the restored store itself, not from the manifest.
+    #[serde(skip)]
+    pub restored: Option<Facts>,
 }
 
 const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// A backup as the schedule and "back up now" take it: verified, then copied off-site and
-/// followed by retention (failures of those two are logged; the backup stands).
+/// A backup a user asked for ("Back up now", `POST /api/v1/backups`): verified, then copied
+/// off-site. It never deletes another backup: retention runs on the schedule only.
 pub async fn backup_now(
     store: &dyn Store,
     location: &Location,
@@ -159,10 +166,24 @@ pub async fn backup_now(
     kind: Kind,
 ) -> Result<Outcome, BackupError> {
     let o = backup(store, location, settings, kind, false).await?;
+    if o.verified
+        && let Err(e) = copy_to_destinations(settings, &o).await
+    {
+        tracing::error!(error = %e, "off-site copy failed");
+    }
+    Ok(o)
+}
+
+/// A backup as the schedule takes it: [`backup_now`], then retention (its failure is logged;
+/// the backup stands).
+pub async fn scheduled_backup(
+    store: &dyn Store,
+    location: &Location,
+    settings: &Settings,
+    kind: Kind,
+) -> Result<Outcome, BackupError> {
+    let o = backup_now(store, location, settings, kind).await?;
     if o.verified {
-        if let Err(e) = copy_to_destinations(settings, &o).await {
-            tracing::error!(error = %e, "off-site copy failed");
-        }
         match prune(store, settings, false).await {
             Ok(p) if !p.delete.is_empty() => tracing::info!(deleted = p.delete.len(), "pruned"),
             Ok(_) => {}
@@ -323,7 +344,7 @@ async fn take_backup(
         if settings.replay_journal {
             "journal replayed against every row, "
         } else {
-            ""
+            "hash chain and every row checked against the journal (rows digest), "
         },
         facts.counts.get("transactions").copied().unwrap_or(0),
         facts.journal_seq
@@ -384,11 +405,17 @@ async fn take_backup(
     manifest.size = Some(size);
     manifest.sha256 = Some(sha);
 
+    // A store whose journal was cut back since the newest verified backup is not a state to
+    // call verified: the archive is kept (as `*.failed`) and the alarm raised.
+    let cut = journal_behind_backups(store, settings).await?;
     let checked = match early_checked {
         Some(c) => c,
         None => check_archive(&tmp, &manifest, settings, &recent).map_err(Failure::reason),
     }
-    .map(|what| format!("{restored}; {what}"));
+    .and_then(|what| match cut {
+        Some(problem) => Err(problem),
+        None => Ok(format!("{restored}; {what}")),
+    });
     let outcome = settle(settings, &tmp, &path, &manifest, checked, pinned, "")?;
     info!(file = %outcome.file.display(), verified = outcome.verified, "backup written");
     Ok(Outcome {
@@ -458,6 +485,17 @@ async fn reverify(
             settings.dir.display()
         )));
     }
+    fsx::check_backup_name(name.trim_end_matches(".failed")).map_err(BackupError::NotFound)?;
+    match fsx::regular_file(&settings.dir, &name) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(BackupError::NotFound(format!(
+                "{} does not exist",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(BackupError::Refused(e.to_string())),
+    }
     let manifest = read_manifest(&path)?;
     if manifest.encryption.is_some() && settings.age_identity.is_none() {
         return Err(BackupError::Environment(format!(
@@ -468,6 +506,7 @@ async fn reverify(
     // No size-ratio check here: an older backup may rightly be smaller than newer ones, and
     // its SHA-256 proves it is what was written.
     let recent = Vec::new();
+    let mut restored_facts = None;
     let checked = match check_archive(&path, &manifest, settings, &recent) {
         // Nothing learnt about the backup (a full disk here): it keeps its state.
         Err(Failure::Here(e)) => return Err(BackupError::Environment(e)),
@@ -511,7 +550,10 @@ async fn reverify(
                                 Some(d) => {
                                     Err(format!("the restore differs from the manifest: {d}"))
                                 }
-                                None => Ok(()),
+                                None => {
+                                    restored_facts = Some(facts);
+                                    Ok(())
+                                }
                             }
                         }),
                     }
@@ -543,6 +585,7 @@ async fn reverify(
     )?;
     Ok(Outcome {
         duration_ms: started.elapsed().as_millis(),
+        restored: restored_facts,
         ..outcome
     })
 }
@@ -604,7 +647,9 @@ pub fn list(settings: &Settings) -> Result<Vec<Entry>, BackupError> {
     Catalog::at(&settings.dir).entries()
 }
 
-/// What retention removes (or would, with `dry_run`).
+/// What retention removes (or would, with `dry_run`). Only files proven to be the backups the
+/// catalog recorded are deleted (see [`remove_backup`]); the others are left where they are and
+/// named in `Plan::refused`.
 pub async fn prune(
     store: &dyn Store,
     settings: &Settings,
@@ -613,39 +658,77 @@ pub async fn prune(
     let lineage = store.meta().await?.map(|m| m.lineage_id.to_string());
     let catalog = Catalog::at(&settings.dir);
     let entries = catalog.entries()?;
-    let plan = retention::plan(&entries, lineage.as_deref(), Utc::now(), settings.keep)
+    let mut plan = retention::plan(&entries, lineage.as_deref(), Utc::now(), settings.keep)
         .map_err(BackupError::Refused)?;
     if dry_run {
         return Ok(plan);
     }
-    for name in &plan.delete {
-        let Some(entry) = entries.iter().find(|e| &e.file == name) else {
+    let mut deleted = Vec::new();
+    for name in std::mem::take(&mut plan.delete) {
+        let Some(entry) = entries.iter().find(|e| e.file == name) else {
             continue;
         };
-        for p in [
-            settings.dir.join(name),
-            settings.dir.join(format!("{name}.manifest.json")),
-        ] {
-            if let Err(e) = std::fs::remove_file(&p)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                return Err(BackupError::io(&p, e));
+        match remove_backup(&settings.dir, entry) {
+            Ok(()) => {
+                catalog.record(&Entry {
+                    deleted: true,
+                    ..entry.clone()
+                })?;
+                info!(file = %name, "pruned");
+                deleted.push(name);
+            }
+            Err(reason) => {
+                warn!(file = %name, %reason, "not pruned");
+                plan.refused.push(format!("{name}: {reason}"));
             }
         }
-        catalog.record(&Entry {
-            deleted: true,
-            ..entry.clone()
-        })?;
-        info!(file = %name, "pruned");
     }
+    plan.delete = deleted;
     sync_dir(&settings.dir)?;
     Ok(plan)
 }
 
+/// Deletes one backup and its manifest, only when the file is what the catalog recorded: a
+/// backup name, a regular file directly in the backup directory (not a symlink), with the
+/// catalog's size and SHA-256. A file that is already gone counts as removed.
+fn remove_backup(dir: &Path, entry: &Entry) -> Result<(), String> {
+    fsx::check_backup_name(&entry.file)?;
+    match fsx::regular_file(dir, &entry.file).map_err(|e| e.to_string())? {
+        None => {}
+        Some(meta) => {
+            let path = dir.join(&entry.file);
+            if meta.len() != entry.size {
+                return Err(format!(
+                    "it has {} bytes, not the {} the catalog recorded: not deleted",
+                    meta.len(),
+                    entry.size
+                ));
+            }
+            let (_, sha) = hash_file(&path).map_err(|e| e.to_string())?;
+            if sha != entry.sha256 {
+                return Err(
+                    "its SHA-256 is not the one the catalog recorded: not deleted".to_string(),
+                );
+            }
+            std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let side = format!("{}.manifest.json", entry.file);
+    match fsx::regular_file(dir, &side) {
+        Ok(Some(_)) => std::fs::remove_file(dir.join(&side))
+            .map_err(|e| format!("{}: {e}", dir.join(&side).display()))?,
+        Ok(None) => {}
+        Err(e) => warn!(file = %side, error = %e, "manifest left alone"),
+    }
+    Ok(())
+}
+
 // ---- internals
 
-/// Restores `member` into a scratch store, checks it (integrity; with `replay_journal`, the
-/// whole journal replayed against every row) and returns its facts.
+/// Restores `member` into a scratch store, checks it and returns its facts: integrity, and its
+/// rows against its journal — every row read once into the rows digest its head entry must
+/// record, the whole hash chain checked ([`check_snapshot`]); with `replay_journal`, the whole
+/// journal replayed against every row as `journal verify` does.
 async fn restore_and_check(
     location: &Location,
     member: &Path,
@@ -654,14 +737,16 @@ async fn restore_and_check(
 ) -> Result<Facts, BackupError> {
     let scratch = Scratch::restore(location, member, pg_bin).await?;
     let checked = async {
-        if replay_journal {
-            let report = verify_journal(scratch.store.as_ref()).await?;
-            if !report.ok {
-                return Err(BackupError::Restore(format!(
-                    "the restored journal does not match its rows: {}",
-                    report.problem.unwrap_or_default()
-                )));
-            }
+        let report = if replay_journal {
+            verify_journal(scratch.store.as_ref()).await?
+        } else {
+            check_snapshot(scratch.store.as_ref()).await?
+        };
+        if !report.ok {
+            return Err(BackupError::Restore(format!(
+                "the restored journal does not match its rows: {}",
+                report.problem.unwrap_or_default()
+            )));
         }
         Facts::of(scratch.store.as_ref()).await
     }
@@ -679,25 +764,83 @@ async fn check_part_of_live_history(store: &dyn Store, facts: &Facts) -> Result<
             "the snapshot's lineage id is not the live store's".into(),
         ));
     }
-    if facts.journal_seq == 0 {
+    if facts.journal_seq == 0
+        || live_journal_has(store, facts.journal_seq, &facts.journal_hash).await?
+    {
         return Ok(());
     }
+    Err(BackupError::Snapshot(format!(
+        "journal entry {} of the snapshot is not in the live journal",
+        facts.journal_seq
+    )))
+}
+
+/// Whether the live journal holds entry `seq` with this hex hash.
+async fn live_journal_has(store: &dyn Store, seq: i64, hash: &str) -> Result<bool, BackupError> {
     let entries = store
         .journal_entries(&JournalFilter {
-            after_seq: facts.journal_seq - 1,
+            after_seq: seq - 1,
             limit: 1,
             ..Default::default()
         })
         .await?;
-    match entries.first() {
-        Some(e) if e.seq == facts.journal_seq && hex::encode(e.hash) == facts.journal_hash => {
-            Ok(())
-        }
-        _ => Err(BackupError::Snapshot(format!(
-            "journal entry {} of the snapshot is not in the live journal",
-            facts.journal_seq
-        ))),
+    Ok(matches!(entries.first(), Some(e) if e.seq == seq && hex::encode(e.hash) == hash))
+}
+
+/// Whether the live journal was cut back or rewritten since the newest verified backup of this
+/// ledger: that backup recorded a journal head the live journal must still hold. Every verified
+/// catalog entry of this lineage taken since the store was last restored counts (a restore
+/// legitimately goes back in time), whether or not its file is still there: moving the newest
+/// backup away must not hide a journal cut back. A line planted in the catalog can only raise
+/// this alarm, never silence it. `Some(problem)` names it.
+pub async fn journal_behind_backups(
+    store: &dyn Store,
+    settings: &Settings,
+) -> Result<Option<String>, BackupError> {
+    let Some(meta) = store.meta().await? else {
+        return Ok(None);
+    };
+    let lineage = meta.lineage_id.to_string();
+    let since = meta.restored.as_ref().map(|r| r.at);
+    let newest = Catalog::at(&settings.dir)
+        .entries()?
+        .into_iter()
+        .filter(|e| {
+            e.verified
+                && e.lineage_id.as_deref() == Some(lineage.as_str())
+                && e.journal_seq.is_some()
+                && since.is_none_or(|t| e.created_at > t)
+        })
+        .max_by_key(|e| (e.journal_seq, e.created_at));
+    let Some(b) = newest else {
+        return Ok(None);
+    };
+    let (Some(seq), Some(hash)) = (b.journal_seq, b.journal_hash.as_deref()) else {
+        return Ok(None);
+    };
+    let head = store.journal_head().await?;
+    let missing = match fsx::regular_file(&settings.dir, &b.file) {
+        Ok(Some(m)) if m.len() == b.size => "",
+        _ => " (its file is missing or changed: find out who moved it)",
+    };
+    if head.head_seq < seq {
+        return Ok(Some(format!(
+            "the journal ends at entry {} but the verified backup {} (taken {}){missing} holds entries up to {seq}: \
+             the newest entries were cut off; restore that backup or find out who changed the store",
+            head.head_seq,
+            b.file,
+            b.created_at.format("%Y-%m-%d %H:%M UTC")
+        )));
     }
+    if !live_journal_has(store, seq, hash).await? {
+        return Ok(Some(format!(
+            "journal entry {seq} differs from the one in the verified backup {} (taken {}){missing}: \
+             the journal was rewritten",
+            b.file,
+            b.created_at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    Ok(None)
 }
 
 fn file_name(
@@ -743,157 +886,6 @@ fn member_entry(path: &Path, name: &str) -> Result<Member, BackupError> {
     })
 }
 
-pub(crate) fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
-    hash_reader(File::open(path)?)
-}
-
-fn hash_reader(mut r: impl Read) -> std::io::Result<(u64, String)> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, hex::encode(h.finalize())))
-}
-
-/// Hashes what passes through.
-struct Hashing<W> {
-    inner: W,
-    h: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.h.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-type Out<'a> = crypt::Sink<&'a mut Hashing<BufWriter<File>>>;
-
-/// Compression, then (optionally) age encryption, then the hashing file writer.
-enum Encoder<'a> {
-    Zstd(zstd::stream::write::Encoder<'static, Out<'a>>),
-    Gzip(flate2::write::GzEncoder<Out<'a>>),
-}
-
-impl<'a> Encoder<'a> {
-    fn new(
-        out: &'a mut Hashing<BufWriter<File>>,
-        c: Compression,
-        to: Option<&age::x25519::Recipient>,
-    ) -> std::io::Result<Self> {
-        let out = crypt::Sink::new(out, to)?;
-        Ok(match c {
-            Compression::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                out,
-                flate2::Compression::default(),
-            )),
-        })
-    }
-    fn finish(self) -> std::io::Result<()> {
-        match self {
-            Encoder::Zstd(e) => e.finish()?.finish(),
-            Encoder::Gzip(e) => e.finish()?.finish(),
-        }
-    }
-}
-
-impl Write for Encoder<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Encoder::Zstd(e) => e.write(buf),
-            Encoder::Gzip(e) => e.write(buf),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Encoder::Zstd(e) => e.flush(),
-            Encoder::Gzip(e) => e.flush(),
-        }
-    }
-}
-
-/// The archive's decompressed bytes (decrypted first when it is encrypted).
-fn decoder(path: &Path, m: &Manifest, identity: Option<&Path>) -> Result<Box<dyn Read>, Failure> {
-    let file = BufReader::new(crypt::open(path, m.encryption.as_deref(), identity)?);
-    let bad = |e: String| Failure::Archive(format!("decompression failed: {e}"));
-    match m.compression.as_str() {
-        "zstd" => Ok(Box::new(
-            zstd::stream::read::Decoder::new(file).map_err(|e| bad(e.to_string()))?,
-        )),
-        "gzip" => Ok(Box::new(flate2::read::GzDecoder::new(file))),
-        other => Err(bad(format!("unknown compression \"{other}\""))),
-    }
-}
-
-/// Writes `.NAME.partial` beside `path` and fsyncs it; returns its path, size and SHA-256. On
-/// failure the temporary file is removed.
-fn write_temp(
-    path: &Path,
-    fill: impl FnOnce(&mut Hashing<BufWriter<File>>) -> std::io::Result<()>,
-) -> Result<(PathBuf, u64, String), BackupError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.partial",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("backup")
-    ));
-    let result = (|| -> std::io::Result<(u64, String)> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        let mut out = Hashing {
-            inner: BufWriter::new(file),
-            h: Sha256::new(),
-            size: 0,
-        };
-        fill(&mut out)?;
-        out.flush()?;
-        let Hashing { inner, h, size } = out;
-        let file = inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok((size, hex::encode(h.finalize())))
-    })();
-    match result {
-        Ok((size, sha)) => Ok((tmp, size, sha)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(BackupError::io(path, e))
-        }
-    }
-}
-
-/// Writes `path` through a temporary name: write, fsync, rename, fsync the directory. Returns
-/// the size and SHA-256 of what was written.
-pub(crate) fn write_atomic(
-    path: &Path,
-    fill: impl FnOnce(&mut Hashing<BufWriter<File>>) -> std::io::Result<()>,
-) -> Result<(u64, String), BackupError> {
-    let (tmp, size, sha) = write_temp(path, fill)?;
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(BackupError::io(path, e));
-    }
-    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-    Ok((size, sha))
-}
-
 /// Work directories and partial archives of backups that were killed (hidden names, never
 /// mistaken for backups) are removed once they are six hours old.
 fn remove_stale_leftovers(dir: &Path) {
@@ -926,12 +918,6 @@ fn remove_stale_leftovers(dir: &Path) {
     }
 }
 
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), BackupError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| BackupError::io(dir, e))
-}
-
 /// Sizes of the recent verified backups of the same kind, engine and lineage.
 fn recent_sizes(
     settings: &Settings,
@@ -939,18 +925,26 @@ fn recent_sizes(
     engine: &str,
     lineage: Option<&str>,
 ) -> Result<Vec<u64>, BackupError> {
-    // A restore may rightly shrink the store: only backups since the last one compare.
+    // A restore may rightly shrink the store: only backups since the last one compare. The
+    // catalog's sizes are only claims: a backup counts when its file is there with that size
+    // (a forged line with an inflated size must not make every real backup look too small).
     let since = last_restore(&settings.dir);
+    let now = Utc::now();
     let mut v: Vec<u64> = Catalog::at(&settings.dir)
         .entries()?
         .into_iter()
         .rev()
         .filter(|e| {
             e.verified
+                && e.created_at <= now
                 && since.is_none_or(|t| e.created_at > t)
                 && e.kind == kind
                 && e.engine == engine
                 && e.lineage_id.as_deref() == lineage
+                && fsx::regular_file(&settings.dir, &e.file)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|m| m.len() == e.size)
         })
         .take(5)
         .map(|e| e.size)
@@ -959,185 +953,45 @@ fn recent_sizes(
     Ok(v)
 }
 
+/// Records a new pinned state for a backup (a failed restore unpins its safety backup, so
+/// retention treats it as any other verified backup). Logged, not fatal, when it fails.
+pub(crate) fn set_pinned(settings: &Settings, file: &Path, pinned: bool) {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let catalog = Catalog::at(&settings.dir);
+    let recorded =
+        catalog.entries().and_then(
+            |entries| match entries.into_iter().find(|e| e.file == name) {
+                Some(e) => catalog.record(&Entry { pinned, ..e }),
+                None => Ok(()),
+            },
+        );
+    if let Err(e) = recorded {
+        warn!(file = %name, error = %e, "the backup's pin was not changed");
+    }
+}
+
 const LAST_RESTORE: &str = "last-restore";
 
 /// Records that a restore replaced the store now (the size baseline starts again).
 pub(crate) fn mark_restored(dir: &Path) {
-    if let Err(e) = std::fs::write(dir.join(LAST_RESTORE), Utc::now().to_rfc3339()) {
+    // Replaced by a rename: a symlink planted under that name is replaced, never followed.
+    if let Err(e) =
+        fsx::write_atomic_replace(&dir.join(LAST_RESTORE), Utc::now().to_rfc3339().as_bytes())
+    {
         warn!(error = %e, "the time of the restore was not recorded");
     }
 }
 
 fn last_restore(dir: &Path) -> Option<DateTime<Utc>> {
-    let text = std::fs::read_to_string(dir.join(LAST_RESTORE)).ok()?;
-    DateTime::parse_from_rfc3339(text.trim())
+    let bytes = fsx::read_small(&dir.join(LAST_RESTORE), 256).ok()?;
+    DateTime::parse_from_rfc3339(std::str::from_utf8(&bytes).ok()?.trim())
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-/// L0 (size), L1 (hash read back from disk) and L2 (full decompression, members' hashes).
-fn check_archive(
-    path: &Path,
-    m: &Manifest,
-    settings: &Settings,
-    recent: &[u64],
-) -> Result<String, Failure> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
-    if size == 0 {
-        return Err("the file is empty (0 bytes)".into());
-    }
-    if Some(size) != m.size {
-        return Err(format!(
-            "the file has {size} bytes but {} were written",
-            m.size.unwrap_or(0)
-        )
-        .into());
-    }
-    if size < settings.min_size {
-        return Err(format!(
-            "{size} bytes is below the minimum of {} (backup.min_size)",
-            settings.min_size
-        )
-        .into());
-    }
-    if let Some(median) = recent.get(recent.len() / 2)
-        && settings.size_ratio > 0.0
-        && (size as f64) < settings.size_ratio * (*median as f64)
-    {
-        return Err(format!(
-            "{size} bytes is suspiciously small next to recent verified backups (median {median} bytes; backup.size_ratio {})",
-            settings.size_ratio
-        ).into());
-    }
-    let (_, sha) = hash_file(path).map_err(|e| format!("reading it back failed: {e}"))?;
-    if Some(&sha) != m.sha256.as_ref() {
-        return Err(
-            "its SHA-256 read back from disk differs from the one written (bit rot or a cut copy)"
-                .into(),
-        );
-    }
-    let work = tempfile::tempdir().map_err(|e| Failure::Here(e.to_string()))?;
-    extract_member(path, m, settings.age_identity.as_deref(), work.path())?;
-    Ok(format!(
-        "size {size} bytes, SHA-256 read back, decompressed in full with every member's hash matching"
-    ))
-}
-
-/// Why an archive check failed: the archive itself, or this machine (a full disk where it is
-/// unpacked), which says nothing about the archive.
-pub(crate) enum Failure {
-    Archive(String),
-    Here(String),
-}
-
-impl From<String> for Failure {
-    fn from(s: String) -> Failure {
-        Failure::Archive(s)
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(s: &str) -> Failure {
-        Failure::Archive(s.to_string())
-    }
-}
-
-impl Failure {
-    fn reason(self) -> String {
-        match self {
-            Failure::Archive(s) => s,
-            Failure::Here(s) => format!("it could not be checked here: {s}"),
-        }
-    }
-}
-
-/// Decompresses the archive and returns the database snapshot inside it, every member's hash
-/// checked against the manifest.
-pub(crate) fn extract_member(
-    path: &Path,
-    m: &Manifest,
-    identity: Option<&Path>,
-    into: &Path,
-) -> Result<PathBuf, Failure> {
-    let bad = |e: std::io::Error| Failure::Archive(format!("decompression failed: {e}"));
-    let db = m
-        .members
-        .first()
-        .ok_or_else(|| "the manifest lists no members".to_string())?;
-    let out = into.join(&db.name);
-    let mut reader = decoder(path, m, identity)?;
-    if m.kind == "full" {
-        let mut archive = tar::Archive::new(reader);
-        let mut seen = 0;
-        for entry in archive.entries().map_err(bad)? {
-            let mut entry = entry.map_err(bad)?;
-            let name = entry.path().map_err(bad)?.to_string_lossy().to_string();
-            if name == "manifest.json" {
-                continue;
-            }
-            let Some(want) = m.members.iter().find(|x| x.name == name) else {
-                return Err(format!("the archive holds an unexpected member {name}").into());
-            };
-            let target = into.join(&want.name);
-            copy_out(&mut entry, &target)?;
-            check_member(&target, want)?;
-            seen += 1;
-        }
-        if seen != m.members.len() {
-            return Err("the archive is missing members the manifest lists".into());
-        }
-    } else {
-        copy_out(&mut reader, &out)?;
-        check_member(&out, db)?;
-    }
-    Ok(out)
-}
-
-/// Copies what the archive yields into `to`: a read error is the archive's, a write error
-/// (a full disk) is this machine's.
-fn copy_out(from: &mut impl Read, to: &Path) -> Result<(), Failure> {
-    let here = |e: std::io::Error| Failure::Here(format!("{}: {e}", to.display()));
-    let mut f = BufWriter::new(File::create(to).map_err(here)?);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = from
-            .read(&mut buf)
-            .map_err(|e| Failure::Archive(format!("decompression failed: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        f.write_all(&buf[..n]).map_err(here)?;
-    }
-    f.flush().map_err(here)
-}
-
-fn check_member(path: &Path, want: &Member) -> Result<(), String> {
-    let (size, sha) = hash_file(path).map_err(|e| e.to_string())?;
-    if size != want.size || sha != want.sha256 {
-        return Err(format!(
-            "{} decompresses to {size} bytes with another hash than the manifest's",
-            want.name
-        ));
-    }
-    Ok(())
-}
-
-/// The manifest beside a backup.
-pub(crate) fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
-    let name = path
-        .to_string_lossy()
-        .trim_end_matches(".failed")
-        .to_string();
-    let side = PathBuf::from(format!("{name}.manifest.json"));
-    let text = std::fs::read_to_string(&side).map_err(|e| {
-        BackupError::NotFound(format!(
-            "{}: no manifest beside it ({e}); it is not a LedgerFlow backup or its manifest was lost",
-            path.display()
-        ))
-    })?;
-    serde_json::from_str(&text).map_err(|e| BackupError::Io(format!("{}: {e}", side.display())))
+        .filter(|t| *t <= Utc::now())
 }
 
 /// Records the verification result of the archive at `current`: the manifest beside it, then
@@ -1192,6 +1046,8 @@ fn settle(
         deleted: false,
         transactions,
         copies,
+        journal_seq: Some(m.facts.journal_seq),
+        journal_hash: Some(m.facts.journal_hash.clone()),
     })?;
     Ok(Outcome {
         file: target,
@@ -1201,18 +1057,6 @@ fn settle(
         verification,
         duration_ms: 0,
         transactions,
+        restored: None,
     })
-}
-
-/// Replaces a small file atomically (temp name, fsync, rename, fsync the directory).
-pub(crate) fn write_atomic_replace(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    let tmp = PathBuf::from(format!("{}.partial", path.display()));
-    let r = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    r.map_err(|e| BackupError::io(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }

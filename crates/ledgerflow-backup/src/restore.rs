@@ -1,9 +1,14 @@
 //! Restore: a verified backup replaces the live store, or fills a new one, and nothing is
 //! changed unless every step succeeds.
 //!
-//! 1. The backup is verified again (every level, including a test restore).
+//! 1. The backup is verified again (every level, including a test restore), and what the test
+//!    restore found in it — not what its manifest says — must fit: the environment LedgerFlow
+//!    runs as, and this store's lineage (another ledger needs [`Expect::other_lineage`]).
+//!    Every other precondition (the target is free, nobody else has it open) is checked too,
+//!    before anything is written.
 //! 2. A safety backup of the current store is taken and pinned (retention never deletes it);
-//!    if it does not verify, the restore is refused.
+//!    if it does not verify, the restore is refused. If a later step fails, it is unpinned
+//!    again (a plain verified backup, left to retention).
 //! 3. The backup is restored beside the live store (SQLite: a file in the same directory;
 //!    PostgreSQL: a new database on the same server), migrated forward when its schema is
 //!    older (a newer one is refused), and checked: integrity, and the row counts, sums per
@@ -42,6 +47,16 @@ pub struct Restored {
     pub duration_ms: u128,
 }
 
+/// What the restored store must be.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// The environment LedgerFlow runs as (`dev`, `staging`, `prod`): a backup of another
+    /// environment is not restored.
+    pub environment: String,
+    /// Replacing this ledger by a backup of another one (another lineage) is allowed.
+    pub other_lineage: bool,
+}
+
 /// Restores `file` (a backup in the backup directory) over the store at `live`, or into the new
 /// store `to_new` (which must not exist yet).
 pub async fn restore(
@@ -49,13 +64,15 @@ pub async fn restore(
     settings: &Settings,
     file: &Path,
     to_new: Option<&Location>,
+    expect: &Expect,
 ) -> Result<Restored, BackupError> {
     let started = Instant::now();
     std::fs::create_dir_all(&settings.dir).map_err(|e| BackupError::io(&settings.dir, e))?;
     let _lock = RestoreLock::take(&settings.dir)?;
     let target = to_new.unwrap_or(live).clone();
 
-    // 1. The backup must verify, now.
+    // 1. The backup must verify, now; what its test restore holds must fit; the target must be
+    //    free. Nothing is written before all of that holds.
     let checked = crate::verify(&target, settings, file).await?;
     if !checked.verified {
         return Err(BackupError::Refused(format!(
@@ -74,19 +91,89 @@ pub async fn restore(
             target.display()
         )));
     }
-    // 2. What is there now: nothing, a store (backed up, pinned, before it is replaced), or
-    //    something that is not a LedgerFlow store (kept aside, never deleted).
+    let found = checked.restored.clone().ok_or_else(|| {
+        BackupError::Refused(format!(
+            "{}: its test restore said nothing of what it holds; nothing was changed",
+            manifest.file
+        ))
+    })?;
+    let env = found.environment.as_deref().unwrap_or("dev");
+    if env != expect.environment {
+        return Err(BackupError::Refused(format!(
+            "{} holds a {env} store (read from the store itself) but LedgerFlow runs as {}: refused (environments stay apart); nothing was changed",
+            manifest.file, expect.environment
+        )));
+    }
+    // What is there now: nothing, a store (backed up, pinned, before it is replaced), or
+    // something that is not a LedgerFlow store (kept aside, never deleted).
+    if let Some(Location::Sqlite(p)) = to_new
+        && p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(BackupError::Refused(format!(
+            "{}: give --to-new a path without \"..\" (it could name the live store once its directories exist); nothing was changed",
+            p.display()
+        )));
+    }
     let current = current(&target).await?;
     if to_new.is_some() && current != Current::Nothing {
         return Err(BackupError::Refused(format!(
-            "{} already exists: --to-new restores into a new store only",
+            "{} already exists: --to-new restores into a new store only; nothing was changed",
             target.display()
         )));
     }
+    if current == Current::Store {
+        let here = lineage_of(&target).await?;
+        if here.is_some() && here != found.lineage_id && !expect.other_lineage {
+            return Err(BackupError::Refused(format!(
+                "{} is a backup of another ledger (lineage {}) than the store at {} (lineage {}): restoring it replaces this ledger with that one. If that is what you want, run the restore again with --other-lineage; nothing was changed",
+                manifest.file,
+                found.lineage_id.as_deref().unwrap_or("none"),
+                target.display(),
+                here.as_deref().unwrap_or("none")
+            )));
+        }
+    }
+    if current != Current::Nothing {
+        refuse_if_in_use(&target).await?;
+    }
+
+    // 2. The safety backup; from here on, a failure unpins it again.
     let safety = match current {
         Current::Store => Some(safety_backup(&target, settings).await?),
         _ => None,
     };
+    let result = restore_after_safety(
+        &target,
+        settings,
+        &checked,
+        &manifest,
+        current,
+        safety.as_ref(),
+        started,
+        to_new.is_some(),
+    )
+    .await;
+    if result.is_err()
+        && let Some(s) = &safety
+    {
+        crate::set_pinned(settings, &s.file, false);
+    }
+    result
+}
+
+/// Steps 3 and 4, once the safety backup (if any) is taken.
+async fn restore_after_safety(
+    target: &Location,
+    settings: &Settings,
+    checked: &crate::Outcome,
+    manifest: &Manifest,
+    current: Current,
+    safety: Option<&Safety>,
+    started: Instant,
+    fork: bool,
+) -> Result<Restored, BackupError> {
+    let target = target.clone();
 
     // 3. Restored beside the live store and checked.
     let work = tempfile::Builder::new()
@@ -95,7 +182,7 @@ pub async fn restore(
         .map_err(|e| BackupError::io(&settings.dir, e))?;
     let member = extract_member(
         &checked.file,
-        &manifest,
+        manifest,
         settings.age_identity.as_deref(),
         work.path(),
     )
@@ -105,9 +192,9 @@ pub async fn restore(
     })?;
     let (facts, kept_aside) = match &target {
         Location::Sqlite(path) => {
-            let staged = stage_sqlite(&member, path, &manifest).await?;
+            let staged = stage_sqlite(&member, path, manifest, fork).await?;
             // 4. Nobody wrote to the store since its safety backup, then the swap.
-            if let Some(s) = &safety {
+            if let Some(s) = safety {
                 unchanged_since(&target, s).await?;
             }
             let kept = swap_sqlite(&staged.file, path, current).await?;
@@ -116,14 +203,14 @@ pub async fn restore(
         Location::Postgres(url) => {
             let scratch =
                 Scratch::restore(&target, &member, settings.pg_bin_dir.as_deref()).await?;
-            let facts = match check_restored(&scratch, &manifest).await {
+            let facts = match check_restored(&scratch, manifest, fork).await {
                 Ok(f) => f,
                 Err(e) => {
                     scratch.discard().await;
                     return Err(e);
                 }
             };
-            if let Some(s) = &safety
+            if let Some(s) = safety
                 && let Err(e) = unchanged_since(&target, s).await
             {
                 scratch.discard().await;
@@ -146,11 +233,39 @@ pub async fn restore(
         backup: manifest.file.clone(),
         target: target.display(),
         facts,
-        safety_backup: safety.map(|s| s.file),
+        safety_backup: safety.map(|s| s.file.clone()),
         kept_aside,
         migrated_from,
         duration_ms: started.elapsed().as_millis(),
     })
+}
+
+/// Nobody else may have the target open: checked before the safety backup, so a restore that
+/// cannot swap leaves nothing behind. SQLite: leaving WAL mode needs the only connection;
+/// PostgreSQL: no other connection to the database.
+async fn refuse_if_in_use(target: &Location) -> Result<(), BackupError> {
+    let busy = match target {
+        Location::Sqlite(path) => set_rollback_journal(path).await.err(),
+        Location::Postgres(url) => match engine::other_connections(url).await? {
+            0 => None,
+            n => Some(format!("{n} other connection(s)")),
+        },
+    };
+    match busy {
+        None => Ok(()),
+        Some(why) => Err(BackupError::Refused(format!(
+            "{} is in use (is `ledgerflow serve` running?): stop it, then restore again; nothing was changed ({why})",
+            target.display()
+        ))),
+    }
+}
+
+/// The lineage of the store at the target, read as it is.
+async fn lineage_of(target: &Location) -> Result<Option<String>, BackupError> {
+    let store = ledgerflow_db::open(target, OpenMode::AsIs).await?;
+    let meta = store.meta().await;
+    store.close().await;
+    Ok(meta?.map(|m| m.lineage_id.to_string()))
 }
 
 /// What the restore would replace.
@@ -241,15 +356,34 @@ async fn unchanged_since(live: &Location, s: &Safety) -> Result<(), BackupError>
     Ok(())
 }
 
-/// The restored store must hold what its manifest promised.
-async fn check_restored(scratch: &Scratch, m: &Manifest) -> Result<Facts, BackupError> {
-    let facts = Facts::of(scratch.store.as_ref()).await?;
+/// The restored store must hold what its manifest promised; then it records, journaled, which
+/// backup it was restored from (so newer backups of the abandoned history are told apart from a
+/// journal cut short). A copy restored beside the ledger (`fork`, `--to-new`) also gets a
+/// lineage of its own: its backups and checks never mix with the ledger it was copied from.
+/// Returns its facts after that.
+async fn check_restored(scratch: &Scratch, m: &Manifest, fork: bool) -> Result<Facts, BackupError> {
+    check_and_mark(scratch.store.as_ref(), m, fork).await
+}
+
+async fn check_and_mark(
+    store: &dyn ledgerflow_core::Store,
+    m: &Manifest,
+    fork: bool,
+) -> Result<Facts, BackupError> {
+    let facts = Facts::of(store).await?;
     if let Some(d) = m.facts.difference(&facts) {
         return Err(BackupError::Restore(format!(
             "the restored store differs from the manifest: {d}; nothing was changed"
         )));
     }
-    Ok(facts)
+    store
+        .mark_restored(
+            &ledgerflow_core::model::Actor::system("restore"),
+            &m.file,
+            fork,
+        )
+        .await?;
+    Facts::of(store).await
 }
 
 /// A restored SQLite file in a staging directory beside the live file (so the final rename
@@ -260,7 +394,12 @@ struct Staged {
     facts: Facts,
 }
 
-async fn stage_sqlite(member: &Path, live: &Path, m: &Manifest) -> Result<Staged, BackupError> {
+async fn stage_sqlite(
+    member: &Path,
+    live: &Path,
+    m: &Manifest,
+    fork: bool,
+) -> Result<Staged, BackupError> {
     let dir = live
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -279,14 +418,9 @@ async fn stage_sqlite(member: &Path, live: &Path, m: &Manifest) -> Result<Staged
     let store = ledgerflow_db::open(&location, OpenMode::Existing)
         .await
         .map_err(|e| BackupError::Restore(format!("the restored store does not open: {e}")))?;
-    let facts = Facts::of(store.as_ref()).await;
+    let facts = check_and_mark(store.as_ref(), m, fork).await;
     store.close().await;
     let facts = facts?;
-    if let Some(d) = m.facts.difference(&facts) {
-        return Err(BackupError::Restore(format!(
-            "the restored store differs from the manifest: {d}; nothing was changed"
-        )));
-    }
     // Everything in the main file (no -wal beside it), then fsynced.
     set_rollback_journal(&restored).await.map_err(|e| {
         BackupError::Restore(format!("the restored store cannot leave WAL mode: {e}"))
@@ -341,7 +475,23 @@ async fn swap_sqlite(
         }
     }
     sync_dir(dir)?;
-    std::fs::rename(restored, live).map_err(|e| BackupError::io(live, e))?;
+    if current == Current::Nothing {
+        // Nothing was there when the restore began: a link, which never replaces what may have
+        // appeared there since (another path to the same file, a store created meanwhile).
+        std::fs::hard_link(restored, live).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                BackupError::Refused(format!(
+                    "{} appeared while the restore ran: it is left alone; nothing was changed",
+                    live.display()
+                ))
+            } else {
+                BackupError::io(live, e)
+            }
+        })?;
+        std::fs::remove_file(restored).map_err(|e| BackupError::io(restored, e))?;
+    } else {
+        std::fs::rename(restored, live).map_err(|e| BackupError::io(live, e))?;
+    }
     sync_dir(dir)?;
     Ok(kept)
 }
@@ -385,12 +535,14 @@ struct RestoreLock(#[allow(dead_code)] std::fs::File);
 impl RestoreLock {
     fn take(dir: &Path) -> Result<RestoreLock, BackupError> {
         let path = dir.join(".restore.lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| BackupError::io(&path, e))?;
+        let f = crate::fsx::open_regular(
+            &path,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true),
+        )
+        .map_err(|e| BackupError::io(&path, e))?;
         match f.try_lock() {
             Ok(()) => Ok(RestoreLock(f)),
             Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Refused(

@@ -2,7 +2,8 @@
 //! lineage; the newest verified backup and pinned backups are always kept; nothing is pruned
 //! when a verification failed since the newest good backup (a new backup, a size anomaly, or bit
 //! rot found by `backup verify`); backups that are not verified or belong to another lineage are
-//! never deleted by retention.
+//! never deleted by retention, nor is a backup younger than the shortest period kept (an hour
+//! with hourly retention): two backups taken minutes apart both stay until that hour is over.
 
 use std::collections::BTreeSet;
 
@@ -34,6 +35,9 @@ impl Default for Keep {
 pub struct Plan {
     pub keep: Vec<String>,
     pub delete: Vec<String>,
+    /// Backups retention would delete but that were left alone, and why (the file is not what
+    /// the catalog recorded).
+    pub refused: Vec<String>,
 }
 
 /// Backups that failed their verification after the newest verified backup of their kind was
@@ -85,6 +89,7 @@ pub fn plan(
     let mut plan = Plan {
         keep: Vec::new(),
         delete: Vec::new(),
+        refused: Vec::new(),
     };
     for kind in kinds {
         let series: Vec<&Entry> = mine
@@ -111,8 +116,18 @@ fn plan_series(
     if let Some(newest) = verified.first() {
         kept.insert(&newest.file);
     }
+    // The shortest period kept: nothing younger than it is deleted.
+    let youngest_kept = [
+        (keep.hourly, Duration::hours(1)),
+        (keep.daily, Duration::days(1)),
+        (keep.weekly, Duration::weeks(1)),
+        (keep.monthly, Duration::days(31)),
+    ]
+    .into_iter()
+    .find(|(n, _)| *n > 0)
+    .map(|(_, d)| d);
     for e in &verified {
-        if e.pinned {
+        if e.pinned || youngest_kept.is_some_and(|d| now - e.created_at < d) {
             kept.insert(&e.file);
         }
     }
@@ -175,6 +190,8 @@ mod tests {
             deleted: false,
             transactions: 0,
             copies: Vec::new(),
+            journal_seq: None,
+            journal_hash: None,
         }
     }
 
@@ -245,6 +262,22 @@ mod tests {
         let entries = vec![good_full, bad_full, entry("db-new", 1, true, now)];
         let err = plan(&entries, Some("L"), now, Keep::default()).expect_err("refused");
         assert!(err.contains("full-bad"), "{err}");
+    }
+
+    #[test]
+    fn a_backup_younger_than_its_period_is_never_deleted() {
+        // 06:32 and 06:37 share the 06 hour; at 06:40 both stay (the 06:32 one went before).
+        let now: DateTime<Utc> = "2026-11-27T06:40:00Z".parse().expect("time");
+        let mut a = entry("a", 0, true, now);
+        a.created_at = "2026-11-27T06:32:00Z".parse().expect("time");
+        let mut b = entry("b", 0, true, now);
+        b.created_at = "2026-11-27T06:37:00Z".parse().expect("time");
+        let p = plan(&[a.clone(), b.clone()], Some("L"), now, Keep::default()).expect("plan");
+        assert!(p.delete.is_empty(), "{p:?}");
+        // Past the hour, the older one of that hour goes.
+        let later: DateTime<Utc> = "2026-11-27T07:35:00Z".parse().expect("time");
+        let p = plan(&[a, b], Some("L"), later, Keep::default()).expect("plan");
+        assert_eq!(p.delete, vec!["a".to_string()]);
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub async fn run(
                 continue;
             }
             attempted[i] = Some(Utc::now());
-            match crate::backup_now(store.as_ref(), &location, &settings, job.kind).await {
+            match crate::scheduled_backup(store.as_ref(), &location, &settings, job.kind).await {
                 Ok(o) if o.verified => info!(file = %o.file.display(), "scheduled backup verified"),
                 // `backup` has raised the alert.
                 Ok(o) => {
@@ -229,6 +229,8 @@ mod tests {
             deleted: false,
             transactions: 0,
             copies: Vec::new(),
+            journal_seq: None,
+            journal_hash: None,
         }
     }
 

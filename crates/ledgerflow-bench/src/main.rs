@@ -441,7 +441,13 @@ async fn web_bench(o: &Opts) -> anyhow::Result<()> {
             },
         )
         .await?;
-    let (_, token) = ledgerflow_web::auth::create_token(store.as_ref(), &user, "bench").await?;
+    let (_, token) = ledgerflow_web::auth::create_token(
+        store.as_ref(),
+        &ledgerflow_core::model::Actor::system("bench"),
+        &user,
+        "bench",
+    )
+    .await?;
     let state = ledgerflow_web::AppState::new(store.clone(), None, Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -9,6 +9,16 @@
 //! Single-row changes carry the row before and after as canonical JSON (the model struct
 //! serialised with `serde_json`). A bulk change (an import) carries its rows in `payload`:
 //! zstd-compressed JSON lines, one canonical row per line.
+//!
+//! **Rows digest.** Every entry written since schema 4 also carries the digest of every row the
+//! store holds after it ([`RowsDigest`]: the sum, modulo 2^128, of a 16-byte hash of each row's
+//! entity and canonical JSON). An entry moves it by what it changed (minus the rows before,
+//! plus the rows after), so it costs nothing to keep, and it is part of the entry's hash. A
+//! snapshot is then checked against its journal by reading every row once and comparing the sum
+//! with its head entry's digest ([`crate::service::check_rows_digest`]), without replaying the
+//! journal: how every backup proves its rows are the journal's. Tombstones (what the user
+//! deleted) are rows of their own, derived from the deletes: deleting one behind LedgerFlow's
+//! back is seen like any other change.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +41,11 @@ pub enum Entity {
     ImportBatch,
     /// The store's own facts (lineage, environment, creation, protection): one row, id 1.
     Store,
+    /// Sign-in sessions and API tokens (the SHA-256 of their secret, never the secret).
+    Credential,
+    /// What the user deleted (keyed by the transaction's id), so a re-import does not bring it
+    /// back: derived from a transaction's `delete` entry, never journaled on its own.
+    Tombstone,
 }
 
 impl Entity {
@@ -40,8 +55,10 @@ impl Entity {
         Entity::Account,
         Entity::Category,
         Entity::User,
+        Entity::Credential,
         Entity::ImportBatch,
         Entity::Transaction,
+        Entity::Tombstone,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -52,6 +69,8 @@ impl Entity {
             Entity::User => "user",
             Entity::ImportBatch => "import_batch",
             Entity::Store => "store",
+            Entity::Credential => "credential",
+            Entity::Tombstone => "tombstone",
         }
     }
 
@@ -63,6 +82,8 @@ impl Entity {
             Entity::User,
             Entity::ImportBatch,
             Entity::Store,
+            Entity::Credential,
+            Entity::Tombstone,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)
@@ -131,6 +152,8 @@ pub struct PendingEntry {
     pub before: Option<String>,
     pub after: Option<String>,
     pub payload: Option<Vec<u8>>,
+    /// How this entry moves the rows digest.
+    pub delta: RowsDigest,
 }
 
 impl PendingEntry {
@@ -143,15 +166,20 @@ impl PendingEntry {
         before: Option<&T>,
         after: Option<&T>,
     ) -> Result<Self, JournalError> {
+        let before = before.map(canonical_json).transpose()?;
+        let after = after.map(canonical_json).transpose()?;
+        let delta = row_delta(entity, op, before.as_deref(), after.as_deref())
+            .map_err(JournalError::Encode)?;
         Ok(PendingEntry {
             at: crate::model::now(),
             actor: actor.as_str().to_string(),
             entity,
             entity_id: Some(id),
             op,
-            before: before.map(canonical_json).transpose()?,
-            after: after.map(canonical_json).transpose()?,
+            before,
+            after,
             payload: None,
+            delta,
         })
     }
 
@@ -163,6 +191,7 @@ impl PendingEntry {
         summary: serde_json::Value,
         rows: &[T],
     ) -> Result<Self, JournalError> {
+        let (payload, sum) = encode_rows_digest(entity, rows)?;
         Ok(PendingEntry {
             at: crate::model::now(),
             actor: actor.as_str().to_string(),
@@ -171,12 +200,25 @@ impl PendingEntry {
             op,
             before: None,
             after: Some(summary.to_string()),
-            payload: Some(encode_rows(rows)?),
+            payload: Some(payload),
+            delta: if op == Op::BulkDelete {
+                RowsDigest::default().minus(sum)
+            } else {
+                sum
+            },
         })
     }
 
-    /// Gives the entry its sequence number and chains it to the previous hash.
-    pub fn seal(self, seq: i64, prev_hash: [u8; 32]) -> JournalEntry {
+    /// Gives the entry its sequence number, chains it to the previous hash and records the
+    /// rows digest after it (`prev_digest` moved by this entry's delta; none while the store's
+    /// digest is unknown).
+    pub fn seal(
+        self,
+        seq: i64,
+        prev_hash: [u8; 32],
+        prev_digest: Option<RowsDigest>,
+    ) -> JournalEntry {
+        let rows_digest = prev_digest.map(|d| d.plus(self.delta));
         let hash = entry_hash(
             &prev_hash,
             seq,
@@ -188,6 +230,7 @@ impl PendingEntry {
             self.before.as_deref(),
             self.after.as_deref(),
             self.payload.as_deref(),
+            rows_digest,
         );
         JournalEntry {
             seq,
@@ -199,10 +242,85 @@ impl PendingEntry {
             before: self.before,
             after: self.after,
             payload: self.payload,
+            rows_digest,
             prev_hash,
             hash,
         }
     }
+}
+
+/// The sum (modulo 2^128) of a 16-byte hash of every row a store holds, each hashed with its
+/// entity: equal sums mean equal sets of rows, whatever the order they are read in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RowsDigest(pub u128);
+
+impl RowsDigest {
+    pub fn plus(self, other: RowsDigest) -> RowsDigest {
+        RowsDigest(self.0.wrapping_add(other.0))
+    }
+    pub fn minus(self, other: RowsDigest) -> RowsDigest {
+        RowsDigest(self.0.wrapping_sub(other.0))
+    }
+    /// Adds one row.
+    pub fn add_row(&mut self, entity: Entity, canonical: &[u8]) {
+        self.0 = self.0.wrapping_add(row_hash(entity, canonical));
+    }
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+    pub fn from_bytes(b: &[u8]) -> Option<RowsDigest> {
+        Some(RowsDigest(u128::from_le_bytes(b.try_into().ok()?)))
+    }
+    pub fn hex(self) -> String {
+        hex::encode(self.to_bytes())
+    }
+}
+
+/// One row's share of the digest: the first 16 bytes of SHA-256(entity, 0, canonical JSON).
+pub fn row_hash(entity: Entity, canonical: &[u8]) -> u128 {
+    let mut h = Sha256::new();
+    h.update(entity.as_str().as_bytes());
+    h.update([0u8]);
+    h.update(canonical);
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(b)
+}
+
+/// How a single-row change moves the digest; a transaction's delete also adds its tombstone.
+fn row_delta(
+    entity: Entity,
+    op: Op,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<RowsDigest, String> {
+    let mut d = RowsDigest::default();
+    if let Some(b) = before {
+        d = d.minus(RowsDigest(row_hash(entity, b.as_bytes())));
+    }
+    if let Some(a) = after {
+        d.add_row(entity, a.as_bytes());
+    }
+    if let Some(t) = tombstone_of(entity, op, before).map_err(|e| e.to_string())? {
+        d.add_row(Entity::Tombstone, t.as_bytes());
+    }
+    Ok(d)
+}
+
+/// The canonical tombstone a transaction's delete leaves (`before` is the deleted row).
+fn tombstone_of(entity: Entity, op: Op, before: Option<&str>) -> Result<Option<String>, String> {
+    if entity != Entity::Transaction || op != Op::Delete {
+        return Ok(None);
+    }
+    let Some(before) = before else {
+        return Ok(None);
+    };
+    let t: crate::model::Transaction =
+        serde_json::from_str(before).map_err(|e| format!("a deleted row cannot be read: {e}"))?;
+    serde_json::to_string(&crate::model::Tombstone::of(&t))
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// An entry as stored.
@@ -217,6 +335,8 @@ pub struct JournalEntry {
     pub before: Option<String>,
     pub after: Option<String>,
     pub payload: Option<Vec<u8>>,
+    /// The rows digest after this entry (entries written before schema 4 have none).
+    pub rows_digest: Option<RowsDigest>,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
 }
@@ -235,6 +355,7 @@ impl JournalEntry {
             self.before.as_deref(),
             self.after.as_deref(),
             self.payload.as_deref(),
+            self.rows_digest,
         )
     }
 }
@@ -245,6 +366,14 @@ pub struct JournalHead {
     pub head_seq: i64,
     #[serde(serialize_with = "hex_ser")]
     pub head_hash: [u8; 32],
+}
+
+/// The journal head with the rows digest the store keeps beside it (`None` only for a store
+/// whose digest was never computed: a schema older than 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadState {
+    pub head: JournalHead,
+    pub rows_digest: Option<RowsDigest>,
 }
 
 fn hex_ser<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
@@ -287,6 +416,7 @@ fn entry_hash(
     before: Option<&str>,
     after: Option<&str>,
     payload: Option<&[u8]>,
+    rows_digest: Option<RowsDigest>,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev);
@@ -300,6 +430,10 @@ fn entry_hash(
     put(&mut h, before.map(str::as_bytes));
     put(&mut h, after.map(str::as_bytes));
     put(&mut h, payload);
+    // Entries from before the digest existed hash as they always did.
+    if let Some(d) = rows_digest {
+        put(&mut h, Some(d.to_bytes().as_slice()));
+    }
     h.finalize().into()
 }
 
@@ -313,6 +447,23 @@ pub fn encode_rows<T: Serialize>(rows: &[T]) -> Result<Vec<u8>, JournalError> {
         buf.push(b'\n');
     }
     zstd::bulk::compress(&buf, 1).map_err(|e| JournalError::Encode(e.to_string()))
+}
+
+/// [`encode_rows`], and the digest of those rows (as rows of `entity`).
+pub fn encode_rows_digest<T: Serialize>(
+    entity: Entity,
+    rows: &[T],
+) -> Result<(Vec<u8>, RowsDigest), JournalError> {
+    let mut buf = Vec::with_capacity(rows.len() * 320);
+    let mut sum = RowsDigest::default();
+    for row in rows {
+        let start = buf.len();
+        serde_json::to_writer(&mut buf, row).map_err(|e| JournalError::Encode(e.to_string()))?;
+        sum.add_row(entity, &buf[start..]);
+        buf.push(b'\n');
+    }
+    let payload = zstd::bulk::compress(&buf, 1).map_err(|e| JournalError::Encode(e.to_string()))?;
+    Ok((payload, sum))
 }
 
 /// Calls `f` with each canonical row line of a bulk payload.
@@ -357,13 +508,6 @@ fn row_id(seq: i64, row: &[u8]) -> Result<i64, JournalProblem> {
         })
 }
 
-fn digest16(bytes: &[u8]) -> [u8; 16] {
-    let d = Sha256::digest(bytes);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&d[..16]);
-    out
-}
-
 /// The first problem `journal verify` finds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JournalProblem {
@@ -393,6 +537,14 @@ pub enum JournalProblem {
         "{entity} {id}: the journal says the row exists but it is missing (deleted outside LedgerFlow)"
     )]
     RowMissing { entity: Entity, id: i64 },
+    #[error(
+        "journal entry {seq}: the rows digest it records is not the one its changes lead to (the entry or an earlier row was altered)"
+    )]
+    DigestMismatch { seq: i64 },
+    #[error(
+        "the rows differ from what journal entry {seq} records (a row was changed, added or removed outside LedgerFlow)"
+    )]
+    RowsDiffer { seq: i64 },
 }
 
 /// Checks the chain entry by entry, in sequence order.
@@ -439,13 +591,23 @@ impl ChainCheck {
 }
 
 /// Rebuilds, from the journal, a digest of what every row must be; then compares the rows
-/// the database holds against it.
+/// the database holds against it. It also keeps the rows digest ([`RowsDigest`]) and checks the
+/// one every entry records.
 #[derive(Debug, Default)]
 pub struct Replay {
-    rows: HashMap<(Entity, i64), [u8; 16]>,
+    rows: HashMap<(Entity, i64), u128>,
+    sum: RowsDigest,
 }
 
 impl Replay {
+    fn put(&mut self, seq: i64, entity: Entity, id: i64, h: u128) -> Result<(), JournalProblem> {
+        if self.rows.insert((entity, id), h).is_some() {
+            return Err(JournalProblem::BeforeMismatch { seq, entity, id });
+        }
+        self.sum = self.sum.plus(RowsDigest(h));
+        Ok(())
+    }
+
     pub fn apply(&mut self, e: &JournalEntry) -> Result<(), JournalProblem> {
         let seq = e.seq;
         match e.op {
@@ -455,24 +617,35 @@ impl Replay {
                     reason: "a row change without a row id".into(),
                 })?;
                 let key = (e.entity, id);
-                let current = self.rows.get(&key);
-                let before = e.before.as_deref().map(|b| digest16(b.as_bytes()));
-                if current.copied() != before {
+                let current = self.rows.get(&key).copied();
+                let before = e
+                    .before
+                    .as_deref()
+                    .map(|b| row_hash(e.entity, b.as_bytes()));
+                if current != before {
                     return Err(JournalProblem::BeforeMismatch {
                         seq,
                         entity: e.entity,
                         id,
                     });
                 }
-                match e.after.as_deref() {
-                    Some(a) => {
-                        self.rows.insert(key, digest16(a.as_bytes()));
-                    }
-                    None => {
-                        self.rows.remove(&key);
-                    }
+                if let Some(b) = before {
+                    self.rows.remove(&key);
+                    self.sum = self.sum.minus(RowsDigest(b));
                 }
-                Ok(())
+                if let Some(a) = e.after.as_deref() {
+                    self.put(seq, e.entity, id, row_hash(e.entity, a.as_bytes()))?;
+                }
+                let tomb = tombstone_of(e.entity, e.op, e.before.as_deref())
+                    .map_err(|reason| JournalProblem::Unreadable { seq, reason })?;
+                if let Some(t) = tomb {
+                    self.put(
+                        seq,
+                        Entity::Tombstone,
+                        id,
+                        row_hash(Entity::Tombstone, t.as_bytes()),
+                    )?;
+                }
             }
             Op::BulkInsert | Op::BulkDelete => {
                 let payload = e
@@ -483,30 +656,33 @@ impl Replay {
                         reason: "a bulk change without rows".into(),
                     })?;
                 let insert = e.op == Op::BulkInsert;
-                let rows = &mut self.rows;
                 for_each_row(seq, payload, |line| {
                     let id = row_id(seq, line)?;
-                    let key = (e.entity, id);
-                    let digest = digest16(line);
+                    let h = row_hash(e.entity, line);
                     if insert {
-                        if rows.insert(key, digest).is_some() {
-                            return Err(JournalProblem::BeforeMismatch {
-                                seq,
-                                entity: e.entity,
-                                id,
-                            });
-                        }
-                    } else if rows.remove(&key) != Some(digest) {
-                        return Err(JournalProblem::BeforeMismatch {
+                        self.put(seq, e.entity, id, h)
+                    } else if self.rows.remove(&(e.entity, id)) == Some(h) {
+                        self.sum = self.sum.minus(RowsDigest(h));
+                        Ok(())
+                    } else {
+                        Err(JournalProblem::BeforeMismatch {
                             seq,
                             entity: e.entity,
                             id,
-                        });
+                        })
                     }
-                    Ok(())
-                })
+                })?;
             }
         }
+        match e.rows_digest {
+            Some(d) if d != self.sum => Err(JournalProblem::DigestMismatch { seq }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The rows digest of what the journal built so far.
+    pub fn digest(&self) -> RowsDigest {
+        self.sum
     }
 
     /// Compares one row as the database holds it (canonical JSON) with the journal's view.
@@ -518,7 +694,9 @@ impl Replay {
     ) -> Result<(), JournalProblem> {
         match self.rows.remove(&(entity, id)) {
             None => Err(JournalProblem::RowUnknown { entity, id }),
-            Some(d) if d != digest16(canonical) => Err(JournalProblem::RowChanged { entity, id }),
+            Some(d) if d != row_hash(entity, canonical) => {
+                Err(JournalProblem::RowChanged { entity, id })
+            }
             Some(_) => Ok(()),
         }
     }
@@ -561,12 +739,14 @@ mod tests {
 
     fn chain(entries: Vec<PendingEntry>) -> Vec<JournalEntry> {
         let mut prev = GENESIS_HASH;
+        let mut digest = Some(RowsDigest::default());
         entries
             .into_iter()
             .enumerate()
             .map(|(i, p)| {
-                let e = p.seal(i as i64 + 1, prev);
+                let e = p.seal(i as i64 + 1, prev, digest);
                 prev = e.hash;
+                digest = e.rows_digest;
                 e
             })
             .collect()

@@ -226,6 +226,45 @@ pub struct Transaction {
     pub needs_review: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The date the bank sent, kept when the user moved an imported row to another date
+    /// (duplicate detection matches on what the bank sent, not on the edit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_date: Option<NaiveDate>,
+    /// The amount the bank sent, kept when the user changed an imported row's amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_amount_minor: Option<i64>,
+}
+
+impl Transaction {
+    /// Whether the row came from a bank file (its fingerprint then stands for the bank's row).
+    pub fn is_imported(&self) -> bool {
+        self.import_batch_id.is_some()
+    }
+}
+
+/// What the user deleted, so a re-import does not bring it back: the deleted transaction's id,
+/// account, the date the bank sent, fingerprint and bank id. Its canonical JSON is what the
+/// journal derives from the transaction's `delete` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tombstone {
+    /// The id the transaction had.
+    pub id: i64,
+    pub account_id: i64,
+    pub posted_date: NaiveDate,
+    pub fingerprint: String,
+    pub external_id: Option<String>,
+}
+
+impl Tombstone {
+    pub fn of(t: &Transaction) -> Tombstone {
+        Tombstone {
+            id: t.id,
+            account_id: t.account_id,
+            posted_date: t.bank_date.unwrap_or(t.posted_date),
+            fingerprint: t.fingerprint.clone(),
+            external_id: t.external_id.clone(),
+        }
+    }
 }
 
 /// A transaction to insert. The store assigns the id and timestamps; the fingerprint is computed
@@ -277,6 +316,8 @@ impl NewTransaction {
             needs_review: self.needs_review,
             created_at: at,
             updated_at: at,
+            bank_date: None,
+            bank_amount_minor: None,
         }
     }
 }
@@ -324,10 +365,24 @@ impl TransactionPatch {
         if let Some(r) = self.needs_review {
             t.needs_review = r;
         }
-        // The fingerprint identifies the bank's row for duplicate detection: renaming the payee
-        // keeps it (a re-import must still recognise the row); a new date or amount makes it
-        // another row.
-        if t.posted_date != before.posted_date || t.amount_minor != before.amount_minor {
+        // The fingerprint identifies the bank's row for duplicate detection. An imported row
+        // keeps it whatever the user edits, and keeps the date and amount the bank sent, so
+        // the next overlapping import still recognises it. A row typed by hand has no bank
+        // row: its fingerprint follows its date and amount.
+        if before.is_imported() {
+            if t.posted_date != before.posted_date && t.bank_date.is_none() {
+                t.bank_date = Some(before.posted_date);
+            }
+            if t.bank_date == Some(t.posted_date) {
+                t.bank_date = None;
+            }
+            if t.amount_minor != before.amount_minor && t.bank_amount_minor.is_none() {
+                t.bank_amount_minor = Some(before.amount_minor);
+            }
+            if t.bank_amount_minor == Some(t.amount_minor) {
+                t.bank_amount_minor = None;
+            }
+        } else if t.posted_date != before.posted_date || t.amount_minor != before.amount_minor {
             t.fingerprint = crate::fingerprint::fingerprint_hex(
                 t.account_id,
                 t.posted_date,
@@ -380,6 +435,21 @@ impl Credential {
     pub fn is_live(&self, at: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > at)
     }
+}
+
+/// A credential as the journal records it: everything but when it was last used (which
+/// changes on every request and is not worth a journal entry), with the SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialRecord {
+    pub id: i64,
+    pub kind: CredentialKind,
+    pub user_id: i64,
+    pub name: String,
+    /// Hex of the SHA-256 of the secret.
+    pub secret_sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -552,6 +622,15 @@ pub struct StoreMeta {
     pub schema_version: i64,
     pub created_at: DateTime<Utc>,
     pub protected: bool,
+    /// The backup this store was last restored from, and when.
+    pub restored: Option<Restoration>,
+}
+
+/// A restore that made this store: the backup's file name and the time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restoration {
+    pub from: String,
+    pub at: DateTime<Utc>,
 }
 
 /// The facts of a store that the journal vouches for (the schema version is not among them: it
@@ -562,6 +641,8 @@ pub struct StoreFacts {
     pub environment: Environment,
     pub created_at: DateTime<Utc>,
     pub protected: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<Restoration>,
 }
 
 impl From<&StoreMeta> for StoreFacts {
@@ -571,6 +652,7 @@ impl From<&StoreMeta> for StoreFacts {
             environment: m.environment,
             created_at: m.created_at,
             protected: m.protected,
+            restored: m.restored.clone(),
         }
     }
 }

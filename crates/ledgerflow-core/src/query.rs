@@ -217,9 +217,11 @@ impl Names {
             amount: t.currency.format_minor(t.amount_minor),
             amount_minor: t.amount_minor,
             currency: t.currency.to_string(),
-            payee: t.payee,
-            description: t.description,
-            memo: t.memo,
+            // Bounded whatever the row holds (one written before the limits, or behind
+            // LedgerFlow's back): no list grows without bound.
+            payee: bounded(t.payee, crate::service::MAX_TEXT),
+            description: bounded(t.description, crate::service::MAX_TEXT),
+            memo: bounded(t.memo, crate::service::MAX_MEMO),
             category: t.category_id.and_then(|c| self.categories.get(&c).cloned()),
             category_id: t.category_id,
             status: t.status,
@@ -228,6 +230,18 @@ impl Names {
             external_id: t.external_id,
             transfer_id: t.transfer_id,
             needs_review: t.needs_review,
+        }
+    }
+}
+
+/// `s` cut to `max` characters (with "…") when longer.
+fn bounded(s: String, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s,
+        Some((at, _)) => {
+            let mut cut = s[..at].to_string();
+            cut.push('…');
+            cut
         }
     }
 }

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::journal::{Entity, JournalEntry, JournalHead};
+use crate::journal::{Entity, HeadState, JournalEntry, JournalHead, RowsDigest};
 use crate::model::*;
 
 /// Errors from a store. Engines map their driver errors onto these.
@@ -78,6 +78,38 @@ pub trait Store: Send + Sync {
 
     async fn journal_head(&self) -> StoreResult<JournalHead>;
 
+    /// The journal head and the rows digest the store keeps beside it.
+    async fn head_state(&self) -> StoreResult<HeadState>;
+
+    /// The rows digest of every row the store holds now, each row read once (what the head
+    /// entry of its journal must record when nothing was changed behind LedgerFlow's back).
+    async fn compute_rows_digest(&self) -> StoreResult<RowsDigest> {
+        let mut sum = RowsDigest::default();
+        for &entity in Entity::ROWS {
+            let mut after = 0i64;
+            loop {
+                let page = self.scan_rows(entity, after, 5_000).await?;
+                let Some((last, _)) = page.last() else {
+                    break;
+                };
+                after = *last;
+                for (_, bytes) in &page {
+                    sum.add_row(entity, bytes);
+                }
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Once, after the migration to schema 4: sets the rows digest (`digest`, built from the
+    /// journal) and journals the credentials that were written before they were journaled. A
+    /// no-op when the digest is already set.
+    async fn adopt_rows_digest(&self, actor: &Actor, digest: RowsDigest) -> StoreResult<()>;
+
+    /// Records, journaled, that this store was restored from the backup `from` now. `fork`: it
+    /// is a copy beside the ledger (`restore --to-new`), and gets a lineage of its own.
+    async fn mark_restored(&self, actor: &Actor, from: &str, fork: bool) -> StoreResult<StoreMeta>;
+
     /// Closes connections (flushes the SQLite WAL).
     async fn close(&self);
 
@@ -120,6 +152,13 @@ pub trait Store: Send + Sync {
         id: i64,
         patch: &TransactionPatch,
     ) -> StoreResult<Transaction>;
+    /// Applies every patch in one database transaction: all of them or none (a missing id
+    /// changes nothing). Rows a patch leaves unchanged are not written. Returns the rows after.
+    async fn update_transactions(
+        &self,
+        actor: &Actor,
+        changes: &[(i64, TransactionPatch)],
+    ) -> StoreResult<Vec<Transaction>>;
     async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction>;
     async fn list_transactions(&self, filter: &TxFilter) -> StoreResult<TxPage>;
 
@@ -178,10 +217,15 @@ pub trait Store: Send + Sync {
     async fn find_user(&self, name: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
 
-    // ---- credentials (sessions and API tokens; not journaled: they are access, not ledger)
+    // ---- credentials (sessions and API tokens), journaled with the SHA-256 of their secret;
+    // when one was last used is not journaled.
     /// Stores a credential by the SHA-256 of its secret. Creating a session also removes
     /// sessions that have expired.
-    async fn create_credential(&self, new: &NewCredential) -> StoreResult<Credential>;
+    async fn create_credential(
+        &self,
+        actor: &Actor,
+        new: &NewCredential,
+    ) -> StoreResult<Credential>;
     /// The credential with this secret hash and its user, whatever its state (the caller
     /// checks [`Credential::is_live`] and [`User::disabled`]).
     async fn find_credential(
@@ -193,6 +237,7 @@ pub trait Store: Send + Sync {
     /// Revokes one credential (`id`) or every live one of a user and kind; returns how many.
     async fn revoke_credentials(
         &self,
+        actor: &Actor,
         id: Option<i64>,
         user_id: Option<i64>,
         kind: Option<CredentialKind>,

@@ -6,7 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledgerflow_core::journal::{Entity, JournalEntry, JournalHead, Op, PendingEntry};
+use ledgerflow_core::journal::{
+    Entity, HeadState, JournalEntry, JournalHead, Op, PendingEntry, RowsDigest,
+};
 use ledgerflow_core::model::*;
 use ledgerflow_core::store::{JournalFilter, Store, StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -117,9 +119,10 @@ impl PgStore {
         batch: Option<NewImportBatch>,
         mut rx: tokio::sync::mpsc::Receiver<ImportChunk>,
     ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
-        // `begin` locks the journal head: every writer is serialised, so the blocks of ids
-        // reserved below cannot interleave with another writer's.
-        let mut tx = self.begin().await?;
+        // The journal head is locked only at the end, for the append and the commit: other
+        // writers are not held up while the rows go in (they cannot see them until the commit,
+        // and ids come from the sequence one by one, so none is shared).
+        let mut tx = self.pool.begin().await.map_err(dberr)?;
         let at = now();
         let batch_id = match &batch {
             Some(b) => Some(
@@ -169,20 +172,20 @@ impl PgStore {
                         continue;
                     }
                     let n = rows.len() as i64;
-                    let last: i64 = sqlx::query_scalar(
-                        "SELECT setval(pg_get_serial_sequence('transactions', 'id'), \
-                         nextval(pg_get_serial_sequence('transactions', 'id')) + $1 - 1)",
+                    let reserved: Vec<i64> = sqlx::query_scalar(
+                        "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) \
+                         FROM generate_series(1, $1)",
                     )
                     .bind(n)
-                    .fetch_one(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(dberr)?;
                     let full: Vec<Transaction> = rows
                         .into_iter()
-                        .enumerate()
-                        .map(|(i, mut r)| {
+                        .zip(reserved)
+                        .map(|(mut r, id)| {
                             r.import_batch_id = batch_id.or(r.import_batch_id);
-                            r.into_row(last - n + 1 + i as i64, at)
+                            r.into_row(id, at)
                         })
                         .collect();
                     for chunk in full.chunks(TX_CHUNK) {
@@ -236,23 +239,22 @@ impl PgStore {
     }
 }
 
-/// Appends entries after the current head and moves the head, inside the caller's transaction.
+/// Appends entries after the current head and moves the head (and the rows digest), inside the
+/// caller's transaction. The head's row lock is taken here if the caller has not taken it.
 async fn append(conn: &mut PgConnection, entries: Vec<PendingEntry>) -> StoreResult<()> {
-    let (mut seq, head): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE")
+    let (mut seq, head, digest): (i64, Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *conn)
             .await
             .map_err(dberr)?;
-    let mut prev: [u8; 32] = head
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::Database("journal head hash is not 32 bytes".into()))?;
+    let mut prev = crate::head(seq, &head)?.head_hash;
+    let mut digest = crate::digest_of(digest.as_deref())?;
     for p in entries {
         seq += 1;
-        let e = p.seal(seq, prev);
+        let e = p.seal(seq, prev, digest);
         sqlx::query(
-            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash, rows_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(e.seq)
         .bind(e.at)
@@ -265,18 +267,67 @@ async fn append(conn: &mut PgConnection, entries: Vec<PendingEntry>) -> StoreRes
         .bind(&e.payload)
         .bind(&e.prev_hash[..])
         .bind(&e.hash[..])
+        .bind(e.rows_digest.map(|d| d.to_bytes().to_vec()))
         .execute(&mut *conn)
         .await
         .map_err(dberr)?;
         prev = e.hash;
+        digest = e.rows_digest;
     }
-    sqlx::query("UPDATE journal_head SET seq = $1, hash = $2 WHERE id = 1")
+    sqlx::query("UPDATE journal_head SET seq = $1, hash = $2, rows_digest = $3 WHERE id = 1")
         .bind(seq)
         .bind(&prev[..])
+        .bind(digest.map(|d| d.to_bytes().to_vec()))
         .execute(&mut *conn)
         .await
         .map_err(dberr)?;
     Ok(())
+}
+
+/// Applies one patch inside the caller's transaction: the row after, and its journal entry
+/// when anything changed.
+async fn patch_tx(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: i64,
+    patch: &TransactionPatch,
+) -> StoreResult<(Transaction, Option<PendingEntry>)> {
+    let before = fetch_tx(conn, id).await?;
+    let after = patch.apply(&before);
+    if crate::unchanged!(before, after) {
+        return Ok((before, None));
+    }
+    sqlx::query(
+        "UPDATE transactions SET posted_date = $1, amount_minor = $2, payee = $3, description = $4, memo = $5, \
+         category_id = $6, status = $7, fingerprint = $8, transfer_id = $9, needs_review = $10, updated_at = $11, \
+         bank_date = $12, bank_amount_minor = $13 WHERE id = $14",
+    )
+    .bind(after.posted_date)
+    .bind(after.amount_minor)
+    .bind(&after.payee)
+    .bind(&after.description)
+    .bind(&after.memo)
+    .bind(after.category_id)
+    .bind(after.status.as_str())
+    .bind(fingerprint_bytes(&after.fingerprint)?)
+    .bind(after.transfer_id)
+    .bind(after.needs_review)
+    .bind(after.updated_at)
+    .bind(after.bank_date)
+    .bind(after.bank_amount_minor)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
+    let entry = PendingEntry::row(
+        actor,
+        Entity::Transaction,
+        id,
+        Op::Update,
+        Some(&before),
+        Some(&after),
+    )?;
+    Ok((after, Some(entry)))
 }
 
 /// Appends one entry and commits: the change and its journal entry land together or not at all.
@@ -359,12 +410,16 @@ impl Store for PgStore {
         if !has_table {
             return Ok(0);
         }
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(dberr)?;
-        Ok(v.unwrap_or(0))
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)?;
+        Ok(crate::applied_version(
+            &versions,
+            crate::latest_version(&MIGRATOR),
+        ))
     }
 
     async fn meta(&self) -> StoreResult<Option<StoreMeta>> {
@@ -453,6 +508,73 @@ impl Store for PgStore {
                 .await
                 .map_err(dberr)?;
         crate::head(seq, &hash)
+    }
+
+    async fn head_state(&self) -> StoreResult<HeadState> {
+        let (seq, hash, digest): (i64, Vec<u8>, Option<Vec<u8>>) =
+            sqlx::query_as("SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+        crate::head_state(seq, &hash, digest.as_deref())
+    }
+
+    async fn adopt_rows_digest(&self, actor: &Actor, digest: RowsDigest) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let set: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT rows_digest FROM journal_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(dberr)?;
+        if set.is_some() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE journal_head SET rows_digest = $1 WHERE id = 1")
+            .bind(digest.to_bytes().to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let rows: Vec<CredentialRow> = sqlx::query_as("SELECT * FROM credentials ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let records: Vec<CredentialRecord> = rows
+            .iter()
+            .map(CredentialRecord::try_from)
+            .collect::<StoreResult<_>>()?;
+        if let Some(entry) = crate::adopted_credentials(actor, &records)? {
+            append(&mut tx, vec![entry]).await?;
+        }
+        tx.commit().await.map_err(dberr)
+    }
+
+    async fn mark_restored(&self, actor: &Actor, from: &str, fork: bool) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let (after, entry) = crate::restoration_change(
+            actor,
+            rows,
+            self.schema_version().await?,
+            self.location(),
+            from,
+            fork,
+        )?;
+        for (k, v) in crate::meta_pairs(&after) {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        }
+        append(&mut tx, vec![entry]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
     }
 
     async fn close(&self) {
@@ -764,8 +886,12 @@ impl Store for PgStore {
     ) -> StoreResult<()> {
         use futures::TryStreamExt;
         let mut rows = sqlx::query_as::<_, crate::rows::DedupRow>(
-            "SELECT id, posted_date, amount_minor, fingerprint, external_id, 0 AS deleted \
-             FROM transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3 \
+            "SELECT id, COALESCE(bank_date, posted_date) AS posted_date, \
+             COALESCE(bank_amount_minor, amount_minor) AS amount_minor, fingerprint, external_id, 0 AS deleted \
+             FROM transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3 AND bank_date IS NULL \
+             UNION ALL \
+             SELECT id, bank_date, COALESCE(bank_amount_minor, amount_minor), fingerprint, external_id, 0 \
+             FROM transactions WHERE account_id = $1 AND bank_date BETWEEN $2 AND $3 \
              UNION ALL \
              SELECT transaction_id, posted_date, 0::bigint, fingerprint, external_id, 1 \
              FROM deleted_transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3",
@@ -801,7 +927,7 @@ impl Store for PgStore {
         fetch_tx(&mut conn, id).await
     }
 
-    #[instrument(skip_all, fields(id))]
+    #[instrument(skip_all, fields(id = id))]
     async fn update_transaction(
         &self,
         actor: &Actor,
@@ -809,57 +935,47 @@ impl Store for PgStore {
         patch: &TransactionPatch,
     ) -> StoreResult<Transaction> {
         let mut tx = self.begin().await?;
-        let before = fetch_tx(&mut tx, id).await?;
-        let after = patch.apply(&before);
-        if crate::unchanged!(before, after) {
-            return Ok(before);
+        let (after, entry) = patch_tx(&mut tx, actor, id, patch).await?;
+        if let Some(entry) = entry {
+            commit_journaled(tx, entry).await?;
         }
-        sqlx::query(
-            "UPDATE transactions SET posted_date = $1, amount_minor = $2, payee = $3, description = $4, memo = $5, \
-             category_id = $6, status = $7, fingerprint = $8, transfer_id = $9, needs_review = $10, updated_at = $11 WHERE id = $12",
-        )
-        .bind(after.posted_date)
-        .bind(after.amount_minor)
-        .bind(&after.payee)
-        .bind(&after.description)
-        .bind(&after.memo)
-        .bind(after.category_id)
-        .bind(after.status.as_str())
-        .bind(fingerprint_bytes(&after.fingerprint)?)
-        .bind(after.transfer_id)
-        .bind(after.needs_review)
-        .bind(after.updated_at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
-        commit_journaled(
-            tx,
-            PendingEntry::row(
-                actor,
-                Entity::Transaction,
-                id,
-                Op::Update,
-                Some(&before),
-                Some(&after),
-            )?,
-        )
-        .await?;
         Ok(after)
+    }
+
+    #[instrument(skip_all, fields(rows = changes.len()))]
+    async fn update_transactions(
+        &self,
+        actor: &Actor,
+        changes: &[(i64, TransactionPatch)],
+    ) -> StoreResult<Vec<Transaction>> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(changes.len());
+        let mut entries = Vec::new();
+        for (id, patch) in changes {
+            let (after, entry) = patch_tx(&mut tx, actor, *id, patch).await?;
+            out.push(after);
+            entries.extend(entry);
+        }
+        if !entries.is_empty() {
+            append(&mut tx, entries).await?;
+            tx.commit().await.map_err(dberr)?;
+        }
+        Ok(out)
     }
 
     #[instrument(skip_all, fields(id))]
     async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction> {
         let mut tx = self.begin().await?;
         let before = fetch_tx(&mut tx, id).await?;
+        let tomb = Tombstone::of(&before);
         sqlx::query(
             "INSERT INTO deleted_transactions (account_id, posted_date, fingerprint, external_id, transaction_id, deleted_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(before.account_id)
-        .bind(before.posted_date)
-        .bind(fingerprint_bytes(&before.fingerprint)?)
-        .bind(&before.external_id)
+        .bind(tomb.account_id)
+        .bind(tomb.posted_date)
+        .bind(fingerprint_bytes(&tomb.fingerprint)?)
+        .bind(&tomb.external_id)
         .bind(id)
         .bind(now())
         .execute(&mut *tx)
@@ -999,14 +1115,23 @@ impl Store for PgStore {
         convert(rows)
     }
 
-    async fn create_credential(&self, new: &NewCredential) -> StoreResult<Credential> {
+    async fn create_credential(
+        &self,
+        actor: &Actor,
+        new: &NewCredential,
+    ) -> StoreResult<Credential> {
+        let mut tx = self.begin().await?;
         let at = now();
+        let mut entries = Vec::new();
         if new.kind == CredentialKind::Session {
-            sqlx::query("DELETE FROM credentials WHERE kind = 'session' AND expires_at < $1")
-                .bind(at)
-                .execute(&self.pool)
-                .await
-                .map_err(dberr)?;
+            let expired: Vec<CredentialRow> = sqlx::query_as(
+                "DELETE FROM credentials WHERE kind = 'session' AND expires_at < $1 RETURNING *",
+            )
+            .bind(at)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+            entries.extend(crate::expired_sessions(actor, &expired)?);
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO credentials (kind, user_id, name, secret_sha256, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -1017,9 +1142,19 @@ impl Store for PgStore {
         .bind(&new.secret_sha256[..])
         .bind(at)
         .bind(new.expires_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(dberr)?;
+        entries.push(PendingEntry::row(
+            actor,
+            Entity::Credential,
+            id,
+            Op::Insert,
+            None,
+            Some(&new_credential_record(id, new, at)),
+        )?);
+        append(&mut tx, entries).await?;
+        tx.commit().await.map_err(dberr)?;
         Ok(new_credential(id, new, at))
     }
 
@@ -1055,13 +1190,24 @@ impl Store for PgStore {
 
     async fn revoke_credentials(
         &self,
+        actor: &Actor,
         id: Option<i64>,
         user_id: Option<i64>,
         kind: Option<CredentialKind>,
     ) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
         let mut q = revoke_credentials_query::<Postgres>(id, user_id, kind);
-        let done = q.build().execute(&self.pool).await.map_err(dberr)?;
-        Ok(done.rows_affected())
+        let revoked: Vec<CredentialRow> = q
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let entries = crate::revocations(actor, &revoked)?;
+        if !entries.is_empty() {
+            append(&mut tx, entries).await?;
+            tx.commit().await.map_err(dberr)?;
+        }
+        Ok(revoked.len() as u64)
     }
 
     async fn list_credentials(
@@ -1143,6 +1289,33 @@ impl Store for PgStore {
                 )
             }
             Entity::Store => crate::store_facts_rows(self.meta().await?, after_id),
+            Entity::Credential => {
+                let rows = sqlx::query_as::<_, CredentialRow>(
+                    "SELECT * FROM credentials WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                let records: Vec<CredentialRecord> = rows
+                    .iter()
+                    .map(CredentialRecord::try_from)
+                    .collect::<StoreResult<_>>()?;
+                canonical(records, |m| m.id)
+            }
+            Entity::Tombstone => {
+                let rows = sqlx::query_as::<_, TombstoneRow>(
+                    "SELECT transaction_id, account_id, posted_date, fingerprint, external_id \
+                     FROM deleted_transactions WHERE transaction_id > $1 ORDER BY transaction_id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                canonical(rows.into_iter().map(Tombstone::from).collect(), |m| m.id)
+            }
         }
     }
 }

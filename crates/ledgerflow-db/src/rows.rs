@@ -2,7 +2,7 @@
 //! conversions into the domain model. Only the SQL differs between engines; the row shapes do not.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use ledgerflow_core::journal::{Entity, JournalEntry, Op};
+use ledgerflow_core::journal::{Entity, JournalEntry, Op, RowsDigest};
 use ledgerflow_core::model::*;
 use ledgerflow_core::{Currency, StoreError};
 
@@ -95,6 +95,8 @@ pub struct TxRow {
     needs_review: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    bank_date: Option<NaiveDate>,
+    bank_amount_minor: Option<i64>,
 }
 
 impl TryFrom<TxRow> for Transaction {
@@ -119,6 +121,8 @@ impl TryFrom<TxRow> for Transaction {
             needs_review: r.needs_review,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            bank_date: r.bank_date,
+            bank_amount_minor: r.bank_amount_minor,
         })
     }
 }
@@ -155,7 +159,6 @@ pub struct CredentialRow {
     kind: String,
     user_id: i64,
     name: String,
-    #[allow(dead_code)]
     secret_sha256: Vec<u8>,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
@@ -179,6 +182,58 @@ impl TryFrom<CredentialRow> for Credential {
     }
 }
 
+impl TryFrom<&CredentialRow> for CredentialRecord {
+    type Error = StoreError;
+    fn try_from(r: &CredentialRow) -> Result<Self, StoreError> {
+        Ok(CredentialRecord {
+            id: r.id,
+            kind: parse("credential kind", &r.kind)?,
+            user_id: r.user_id,
+            name: r.name.clone(),
+            secret_sha256: hex_encode(&r.secret_sha256),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+/// The journal's record of a credential just created.
+pub fn new_credential_record(id: i64, new: &NewCredential, at: DateTime<Utc>) -> CredentialRecord {
+    CredentialRecord {
+        id,
+        kind: new.kind,
+        user_id: new.user_id,
+        name: new.name.clone(),
+        secret_sha256: hex_encode(&new.secret_sha256),
+        created_at: at,
+        expires_at: new.expires_at,
+        revoked_at: None,
+    }
+}
+
+/// A tombstone as stored (`deleted_transactions`).
+#[derive(sqlx::FromRow)]
+pub struct TombstoneRow {
+    transaction_id: i64,
+    account_id: i64,
+    posted_date: NaiveDate,
+    fingerprint: Vec<u8>,
+    external_id: Option<String>,
+}
+
+impl From<TombstoneRow> for Tombstone {
+    fn from(r: TombstoneRow) -> Self {
+        Tombstone {
+            id: r.transaction_id,
+            account_id: r.account_id,
+            posted_date: r.posted_date,
+            fingerprint: hex_encode(&r.fingerprint),
+            external_id: r.external_id,
+        }
+    }
+}
+
 pub fn new_credential(id: i64, new: &NewCredential, at: DateTime<Utc>) -> Credential {
     Credential {
         id,
@@ -192,7 +247,8 @@ pub fn new_credential(id: i64, new: &NewCredential, at: DateTime<Utc>) -> Creden
     }
 }
 
-/// Revokes one credential (`id`) or every live one of a user and kind.
+/// Revokes one credential (`id`) or every live one of a user and kind; returns the rows as
+/// revoked.
 pub fn revoke_credentials_query<DB>(
     id: Option<i64>,
     user_id: Option<i64>,
@@ -216,6 +272,7 @@ where
     if let Some(k) = kind {
         q.push(" AND kind = ").push_bind(k.as_str());
     }
+    q.push(" RETURNING *");
     q
 }
 
@@ -363,6 +420,7 @@ pub struct JournalRow {
     payload: Option<Vec<u8>>,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+    rows_digest: Option<Vec<u8>>,
 }
 
 fn hash32(what: &str, seq: i64, v: &[u8]) -> Result<[u8; 32], StoreError> {
@@ -386,6 +444,18 @@ impl TryFrom<JournalRow> for JournalEntry {
             before: r.before,
             after: r.after,
             payload: r.payload,
+            rows_digest: r
+                .rows_digest
+                .as_deref()
+                .map(|d| {
+                    RowsDigest::from_bytes(d).ok_or_else(|| {
+                        corrupt(
+                            "rows digest",
+                            format!("journal entry {}: not 16 bytes", r.seq),
+                        )
+                    })
+                })
+                .transpose()?,
             prev_hash: hash32("journal link", r.seq, &r.prev_hash)?,
             hash: hash32("journal hash", r.seq, &r.hash)?,
         })
@@ -480,13 +550,34 @@ pub fn db_err(e: sqlx::Error, conflict: impl FnOnce() -> String) -> StoreError {
             StoreError::Conflict(conflict())
         }
         sqlx::Error::RowNotFound => StoreError::NotFound("the row".into()),
-        _ => StoreError::Database(e.to_string()),
+        _ => dberr(e),
     }
 }
 
-/// Plain driver error, no conflict wording.
+/// Plain driver error, no conflict wording; a full disk or a read-only store said in words.
 pub fn dberr(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    let code = match &e {
+        sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    // SQLite's primary result codes: 13 SQLITE_FULL, 8 SQLITE_READONLY (and extended codes);
+    // PostgreSQL's 53100 disk_full.
+    let primary = code
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok())
+        .map(|c| c & 0xff);
+    match (primary, code.as_deref()) {
+        (Some(13), _) | (_, Some("53100")) => StoreError::Database(format!(
+            "the data disk is full: free some space, then try again ({e})"
+        )),
+        (Some(10), _) => StoreError::Database(format!(
+            "the store could not be written or read (is the data disk full?): {e}"
+        )),
+        (Some(8), _) => StoreError::Database(format!(
+            "the store cannot be written: it is open read-only (the data disk is full, or the file is not writable): {e}"
+        )),
+        _ => StoreError::Database(e.to_string()),
+    }
 }
 
 /// Upper bound on a page of transactions.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ledgerflow_core::journal::{Entity, JournalEntry, JournalHead, Op, PendingEntry};
+use ledgerflow_core::journal::{
+    Entity, HeadState, JournalEntry, JournalHead, Op, PendingEntry, RowsDigest,
+};
 use ledgerflow_core::model::*;
 use ledgerflow_core::store::{JournalFilter, Store, StoreError, StoreResult};
 use sqlx::sqlite::{
@@ -53,14 +55,22 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
+        let pool = match SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
-            .map_err(|e| StoreError::Unavailable {
-                location: location.clone(),
-                reason: e.to_string(),
-            })?;
+        {
+            Ok(pool) => pool,
+            Err(e) if mode != OpenMode::Create && crate::disk_full(path) => {
+                read_only_on_a_full_disk(path, &location, e).await?
+            }
+            Err(e) => {
+                return Err(StoreError::Unavailable {
+                    location: location.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        };
         let store = SqliteStore {
             pool,
             path: path.to_path_buf(),
@@ -84,7 +94,7 @@ impl SqliteStore {
                 location: self.location(),
             });
         }
-        if mode == OpenMode::AsIs {
+        if mode == OpenMode::AsIs || applied == known {
             return Ok(());
         }
         MIGRATOR
@@ -106,23 +116,22 @@ impl SqliteStore {
     }
 }
 
-/// Appends entries after the current head and moves the head, inside the caller's transaction.
+/// Appends entries after the current head and moves the head (and the rows digest), inside the
+/// caller's transaction.
 async fn append(conn: &mut SqliteConnection, entries: Vec<PendingEntry>) -> StoreResult<()> {
-    let (mut seq, head): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM journal_head WHERE id = 1")
+    let (mut seq, head, digest): (i64, Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1")
             .fetch_one(&mut *conn)
             .await
             .map_err(dberr)?;
-    let mut prev: [u8; 32] = head
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::Database("journal head hash is not 32 bytes".into()))?;
+    let mut prev = crate::head(seq, &head)?.head_hash;
+    let mut digest = crate::digest_of(digest.as_deref())?;
     for p in entries {
         seq += 1;
-        let e = p.seal(seq, prev);
+        let e = p.seal(seq, prev, digest);
         sqlx::query(
-            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash, rows_digest) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(e.seq)
         .bind(e.at)
@@ -135,14 +144,17 @@ async fn append(conn: &mut SqliteConnection, entries: Vec<PendingEntry>) -> Stor
         .bind(&e.payload)
         .bind(&e.prev_hash[..])
         .bind(&e.hash[..])
+        .bind(e.rows_digest.map(|d| d.to_bytes().to_vec()))
         .execute(&mut *conn)
         .await
         .map_err(dberr)?;
         prev = e.hash;
+        digest = e.rows_digest;
     }
-    sqlx::query("UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1")
+    sqlx::query("UPDATE journal_head SET seq = ?, hash = ?, rows_digest = ? WHERE id = 1")
         .bind(seq)
         .bind(&prev[..])
+        .bind(digest.map(|d| d.to_bytes().to_vec()))
         .execute(&mut *conn)
         .await
         .map_err(dberr)?;
@@ -219,6 +231,52 @@ fn fts_query(text: &str) -> Option<String> {
     })
 }
 
+/// Applies one patch inside the caller's transaction: the row after, and its journal entry
+/// when anything changed.
+async fn patch_tx(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    id: i64,
+    patch: &TransactionPatch,
+) -> StoreResult<(Transaction, Option<PendingEntry>)> {
+    let before = fetch_tx(conn, id).await?;
+    let after = patch.apply(&before);
+    if crate::unchanged!(before, after) {
+        return Ok((before, None));
+    }
+    sqlx::query(
+        "UPDATE transactions SET posted_date = ?, amount_minor = ?, payee = ?, description = ?, memo = ?, \
+         category_id = ?, status = ?, fingerprint = ?, transfer_id = ?, needs_review = ?, updated_at = ?, \
+         bank_date = ?, bank_amount_minor = ? WHERE id = ?",
+    )
+    .bind(after.posted_date)
+    .bind(after.amount_minor)
+    .bind(&after.payee)
+    .bind(&after.description)
+    .bind(&after.memo)
+    .bind(after.category_id)
+    .bind(after.status.as_str())
+    .bind(fingerprint_bytes(&after.fingerprint)?)
+    .bind(after.transfer_id)
+    .bind(after.needs_review)
+    .bind(after.updated_at)
+    .bind(after.bank_date)
+    .bind(after.bank_amount_minor)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
+    let entry = PendingEntry::row(
+        actor,
+        Entity::Transaction,
+        id,
+        Op::Update,
+        Some(&before),
+        Some(&after),
+    )?;
+    Ok((after, Some(entry)))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn engine(&self) -> Engine {
@@ -243,12 +301,16 @@ impl Store for SqliteStore {
         if has_table.is_none() {
             return Ok(0);
         }
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(dberr)?;
-        Ok(v.unwrap_or(0))
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)?;
+        Ok(crate::applied_version(
+            &versions,
+            crate::latest_version(&MIGRATOR),
+        ))
     }
 
     async fn meta(&self) -> StoreResult<Option<StoreMeta>> {
@@ -337,6 +399,102 @@ impl Store for SqliteStore {
                 .await
                 .map_err(dberr)?;
         crate::head(seq, &hash)
+    }
+
+    async fn head_state(&self) -> StoreResult<HeadState> {
+        let (seq, hash, digest): (i64, Vec<u8>, Option<Vec<u8>>) =
+            sqlx::query_as("SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(dberr)?;
+        crate::head_state(seq, &hash, digest.as_deref())
+    }
+
+    async fn compute_rows_digest(&self) -> StoreResult<RowsDigest> {
+        // The large tables with rusqlite on a blocking thread (a million rows are read, rebuilt
+        // and hashed without sqlx's per-row cost); the small ones page through `scan_rows`.
+        let path = self.path.clone();
+        let span = tracing::Span::current();
+        let large = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| crate::sqlite_bulk::large_tables_digest(&path))
+        });
+        let mut sum = RowsDigest::default();
+        for &entity in Entity::ROWS {
+            if matches!(entity, Entity::Transaction | Entity::Tombstone) {
+                continue;
+            }
+            let mut after = 0i64;
+            loop {
+                let page = self.scan_rows(entity, after, 5_000).await?;
+                let Some((last, _)) = page.last() else {
+                    break;
+                };
+                after = *last;
+                for (_, bytes) in &page {
+                    sum.add_row(entity, bytes);
+                }
+            }
+        }
+        let large = large
+            .await
+            .map_err(|e| StoreError::Database(format!("rows digest task failed: {e}")))??;
+        Ok(sum.plus(large))
+    }
+
+    async fn adopt_rows_digest(&self, actor: &Actor, digest: RowsDigest) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let set: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT rows_digest FROM journal_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(dberr)?;
+        if set.is_some() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE journal_head SET rows_digest = ? WHERE id = 1")
+            .bind(digest.to_bytes().to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let rows: Vec<CredentialRow> = sqlx::query_as("SELECT * FROM credentials ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let records: Vec<CredentialRecord> = rows
+            .iter()
+            .map(CredentialRecord::try_from)
+            .collect::<StoreResult<_>>()?;
+        if let Some(entry) = crate::adopted_credentials(actor, &records)? {
+            append(&mut tx, vec![entry]).await?;
+        }
+        tx.commit().await.map_err(dberr)
+    }
+
+    async fn mark_restored(&self, actor: &Actor, from: &str, fork: bool) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let (after, entry) = crate::restoration_change(
+            actor,
+            rows,
+            self.schema_version().await?,
+            self.location(),
+            from,
+            fork,
+        )?;
+        for (k, v) in crate::meta_pairs(&after) {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(dberr)?;
+        }
+        append(&mut tx, vec![entry]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
     }
 
     async fn close(&self) {
@@ -704,7 +862,7 @@ impl Store for SqliteStore {
         fetch_tx(&mut conn, id).await
     }
 
-    #[instrument(skip_all, fields(id))]
+    #[instrument(skip_all, fields(id = id))]
     async fn update_transaction(
         &self,
         actor: &Actor,
@@ -712,57 +870,47 @@ impl Store for SqliteStore {
         patch: &TransactionPatch,
     ) -> StoreResult<Transaction> {
         let mut tx = self.begin().await?;
-        let before = fetch_tx(&mut tx, id).await?;
-        let after = patch.apply(&before);
-        if crate::unchanged!(before, after) {
-            return Ok(before);
+        let (after, entry) = patch_tx(&mut tx, actor, id, patch).await?;
+        if let Some(entry) = entry {
+            commit_journaled(tx, entry).await?;
         }
-        sqlx::query(
-            "UPDATE transactions SET posted_date = ?, amount_minor = ?, payee = ?, description = ?, memo = ?, \
-             category_id = ?, status = ?, fingerprint = ?, transfer_id = ?, needs_review = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(after.posted_date)
-        .bind(after.amount_minor)
-        .bind(&after.payee)
-        .bind(&after.description)
-        .bind(&after.memo)
-        .bind(after.category_id)
-        .bind(after.status.as_str())
-        .bind(fingerprint_bytes(&after.fingerprint)?)
-        .bind(after.transfer_id)
-        .bind(after.needs_review)
-        .bind(after.updated_at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
-        commit_journaled(
-            tx,
-            PendingEntry::row(
-                actor,
-                Entity::Transaction,
-                id,
-                Op::Update,
-                Some(&before),
-                Some(&after),
-            )?,
-        )
-        .await?;
         Ok(after)
+    }
+
+    #[instrument(skip_all, fields(rows = changes.len()))]
+    async fn update_transactions(
+        &self,
+        actor: &Actor,
+        changes: &[(i64, TransactionPatch)],
+    ) -> StoreResult<Vec<Transaction>> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(changes.len());
+        let mut entries = Vec::new();
+        for (id, patch) in changes {
+            let (after, entry) = patch_tx(&mut tx, actor, *id, patch).await?;
+            out.push(after);
+            entries.extend(entry);
+        }
+        if !entries.is_empty() {
+            append(&mut tx, entries).await?;
+            tx.commit().await.map_err(dberr)?;
+        }
+        Ok(out)
     }
 
     #[instrument(skip_all, fields(id))]
     async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction> {
         let mut tx = self.begin().await?;
         let before = fetch_tx(&mut tx, id).await?;
+        let tomb = Tombstone::of(&before);
         sqlx::query(
             "INSERT INTO deleted_transactions (account_id, posted_date, fingerprint, external_id, transaction_id, deleted_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(before.account_id)
-        .bind(before.posted_date)
-        .bind(fingerprint_bytes(&before.fingerprint)?)
-        .bind(&before.external_id)
+        .bind(tomb.account_id)
+        .bind(tomb.posted_date)
+        .bind(fingerprint_bytes(&tomb.fingerprint)?)
+        .bind(&tomb.external_id)
         .bind(id)
         .bind(now())
         .execute(&mut *tx)
@@ -926,14 +1074,23 @@ impl Store for SqliteStore {
         convert(rows)
     }
 
-    async fn create_credential(&self, new: &NewCredential) -> StoreResult<Credential> {
+    async fn create_credential(
+        &self,
+        actor: &Actor,
+        new: &NewCredential,
+    ) -> StoreResult<Credential> {
+        let mut tx = self.begin().await?;
         let at = now();
+        let mut entries = Vec::new();
         if new.kind == CredentialKind::Session {
-            sqlx::query("DELETE FROM credentials WHERE kind = 'session' AND expires_at < ?")
-                .bind(at)
-                .execute(&self.pool)
-                .await
-                .map_err(dberr)?;
+            let expired: Vec<CredentialRow> = sqlx::query_as(
+                "DELETE FROM credentials WHERE kind = 'session' AND expires_at < ? RETURNING *",
+            )
+            .bind(at)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+            entries.extend(crate::expired_sessions(actor, &expired)?);
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO credentials (kind, user_id, name, secret_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -944,9 +1101,19 @@ impl Store for SqliteStore {
         .bind(&new.secret_sha256[..])
         .bind(at)
         .bind(new.expires_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(dberr)?;
+        entries.push(PendingEntry::row(
+            actor,
+            Entity::Credential,
+            id,
+            Op::Insert,
+            None,
+            Some(&new_credential_record(id, new, at)),
+        )?);
+        append(&mut tx, entries).await?;
+        tx.commit().await.map_err(dberr)?;
         Ok(new_credential(id, new, at))
     }
 
@@ -981,13 +1148,24 @@ impl Store for SqliteStore {
 
     async fn revoke_credentials(
         &self,
+        actor: &Actor,
         id: Option<i64>,
         user_id: Option<i64>,
         kind: Option<CredentialKind>,
     ) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
         let mut q = revoke_credentials_query::<Sqlite>(id, user_id, kind);
-        let done = q.build().execute(&self.pool).await.map_err(dberr)?;
-        Ok(done.rows_affected())
+        let revoked: Vec<CredentialRow> = q
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let entries = crate::revocations(actor, &revoked)?;
+        if !entries.is_empty() {
+            append(&mut tx, entries).await?;
+            tx.commit().await.map_err(dberr)?;
+        }
+        Ok(revoked.len() as u64)
     }
 
     async fn list_credentials(
@@ -1069,10 +1247,83 @@ impl Store for SqliteStore {
                 )
             }
             Entity::Store => crate::store_facts_rows(self.meta().await?, after_id),
+            Entity::Credential => {
+                let rows = sqlx::query_as::<_, CredentialRow>(
+                    "SELECT * FROM credentials WHERE id > ? ORDER BY id LIMIT ?",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                let records: Vec<CredentialRecord> = rows
+                    .iter()
+                    .map(CredentialRecord::try_from)
+                    .collect::<StoreResult<_>>()?;
+                canonical(records, |m| m.id)
+            }
+            Entity::Tombstone => {
+                let rows = sqlx::query_as::<_, TombstoneRow>(
+                    "SELECT transaction_id, account_id, posted_date, fingerprint, external_id \
+                     FROM deleted_transactions WHERE transaction_id > ? ORDER BY transaction_id LIMIT ?",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(dberr)?;
+                canonical(rows.into_iter().map(Tombstone::from).collect(), |m| m.id)
+            }
         }
     }
 }
 
 pub(crate) fn migration_versions() -> Vec<i64> {
     MIGRATOR.iter().map(|m| m.version).collect()
+}
+
+/// Opens a store whose disk is full, read-only and without the shared-memory index SQLite would
+/// have to create beside it (`immutable`): reads, and so a backup to another disk, still work
+/// exactly when one is needed; every write is refused. Only when the write-ahead log is empty:
+/// then nothing can be written to the file while the disk is full, and nothing committed is
+/// missed.
+async fn read_only_on_a_full_disk(
+    path: &Path,
+    location: &str,
+    first: sqlx::Error,
+) -> StoreResult<SqlitePool> {
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let pending = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let dir = path.parent().map(Path::display);
+    if pending > 0 {
+        return Err(StoreError::Unavailable {
+            location: location.to_string(),
+            reason: format!(
+                "the disk holding it is full, and {} holds changes not yet in the database file: \
+                 free some space on that disk, then try again; nothing was changed ({first})",
+                wal.display()
+            ),
+        });
+    }
+    tracing::warn!(
+        store = %location,
+        "the data disk is full: the store is open read-only (backups work; writes are refused until space is freed)"
+    );
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .immutable(true)
+        .foreign_keys(true)
+        .pragma("temp_store", "memory");
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .map_err(|e| StoreError::Unavailable {
+            location: location.to_string(),
+            reason: format!(
+                "the disk holding it ({}) is full and even a read-only open failed: {e} (first: {first})",
+                dir.map(|d| d.to_string()).unwrap_or_default()
+            ),
+        })
 }

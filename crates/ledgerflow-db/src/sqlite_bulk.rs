@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::SecondsFormat;
-use ledgerflow_core::journal::PendingEntry;
+use ledgerflow_core::journal::{PendingEntry, RowsDigest};
 use ledgerflow_core::model::{
     Actor, DedupKey, ImportBatch, ImportChunk, ImportCounts, NewImportBatch, NewTransaction,
     Transaction, now,
@@ -236,8 +236,11 @@ impl BulkWriter {
         self.with_conn(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT id, posted_date, amount_minor, fingerprint, external_id, 0 \
-                     FROM transactions WHERE account_id = ?1 AND posted_date BETWEEN ?2 AND ?3 \
+                    "SELECT id, posted_date, COALESCE(bank_amount_minor, amount_minor), fingerprint, external_id, 0 \
+                     FROM transactions WHERE account_id = ?1 AND posted_date BETWEEN ?2 AND ?3 AND bank_date IS NULL \
+                     UNION ALL \
+                     SELECT id, bank_date, COALESCE(bank_amount_minor, amount_minor), fingerprint, external_id, 0 \
+                     FROM transactions WHERE account_id = ?1 AND bank_date BETWEEN ?2 AND ?3 \
                      UNION ALL \
                      SELECT transaction_id, posted_date, 0, fingerprint, external_id, 1 \
                      FROM deleted_transactions WHERE account_id = ?1 AND posted_date BETWEEN ?2 AND ?3",
@@ -460,42 +463,143 @@ fn insert_rows(
 }
 
 fn append(tx: &rusqlite::Transaction<'_>, entries: Vec<PendingEntry>) -> StoreResult<()> {
-    let (mut seq, head): (i64, Vec<u8>) = tx
-        .query_row("SELECT seq, hash FROM journal_head WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+    let (mut seq, head, digest): (i64, Vec<u8>, Option<Vec<u8>>) = tx
+        .query_row(
+            "SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .map_err(err)?;
-    let mut prev: [u8; 32] = head
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::Database("journal head hash is not 32 bytes".into()))?;
+    let mut prev = crate::head(seq, &head)?.head_hash;
+    let mut digest = crate::digest_of(digest.as_deref())?;
     for entry in entries {
         seq += 1;
-        let e = entry.seal(seq, prev);
+        let e = entry.seal(seq, prev, digest);
         tx.execute(
-        "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            e.seq,
-            ts(&e.at),
-            e.actor,
-            e.entity.as_str(),
-            e.entity_id,
-            e.op.as_str(),
-            e.before,
-            e.after,
-            e.payload,
-            &e.prev_hash[..],
-            &e.hash[..],
-        ],
-    )
-    .map_err(err)?;
+            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash, rows_digest) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                e.seq,
+                ts(&e.at),
+                e.actor,
+                e.entity.as_str(),
+                e.entity_id,
+                e.op.as_str(),
+                e.before,
+                e.after,
+                e.payload,
+                &e.prev_hash[..],
+                &e.hash[..],
+                e.rows_digest.map(|d| d.to_bytes().to_vec()),
+            ],
+        )
+        .map_err(err)?;
         prev = e.hash;
+        digest = e.rows_digest;
     }
     tx.execute(
-        "UPDATE journal_head SET seq = ?1, hash = ?2 WHERE id = 1",
-        params![seq, &prev[..]],
+        "UPDATE journal_head SET seq = ?1, hash = ?2, rows_digest = ?3 WHERE id = 1",
+        params![seq, &prev[..], digest.map(|d| d.to_bytes().to_vec())],
     )
     .map_err(err)?;
     Ok(())
+}
+
+/// A timestamp as sqlx writes it (`2026-11-27T02:00:00.123456+00:00`), read back.
+fn stamp(s: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .map_err(|_| StoreError::Database(format!("stored time \"{s}\" is not a time")))
+}
+
+fn date(s: &str) -> StoreResult<chrono::NaiveDate> {
+    iso_date(s).ok_or_else(|| StoreError::Database(format!("stored date \"{s}\" is not a date")))
+}
+
+/// The transactions and tombstones of the SQLite file at `path`, each rebuilt as its model
+/// row and hashed into a rows digest (the large tables of [`Store::compute_rows_digest`],
+/// read with rusqlite on a read-only connection). Blocking.
+pub(crate) fn large_tables_digest(path: &std::path::Path) -> StoreResult<RowsDigest> {
+    use ledgerflow_core::journal::Entity;
+    use std::str::FromStr;
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    c.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    let tx = c.unchecked_transaction().map_err(err)?;
+    let mut sum = RowsDigest::default();
+    let mut buf = Vec::with_capacity(1024);
+    let bad =
+        |what: &str, v: &str| StoreError::Database(format!("stored {what} \"{v}\" is not valid"));
+    {
+        let mut stmt = tx
+            .prepare(
+                "SELECT id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
+                 category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, \
+                 needs_review, created_at, updated_at, bank_date, bank_amount_minor FROM transactions",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let text = |i: usize| -> StoreResult<String> { r.get::<_, String>(i).map_err(err) };
+            let currency: String = text(4)?;
+            let status: String = text(9)?;
+            let fp: Vec<u8> = r.get(13).map_err(err)?;
+            let bank_date: Option<String> = r.get(18).map_err(err)?;
+            let t = Transaction {
+                id: r.get(0).map_err(err)?,
+                account_id: r.get(1).map_err(err)?,
+                posted_date: date(&text(2)?)?,
+                amount_minor: r.get(3).map_err(err)?,
+                currency: ledgerflow_core::Currency::from_code(&currency)
+                    .map_err(|_| bad("currency", &currency))?,
+                payee: text(5)?,
+                description: text(6)?,
+                memo: text(7)?,
+                category_id: r.get(8).map_err(err)?,
+                status: ledgerflow_core::model::TxStatus::from_str(&status)
+                    .map_err(|_| bad("transaction status", &status))?,
+                source: text(10)?,
+                import_batch_id: r.get(11).map_err(err)?,
+                external_id: r.get(12).map_err(err)?,
+                fingerprint: crate::rows::hex_encode(&fp),
+                transfer_id: r.get(14).map_err(err)?,
+                needs_review: r.get::<_, i64>(15).map_err(err)? != 0,
+                created_at: stamp(&text(16)?)?,
+                updated_at: stamp(&text(17)?)?,
+                bank_date: bank_date.as_deref().map(date).transpose()?,
+                bank_amount_minor: r.get(19).map_err(err)?,
+            };
+            buf.clear();
+            serde_json::to_writer(&mut buf, &t).map_err(|e| StoreError::Database(e.to_string()))?;
+            sum.add_row(Entity::Transaction, &buf);
+        }
+    }
+    {
+        let mut stmt = tx
+            .prepare(
+                "SELECT transaction_id, account_id, posted_date, fingerprint, external_id FROM deleted_transactions",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let fp: Vec<u8> = r.get(3).map_err(err)?;
+            let t = ledgerflow_core::model::Tombstone {
+                id: r.get(0).map_err(err)?,
+                account_id: r.get(1).map_err(err)?,
+                posted_date: date(&r.get::<_, String>(2).map_err(err)?)?,
+                fingerprint: crate::rows::hex_encode(&fp),
+                external_id: r.get(4).map_err(err)?,
+            };
+            buf.clear();
+            serde_json::to_writer(&mut buf, &t).map_err(|e| StoreError::Database(e.to_string()))?;
+            sum.add_row(Entity::Tombstone, &buf);
+        }
+    }
+    Ok(sum)
 }

@@ -339,16 +339,10 @@ pub async fn create_category_from(
         None => None,
     };
     let new = NewCategory {
-        name: check_name("category", &b.name)?,
+        name: service::check_category_name(&b.name)?,
         parent_id,
         kind: b.kind.parse()?,
     };
-    if new.name.contains(service::CATEGORY_SEP) {
-        return Err(Problem::bad_request(format!(
-            "a category name cannot contain \"{}\": choose a parent instead",
-            service::CATEGORY_SEP
-        )));
-    }
     Ok(s.create_category(&who.actor(), &new).await?)
 }
 
@@ -397,7 +391,7 @@ async fn update_category(
         name: b
             .name
             .as_deref()
-            .map(|n| check_name("category", n))
+            .map(service::check_category_name)
             .transpose()?,
         parent_id: b.parent_id,
         kind: b.kind.as_deref().map(str::parse).transpose()?,
@@ -647,25 +641,31 @@ pub async fn categorize_many(
         Some(c) if !c.trim().is_empty() && c != "null" => Some(category_id(s, &c).await?),
         _ => None,
     };
-    let mut changed = 0;
+    // Every id is checked first; then all rows change in one database transaction, or none.
+    let mut changes = Vec::with_capacity(b.ids.len());
+    let mut seen = std::collections::HashSet::new();
     for id in &b.ids {
+        if !seen.insert(*id) {
+            continue;
+        }
         let before = s.get_transaction(*id).await?;
         if before.category_id == category {
             continue;
         }
         service::refuse_if_archived(s, before.account_id).await?;
-        s.update_transaction(
-            &who.actor(),
+        changes.push((
             *id,
-            &TransactionPatch {
+            TransactionPatch {
                 category_id: Some(category),
                 ..Default::default()
             },
-        )
-        .await?;
-        changed += 1;
+        ));
     }
-    Ok(changed)
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    s.update_transactions(&who.actor(), &changes).await?;
+    Ok(changes.len())
 }
 
 async fn categorize(
@@ -820,7 +820,14 @@ async fn create_import(
 ) -> Result<(StatusCode, Json<ImportSummary>), Problem> {
     let s = st.store.as_ref();
     let account = find_account(s, &p.account).await?;
-    let name = p.file_name.unwrap_or_else(|| "upload".into());
+    // A label only: bounded and printable, whatever the client sends.
+    let name: String = p
+        .file_name
+        .unwrap_or_else(|| "upload".into())
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(255)
+        .collect();
     let summary = import_bytes(s, &who, &account, &name, &body, p.dry_run, p.skip_invalid).await?;
     let code = if summary.batch_id.is_some() {
         StatusCode::CREATED

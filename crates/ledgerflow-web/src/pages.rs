@@ -2,8 +2,8 @@
 //! every form works without JavaScript, and htmx (served from the binary) makes the category
 //! change inline. Every form that changes something carries the session's CSRF token.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
@@ -23,7 +23,7 @@ use ledgerflow_import::service::{Decision, ImportSummary};
 use crate::AppState;
 use crate::api::{self, AccountView, CategoryView};
 use crate::auth::{
-    self, Admin, CSRF_HEADER, CurrentUser, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Viewer,
+    self, Admin, CSRF_HEADER, CurrentUser, Editor, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Viewer,
 };
 use crate::error::Problem;
 
@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
                 )),
         )
         .route("/imports/confirm", post(confirm_import))
+        .route("/imports/preview/{key}", get(preview_page))
         .route("/imports/{id}/undo", post(undo_import))
         .route("/safety", get(safety))
         .route("/safety/backup", post(backup_now))
@@ -273,9 +274,18 @@ struct NextParam {
     next: String,
 }
 
-fn safe_next(next: &str) -> String {
-    // Only a local path: never send someone elsewhere after signing in.
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+/// Where to go after signing in: only a local path — one `/` followed by something other than
+/// `/` or `\\`, and no control or whitespace-like character anywhere (browsers drop tabs and
+/// newlines, so `/\t/host` would be read as `//host`). Anything else goes to `/`.
+pub(crate) fn safe_next(next: &str) -> String {
+    let mut chars = next.chars();
+    let local = chars.next() == Some('/')
+        && chars.next().is_none_or(|c| c != '/' && c != '\\')
+        && !next
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+        && next.len() <= 2048;
+    if local {
         next.to_string()
     } else {
         "/".to_string()
@@ -388,7 +398,7 @@ async fn login(State(st): State<AppState>, req: Request) -> Result<Response, Pro
             secure,
         ));
     };
-    st.web.throttle.succeeded(&name);
+    st.web.throttle.succeeded(&name, ip);
     tracing::info!(user = %user.name, ip = ?ip, "signed in");
     let secret = auth::create_session(st.store.as_ref(), &user).await?;
     Ok(signed_in(&secret, &safe_next(&next), secure))
@@ -417,7 +427,7 @@ fn signed_in(secret: &str, to: &str, secure: bool) -> Response {
 
 async fn logout(State(st): State<AppState>, p: Posted) -> Result<Response, Problem> {
     st.store
-        .revoke_credentials(Some(p.user.credential_id), None, None)
+        .revoke_credentials(&p.user.actor(), Some(p.user.credential_id), None, None)
         .await?;
     tracing::info!(user = %p.user.user.name, "signed out");
     let mut resp = Redirect::to("/login").into_response();
@@ -547,30 +557,44 @@ async fn dashboard(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Re
     let first = today.with_day(1).unwrap_or(today);
     let spending = month_spending(s, first, today).await?;
     let width = 420i64;
-    let max = spending
-        .iter()
-        .map(|(_, v, _)| *v)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    // Bars compare within one currency only; totals are per currency, never summed across.
+    let mut max: BTreeMap<ledgerflow_core::Currency, i64> = BTreeMap::new();
+    let mut totals: BTreeMap<ledgerflow_core::Currency, i64> = BTreeMap::new();
+    for (_, cur, v) in &spending {
+        let m = max.entry(*cur).or_insert(1);
+        *m = (*m).max(*v);
+        let t = totals.entry(*cur).or_insert(0);
+        *t = t.saturating_add(*v);
+    }
+    // With several currencies, each one's bars sit together and say their currency (their
+    // lengths compare within a currency only).
+    let several = max.len() > 1;
+    let mut spending = spending;
+    if several {
+        spending.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+    }
     let bars = spending
         .iter()
+        .take(12)
         .enumerate()
-        .map(|(i, (label, v, shown))| Bar {
-            label: label.clone(),
-            amount: shown.clone(),
+        .map(|(i, (label, cur, v))| Bar {
+            label: if several {
+                format!("{label} ({cur})")
+            } else {
+                label.clone()
+            },
+            amount: format!("{} {cur}", cur.format_minor(*v)),
             y: i as i64 * 28,
-            width: ((*v as i128 * width as i128) / max as i128).max(2) as i64,
+            width: ((*v as i128 * width as i128) / i128::from(max.get(cur).copied().unwrap_or(1)))
+                .max(2) as i64,
             text_y: i as i64 * 28 + 15,
         })
         .collect::<Vec<_>>();
-    let total: i64 = spending.iter().map(|(_, v, _)| *v).sum();
-    let currency = s
-        .list_accounts(false)
-        .await?
-        .first()
-        .map(|a| a.currency)
-        .unwrap_or(ledgerflow_core::Currency::USD);
+    let total = totals
+        .iter()
+        .map(|(cur, v)| format!("{} {cur}", cur.format_minor(*v)))
+        .collect::<Vec<_>>()
+        .join(" · ");
     let page = s
         .list_transactions(&TxFilter {
             from: Some(first),
@@ -592,19 +616,20 @@ async fn dashboard(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Re
         accounts: api::account_views(s, false).await?,
         chart_height: (bars.len() as i64 * 28).max(28),
         bars,
-        total: currency.format_minor(total),
+        total,
         counts: s.counts().await?,
         uncategorized,
     })
 }
 
-/// This month's spending (negative amounts) per top-level category, largest first:
-/// (category, amount in minor units as a positive number, shown amount).
+/// This month's spending (negative amounts) per top-level category and currency, largest first:
+/// (category, currency, amount in minor units as a positive number). Two currencies are never
+/// added together.
 async fn month_spending(
     s: &dyn ledgerflow_core::Store,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
-) -> Result<Vec<(String, i64, String)>, Problem> {
+) -> Result<Vec<(String, ledgerflow_core::Currency, i64)>, Problem> {
     let categories = s.list_categories().await?;
     let by_id: HashMap<i64, &Category> = categories.iter().map(|c| (c.id, c)).collect();
     let top = |mut id: i64| {
@@ -618,7 +643,7 @@ async fn month_spending(
         }
         by_id.get(&id).map(|c| c.name.clone()).unwrap_or_default()
     };
-    let mut sums: HashMap<String, (i64, ledgerflow_core::Currency)> = HashMap::new();
+    let mut sums: HashMap<(String, ledgerflow_core::Currency), i64> = HashMap::new();
     let mut filter = TxFilter {
         from: Some(from),
         to: Some(to),
@@ -636,20 +661,19 @@ async fn month_spending(
                 .category_id
                 .map(top)
                 .unwrap_or_else(|| "Uncategorized".to_string());
-            let e = sums.entry(label).or_insert((0, t.currency));
-            e.0 = e.0.saturating_add(-t.amount_minor);
+            let e = sums.entry((label, t.currency)).or_insert(0);
+            *e = e.saturating_add(t.amount_minor.saturating_neg());
         }
         match page.next_cursor {
             Some(c) => filter.after = Some(c),
             None => break,
         }
     }
-    let mut out: Vec<(String, i64, String)> = sums
+    let mut out: Vec<(String, ledgerflow_core::Currency, i64)> = sums
         .into_iter()
-        .map(|(k, (v, cur))| (k, v, format!("{} {cur}", cur.format_minor(v))))
+        .map(|((label, cur), v)| (label, cur, v))
         .collect();
-    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    out.truncate(12);
+    out.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
     Ok(out)
 }
 
@@ -1070,6 +1094,8 @@ struct Upload {
     file_name: String,
     bytes: Vec<u8>,
     at: Instant,
+    /// The dry run's outcome, shown page by page until the user confirms.
+    summary: Arc<ImportSummary>,
 }
 
 const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
@@ -1095,6 +1121,17 @@ impl Uploads {
         }
         map.insert(key.clone(), u);
         key
+    }
+
+    /// The preview of a waiting upload of this user's.
+    fn summary(&self, key: &str, user_id: i64) -> Option<(i64, Arc<ImportSummary>)> {
+        let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(key) {
+            Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => {
+                Some((u.account_id, Arc::clone(&u.summary)))
+            }
+            _ => None,
+        }
     }
 
     fn take(&self, key: &str, user_id: i64) -> Option<Upload> {
@@ -1175,12 +1212,28 @@ struct PreviewPage {
     nav: Nav,
     key: String,
     account: String,
-    summary: ImportSummary,
+    summary: Arc<ImportSummary>,
     lines: Vec<DecisionLine>,
-    more: usize,
+    /// Rows `first..=last` of `total` are on this page (1-based).
+    first: usize,
+    last: usize,
+    total: usize,
+    prev: Option<usize>,
+    next: Option<usize>,
 }
 
+/// Rows per preview page.
 const PREVIEW_ROWS: usize = 500;
+
+/// Where a decision sorts in the preview: what will be written (flagged, then new) first.
+fn decision_rank(d: Decision) -> u8 {
+    match d {
+        Decision::Flagged => 0,
+        Decision::New => 1,
+        Decision::Duplicate => 2,
+        Decision::Deleted => 3,
+    }
+}
 
 async fn upload(
     State(st): State<AppState>,
@@ -1214,7 +1267,13 @@ async fn upload(
                 )
             }
             "file" => {
-                file_name = field.file_name().unwrap_or("upload").to_string();
+                // A label only: bounded, whatever the browser sends.
+                file_name = field
+                    .file_name()
+                    .unwrap_or("upload")
+                    .chars()
+                    .take(255)
+                    .collect();
                 bytes = Some(field.bytes().await.map_err(|e| {
                     Problem::bad_request(format!("the upload did not arrive whole: {e}"))
                 })?);
@@ -1233,15 +1292,72 @@ async fn upload(
         return imports_page(&st, &who, "Choose a file to upload (it was empty).".into()).await;
     }
     let account = api::find_account(s, &account).await?;
-    let summary = match api::import_bytes(s, &who, &account, &file_name, &bytes, true, false).await
-    {
-        Ok(summary) => summary,
-        Err(e) if e.status.is_client_error() => return imports_page(&st, &who, e.message).await,
-        Err(e) => return Err(e),
+    let mut summary =
+        match api::import_bytes(s, &who, &account, &file_name, &bytes, true, false).await {
+            Ok(summary) => summary,
+            Err(e) if e.status.is_client_error() => {
+                return imports_page(&st, &who, e.message).await;
+            }
+            Err(e) => return Err(e),
+        };
+    // Every row is shown, page by page: what will be written first, then in file order.
+    summary
+        .decisions
+        .sort_by_key(|d| (decision_rank(d.decision), d.line));
+    let summary = Arc::new(summary);
+    let key = st.web.uploads.put(Upload {
+        user_id: who.user.id,
+        account_id: account.id,
+        file_name,
+        bytes: bytes.to_vec(),
+        at: Instant::now(),
+        summary: Arc::clone(&summary),
+    });
+    preview(&st, &who, key, &account, summary, 1).await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct PageParam {
+    page: String,
+}
+
+/// Another page of a waiting upload's preview.
+async fn preview_page(
+    Editor(who): Editor,
+    State(st): State<AppState>,
+    Path(key): Path<String>,
+    Query(p): Query<PageParam>,
+) -> Result<Response, Problem> {
+    let page = p.page.trim().parse::<usize>().unwrap_or(1).max(1);
+    let Some((account_id, summary)) = st.web.uploads.summary(&key, who.user.id) else {
+        return imports_page(
+            &st,
+            &who,
+            "That upload has expired (or was already imported): upload the file again.".into(),
+        )
+        .await;
     };
+    let account = st.store.get_account(account_id).await?;
+    preview(&st, &who, key, &account, summary, page).await
+}
+
+async fn preview(
+    st: &AppState,
+    who: &CurrentUser,
+    key: String,
+    account: &Account,
+    summary: Arc<ImportSummary>,
+    page: usize,
+) -> Result<Response, Problem> {
+    let total = summary.decisions.len();
+    let pages = total.div_ceil(PREVIEW_ROWS).max(1);
+    let page = page.min(pages);
+    let start = (page - 1) * PREVIEW_ROWS;
     let lines: Vec<DecisionLine> = summary
         .decisions
         .iter()
+        .skip(start)
         .take(PREVIEW_ROWS)
         .map(|d| DecisionLine {
             line: d.line,
@@ -1256,18 +1372,15 @@ async fn upload(
             },
         })
         .collect();
-    let key = st.web.uploads.put(Upload {
-        user_id: who.user.id,
-        account_id: account.id,
-        file_name,
-        bytes: bytes.to_vec(),
-        at: Instant::now(),
-    });
     render(PreviewPage {
-        nav: nav(&st, &who, "imports").await?,
+        nav: nav(st, who, "imports").await?,
         key,
         account: account.name.clone(),
-        more: summary.decisions.len().saturating_sub(PREVIEW_ROWS),
+        first: if total == 0 { 0 } else { start + 1 },
+        last: start + lines.len(),
+        total,
+        prev: (page > 1).then(|| page - 1),
+        next: (page < pages).then(|| page + 1),
         summary,
         lines,
     })
@@ -1339,17 +1452,7 @@ fn age(t: Option<chrono::DateTime<Utc>>) -> String {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct MessageParam {
-    message: String,
-}
-
-async fn safety(
-    Admin(who): Admin,
-    State(st): State<AppState>,
-    Query(m): Query<MessageParam>,
-) -> Result<Response, Problem> {
+async fn safety(Admin(who): Admin, State(st): State<AppState>) -> Result<Response, Problem> {
     let s = st.store.as_ref();
     let head = s.journal_head().await?;
     let status = api::backup_status(&st).await?;
@@ -1369,7 +1472,8 @@ async fn safety(
         last_backup_age: age(lb),
         last_verified_age: age(lv),
         status,
-        message: m.message,
+        // The notice comes from the server (the backup just taken), never from the URL.
+        message: st.web.take_flash(who.credential_id),
     })
 }
 
@@ -1392,7 +1496,8 @@ async fn backup_now(State(st): State<AppState>, p: Posted) -> Result<Response, P
         Ok(o) => format!("The backup FAILED verification: {}", o.verification),
         Err(e) => e.message,
     };
-    Ok(Redirect::to(&format!("/safety?message={}", url_encode(&message))).into_response())
+    st.web.set_flash(p.user.credential_id, message);
+    Ok(Redirect::to("/safety").into_response())
 }
 
 // ---- my account
@@ -1472,6 +1577,16 @@ async fn change_password(
         )
         .await;
     }
+    if let Err(wait) = st.web.throttle.check_password_change(p.user.user.id) {
+        let secs = wait.as_secs().max(1);
+        return my_account_page(
+            &st,
+            &p.user,
+            String::new(),
+            format!("Too many wrong current passwords: try again in {secs} seconds."),
+        )
+        .await;
+    }
     let stored = p.user.user.password_hash.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let ok = stored.is_some_and(|h| verify_password(&current, &h));
@@ -1481,7 +1596,7 @@ async fn change_password(
     .map_err(Problem::internal)?;
     let hash = match checked {
         (false, _) => {
-            st.web.throttle.failed(&p.user.user.name, None);
+            st.web.throttle.password_change_failed(p.user.user.id);
             return my_account_page(
                 &st,
                 &p.user,
@@ -1504,8 +1619,13 @@ async fn change_password(
         },
     )
     .await?;
-    s.revoke_credentials(None, Some(p.user.user.id), Some(CredentialKind::Session))
-        .await?;
+    s.revoke_credentials(
+        &p.user.actor(),
+        None,
+        Some(p.user.user.id),
+        Some(CredentialKind::Session),
+    )
+    .await?;
     tracing::info!(user = %p.user.user.name, "password changed; sessions ended");
     let (_, secure) = auth::client(&headers, p.peer, &st.web);
     let secret = auth::create_session(s, &p.user.user).await?;
@@ -1609,6 +1729,17 @@ async fn change_user(
     let s = st.store.as_ref();
     let role: Option<Role> = p.get("role").map(str::parse).transpose()?;
     let disabled = p.get("disabled").map(|d| d == "1");
+    // One's own password is changed on the account page, with the current one (and its
+    // throttle): not here, where it would need neither.
+    if id == p.user.user.id && p.get("password").is_some_and(|pw| !pw.is_empty()) {
+        return users_page(
+            &st,
+            &p.user,
+            String::new(),
+            "Change your own password on your account page (your name at the top; it asks for the current one).".into(),
+        )
+        .await;
+    }
     let password_hash = match p.get("password").filter(|pw| !pw.is_empty()) {
         Some(pw) => {
             let pw = pw.to_string();
@@ -1642,10 +1773,16 @@ async fn change_user(
     )
     .await?;
     if disabled == Some(true) {
-        s.revoke_credentials(None, Some(id), None).await?;
-    } else if password_hash.is_some() {
-        s.revoke_credentials(None, Some(id), Some(CredentialKind::Session))
+        s.revoke_credentials(&p.user.actor(), None, Some(id), None)
             .await?;
+    } else if password_hash.is_some() {
+        s.revoke_credentials(
+            &p.user.actor(),
+            None,
+            Some(id),
+            Some(CredentialKind::Session),
+        )
+        .await?;
     }
     Ok(Redirect::to("/users").into_response())
 }
@@ -1664,7 +1801,7 @@ async fn create_token(State(st): State<AppState>, p: Posted) -> Result<Response,
         .find(|u| u.id == user_id)
         .ok_or_else(|| Problem::not_found(format!("user {user_id} does not exist")))?;
     let label = check_name("token", &p.text("name"))?;
-    let (_, secret) = auth::create_token(s, &user, &label).await?;
+    let (_, secret) = auth::create_token(s, &p.user.actor(), &user, &label).await?;
     tracing::info!(admin = %p.user.user.name, user = %user.name, token = %label, "API token created");
     users_page(&st, &p.user, secret, String::new()).await
 }
@@ -1677,7 +1814,7 @@ async fn revoke_token(
     p.user.require(Role::Admin)?;
     let n = st
         .store
-        .revoke_credentials(Some(id), None, Some(CredentialKind::Token))
+        .revoke_credentials(&p.user.actor(), Some(id), None, Some(CredentialKind::Token))
         .await?;
     if n == 0 {
         return Err(Problem::not_found(format!(

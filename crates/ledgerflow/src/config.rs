@@ -396,11 +396,8 @@ pub fn show(loaded: &Loaded) -> Vec<Shown> {
                 .try_fold(&json, |v, part| v.get(part))
                 .cloned()
                 .unwrap_or(serde_json::Value::Null);
-            if key == "database_url"
-                && let Some(s) = value.as_str()
-            {
-                value = serde_json::Value::String(ledgerflow_db::redact_url(s));
-            }
+            let last = key.rsplit('.').next().unwrap_or(&key);
+            value = redacted(&value, last);
             let source = loaded
                 .figment
                 .find_metadata(&key)
@@ -428,6 +425,60 @@ pub fn show(loaded: &Loaded) -> Vec<Shown> {
             Shown { key, value, source }
         })
         .collect()
+}
+
+/// Whether a key names a secret (a token, secret, password, passphrase or key). Paths to
+/// files holding one (`*_file`) are not secrets themselves.
+fn names_a_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    !key.ends_with("_file")
+        && key.split(['_', '.', '-']).any(|part| {
+            matches!(
+                part,
+                "token" | "secret" | "password" | "passphrase" | "key" | "apikey" | "credentials"
+            )
+        })
+}
+
+/// A URL with its secret-bearing parts hidden: the password of its user info, its query string
+/// and fragment, and for a webhook (whose path is often the token itself) its path.
+fn redact_url_parts(url: &str, webhook: bool) -> String {
+    let shown = ledgerflow_db::redact_url(url);
+    let Some((scheme, rest)) = shown.split_once("://") else {
+        return shown;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    let (path, query) = tail.split_at(path_end);
+    let path = if webhook && path.len() > 1 {
+        "/***"
+    } else {
+        path
+    };
+    let query = if query.is_empty() { "" } else { "?***" };
+    format!("{scheme}://{authority}{path}{query}")
+}
+
+/// A configuration value with every secret hidden: values of keys that name a secret, and the
+/// secret-bearing parts of every URL ([`redact_url_parts`]). Used by `config show` and for the
+/// `config.toml` inside full backups.
+pub fn redacted(value: &serde_json::Value, key: &str) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), redacted(v, k))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|v| redacted(v, key)).collect()),
+        Value::String(s) if !s.is_empty() && names_a_secret(key) => {
+            Value::String("********".into())
+        }
+        Value::String(s) if s.contains("://") => Value::String(redact_url_parts(
+            s,
+            key.to_ascii_lowercase().contains("webhook"),
+        )),
+        other => other.clone(),
+    }
 }
 
 /// An annotated example configuration file.

@@ -82,7 +82,8 @@ pub fn lost_store_refusal(
 const ACCEPTED_FILE: &str = "accepted-lineages.txt";
 
 fn accepted_lineages(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join(ACCEPTED_FILE))
+    ledgerflow_backup::fsx::read_small(&dir.join(ACCEPTED_FILE), 1 << 20)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
@@ -93,12 +94,11 @@ fn accepted_lineages(dir: &std::path::Path) -> Vec<String> {
 /// backup directory, beside the catalog).
 pub fn accept_lineage(dir: &std::path::Path, lineage: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(ACCEPTED_FILE))?;
-    writeln!(f, "{lineage} accepted {}", chrono::Utc::now().to_rfc3339())?;
-    f.sync_all()?;
+    // Never through a symlink or into a FIFO planted in the shared directory.
+    ledgerflow_backup::fsx::append_line(
+        &dir.join(ACCEPTED_FILE),
+        format!("{lineage} accepted {}\n", chrono::Utc::now().to_rfc3339()).as_bytes(),
+    )?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use ledgerflow_db::{Location, OpenMode};
 
 mod backups;
 mod encryption;
+mod hostile;
 mod offsite;
 
 pub struct TestStore {

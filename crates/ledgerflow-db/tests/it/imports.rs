@@ -244,3 +244,79 @@ async fn a_streamed_import_commits_only_when_done() {
     })
     .await;
 }
+
+/// W14: on PostgreSQL a streamed import does not hold the journal's lock while its rows arrive:
+/// another writer commits in the middle of it. The import's stream is only finished after that
+/// write returns, so an import that held the lock would never finish (the timeout is a deadlock
+/// guard, not a speed check). SQLite has one writer at a time by design: an import is one
+/// transaction there, and writers wait for it.
+#[tokio::test]
+async fn w14_a_postgres_import_in_progress_does_not_block_other_writers() {
+    on_each_engine(|t| async move {
+        if t.engine != Engine::Postgres {
+            return;
+        }
+        let chk = account(t.store.as_ref(), "Checking").await;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+        let (wrote_tx, wrote_rx) = tokio::sync::oneshot::channel::<()>();
+        let chk_id = chk.id;
+        let sender = tokio::spawn(async move {
+            let rows: Vec<NewTransaction> = (0..2_000)
+                .map(|i| new_tx(chk_id, "2024-02-01", -i, "streamed"))
+                .collect();
+            tx.send(ImportChunk::Rows(rows)).await.expect("send");
+            // The first chunk is in the import's transaction once the next send is taken.
+            tx.send(ImportChunk::Rows(vec![new_tx(
+                chk_id,
+                "2024-02-02",
+                -1,
+                "more",
+            )]))
+            .await
+            .expect("send");
+            let _ = sent_tx.send(());
+            let _ = wrote_rx.await;
+            tx.send(ImportChunk::Done(ImportCounts {
+                rows_read: 2_001,
+                rows_new: 2_001,
+                rows_duplicate: 0,
+                rows_flagged: 0,
+                rows_skipped: 0,
+            }))
+            .await
+            .expect("done");
+        });
+        let store = t.store.clone();
+        let import = tokio::spawn(async move {
+            store
+                .import_rows(&actor(), batch(chk_id, "w14", 0), rx)
+                .await
+        });
+        sent_rx.await.expect("chunks sent");
+        let other = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            t.store.create_account(
+                &actor(),
+                &NewAccount {
+                    name: "Savings".into(),
+                    institution: None,
+                    kind: AccountKind::Savings,
+                    currency: ledgerflow_core::Currency::USD,
+                    opening_balance_minor: 0,
+                },
+            ),
+        )
+        .await
+        .expect("another writer waited for the whole import (the journal lock was held)")
+        .expect("account");
+        let _ = wrote_tx.send(());
+        let b = import.await.expect("join").expect("import");
+        sender.await.expect("sender");
+        assert_eq!(b.rows_new, 2_001);
+        assert!(other.id > 0);
+        let r = verify_journal(t.store.as_ref()).await.expect("verify");
+        assert!(r.ok, "{:?}", r.problem);
+    })
+    .await;
+}

@@ -68,8 +68,8 @@ async fn an_untouched_store_verifies_and_records_every_change() {
         // init, account, category, insert, bulk insert, update, delete
         assert_eq!(r.entries, 7);
         assert_eq!(r.head.head_seq, 7);
-        // the store's facts, an account, a category, 51 - 1 transactions
-        assert_eq!(r.rows_checked, 1 + 1 + 1 + 50);
+        // the store's facts, an account, a category, 51 - 1 transactions, 1 tombstone
+        assert_eq!(r.rows_checked, 1 + 1 + 1 + 50 + 1);
         let entries = t
             .store
             .journal_entries(&JournalFilter {

@@ -250,23 +250,29 @@ async fn credentials_are_found_by_hash_and_revoked() {
             .expect("user");
         let hash = |b: u8| [b; 32];
         let token = s
-            .create_credential(&NewCredential {
-                kind: CredentialKind::Token,
-                user_id: u.id,
-                name: "script".into(),
-                secret_sha256: hash(1),
-                expires_at: None,
-            })
+            .create_credential(
+                &actor(),
+                &NewCredential {
+                    kind: CredentialKind::Token,
+                    user_id: u.id,
+                    name: "script".into(),
+                    secret_sha256: hash(1),
+                    expires_at: None,
+                },
+            )
             .await
             .expect("token");
         let expired = s
-            .create_credential(&NewCredential {
-                kind: CredentialKind::Session,
-                user_id: u.id,
-                name: String::new(),
-                secret_sha256: hash(2),
-                expires_at: Some(Utc::now() - chrono::Duration::minutes(1)),
-            })
+            .create_credential(
+                &actor(),
+                &NewCredential {
+                    kind: CredentialKind::Session,
+                    user_id: u.id,
+                    name: String::new(),
+                    secret_sha256: hash(2),
+                    expires_at: Some(Utc::now() - chrono::Duration::minutes(1)),
+                },
+            )
             .await
             .expect("session");
         let (found, user) = s
@@ -286,25 +292,31 @@ async fn credentials_are_found_by_hash_and_revoked() {
         assert_eq!(old.id, expired.id);
         assert!(!old.is_live(Utc::now()), "expired");
         // A new session clears expired ones.
-        s.create_credential(&NewCredential {
-            kind: CredentialKind::Session,
-            user_id: u.id,
-            name: String::new(),
-            secret_sha256: hash(3),
-            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
-        })
+        s.create_credential(
+            &actor(),
+            &NewCredential {
+                kind: CredentialKind::Session,
+                user_id: u.id,
+                name: String::new(),
+                secret_sha256: hash(3),
+                expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+            },
+        )
         .await
         .expect("session");
         assert!(s.find_credential(&hash(2)).await.expect("find").is_none());
         // Same secret twice is refused.
         assert!(
-            s.create_credential(&NewCredential {
-                kind: CredentialKind::Token,
-                user_id: u.id,
-                name: "dup".into(),
-                secret_sha256: hash(1),
-                expires_at: None,
-            })
+            s.create_credential(
+                &actor(),
+                &NewCredential {
+                    kind: CredentialKind::Token,
+                    user_id: u.id,
+                    name: "dup".into(),
+                    secret_sha256: hash(1),
+                    expires_at: None,
+                }
+            )
             .await
             .is_err()
         );
@@ -316,13 +328,13 @@ async fn credentials_are_found_by_hash_and_revoked() {
         assert_eq!(listed.len(), 1);
         assert!(listed[0].last_used_at.is_some());
         assert_eq!(
-            s.revoke_credentials(Some(token.id), None, None)
+            s.revoke_credentials(&actor(), Some(token.id), None, None)
                 .await
                 .expect("revoke"),
             1
         );
         assert_eq!(
-            s.revoke_credentials(Some(token.id), None, None)
+            s.revoke_credentials(&actor(), Some(token.id), None, None)
                 .await
                 .expect("again"),
             0,
@@ -336,7 +348,7 @@ async fn credentials_are_found_by_hash_and_revoked() {
         assert!(!revoked.is_live(Utc::now()));
         // Revoking a user's sessions leaves nothing live.
         assert_eq!(
-            s.revoke_credentials(None, Some(u.id), Some(CredentialKind::Session))
+            s.revoke_credentials(&actor(), None, Some(u.id), Some(CredentialKind::Session))
                 .await
                 .expect("revoke all"),
             1

@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod browser;
+mod hostile;
 mod pages;
 
 use std::sync::Arc;
@@ -158,9 +159,14 @@ impl TestApp {
             )
             .await
             .expect("user");
-        let (_, secret) = ledgerflow_web::auth::create_token(self.store(), &u, "test")
-            .await
-            .expect("token");
+        let (_, secret) = ledgerflow_web::auth::create_token(
+            self.store(),
+            &ledgerflow_core::model::Actor::system("test"),
+            &u,
+            "test",
+        )
+        .await
+        .expect("token");
         As::Token(secret)
     }
 

@@ -249,7 +249,7 @@ async fn the_dashboard_draws_this_months_spending_and_the_safety_page_backs_up()
     assert!(dash.body.contains("1200.00 USD"));
     assert!(dash.body.contains("Uncategorized"));
     assert!(
-        dash.body.contains("Total spending: <b>1235.50</b>"),
+        dash.body.contains("Total spending: <b>1235.50 USD</b>"),
         "{}",
         dash.body
     );

@@ -89,8 +89,7 @@ pub(crate) fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
         }
     };
     // The configuration for full backups, without secrets.
-    let mut shown = s.clone();
-    shown.database_url = ledgerflow_db::redact_url(&shown.database_url);
+    let shown = crate::config::redacted(&serde_json::to_value(s)?, "");
     let config_toml = toml::to_string_pretty(&shown)?;
     Ok(Settings {
         dir: s.backup_dir.clone(),
@@ -274,6 +273,15 @@ pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
                 match verified {
                     Ok(o) => outcomes.push(o),
                     Err(e) => errors.push(format!("{}: {e}", f.display())),
+                }
+            }
+            // The live store must still hold the head the newest verified backup recorded.
+            if all && let Ok(store) = ctx.store().await {
+                let behind =
+                    ledgerflow_backup::journal_behind_backups(store.as_ref(), &settings).await;
+                store.close().await;
+                if let Some(problem) = behind? {
+                    errors.push(format!("the live store: {problem}"));
                 }
             }
             let reported = report(&outcomes, json);

@@ -1,10 +1,9 @@
 //! `ledgerflow category add|list|rename|move`. Categories are addressed by path
 //! ("Food:Groceries") or by a name that is unique.
 
-use ledgerflow_core::ValidationError;
 use ledgerflow_core::model::{CategoryKind, CategoryPatch, NewCategory};
 use ledgerflow_core::service::{
-    CATEGORY_SEP, category_paths, check_name, check_no_cycle, resolve_category,
+    CATEGORY_SEP, category_paths, check_category_name, check_no_cycle, resolve_category,
 };
 use serde::Serialize;
 
@@ -57,34 +56,31 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
         let all = s.list_categories().await?;
         match cmd {
             Cmd::Add { name, parent, kind } => {
-                let name = check_name("category", name)?;
-                if name.eq_ignore_ascii_case("none") {
-                    return Err(ValidationError::new(
-                        "\"none\" is reserved (it means \"no category\" in filters and edits)",
-                    )
-                    .into());
-                }
-                if name.contains(CATEGORY_SEP) {
-                    return Err(ValidationError::new(format!(
-                        "category name \"{name}\" must not contain '{CATEGORY_SEP}': use --parent for a subcategory"
-                    ))
-                    .into());
-                }
-                let parent = parent.as_deref().map(|p| resolve_category(&all, p)).transpose()?;
+                let name = check_category_name(name)?;
+                let parent = parent
+                    .as_deref()
+                    .map(|p| resolve_category(&all, p))
+                    .transpose()?;
                 let c = s
                     .create_category(
                         &ctx.actor,
                         &NewCategory {
                             name,
                             parent_id: parent.map(|p| p.id),
-                            kind: kind.or(parent.map(|p| p.kind)).unwrap_or(CategoryKind::Expense),
+                            kind: kind
+                                .or(parent.map(|p| p.kind))
+                                .unwrap_or(CategoryKind::Expense),
                         },
                     )
                     .await?;
                 let path = match parent {
                     Some(p) => {
                         let paths = category_paths(&all);
-                        let pp = paths.iter().find(|(id, _)| *id == p.id).map(|(_, s)| s.clone()).unwrap_or_default();
+                        let pp = paths
+                            .iter()
+                            .find(|(id, _)| *id == p.id)
+                            .map(|(_, s)| s.clone())
+                            .unwrap_or_default();
                         format!("{pp}{CATEGORY_SEP}{}", c.name)
                     }
                     None => c.name.clone(),
@@ -118,15 +114,16 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
             }
             Cmd::Rename { category, new_name } => {
                 let c = resolve_category(&all, category)?;
-                let name = check_name("category", new_name)?;
-                if name.contains(CATEGORY_SEP) {
-                    return Err(ValidationError::new(format!(
-                        "category name \"{name}\" must not contain '{CATEGORY_SEP}'"
-                    ))
-                    .into());
-                }
-                s.update_category(&ctx.actor, c.id, &CategoryPatch { name: Some(name.clone()), ..Default::default() })
-                    .await?;
+                let name = check_category_name(new_name)?;
+                s.update_category(
+                    &ctx.actor,
+                    c.id,
+                    &CategoryPatch {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 crate::out!("Renamed category \"{}\" to \"{name}\"", c.name);
             }
             Cmd::Move { category, to, top } => {
@@ -134,11 +131,21 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 let parent = if *top {
                     None
                 } else {
-                    to.as_deref().map(|p| resolve_category(&all, p)).transpose()?.map(|p| p.id)
+                    to.as_deref()
+                        .map(|p| resolve_category(&all, p))
+                        .transpose()?
+                        .map(|p| p.id)
                 };
                 check_no_cycle(&all, c.id, parent)?;
-                s.update_category(&ctx.actor, c.id, &CategoryPatch { parent_id: Some(parent), ..Default::default() })
-                    .await?;
+                s.update_category(
+                    &ctx.actor,
+                    c.id,
+                    &CategoryPatch {
+                        parent_id: Some(parent),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 crate::out!(
                     "Moved category \"{}\" {}",
                     c.name,

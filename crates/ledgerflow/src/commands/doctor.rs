@@ -126,18 +126,36 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
                 },
             );
             if meta.is_some() {
-                let report = ledgerflow_core::service::verify_journal(store.as_ref()).await?;
-                add(
+                if applied < known {
+                    add(
                     "journal",
-                    report.ok,
-                    match &report.problem {
-                        None => format!(
-                            "{} entries chained, {} rows match the journal",
-                            report.entries, report.rows_checked
-                        ),
-                        Some(p) => p.clone(),
-                    },
+                    false,
+                    "not checked: the schema is behind (run `ledgerflow migrate`, which takes a verified backup first)".into(),
                 );
+                } else {
+                    let mut report =
+                        ledgerflow_core::service::verify_journal(store.as_ref()).await?;
+                    if report.ok
+                        && let Ok(settings) = crate::commands::backup::settings(ctx)
+                        && let Some(problem) =
+                            ledgerflow_backup::journal_behind_backups(store.as_ref(), &settings)
+                                .await?
+                    {
+                        report.ok = false;
+                        report.problem = Some(problem);
+                    }
+                    add(
+                        "journal",
+                        report.ok,
+                        match &report.problem {
+                            None => format!(
+                                "{} entries chained, {} rows match the journal",
+                                report.entries, report.rows_checked
+                            ),
+                            Some(p) => p.clone(),
+                        },
+                    );
+                }
                 match crate::commands::backup::health(
                     ctx,
                     meta.as_ref().map(|m| m.lineage_id.to_string()).as_deref(),

@@ -37,7 +37,17 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     let result = async {
         match cmd {
             Cmd::Verify { json } => {
-                let r = verify_journal(s).await?;
+                let mut r = verify_journal(s).await?;
+                // A journal cut back cleanly agrees with itself: the newest verified backup of
+                // this ledger recorded a later head.
+                if r.ok
+                    && let Ok(settings) = crate::commands::backup::settings(ctx)
+                    && let Some(problem) =
+                        ledgerflow_backup::journal_behind_backups(s, &settings).await?
+                {
+                    r.ok = false;
+                    r.problem = Some(problem);
+                }
                 if *json {
                     print_json(&r)?;
                 } else if r.ok {

@@ -102,7 +102,7 @@ pub async fn nuke(ctx: &Ctx, _args: &NukeArgs) -> anyhow::Result<()> {
         fresh.lineage_id
     );
     crate::out!(
-        "Undo: ledgerflow restore {} --yes",
+        "Undo: ledgerflow restore {} --yes --other-lineage",
         backup
             .file
             .file_name()

@@ -1,4 +1,4 @@
-//! `ledgerflow restore BACKUP [--yes] [--to-new PATH|URL]`: the work is
+//! `ledgerflow restore BACKUP [--yes] [--to-new DIR|URL] [--other-lineage]`: the work is
 //! `ledgerflow_backup::restore` (verify, pinned safety backup, restore beside, check, swap).
 //! Here: which store, the environment lock and the confirmations.
 
@@ -8,7 +8,7 @@ use ledgerflow_core::model::Environment;
 use ledgerflow_db::{Location, OpenMode};
 
 use crate::context::{Ctx, print_json};
-use crate::exit::{BadInput, Refused};
+use crate::exit::BadInput;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,10 +17,14 @@ pub struct Args {
     /// Do not ask for confirmation (dev and staging).
     #[arg(long)]
     pub yes: bool,
-    /// Restore into a new store instead (a SQLite file path, or a postgres:// URL of a new
-    /// database); the current store is left alone.
-    #[arg(long, value_name = "PATH|URL")]
+    /// Restore into a new store instead (a new data directory, opened afterwards with
+    /// `--data-dir DIR`, or a postgres:// URL of a new database); the current store is left
+    /// alone.
+    #[arg(long, value_name = "DIR|URL")]
     pub to_new: Option<String>,
+    /// Allow a backup of another ledger (another lineage) to replace this one.
+    #[arg(long)]
+    pub other_lineage: bool,
     /// In prod: allow the restore (the store's name must then be typed at the prompt).
     #[arg(long)]
     pub authorize_prod: bool,
@@ -41,22 +45,12 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
         Some(t) if t.contains("://") || t.starts_with("sqlite:") => {
             Some(Location::parse(t).map_err(|e| BadInput(e.to_string()))?)
         }
-        Some(t) => Some(Location::Sqlite(PathBuf::from(t))),
+        // A data directory, as every other command takes it (`--data-dir DIR`).
+        Some(t) => Some(Location::sqlite_in(std::path::Path::new(t))),
     };
     let target = to_new.as_ref().unwrap_or(&live);
-
-    // The backup's environment must be the one LedgerFlow runs as.
-    let manifest_env = read_environment(&file);
-    if let Some(env) = &manifest_env
-        && env != ctx.settings.env.as_str()
-    {
-        return Err(Refused(format!(
-            "{} is a backup of a {env} store but LedgerFlow runs as {}: refused (environments stay apart)",
-            file.display(),
-            ctx.settings.env
-        ))
-        .into());
-    }
+    // The backup's environment is read from the store it restores (not from its manifest,
+    // which anyone with access to the backup directory can edit) by the restore itself.
     // What is there now, under the environment lock.
     let current = if to_new.is_none() {
         current_store(ctx).await?
@@ -66,7 +60,8 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
 
     if ctx.settings.env == Environment::Prod && to_new.is_none() {
         crate::guard::authorize_prod(ctx, "a restore", a.authorize_prod, None)?;
-    } else if !a.yes {
+    } else if !a.yes && to_new.is_none() {
+        // A restore into a new store replaces nothing: no confirmation.
         let what = match &current {
             Some(n) => format!("replacing its {n} transactions"),
             None => "where there is no store now".to_string(),
@@ -81,7 +76,12 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
         )?;
     }
 
-    let done = ledgerflow_backup::restore(&live, &settings, &file, to_new.as_ref()).await?;
+    let expect = ledgerflow_backup::restore::Expect {
+        environment: ctx.settings.env.as_str().to_string(),
+        other_lineage: a.other_lineage,
+    };
+    let done =
+        ledgerflow_backup::restore(&live, &settings, &file, to_new.as_ref(), &expect).await?;
     if a.json {
         return print_json(&done);
     }
@@ -109,6 +109,15 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
                 .unwrap_or_default()
         ),
         None => crate::out!("There was no store to keep a safety backup of."),
+    }
+    if let Some(t) = &a.to_new {
+        crate::out!(
+            "It is a copy with a lineage of its own (lineage {}): its journal and backups never mix with this ledger's.",
+            done.facts.lineage_id.as_deref().unwrap_or("none")
+        );
+        if matches!(to_new, Some(Location::Sqlite(_))) {
+            crate::out!("Open it with: ledgerflow --data-dir {t} status");
+        }
     }
     if let Some(k) = &done.kept_aside {
         crate::out!("What was there was not a LedgerFlow store; it is kept as {k}.");
@@ -146,14 +155,4 @@ async fn current_store(ctx: &Ctx) -> anyhow::Result<Option<i64>> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// The environment recorded in a backup's manifest.
-fn read_environment(file: &std::path::Path) -> Option<String> {
-    let side = format!(
-        "{}.manifest.json",
-        file.display().to_string().trim_end_matches(".failed")
-    );
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(side).ok()?).ok()?;
-    v["facts"]["environment"].as_str().map(str::to_string)
 }

@@ -1,7 +1,7 @@
 //! `ledgerflow token create|list|revoke`: personal API tokens. A token acts with its user's
 //! role (`Authorization: Bearer TOKEN`); only its SHA-256 is stored, so it is shown once.
 
-use ledgerflow_core::model::CredentialKind;
+use ledgerflow_core::model::{Actor, CredentialKind};
 use ledgerflow_core::{CoreError, Store};
 use serde::Serialize;
 
@@ -67,7 +67,8 @@ async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 .into());
             }
             let label = ledgerflow_core::service::check_name("token", name)?;
-            let (cred, secret) = ledgerflow_web::auth::create_token(s, &u, &label).await?;
+            let (cred, secret) =
+                ledgerflow_web::auth::create_token(s, &Actor::cli(), &u, &label).await?;
             tracing::info!(user = %u.name, token = %label, id = cred.id, "API token created");
             crate::out!(
                 "Created token {} \"{label}\" for {} ({}). It is shown only now: keep it in a password manager.",
@@ -132,7 +133,7 @@ async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
         }
         Cmd::Revoke { id } => {
             let n = s
-                .revoke_credentials(Some(*id), None, Some(CredentialKind::Token))
+                .revoke_credentials(&Actor::cli(), Some(*id), None, Some(CredentialKind::Token))
                 .await?;
             if n == 0 {
                 return Err(CoreError::NotFound(format!(

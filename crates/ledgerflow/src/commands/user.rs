@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use ledgerflow_core::model::{CredentialKind, NewUser, Role, User, UserPatch};
+use ledgerflow_core::model::{Actor, CredentialKind, NewUser, Role, User, UserPatch};
 use ledgerflow_core::password::hash_password;
 use ledgerflow_core::service::check_user_name;
 use ledgerflow_core::{CoreError, Store, ValidationError};
@@ -173,8 +173,13 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             )
             .await?;
             // Signed-in browsers must sign in again with the new password.
-            s.revoke_credentials(None, Some(u.id), Some(CredentialKind::Session))
-                .await?;
+            s.revoke_credentials(
+                &Actor::cli(),
+                None,
+                Some(u.id),
+                Some(CredentialKind::Session),
+            )
+            .await?;
             crate::out!("Password of \"{}\" changed", u.name);
         }
         Cmd::Role { name, role } => {
@@ -203,7 +208,9 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             )
             .await?;
             if disable {
-                let n = s.revoke_credentials(None, Some(u.id), None).await?;
+                let n = s
+                    .revoke_credentials(&Actor::cli(), None, Some(u.id), None)
+                    .await?;
                 if n > 0 {
                     crate::out!("Revoked {n} sessions and API tokens of \"{}\"", u.name);
                 }

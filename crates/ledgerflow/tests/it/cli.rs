@@ -351,7 +351,7 @@ fn a_store_from_a_newer_ledgerflow_is_refused_with_both_versions() {
     app.raw_sql("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (42, 'future', 1, x'00', 0)");
     let err = app.fails(&["status"], 3);
     assert!(
-        err.contains("schema is version 42, newer than this ledgerflow knows (3)"),
+        err.contains("schema is version 42, newer than this ledgerflow knows (4)"),
         "{err}"
     );
 }

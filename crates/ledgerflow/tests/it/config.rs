@@ -51,6 +51,32 @@ fn config_show_names_each_value_and_its_source_with_secrets_redacted() {
             .expect("source")
             .contains("ledgerflow.toml")
     );
+    // Webhook tokens (in the path or the query) and an S3 endpoint's user:password are hidden.
+    std::fs::write(
+        app.path().join("ledgerflow.toml"),
+        "[backup]\nalert_webhook = \"https://hooks.example/services/T0/B0/SeCrEtPaTh?token=QuErYsEcReT\"\n\n\
+         [backup.destinations.offsite]\nurl = \"s3://bucket/prod\"\n\
+         endpoint = \"https://minio:MiNiOpAsS@s3.example:9000\"\naccess_key_id = \"AKIAEXAMPLE\"\n",
+    )
+    .expect("write");
+    let out = app
+        .command(&["config", "show", "--json"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for secret in ["SeCrEtPaTh", "QuErYsEcReT", "MiNiOpAsS", "AKIAEXAMPLE"] {
+        assert!(!stdout.contains(secret), "{secret} leaked: {stdout}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        v["backup.alert_webhook"]["value"],
+        "https://hooks.example/***?***"
+    );
 }
 
 #[test]

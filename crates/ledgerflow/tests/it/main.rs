@@ -9,6 +9,7 @@ mod backup;
 mod cli;
 mod config;
 mod deploy;
+mod hostile;
 mod imports;
 mod migrate;
 mod restore;

@@ -73,14 +73,10 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
         assert_eq!(transactions(&app), 5_001);
         app.ok(&["journal", "verify"]);
 
-        // Into a new store, leaving this one alone.
+        // Into a new store, leaving this one alone: on SQLite a new data directory, opened
+        // afterwards with `--data-dir` like any other (C5).
         let new_target = match &app.db_url {
-            None => app
-                .path()
-                .join("copy")
-                .join("ledgerflow.db")
-                .display()
-                .to_string(),
+            None => app.path().join("copy").display().to_string(),
             Some(url) => {
                 let (base, _) = url.rsplit_once('/').expect("db name");
                 format!("{base}/lf_restored_{}", std::process::id())
@@ -89,27 +85,30 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
         let out = app.ok(&["restore", &b, "--yes", "--to-new", &new_target]);
         assert!(out.contains("There was no store to keep"), "{out}");
         assert_eq!(transactions(&app), 5_001);
-        let copy = app
-            .command(&[
-                "status",
-                "--json",
-                "--database-url",
-                &sqlite_or_url(&new_target),
-            ])
-            .output()
-            .expect("status");
+        let copy = match &app.db_url {
+            None => {
+                assert!(
+                    out.contains(&format!("ledgerflow --data-dir {new_target} status")),
+                    "{out}"
+                );
+                app.command(&["status", "--json", "--data-dir", &new_target])
+                    .output()
+                    .expect("status")
+            }
+            Some(_) => app
+                .command(&["status", "--json", "--database-url", &new_target])
+                .output()
+                .expect("status"),
+        };
+        assert!(
+            copy.status.success(),
+            "{}",
+            String::from_utf8_lossy(&copy.stderr)
+        );
         let st: serde_json::Value = serde_json::from_slice(&copy.stdout).expect("json");
         assert_eq!(st["counts"]["transactions"], 3_000, "{st}");
         let again = app.fails(&["restore", &b, "--yes", "--to-new", &new_target], 1);
         assert!(again.contains("already exists"), "{again}");
-    }
-}
-
-fn sqlite_or_url(t: &str) -> String {
-    if t.contains("://") {
-        t.to_string()
-    } else {
-        format!("sqlite://{t}")
     }
 }
 

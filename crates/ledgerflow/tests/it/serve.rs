@@ -150,8 +150,9 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
 
     // the store it created is a normal, verifiable store
     let st = app.json(&["status", "--json"]);
-    // Two entries: the store's creation and the user; tokens are access, not journaled.
-    assert_eq!(st["journal"]["head_seq"], 2);
+    // Four entries: the store's creation, the user, the token made and the token revoked
+    // (credentials are journaled, by their hashes only).
+    assert_eq!(st["journal"]["head_seq"], 4);
     app.ok(&["journal", "verify"]);
 }
 
