@@ -4,6 +4,10 @@
 //! date is the transaction date and the value date is kept beside it; an entry with several
 //! `TxDtls` that carry their own amounts becomes one transaction per detail; pending entries
 //! are skipped and counted in a warning.
+//!
+//! Hostile files are refused, not followed: elements nest at most [`MAX_DEPTH`] deep, and an
+//! element's text or a tag holds at most [`MAX_LINE`] bytes. The tree is a flat arena, so no
+//! walk over it (nor its drop) recurses.
 
 use chrono::NaiveDate;
 use quick_xml::Reader;
@@ -11,7 +15,10 @@ use quick_xml::events::Event;
 use rust_decimal::Decimal;
 
 use crate::decode::{decode, encoding_for};
-use crate::model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount};
+use crate::model::{
+    Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
+    parse_amount, shown, too_deep,
+};
 
 pub fn sniff(bytes: &[u8]) -> bool {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
@@ -21,42 +28,81 @@ pub fn sniff(bytes: &[u8]) -> bool {
         || head.contains("BkToCstmrDbtCdtNtfctn")
 }
 
+/// An element. The tree is a flat arena ([`Doc`]): children are indices, so neither walking
+/// nor dropping it recurses, however the file nests.
 #[derive(Debug, Default)]
 struct Node {
     name: String,
     attrs: Vec<(String, String)>,
     text: String,
-    children: Vec<Node>,
+    /// `text` holds more than whitespace.
+    solid: bool,
+    children: Vec<usize>,
     line: usize,
 }
 
-impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|c| c.name == name)
+/// Every element of a document; the first is the root.
+struct Doc {
+    nodes: Vec<Node>,
+}
+
+impl Doc {
+    fn root(&self) -> El<'_> {
+        El { doc: self, id: 0 }
     }
-    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
+}
+
+/// An element of a [`Doc`].
+#[derive(Clone, Copy)]
+struct El<'a> {
+    doc: &'a Doc,
+    id: usize,
+}
+
+impl<'a> El<'a> {
+    fn node(self) -> &'a Node {
+        &self.doc.nodes[self.id]
+    }
+    fn line(self) -> usize {
+        self.node().line
+    }
+    fn text(self) -> &'a str {
+        &self.node().text
+    }
+    fn children(self) -> impl Iterator<Item = El<'a>> + 'a {
+        let doc = self.doc;
+        self.node().children.iter().map(move |&id| El { doc, id })
+    }
+    fn child(self, name: &str) -> Option<El<'a>> {
+        self.children().find(|c| c.node().name == name)
+    }
+    fn children_named(self, name: &'a str) -> impl Iterator<Item = El<'a>> + 'a {
+        self.children().filter(move |c| c.node().name == name)
     }
     /// Text at a path of child names ("BookgDt/Dt").
-    fn at(&self, path: &str) -> Option<&str> {
+    fn at(self, path: &str) -> Option<&'a str> {
         let mut n = self;
         for p in path.split('/') {
             n = n.child(p)?;
         }
-        Some(n.text.trim()).filter(|t| !t.is_empty())
+        Some(n.text().trim()).filter(|t| !t.is_empty())
     }
-    /// Every descendant named `name`, in document order.
-    fn descendants<'a>(&'a self, name: &str, out: &mut Vec<&'a Node>) {
-        for c in &self.children {
-            if c.name == name {
-                out.push(c);
+    /// Every descendant named `name`, in document order, not descending into matches. Walks
+    /// with an explicit stack.
+    fn descendants(self, name: &str, out: &mut Vec<El<'a>>) {
+        let mut todo: Vec<usize> = self.node().children.iter().rev().copied().collect();
+        while let Some(id) = todo.pop() {
+            let n = &self.doc.nodes[id];
+            if n.name == name {
+                out.push(El { doc: self.doc, id });
             } else {
-                c.descendants(name, out);
+                todo.extend(n.children.iter().rev());
             }
         }
     }
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
+    fn attr(self, name: &str) -> Option<&'a str> {
+        self.node()
+            .attrs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
@@ -67,93 +113,145 @@ fn local(name: &str) -> String {
     name.rsplit(':').next().unwrap_or(name).to_string()
 }
 
-fn build(text: &str) -> Result<Node, String> {
+/// Line numbers of byte positions that only grow: counts the newlines once.
+struct Lines<'t> {
+    text: &'t [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    fn at(&mut self, pos: usize) -> usize {
+        let pos = pos.min(self.text.len());
+        if pos < self.pos {
+            // Not expected (positions only grow); count from the start.
+            self.pos = 0;
+            self.line = 1;
+        }
+        self.line += self.text[self.pos..pos]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.pos = pos;
+        self.line
+    }
+}
+
+/// Appends text to an element, refusing more than [`MAX_LINE`] bytes in one element.
+fn add_text(node: &mut Node, text: &str, line: usize) -> Result<(), String> {
+    if node.text.len() + text.len() > MAX_LINE {
+        return Err(format!(
+            "line {line}: the text of <{}> is longer than {MAX_LINE} bytes",
+            shown(&node.name)
+        ));
+    }
+    node.solid |= !text.trim().is_empty();
+    node.text.push_str(text);
+    Ok(())
+}
+
+fn build(text: &str) -> Result<Doc, String> {
     let mut reader = Reader::from_str(text);
-    let mut stack = vec![Node {
+    let mut nodes = vec![Node {
         name: "#root".into(),
         ..Default::default()
     }];
-    let line_of = |pos: usize| text[..pos.min(text.len())].matches('\n').count() + 1;
+    // The open elements, the root first.
+    let mut stack = vec![0usize];
+    let mut lines = Lines {
+        text: text.as_bytes(),
+        pos: 0,
+        line: 1,
+    };
     loop {
         let pos = reader.buffer_position() as usize;
-        match reader.read_event() {
-            Ok(Event::Start(e)) => {
+        let event = match reader.read_event() {
+            Ok(e) => e,
+            Err(e) => {
+                let line = lines.at(reader.buffer_position() as usize);
+                return Err(format!(
+                    "line {line}: not well-formed XML: {}",
+                    shown(&e.to_string())
+                ));
+            }
+        };
+        let parent = stack.last().copied().unwrap_or(0);
+        match event {
+            Event::Start(_) | Event::Empty(_) => {
+                let line = lines.at(pos);
+                let (e, open) = match &event {
+                    Event::Start(e) => (e, true),
+                    Event::Empty(e) => (e, false),
+                    _ => continue,
+                };
+                if e.len() > MAX_LINE {
+                    return Err(format!(
+                        "line {line}: a tag is longer than {MAX_LINE} bytes"
+                    ));
+                }
+                if open && stack.len() > MAX_DEPTH {
+                    return Err(too_deep(line));
+                }
                 let attrs = e
                     .attributes()
                     .flatten()
                     .map(|a| (local(a.key.as_ref()), a.value.to_string()))
                     .collect();
-                stack.push(Node {
+                // Whitespace between an aggregate's children is layout, not text: dropped, so
+                // that a statement of many entries does not gather it.
+                if !nodes[parent].solid {
+                    nodes[parent].text.clear();
+                }
+                let id = nodes.len();
+                nodes.push(Node {
                     name: local(e.name().as_ref()),
                     attrs,
-                    line: line_of(pos),
+                    line,
                     ..Default::default()
                 });
-            }
-            Ok(Event::Empty(e)) => {
-                let n = Node {
-                    name: local(e.name().as_ref()),
-                    line: line_of(pos),
-                    ..Default::default()
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.children.push(n);
+                nodes[parent].children.push(id);
+                if open {
+                    stack.push(id);
                 }
             }
-            Ok(Event::End(_)) => {
-                if stack.len() > 1
-                    && let Some(n) = stack.pop()
-                    && let Some(top) = stack.last_mut()
-                {
-                    top.children.push(n);
-                }
+            Event::End(_) if stack.len() > 1 => {
+                stack.pop();
             }
-            Ok(Event::Text(t)) => {
-                if let Some(top) = stack.last_mut() {
-                    let raw: String = t.to_string();
-                    top.text.push_str(
-                        &quick_xml::escape::unescape(&raw)
-                            .map(|c| c.into_owned())
-                            .unwrap_or(raw),
-                    );
-                }
+            Event::Text(t) => {
+                let raw: String = t.to_string();
+                let text = quick_xml::escape::unescape(&raw)
+                    .map(|c| c.into_owned())
+                    .unwrap_or(raw);
+                add_text(&mut nodes[parent], &text, lines.at(pos))?;
             }
-            Ok(Event::CData(t)) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t);
-                }
+            Event::CData(t) => {
+                add_text(&mut nodes[parent], &t, lines.at(pos))?;
             }
-            Ok(Event::GeneralRef(r)) => {
-                if let Some(top) = stack.last_mut() {
-                    let name: String = r.to_string();
-                    let s = format!("&{name};");
-                    top.text.push_str(
-                        &quick_xml::escape::unescape(&s)
-                            .map(|c| c.into_owned())
-                            .unwrap_or(s),
-                    );
-                }
+            Event::GeneralRef(r) => {
+                let name: String = r.to_string();
+                let s = format!("&{name};");
+                let text = quick_xml::escape::unescape(&s)
+                    .map(|c| c.into_owned())
+                    .unwrap_or(s);
+                add_text(&mut nodes[parent], &text, lines.at(pos))?;
             }
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => {
-                return Err(format!(
-                    "line {}: not well-formed XML: {e}",
-                    line_of(reader.buffer_position() as usize)
-                ));
-            }
+            Event::Eof => break,
+            _ => {}
         }
     }
     if stack.len() != 1 {
         return Err(format!(
             "the XML ends inside <{}>",
-            stack.last().map(|n| n.name.as_str()).unwrap_or("?")
+            stack
+                .last()
+                .map(|&i| shown(&nodes[i].name))
+                .unwrap_or_default()
         ));
     }
-    stack.pop().ok_or_else(|| "empty document".to_string())
+    Ok(Doc { nodes })
 }
 
-fn date_of(n: Option<&Node>) -> Option<NaiveDate> {
+fn date_of(n: Option<El<'_>>) -> Option<NaiveDate> {
     let n = n?;
     let t = n.at("Dt").or_else(|| n.at("DtTm"))?;
     NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()
@@ -171,7 +269,8 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         .and_then(|e| encoding_for(&e));
     let decoded = decode(bytes, declared);
     let mut warnings: Vec<String> = decoded.warning.into_iter().collect();
-    let root = build(&decoded.text).map_err(fail)?;
+    let doc = build(&decoded.text).map_err(fail)?;
+    let root = doc.root();
     let mut stmts = Vec::new();
     for container in ["Stmt", "Rpt", "Ntfctn"] {
         root.descendants(container, &mut stmts);
@@ -239,7 +338,7 @@ fn signed(amount: Decimal, ind: Option<&str>, reversal: bool) -> Decimal {
     if neg { -amount } else { amount }
 }
 
-fn party_name(d: &Node, credit: bool) -> Option<String> {
+fn party_name(d: El<'_>, credit: bool) -> Option<String> {
     // Money in: the debtor paid us; money out: we paid the creditor.
     let (first, second) = if credit {
         ("Dbtr", "Cdtr")
@@ -253,11 +352,11 @@ fn party_name(d: &Node, credit: bool) -> Option<String> {
         .map(str::to_string)
 }
 
-fn remittance(d: &Node) -> String {
+fn remittance(d: El<'_>) -> String {
     let mut v = Vec::new();
     if let Some(r) = d.child("RmtInf") {
         for u in r.children_named("Ustrd") {
-            let t = u.text.trim();
+            let t = u.text().trim();
             if !t.is_empty() {
                 v.push(t.to_string());
             }
@@ -271,16 +370,20 @@ fn remittance(d: &Node) -> String {
     v.join(" ")
 }
 
-fn entry(e: &Node, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> {
+fn entry(e: El<'_>, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> {
     let err = |reason: String| RowError {
-        line: e.line,
+        line: e.line(),
         reason,
     };
     let amt_node = e
         .child("Amt")
         .ok_or_else(|| err("entry has no Amt".into()))?;
-    let amount = parse_amount(&amt_node.text)
-        .ok_or_else(|| err(format!("Amt \"{}\" is not an amount", amt_node.text.trim())))?;
+    let amount = parse_amount(amt_node.text()).ok_or_else(|| {
+        err(format!(
+            "Amt \"{}\" is not an amount",
+            shown(amt_node.text().trim())
+        ))
+    })?;
     let ind = e.at("CdtDbtInd");
     if ind.is_none() {
         return Err(err("entry has no CdtDbtInd (credit or debit)".into()));
@@ -294,22 +397,22 @@ fn entry(e: &Node, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> {
     let value_date = date_of(e.child("ValDt"));
     let ccy = amt_node.attr("Ccy").or(currency).map(str::to_string);
     let entry_ref = e.at("AcctSvcrRef").map(str::to_string);
-    let details: Vec<&Node> = e
+    let details: Vec<El<'_>> = e
         .child("NtryDtls")
         .map(|n| n.children_named("TxDtls").collect())
         .unwrap_or_default();
     let credit = signed(amount, ind, reversal) > Decimal::ZERO;
-    let detail_amount = |d: &Node| {
+    let detail_amount = |d: El<'_>| {
         d.at("AmtDtls/TxAmt/Amt")
             .or_else(|| d.at("Amt"))
             .and_then(parse_amount)
     };
     // Split a batch entry only when every detail carries its own amount and they add up.
     let split = details.len() > 1 && {
-        let amounts: Option<Vec<Decimal>> = details.iter().map(|d| detail_amount(d)).collect();
+        let amounts: Option<Vec<Decimal>> = details.iter().map(|d| detail_amount(*d)).collect();
         amounts.is_some_and(|a| a.iter().copied().sum::<Decimal>() == amount)
     };
-    let one = |d: Option<&Node>, amt: Decimal, idx: usize| {
+    let one = |d: Option<El<'_>>, amt: Decimal, idx: usize| {
         let payee = d.and_then(|d| party_name(d, credit)).unwrap_or_default();
         let memo = d
             .map(remittance)
@@ -336,14 +439,14 @@ fn entry(e: &Node, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> {
             external_id: ext,
             check_number: None,
             category: None,
-            line: d.map(|d| d.line).unwrap_or(e.line),
+            line: d.map(|d| d.line()).unwrap_or(e.line()),
         }
     };
     if split {
         Ok(details
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| detail_amount(d).map(|a| one(Some(d), a, i)))
+            .filter_map(|(i, d)| detail_amount(*d).map(|a| one(Some(*d), a, i)))
             .collect())
     } else {
         Ok(vec![one(details.first().copied(), amount, 0)])

@@ -3,14 +3,17 @@
 //! encoding, preamble and footer lines, column mapping, date format, decimal and thousands
 //! separators, sign convention, inverted signs).
 //!
-//! A date that does not parse is an error on that row, never "today".
+//! A date that does not parse is an error on that row, never "today". A line (or a quoted record
+//! spanning lines) over [`MAX_LINE`] bytes refuses the file, and is never read whole into memory.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{decode, encoding_for};
-use crate::model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement};
+use crate::model::{
+    Format, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement, shown, too_long,
+};
 
 /// How the amount is given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -615,35 +618,99 @@ pub fn settle_profile(head: &[u8], profile: Option<&Profile>) -> Result<Profile,
     Ok(profile)
 }
 
+/// The CSV reader's buffer: how far it may read beyond the record it is reading.
+const READ_AHEAD: usize = 8 * 1024;
+
+/// Reads one line (with its `\n`) onto `buf`, refusing one of more than [`MAX_LINE`] bytes
+/// (its line ending not counted) before it is read whole. Returns the bytes read.
+fn read_line<R: std::io::BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    line_no: usize,
+) -> Result<usize, StreamError> {
+    let start = buf.len();
+    loop {
+        let avail = reader.fill_buf().map_err(StreamError::Io)?;
+        if avail.is_empty() {
+            break;
+        }
+        let (take, done) = match avail.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        // Room for the text, a `\r` and the `\n`.
+        if buf.len() - start + take > MAX_LINE + 2 {
+            return Err(StreamError::Parse(too_long(line_no)));
+        }
+        buf.extend_from_slice(&avail[..take]);
+        reader.consume(take);
+        if done {
+            break;
+        }
+    }
+    let text = &buf[start..];
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    if text.len() > MAX_LINE {
+        return Err(StreamError::Parse(too_long(line_no)));
+    }
+    Ok(buf.len() - start)
+}
+
+/// Hands the CSV reader its bytes, but never more than a record's limit (plus the reader's
+/// read-ahead) past the start of the record being read: an over-long record is refused before
+/// it is in memory. The CSV reader moves `record_start` before each record.
+struct Capped<R> {
+    inner: R,
+    /// Bytes handed out so far.
+    given: u64,
+    /// Where the record being read starts.
+    record_start: u64,
+    /// The limit stopped the reader.
+    tripped: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let allowed = (MAX_LINE + 2 + READ_AHEAD) as u64;
+        let room = allowed.saturating_sub(self.given - self.record_start);
+        if room == 0 && !buf.is_empty() {
+            self.tripped = true;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a CSV record is too long",
+            ));
+        }
+        let cap = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..cap])?;
+        self.given += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads CSV rows from `reader` (UTF-8, BOM already skipped) with `profile`, calling `f` with
 /// each transaction or row error in file order, holding only the footer lines in memory. `f`
-/// returns `false` to stop.
+/// returns `false` to stop. A line or record over [`MAX_LINE`] bytes stops it with an error.
 pub fn stream<R: std::io::BufRead>(
     mut reader: R,
     profile: &Profile,
     f: &mut dyn FnMut(CsvItem) -> bool,
 ) -> Result<CsvSummary, StreamError> {
     let mut line = Vec::new();
-    for _ in 0..profile.skip_lines {
+    for i in 0..profile.skip_lines {
         line.clear();
-        if reader
-            .read_until(b'\n', &mut line)
-            .map_err(StreamError::Io)?
-            == 0
-        {
+        if read_line(&mut reader, &mut line, i + 1)? == 0 {
             break;
         }
     }
     // The first line of the body decides the delimiter when the profile does not.
     line.clear();
     let mut first = Vec::new();
+    let mut line_no = profile.skip_lines;
     loop {
         first.clear();
-        if reader
-            .read_until(b'\n', &mut first)
-            .map_err(StreamError::Io)?
-            == 0
-        {
+        line_no += 1;
+        if read_line(&mut reader, &mut first, line_no)? == 0 {
             break;
         }
         line.extend_from_slice(&first);
@@ -664,14 +731,25 @@ pub fn stream<R: std::io::BufRead>(
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_reader(std::io::Read::chain(std::io::Cursor::new(line), reader));
+        .buffer_capacity(READ_AHEAD)
+        .from_reader(Capped {
+            inner: std::io::Read::chain(std::io::Cursor::new(line), reader),
+            given: 0,
+            record_start: 0,
+            tripped: false,
+        });
     let mut rec = ::csv::StringRecord::new();
     // The next non-blank record, as (line, fields).
     let mut next = |rec: &mut ::csv::StringRecord| -> Result<Option<usize>, StreamError> {
         loop {
+            let (start, start_line) = (rdr.position().byte(), rdr.position().line());
+            rdr.get_mut().record_start = start;
+            // The record's first line (blank lines before it are counted with it).
+            let refuse = || StreamError::Parse(too_long(start_line as usize + profile.skip_lines));
             match rdr.read_record(rec) {
                 Ok(false) => return Ok(None),
                 Ok(true) => {}
+                Err(_) if rdr.get_ref().tripped => return Err(refuse()),
                 Err(e) if matches!(e.kind(), ::csv::ErrorKind::Utf8 { .. }) => {
                     return Err(StreamError::NotUtf8);
                 }
@@ -680,6 +758,10 @@ pub fn stream<R: std::io::BufRead>(
                 }
                 // A malformed record is skipped, as the whole-file reader always did.
                 Err(_) => continue,
+            }
+            // The record and its line ending.
+            if rdr.position().byte() - start > (MAX_LINE + 2) as u64 {
+                return Err(refuse());
             }
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;
@@ -741,7 +823,8 @@ fn row(
     let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));
     let Some(date) = dates.parse(date_text) else {
         return err(format!(
-            "date \"{date_text}\" does not match the format {}",
+            "date \"{}\" does not match the format {}",
+            shown(date_text),
             profile.date_format
         ));
     };
@@ -774,8 +857,8 @@ fn row(
         }),
     };
     let Some(mut amount) = amount else {
-        let shown = cols.amount.or(cols.debit).map(get).unwrap_or("");
-        return err(format!("amount \"{shown}\" is not an amount"));
+        let text = cols.amount.or(cols.debit).map(get).unwrap_or("");
+        return err(format!("amount \"{}\" is not an amount", shown(text)));
     };
     if profile.invert {
         amount = -amount;

@@ -3,7 +3,9 @@
 //! its line). Nothing here touches the store; `ledgerflow import` turns a parsed file into an
 //! import batch.
 //!
-//! No input may panic a parser: they are fuzzed (proptest) and run over every corpus sample.
+//! No input may panic a parser: they are fuzzed (proptest, `tests/it/fuzz.rs`) and run over
+//! every corpus sample. Nor may it exhaust a stack or memory: elements nest at most
+//! [`MAX_DEPTH`] levels and a line (or an element's text) holds at most [`MAX_LINE`] bytes.
 
 pub mod camt;
 pub mod csv;
@@ -13,7 +15,9 @@ pub mod ofx;
 pub mod qif;
 pub mod service;
 
-pub use model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement};
+pub use model::{
+    Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
+};
 
 /// Parses `bytes` in `format`, or in the format detected from the content when `None`.
 pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<ParsedFile, ParseError> {

@@ -96,6 +96,38 @@ pub struct ParseError {
     pub reason: String,
 }
 
+/// The most bytes a line of a QIF or CSV file (a CSV record, which may span lines, counts as one)
+/// or the text of one OFX or CAMT element may hold. Real bank files stay far below: the longest
+/// line of the corpora is 14 KB. OFX and CAMT files may well be one long line, so for them the
+/// limit is on each element's text and each tag, not on lines.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How deeply OFX and CAMT elements may nest. Real bank files stay below 15 levels; without a
+/// limit a file of nested elements only is a cheap way to exhaust memory or a stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// The reason given for a line (or record) over [`MAX_LINE`].
+pub(crate) fn too_long(line: usize) -> String {
+    format!("line {line} is longer than {MAX_LINE} bytes")
+}
+
+/// The reason given for elements nested over [`MAX_DEPTH`].
+pub(crate) fn too_deep(line: usize) -> String {
+    format!("the elements are nested too deeply at line {line} (more than {MAX_DEPTH} levels)")
+}
+
+/// Characters of a file's own text quoted in a message, at most.
+const SHOWN: usize = 60;
+
+/// Text from the file as a message quotes it: whole when short, else its first characters and
+/// how long it is, so that a message stays one readable sentence whatever the file holds.
+pub(crate) fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(SHOWN) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}… ({} bytes)", &s[..cut], s.len())),
+    }
+}
+
 /// Parses amount text the way banks write it: optional sign (leading `+`/`-`, trailing `-`,
 /// parentheses), optional currency symbol, `.` or `,` as the decimal separator, and thousands
 /// separators when both appear. Exact: never through a float.
@@ -141,7 +173,8 @@ pub fn parse_amount(text: &str) -> Option<Decimal> {
     if normalized.matches('.').count() > 1 || normalized.starts_with('.') && normalized.len() == 1 {
         return None;
     }
-    let d: Decimal = normalized.parse().ok()?;
+    // Exact: more digits than a Decimal holds is refused, never rounded.
+    let d = Decimal::from_str_exact(&normalized).ok()?;
     Some(if negative { -d } else { d })
 }
 
@@ -165,7 +198,15 @@ mod tests {
         assert_eq!(parse_amount("-30.000"), Some(d("-30.000")));
         assert_eq!(parse_amount("12.50-"), Some(d("-12.50")));
         assert_eq!(parse_amount("1,234,567"), Some(d("1234567")));
-        for bad in ["", "abc", "1.2.3", "12a", "--"] {
+        for bad in [
+            "",
+            "abc",
+            "1.2.3",
+            "12a",
+            "--",
+            "1.000000000000000000000000000001",
+            "99999999999999999999999999999",
+        ] {
             assert_eq!(parse_amount(bad), None, "{bad}");
         }
     }

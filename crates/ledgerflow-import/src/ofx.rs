@@ -5,11 +5,17 @@
 //!
 //! DTPOSTED is a calendar date: its first eight digits are used as they are, never shifted by
 //! the time zone that may follow.
+//!
+//! Aggregates nest at most [`MAX_DEPTH`] deep, and a value or a tag holds at most [`MAX_LINE`]
+//! bytes (a whole OFX file is often one line, so lines themselves are not limited).
 
 use chrono::NaiveDate;
 
 use crate::decode::{decode, encoding_for};
-use crate::model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount};
+use crate::model::{
+    Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
+    parse_amount, shown, too_deep,
+};
 
 /// Header keys of OFX 1.x, used to split headers that were run together on one line.
 const HEADER_KEYS: &[&str] = &[
@@ -118,29 +124,46 @@ fn unescape_once(s: &str) -> String {
     out
 }
 
-fn tokenize(body: &str, first_line: usize) -> Vec<Token> {
+/// A value of more than [`MAX_LINE`] bytes is refused, naming the line where it starts.
+fn value(text: &str, line: usize) -> Result<&str, String> {
+    let t = text.trim();
+    if t.len() > MAX_LINE {
+        let line = line
+            + text[..text.len() - text.trim_start().len()]
+                .matches('\n')
+                .count();
+        return Err(format!(
+            "line {line}: a value is longer than {MAX_LINE} bytes"
+        ));
+    }
+    Ok(t)
+}
+
+/// Splits the body into tags and values. Values and tags over [`MAX_LINE`] bytes are refused.
+fn tokenize(body: &str, first_line: usize) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
     let mut line = first_line;
     let mut rest = body;
     while !rest.is_empty() {
         let Some(lt) = rest.find('<') else {
-            let t = rest.trim();
+            let t = value(rest, line)?;
             if !t.is_empty() {
                 tokens.push(Token::Text(unescape(t)));
             }
             break;
         };
         let text = &rest[..lt];
+        let t = value(text, line)?;
         line += text.matches('\n').count();
-        let t = text.trim();
         if !t.is_empty() {
             tokens.push(Token::Text(unescape(t)));
         }
         rest = &rest[lt..];
         if let Some(after) = rest.strip_prefix("<![CDATA[") {
             let end = after.find("]]>").unwrap_or(after.len());
+            let t = value(&after[..end], line)?;
             line += after[..end].matches('\n').count();
-            tokens.push(Token::Text(after[..end].trim().to_string()));
+            tokens.push(Token::Text(t.to_string()));
             rest = after.get(end + 3..).unwrap_or("");
             continue;
         }
@@ -148,6 +171,11 @@ fn tokenize(body: &str, first_line: usize) -> Vec<Token> {
             break;
         };
         let inner = &rest[1..gt];
+        if inner.len() > MAX_LINE {
+            return Err(format!(
+                "line {line}: a tag is longer than {MAX_LINE} bytes"
+            ));
+        }
         line += inner.matches('\n').count();
         rest = &rest[gt + 1..];
         if inner.starts_with('?') || inner.starts_with('!') {
@@ -168,7 +196,7 @@ fn tokenize(body: &str, first_line: usize) -> Vec<Token> {
             }
         }
     }
-    tokens
+    Ok(tokens)
 }
 
 /// An element: an aggregate (children) or a leaf (value).
@@ -185,7 +213,8 @@ struct Tree {
 }
 
 impl Tree {
-    fn build(tokens: Vec<Token>) -> Tree {
+    /// Builds the tree; aggregates may nest [`MAX_DEPTH`] deep.
+    fn build(tokens: Vec<Token>) -> Result<Tree, String> {
         let mut els = vec![El {
             name: "#ROOT".into(),
             ..Default::default()
@@ -225,6 +254,9 @@ impl Tree {
                             els[parent].children.push(id);
                         }
                         _ => {
+                            if stack.len() > MAX_DEPTH {
+                                return Err(too_deep(line));
+                            }
                             els.push(El {
                                 name,
                                 value: None,
@@ -256,7 +288,7 @@ impl Tree {
                 Token::Text(_) => {}
             }
         }
-        Tree { els }
+        Ok(Tree { els })
     }
 
     /// Every descendant of `id` named `name`, in document order, not descending into matches.
@@ -321,7 +353,9 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         warnings.push("the file has no OFX header; read as OFX from its <OFX> element".into());
     }
     let first_line = text[..start].matches('\n').count() + 1;
-    let tree = Tree::build(tokenize(&text[start..], first_line));
+    let tree = tokenize(&text[start..], first_line)
+        .and_then(Tree::build)
+        .map_err(fail)?;
 
     let mut statements = Vec::new();
     let mut errors = Vec::new();
@@ -363,7 +397,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
             .leaf(0, "MESSAGE")
             .or_else(|| tree.leaf(0, "CODE").map(|c| format!("status code {c}")));
         warnings.push(match status {
-            Some(s) => format!("the file holds no statement ({s})"),
+            Some(s) => format!("the file holds no statement ({})", shown(&s)),
             None => "the file holds no statement".into(),
         });
     }
@@ -382,13 +416,21 @@ fn read_txn(tree: &Tree, tid: usize, currency: Option<&str>) -> Result<ParsedTxn
     let posted = tree
         .leaf(tid, "DTPOSTED")
         .ok_or_else(|| err("transaction has no DTPOSTED date".into()))?;
-    let date = ofx_date(&posted)
-        .ok_or_else(|| err(format!("DTPOSTED \"{posted}\" is not a date (YYYYMMDD…)")))?;
+    let date = ofx_date(&posted).ok_or_else(|| {
+        err(format!(
+            "DTPOSTED \"{}\" is not a date (YYYYMMDD…)",
+            shown(&posted)
+        ))
+    })?;
     let amount_text = tree
         .leaf(tid, "TRNAMT")
         .ok_or_else(|| err("transaction has no TRNAMT amount".into()))?;
-    let amount = parse_amount(&amount_text)
-        .ok_or_else(|| err(format!("TRNAMT \"{amount_text}\" is not an amount")))?;
+    let amount = parse_amount(&amount_text).ok_or_else(|| {
+        err(format!(
+            "TRNAMT \"{}\" is not an amount",
+            shown(&amount_text)
+        ))
+    })?;
     let name = tree.leaf(tid, "NAME");
     let memo = tree.leaf(tid, "MEMO").unwrap_or_default();
     let payee = name.unwrap_or_else(|| memo.clone());

@@ -2,12 +2,17 @@
 //! splits (their sum must equal the total), transfers `[Account]`, apostrophe and two-digit
 //! years. The date order is decided once per file: a part above 12 pins it; a file where every
 //! date is ambiguous is read month-first (or as the caller says) and a warning says so.
+//!
+//! A line over [`MAX_LINE`] bytes refuses the file. QIF does not nest.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::decode::decode;
-use crate::model::{Format, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount};
+use crate::model::{
+    Format, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount, shown,
+    too_long,
+};
 
 /// Order of day and month in dates like 03/04/2024.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,10 +154,18 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
     let mut in_account_block = false;
     let mut pending_account: Option<String> = None;
     let mut cur = Record::default();
+    // Skipped sections in file order, and the same as a set (a file may have many).
     let mut skipped_sections = Vec::new();
+    let mut skipped_seen = std::collections::HashSet::new();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim_end_matches('\r');
+        if line.len() > MAX_LINE {
+            return Err(ParseError {
+                file: file.to_string(),
+                reason: too_long(line_no),
+            });
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -172,7 +185,7 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
                         },
                         Vec::new(),
                     ));
-                } else if !skipped_sections.contains(&h.to_string()) {
+                } else if skipped_seen.insert(h.to_string()) {
                     skipped_sections.push(h.to_string());
                 }
             }
@@ -229,10 +242,15 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
         }
     }
     if !skipped_sections.is_empty() {
-        warnings.push(format!(
-            "skipped non-bank sections: {}",
-            skipped_sections.join(", ")
-        ));
+        let mut named: Vec<String> = skipped_sections
+            .iter()
+            .take(5)
+            .map(|h| shown(h).into_owned())
+            .collect();
+        if skipped_sections.len() > named.len() {
+            named.push(format!("and {} more", skipped_sections.len() - named.len()));
+        }
+        warnings.push(format!("skipped non-bank sections: {}", named.join(", ")));
     }
 
     // Decide the date order once for the whole file.
@@ -304,20 +322,20 @@ fn to_txn(r: &Record, order: DateOrder) -> Result<ParsedTxn, RowError> {
         .ok_or_else(|| err("record has no D (date) line".into()))?;
     let date = raw_date(dtext)
         .and_then(|d| resolve(&d, order))
-        .ok_or_else(|| err(format!("date \"{dtext}\" is not a date")))?;
+        .ok_or_else(|| err(format!("date \"{}\" is not a date", shown(dtext))))?;
     let atext = r
         .amount
         .as_deref()
         .ok_or_else(|| err("record has no T (amount) line".into()))?;
-    let amount =
-        parse_amount(atext).ok_or_else(|| err(format!("amount \"{atext}\" is not an amount")))?;
+    let amount = parse_amount(atext)
+        .ok_or_else(|| err(format!("amount \"{}\" is not an amount", shown(atext))))?;
     if !r.splits.is_empty() {
         let mut sum = Decimal::ZERO;
         for (line, s) in &r.splits {
             let s = s.as_deref().unwrap_or_default();
             sum += parse_amount(s).ok_or_else(|| RowError {
                 line: *line,
-                reason: format!("split amount \"{s}\" is not an amount"),
+                reason: format!("split amount \"{}\" is not an amount", shown(s)),
             })?;
         }
         if sum != amount {
