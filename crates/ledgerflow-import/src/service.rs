@@ -14,7 +14,9 @@
 //!   imported and flagged for review, never merged or dropped. An import never modifies an
 //!   existing row.
 //! - A transaction the user deleted does not come back unless `include_deleted`.
-//! - Bad rows refuse the whole file (nothing is written) unless `skip_invalid`.
+//! - Bad rows refuse the whole file (nothing is written) unless `skip_invalid`. A payee or memo
+//!   over the limits of manual entry (`ledgerflow_core::service::check_text`) is a bad row: never
+//!   cut short. The file's name is cut to a label of [`MAX_FILE_NAME`] characters.
 //!
 //! How (bounded memory whatever the file's size):
 //! 1. Hash the file (SHA-256) and stop if this account already imported it.
@@ -40,6 +42,7 @@ use ledgerflow_core::fingerprint::{fingerprint, normalize_text};
 use ledgerflow_core::model::{
     Account, Actor, DedupKey, ImportChunk, ImportCounts, NewImportBatch, NewTransaction, TxStatus,
 };
+use ledgerflow_core::service::check_text;
 use ledgerflow_core::{Store, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -420,6 +423,7 @@ fn id_hash(id: &str) -> [u8; 16] {
 struct Prepared<'a> {
     amount_minor: i64,
     payee: Cow<'a, str>,
+    memo: Cow<'a, str>,
 }
 
 /// Control characters (a NUL from `&#0;`, say) are dropped: PostgreSQL refuses NUL in text.
@@ -468,14 +472,47 @@ fn prepare<'a>(
                 .map(|e| e.to_string())
                 .unwrap_or_default()
         })?;
+    // The limits of text typed by hand hold for imported text too: a row over them is a bad
+    // row (the file is refused unless `skip_invalid`), never cut short.
+    let payee = clean(&t.payee);
+    check_text("payee", &payee).map_err(|e| e.to_string())?;
+    let memo = clean(&t.memo);
+    check_text("memo", &memo).map_err(|e| e.to_string())?;
     Ok(Prepared {
         amount_minor,
-        payee: clean(&t.payee),
+        payee,
+        memo,
     })
 }
 
-/// Imports one file into `account`.
-#[instrument(skip_all, fields(file = file_name, account = %account.name))]
+/// Longest file name kept, in characters: the batch's label, the summary and messages use it.
+pub const MAX_FILE_NAME: usize = 255;
+
+/// A file name as a label: control characters replaced, cut to [`MAX_FILE_NAME`] characters
+/// (the last one an ellipsis when it was longer).
+pub fn file_label(name: &str) -> Cow<'_, str> {
+    let long = name.char_indices().nth(MAX_FILE_NAME).is_some();
+    if !long && !name.chars().any(char::is_control) {
+        return Cow::Borrowed(name);
+    }
+    let mut out: String = name
+        .chars()
+        .take(if long {
+            MAX_FILE_NAME - 1
+        } else {
+            MAX_FILE_NAME
+        })
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if long {
+        out.push('…');
+    }
+    Cow::Owned(out)
+}
+
+/// Imports one file into `account`. A `file_name` longer than [`MAX_FILE_NAME`] characters is
+/// cut ([`file_label`]).
+#[instrument(skip_all, fields(file = tracing::field::Empty, account = %account.name))]
 pub async fn import_file(
     store: &dyn Store,
     actor: &Actor,
@@ -486,6 +523,9 @@ pub async fn import_file(
     progress: Arc<dyn Progress>,
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
+    let label = file_label(file_name);
+    let file_name: &str = &label;
+    tracing::Span::current().record("file", file_name);
     let mut summary = ImportSummary {
         file: file_name.to_string(),
         format: None,
@@ -1236,7 +1276,7 @@ fn write_pass(
                 currency: account.currency,
                 payee: p.payee.into_owned(),
                 description: String::new(),
-                memo: clean(&t.memo).into_owned(),
+                memo: p.memo.into_owned(),
                 category_id: None,
                 status: TxStatus::Cleared,
                 source: plan.source.clone(),
