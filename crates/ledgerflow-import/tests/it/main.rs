@@ -1,5 +1,8 @@
 //! The parsers against the real bank files in `../shared/corpora` (read in place; skipped with a
-//! message where the folder is absent).
+//! message where the folder is absent), the import service against real stores, hostile input,
+//! and the parsers' fuzz targets.
 
 mod corpus;
+mod fuzz;
+mod hostile;
 mod service;

@@ -11,12 +11,12 @@ use ledgerflow_import::service::{
     ImportError, ImportOptions, Progress, Quiet, Source, import_file,
 };
 
-struct Engine {
-    store: Arc<dyn Store>,
+pub(crate) struct Engine {
+    pub(crate) store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
 
-async fn engines() -> Vec<Engine> {
+pub(crate) async fn engines() -> Vec<Engine> {
     let mut v = Vec::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = ledgerflow_db::open(&Location::Sqlite(dir.path().join("l.db")), OpenMode::Create)
@@ -36,11 +36,11 @@ async fn engines() -> Vec<Engine> {
     v
 }
 
-fn actor() -> Actor {
+pub(crate) fn actor() -> Actor {
     Actor::system("test")
 }
 
-async fn checking(store: &dyn Store) -> Account {
+pub(crate) async fn checking(store: &dyn Store) -> Account {
     store
         .create_account(
             &actor(),
