@@ -107,12 +107,14 @@ fn decoder(path: &Path, m: &Manifest, identity: Option<&Path>) -> Result<Box<dyn
 /// L0 (size), L1 (hash read back from disk) and L2 (full decompression, members' hashes).
 /// `recent` are the sizes of recent verified backups of the same series (empty: no size-ratio
 /// check).
-pub(crate) fn check_archive(
+/// L0 and L1: the archive's size (not empty, as written, not below the minimum, not suspiciously
+/// smaller than recent verified backups) and its SHA-256 read back. Returns its size.
+fn check_file(
     path: &Path,
     m: &Manifest,
     settings: &Settings,
     recent: &[u64],
-) -> Result<String, Failure> {
+) -> Result<u64, Failure> {
     let size = std::fs::metadata(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?
         .len();
@@ -149,8 +151,63 @@ pub(crate) fn check_archive(
                 .into(),
         );
     }
-    let work = tempfile::tempdir().map_err(|e| Failure::Here(e.to_string()))?;
-    extract_member(path, m, settings.age_identity.as_deref(), work.path())?;
+    Ok(size)
+}
+
+/// L0–L2 of a db archive just written from a snapshot whose size and CRC-32 were taken as it
+/// was compressed: the archive decompresses in full to exactly those bytes (size and CRC-32),
+/// and the snapshot's SH-256 for the manifest is computed from what it decompresses to (one
+/// SHA-256 pass instead of two). Returns what was checked and that SHA-256.
+pub(crate) fn check_fresh_archive(
+    path: &Path,
+    m: &Manifest,
+    settings: &Settings,
+    recent: &[u64],
+    crc: u32,
+) -> Result<(String, String), Failure> {
+    let size = check_file(path, m, settings, recent)?;
+    let want = m
+        .members
+        .first()
+        .ok_or_else(|| "the manifest lists no members".to_string())?;
+    let mut reader = decoder(path, m, settings.age_identity.as_deref())?.take(want.size + 1);
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    let mut c = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| Failure::Archive(format!("decompression failed: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        sha2::Digest::update(&mut h, &buf[..n]);
+        c.update(&buf[..n]);
+    }
+    if total != want.size || c.finalize() != crc {
+        return Err(Failure::Archive(format!(
+            "{} decompresses to {total} bytes that are not the snapshot's",
+            want.name
+        )));
+    }
+    Ok((
+        format!(
+            "size {size} bytes, SHA-256 read back, decompressed in full to the snapshot's exact bytes"
+        ),
+        hex::encode(sha2::Digest::finalize(h)),
+    ))
+}
+
+pub(crate) fn check_archive(
+    path: &Path,
+    m: &Manifest,
+    settings: &Settings,
+    recent: &[u64],
+) -> Result<String, Failure> {
+    let size = check_file(path, m, settings, recent)?;
+    unpack(path, m, settings.age_identity.as_deref(), None)?;
     Ok(format!(
         "size {size} bytes, SHA-256 read back, decompressed in full with every member's hash matching"
     ))
@@ -165,6 +222,18 @@ pub(crate) fn extract_member(
     identity: Option<&Path>,
     into: &Path,
 ) -> Result<PathBuf, Failure> {
+    unpack(path, m, identity, Some(into))?.ok_or_else(|| Failure::Archive("no member".into()))
+}
+
+/// Decompresses the archive, checking every member's size and hash against the manifest as it
+/// streams; with `into`, the members are written there too (and the snapshot's path returned),
+/// without it nothing is written (a verification).
+fn unpack(
+    path: &Path,
+    m: &Manifest,
+    identity: Option<&Path>,
+    into: Option<&Path>,
+) -> Result<Option<PathBuf>, Failure> {
     // Names, kinds and sizes are checked before a byte is written.
     m.check_members().map_err(Failure::Archive)?;
     let db = m
@@ -172,7 +241,8 @@ pub(crate) fn extract_member(
         .first()
         .ok_or_else(|| "the manifest lists no members".to_string())?;
     let needed: u64 = m.members.iter().map(|x| x.size).sum();
-    if let Some(free) = free_space(into)
+    if let Some(into) = into
+        && let Some(free) = free_space(into)
         && needed.saturating_add(needed / 20 + (1 << 20)) > free
     {
         return Err(Failure::Here(format!(
@@ -180,7 +250,7 @@ pub(crate) fn extract_member(
             into.display()
         )));
     }
-    let out = into.join(&db.name);
+    let out = into.map(|d| d.join(&db.name));
     let mut reader = decoder(path, m, identity)?;
     if m.kind == "full" {
         let bad = |e: std::io::Error| Failure::Archive(format!("decompression failed: {e}"));
@@ -216,16 +286,14 @@ pub(crate) fn extract_member(
                 return Err(format!("the archive holds {} twice", want.name).into());
             }
             seen.push(&want.name);
-            let target = into.join(&want.name);
-            copy_out(&mut entry, &target, want)?;
-            check_member(&target, want)?;
+            let target = into.map(|d| d.join(&want.name));
+            copy_out(&mut entry, target.as_deref(), want)?;
         }
         if seen.len() != m.members.len() {
             return Err("the archive is missing members the manifest lists".into());
         }
     } else {
-        copy_out(&mut reader, &out, db)?;
-        check_member(&out, db)?;
+        copy_out(&mut reader, out.as_deref(), db)?;
     }
     Ok(out)
 }
@@ -251,17 +319,28 @@ fn same_inner_manifest(from: &mut impl Read, m: &Manifest) -> Result<(), Failure
     Ok(())
 }
 
-/// Copies what the archive yields into `to` (which must not exist), stopping as soon as it
-/// yields more than the member's size: a read error or excess is the archive's, a write error
+/// Copies what the archive yields into `to` (which must not exist; `None`: nowhere), hashing it
+/// as it goes, stopping as soon as it yields more than the member's size, and compares size and
+/// hash with the manifest's: a read error, excess or difference is the archive's, a write error
 /// (a full disk) is this machine's.
-fn copy_out(from: &mut impl Read, to: &Path, want: &Member) -> Result<(), Failure> {
-    let here = |e: std::io::Error| Failure::Here(format!("{}: {e}", to.display()));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)
-        .map_err(here)?;
-    let mut f = BufWriter::new(file);
+fn copy_out(from: &mut impl Read, to: Option<&Path>, want: &Member) -> Result<(), Failure> {
+    let here = |e: std::io::Error| {
+        Failure::Here(format!(
+            "{}: {e}",
+            to.map(|p| p.display().to_string()).unwrap_or_default()
+        ))
+    };
+    let mut file = match to {
+        Some(to) => Some(BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(to)
+                .map_err(here)?,
+        )),
+        None => None,
+    };
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
     let mut limited = from.take(want.size.saturating_add(1));
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
@@ -279,18 +358,20 @@ fn copy_out(from: &mut impl Read, to: &Path, want: &Member) -> Result<(), Failur
                 want.name, want.size
             )));
         }
-        f.write_all(&buf[..n]).map_err(here)?;
+        sha2::Digest::update(&mut h, &buf[..n]);
+        if let Some(f) = file.as_mut() {
+            f.write_all(&buf[..n]).map_err(here)?;
+        }
     }
-    f.flush().map_err(here)
-}
-
-fn check_member(path: &Path, want: &Member) -> Result<(), String> {
-    let (size, sha) = hash_file(path).map_err(|e| e.to_string())?;
-    if size != want.size || sha != want.sha256 {
-        return Err(format!(
-            "{} decompresses to {size} bytes with another hash than the manifest's",
+    if let Some(mut f) = file {
+        f.flush().map_err(here)?;
+    }
+    let sha = hex::encode(sha2::Digest::finalize(h));
+    if total != want.size || sha != want.sha256 {
+        return Err(Failure::Archive(format!(
+            "{} decompresses to {total} bytes with another hash than the manifest's",
             want.name
-        ));
+        )));
     }
     Ok(())
 }

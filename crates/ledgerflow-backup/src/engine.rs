@@ -1,8 +1,10 @@
 //! Per engine: a consistent snapshot of the live store as one file, and a restore of that file
 //! into an isolated scratch store, with the standard tools a user would use.
 //!
-//! - SQLite: `VACUUM INTO` (a consistent online snapshot while LedgerFlow keeps serving); the
-//!   scratch store is a copy in a temporary directory, checked with `PRAGMA integrity_check`.
+//! - SQLite: SQLite's online backup, page by page in one read transaction (a consistent snapshot
+//!   while LedgerFlow keeps serving, as `sqlite3 .backup` takes it); the scratch store is a copy
+//!   in a temporary directory, checked with `PRAGMA quick_check` right after a backup and
+//!   `PRAGMA integrity_check` on `backup verify` and restore.
 //! - PostgreSQL: `pg_dump --format=custom` into a file (never through a pipe that could hide a
 //!   failed exit code), after comparing its version with the server's; the scratch store is a
 //!   temporary database on the same server filled by `pg_restore`, dropped afterwards.
@@ -41,13 +43,13 @@ pub async fn snapshot(
     pg_bin_dir: Option<&Path>,
 ) -> Result<(), BackupError> {
     match location {
-        Location::Sqlite(db) => match vacuum_into(db, out, false).await {
+        Location::Sqlite(db) => match page_copy(db, out, false).await {
             Ok(()) => Ok(()),
             // A full data disk (no room for the reader's shared-memory index or temp files):
             // read it again without writing a byte beside it, exactly when a backup is needed.
             Err(first) if data_disk_full(db) => {
                 let _ = std::fs::remove_file(out);
-                vacuum_into(db, out, true).await.map_err(|e| {
+                page_copy(db, out, true).await.map_err(|e| {
                     BackupError::Snapshot(format!(
                         "the data disk holding {} is full, and the read-only snapshot failed too: \
                          {e}; first attempt: {first}",
@@ -56,7 +58,7 @@ pub async fn snapshot(
                 })
             }
             Err(e) => Err(BackupError::Snapshot(format!(
-                "VACUUM INTO {} failed (is that disk full or read-only?): {e}",
+                "the snapshot into {} failed (is that disk full or read-only?): {e}",
                 out.display()
             ))),
         },
@@ -79,24 +81,19 @@ pub async fn snapshot(
     }
 }
 
-/// Copies a SQLite store into `out` with `VACUUM INTO` from a read-only connection that keeps
-/// temporary data in memory. `immutable` (a full data disk, and an empty write-ahead log): the
-/// reader creates nothing beside the store (no shared-memory index, which a full disk cannot
-/// grow) and takes no lock; with the disk full and the log empty nobody can write to it.
-async fn vacuum_into(db: &Path, out: &Path, immutable: bool) -> Result<(), sqlx::Error> {
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(db)
-        .read_only(true)
-        .immutable(immutable)
-        .pragma("temp_store", "MEMORY");
-    let mut conn = opts.connect().await?;
-    let r = sqlx::query("VACUUM INTO ?")
-        .bind(out.display().to_string())
-        .execute(&mut conn)
+/// Copies a SQLite store into `out` page by page ([`ledgerflow_db::sqlite_snapshot`]) off the
+/// async threads. `immutable` (a full data disk, and an empty write-ahead log): the reader
+/// creates nothing beside the store and takes no lock; with the disk full and the log empty
+/// nobody can write to it.
+async fn page_copy(
+    db: &Path,
+    out: &Path,
+    immutable: bool,
+) -> Result<(), ledgerflow_core::StoreError> {
+    let (db, out) = (db.to_path_buf(), out.to_path_buf());
+    tokio::task::spawn_blocking(move || ledgerflow_db::sqlite_snapshot(&db, &out, immutable))
         .await
-        .map(|_| ());
-    let _ = sqlx::Connection::close(conn).await;
-    r
+        .map_err(|e| ledgerflow_core::StoreError::Database(e.to_string()))?
 }
 
 /// Whether the disk holding a SQLite store is full while its write-ahead log is empty.
@@ -289,6 +286,8 @@ fn with_database(url: &str, db: &str) -> String {
 pub struct Scratch {
     pub store: Arc<dyn Store>,
     pg: Option<PgScratch>,
+    /// The scratch SQLite file (for its integrity check).
+    sqlite: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -296,6 +295,52 @@ impl Scratch {
     /// Restores `member` (a snapshot file) into an isolated scratch store and checks its
     /// integrity.
     pub async fn restore(
+        location: &Location,
+        member: &Path,
+        pg_bin_dir: Option<&Path>,
+    ) -> Result<Scratch, BackupError> {
+        let scratch = Self::restore_unchecked(location, member, pg_bin_dir).await?;
+        if let Err(e) = scratch.integrity(false).await {
+            scratch.discard().await;
+            return Err(e);
+        }
+        Ok(scratch)
+    }
+
+    /// The SQLite integrity check of a scratch store (`quick`: `PRAGMA quick_check`, every page,
+    /// record and constraint but not the index-against-table comparison, which `backup verify`
+    /// and every restore run). PostgreSQL's `pg_restore --exit-on-error` has checked it already.
+    pub async fn integrity(&self, quick: bool) -> Result<(), BackupError> {
+        match &self.sqlite {
+            Some(path) => integrity_check(path, quick, self._dir.is_none()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A SQLite snapshot just written (`member`), opened where it is without a byte written to
+    /// it (it is being compressed meanwhile); a snapshot of another schema version (a backup
+    /// before a migration) is restored into a copy instead ([`Scratch::restore_unchecked`]).
+    pub async fn open_in_place(
+        location: &Location,
+        member: &Path,
+        pg_bin_dir: Option<&Path>,
+    ) -> Result<Scratch, BackupError> {
+        if matches!(location, Location::Sqlite(_))
+            && let Ok(store) = ledgerflow_db::open_snapshot(member).await
+        {
+            return Ok(Scratch {
+                store,
+                pg: None,
+                sqlite: Some(member.to_path_buf()),
+                _dir: None,
+            });
+        }
+        Self::restore_unchecked(location, member, pg_bin_dir).await
+    }
+
+    /// [`Scratch::restore`] without the integrity check, for a caller that runs it (with
+    /// [`Scratch::integrity`]) beside its other checks.
+    pub async fn restore_unchecked(
         location: &Location,
         member: &Path,
         pg_bin_dir: Option<&Path>,
@@ -310,13 +355,14 @@ impl Scratch {
                 let dir = tempfile::tempdir().map_err(here)?;
                 let path = dir.path().join("restored.db");
                 std::fs::copy(member, &path).map_err(here)?;
-                integrity_check(&path).await?;
-                let store = ledgerflow_db::open(&Location::Sqlite(path), OpenMode::Existing)
-                    .await
-                    .map_err(|e| BackupError::Restore(e.to_string()))?;
+                let store =
+                    ledgerflow_db::open(&Location::Sqlite(path.clone()), OpenMode::Existing)
+                        .await
+                        .map_err(|e| BackupError::Restore(e.to_string()))?;
                 Ok(Scratch {
                     store,
                     pg: None,
+                    sqlite: Some(path),
                     _dir: Some(dir),
                 })
             }
@@ -366,6 +412,7 @@ impl Scratch {
                 {
                     Ok(store) => Ok(Scratch {
                         store,
+                        sqlite: None,
                         pg: Some(db),
                         _dir: None,
                     }),
@@ -410,13 +457,24 @@ impl Scratch {
     }
 }
 
-pub(crate) async fn integrity_check(path: &Path) -> Result<(), BackupError> {
+pub(crate) async fn integrity_check(
+    path: &Path,
+    quick: bool,
+    immutable: bool,
+) -> Result<(), BackupError> {
     let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
+        .read_only(immutable)
+        .immutable(immutable)
         .connect()
         .await
         .map_err(|e| BackupError::Restore(format!("the snapshot does not open as SQLite: {e}")))?;
-    let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+    let pragma = if quick {
+        "PRAGMA quick_check"
+    } else {
+        "PRAGMA integrity_check"
+    };
+    let rows: Vec<String> = sqlx::query_scalar(pragma)
         .fetch_all(&mut conn)
         .await
         .map_err(|e| BackupError::Restore(format!("integrity check failed: {e}")))?;

@@ -275,15 +275,33 @@ async fn take_backup(
             recipient.clone(),
         );
         tokio::task::spawn_blocking(move || -> Result<Early, BackupError> {
-            let entry = member_entry(&member, member_name)?;
             let c = settings.compression;
+            // The snapshot is read once, compressed with its size and CRC-32 taken on the way;
+            // its SHA-256 comes from what the archive decompresses to, which must be exactly it.
+            let mut read = None;
             let (tmp, size, sha) = write_temp(&path, |out| {
                 let mut enc = Encoder::new(out, c, to.as_ref())?;
-                std::io::copy(&mut File::open(&member)?, &mut enc)?;
+                let mut crc = crc32fast::Hasher::new();
+                let mut total = 0u64;
+                let mut f = File::open(&member)?;
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = std::io::Read::read(&mut f, &mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    crc.update(&buf[..n]);
+                    total += n as u64;
+                    std::io::Write::write_all(&mut enc, &buf[..n])?;
+                }
+                read = Some((total, crc.finalize()));
                 enc.finish()
             })?;
+            let Some((member_size, member_crc)) = read else {
+                return Err(BackupError::Io("the snapshot was not read".into()));
+            };
             // L0-L2 on this core too, while the test restore runs on the other.
-            let spec = Manifest {
+            let mut spec = Manifest {
                 format: 1,
                 file: String::new(),
                 kind: Kind::Db.as_str().into(),
@@ -296,11 +314,21 @@ async fn take_backup(
                 build_commit: String::new(),
                 host: String::new(),
                 facts: Facts::default(),
-                members: vec![entry.clone()],
+                members: vec![Member {
+                    name: member_name.into(),
+                    size: member_size,
+                    sha256: String::new(),
+                }],
                 size: Some(size),
                 sha256: Some(sha.clone()),
             };
-            let checked = check_archive(&tmp, &spec, &settings, &recent).map_err(Failure::reason);
+            let checked = archive::check_fresh_archive(&tmp, &spec, &settings, &recent, member_crc)
+                .map_err(Failure::reason)
+                .map(|(what, member_sha)| {
+                    spec.members[0].sha256 = member_sha;
+                    what
+                });
+            let entry = spec.members.swap_remove(0);
             Ok(Early {
                 entry,
                 tmp,
@@ -314,7 +342,8 @@ async fn take_backup(
     // The snapshot must restore into a sound ledger, and that ledger must be a moment of the
     // live store's history.
     let checked = async {
-        let facts = restore_and_check(location, &member, pg_bin, settings.replay_journal).await?;
+        let facts =
+            restore_and_check(location, &member, pg_bin, settings.replay_journal, true).await?;
         check_part_of_live_history(store, &facts).await?;
         Ok::<Facts, BackupError>(facts)
     }
@@ -540,6 +569,7 @@ async fn reverify(
                         &member,
                         settings.pg_bin_dir.as_deref(),
                         settings.replay_journal,
+                        false,
                     )
                     .await
                     {
@@ -734,25 +764,38 @@ async fn restore_and_check(
     member: &Path,
     pg_bin: Option<&Path>,
     replay_journal: bool,
+    fresh: bool,
 ) -> Result<Facts, BackupError> {
-    let scratch = Scratch::restore(location, member, pg_bin).await?;
-    let checked = async {
-        let report = if replay_journal {
-            verify_journal(scratch.store.as_ref()).await?
-        } else {
-            check_snapshot(scratch.store.as_ref()).await?
-        };
-        if !report.ok {
-            return Err(BackupError::Restore(format!(
-                "the restored journal does not match its rows: {}",
-                report.problem.unwrap_or_default()
-            )));
-        }
-        Facts::of(scratch.store.as_ref()).await
-    }
-    .await;
+    let scratch = if fresh {
+        Scratch::open_in_place(location, member, pg_bin).await?
+    } else {
+        Scratch::restore_unchecked(location, member, pg_bin).await?
+    };
+    // The integrity check, the rows against the journal and the facts read the same scratch
+    // store side by side. A snapshot just taken (`fresh`) gets SQLite's quick check (every page
+    // and record); a stored one, on `backup verify`, the full check with the indexes.
+    let store = scratch.store.as_ref();
+    let (integrity, report, facts) = tokio::join!(
+        scratch.integrity(fresh),
+        async {
+            if replay_journal {
+                verify_journal(store).await
+            } else {
+                check_snapshot(store).await
+            }
+        },
+        Facts::of(store),
+    );
     scratch.discard().await;
-    checked
+    integrity?;
+    let report = report?;
+    if !report.ok {
+        return Err(BackupError::Restore(format!(
+            "the restored journal does not match its rows: {}",
+            report.problem.unwrap_or_default()
+        )));
+    }
+    facts
 }
 
 /// The snapshot's journal head must be an entry of the live journal: the backup is a moment of

@@ -143,15 +143,18 @@ pub async fn restore(
         Current::Store => Some(safety_backup(&target, settings).await?),
         _ => None,
     };
+    let into = RestoreInto {
+        target: &target,
+        current,
+        fork: to_new.is_some(),
+    };
     let result = restore_after_safety(
-        &target,
+        &into,
         settings,
         &checked,
         &manifest,
-        current,
         safety.as_ref(),
         started,
-        to_new.is_some(),
     )
     .await;
     if result.is_err()
@@ -162,18 +165,25 @@ pub async fn restore(
     result
 }
 
+/// Where a restore goes: the target, what is there now, and whether the result is a copy beside
+/// the ledger (`--to-new`: a lineage of its own).
+struct RestoreInto<'a> {
+    target: &'a Location,
+    current: Current,
+    fork: bool,
+}
+
 /// Steps 3 and 4, once the safety backup (if any) is taken.
 async fn restore_after_safety(
-    target: &Location,
+    into: &RestoreInto<'_>,
     settings: &Settings,
     checked: &crate::Outcome,
     manifest: &Manifest,
-    current: Current,
     safety: Option<&Safety>,
     started: Instant,
-    fork: bool,
 ) -> Result<Restored, BackupError> {
-    let target = target.clone();
+    let (current, fork) = (into.current, into.fork);
+    let target = into.target.clone();
 
     // 3. Restored beside the live store and checked.
     let work = tempfile::Builder::new()
@@ -412,7 +422,7 @@ async fn stage_sqlite(
         .map_err(|e| BackupError::io(dir, e))?;
     let restored = staging.path().join("ledgerflow.db");
     std::fs::copy(member, &restored).map_err(|e| BackupError::io(&restored, e))?;
-    engine::integrity_check(&restored).await?;
+    engine::integrity_check(&restored, false, false).await?;
     let location = Location::Sqlite(restored.clone());
     // Opening migrates an older schema forward and refuses a newer one.
     let store = ledgerflow_db::open(&location, OpenMode::Existing)

@@ -29,6 +29,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
     bulk: Arc<BulkWriter>,
+    /// Opened as an unchanging snapshot ([`SqliteStore::open_snapshot`]): read without locks
+    /// and nothing created beside it.
+    immutable: bool,
 }
 
 impl SqliteStore {
@@ -75,8 +78,50 @@ impl SqliteStore {
             pool,
             path: path.to_path_buf(),
             bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
+            immutable: false,
         };
         store.migrate(mode).await?;
+        Ok(store)
+    }
+
+    /// Opens a snapshot file that nothing writes to (a backup's test restore) read-only and
+    /// `immutable`: no lock, no WAL index or journal created beside it, not a byte written — it
+    /// can be compressed at the same time. Its schema must be this binary's (nothing is
+    /// migrated); anything else is `SchemaTooNew`/`NotInitialized`-like refusal for the caller
+    /// to fall back to a copy.
+    pub async fn open_snapshot(path: &Path) -> StoreResult<Self> {
+        let location = path.display().to_string();
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(true)
+            .foreign_keys(true)
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                location: location.clone(),
+                reason: e.to_string(),
+            })?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+            bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
+            immutable: true,
+        };
+        let (applied, known) = (
+            store.schema_version().await?,
+            crate::latest_version(&MIGRATOR),
+        );
+        if applied != known {
+            store.pool.close().await;
+            return Err(StoreError::Database(format!(
+                "the snapshot's schema is version {applied}, not {known}"
+            )));
+        }
         Ok(store)
     }
 
@@ -413,10 +458,10 @@ impl Store for SqliteStore {
     async fn compute_rows_digest(&self) -> StoreResult<RowsDigest> {
         // The large tables with rusqlite on a blocking thread (a million rows are read, rebuilt
         // and hashed without sqlx's per-row cost); the small ones page through `scan_rows`.
-        let path = self.path.clone();
+        let (path, immutable) = (self.path.clone(), self.immutable);
         let span = tracing::Span::current();
         let large = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| crate::sqlite_bulk::large_tables_digest(&path))
+            span.in_scope(|| crate::sqlite_bulk::large_tables_digest(&path, immutable))
         });
         let mut sum = RowsDigest::default();
         for &entity in Entity::ROWS {
@@ -597,12 +642,15 @@ impl Store for SqliteStore {
     }
 
     async fn account_sums(&self) -> StoreResult<Vec<(i64, i64)>> {
-        sqlx::query_as(
-            "SELECT account_id, SUM(amount_minor) FROM transactions GROUP BY account_id ORDER BY account_id",
-        )
-        .fetch_all(&self.pool)
+        // One pass over the table summed in memory: SQLite would sort a million rows to group
+        // them, or look each one up through the account index.
+        let (path, immutable) = (self.path.clone(), self.immutable);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| crate::sqlite_bulk::account_sums(&path, immutable))
+        })
         .await
-        .map_err(dberr)
+        .map_err(|e| StoreError::Database(e.to_string()))?
     }
 
     #[instrument(skip_all, fields(name = %new.name))]
