@@ -240,6 +240,9 @@ async fn take_backup(
     let dir = &settings.dir;
     let recipient = crypt::recipient(settings)?;
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
+    // One backup at a time per directory (another waits): holding the lock, the work
+    // directories and partial archives there are leftovers of a killed backup, whatever their age.
+    let _lock = backup_lock(dir).await?;
     remove_stale_leftovers(dir);
     let work = tempfile::Builder::new()
         .prefix(".work-")
@@ -929,8 +932,28 @@ fn member_entry(path: &Path, name: &str) -> Result<Member, BackupError> {
     })
 }
 
+/// Takes the backup lock of `dir` (an advisory lock on `.backup.lock`, released when the value
+/// is dropped or the process ends, however it ends), waiting for a backup that holds it.
+async fn backup_lock(dir: &Path) -> Result<File, BackupError> {
+    let path = dir.join(".backup.lock");
+    let f = fsx::open_regular(
+        &path,
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+    )
+    .map_err(|e| BackupError::io(&path, e))?;
+    tokio::task::spawn_blocking(move || f.lock().map(|()| f))
+        .await
+        .map_err(|e| BackupError::Io(e.to_string()))?
+        .map_err(|e| BackupError::io(&path, e))
+}
+
 /// Work directories and partial archives of backups that were killed (hidden names, never
-/// mistaken for backups) are removed once they are six hours old.
+/// mistaken for backups) are removed. Called holding the backup lock: `.work-*` directories and `.ledgerflow_….partial` archives
+/// are then a killed backup's, whatever their age; other leftovers (of a verify or a restore,
+/// which another process may be running) go once they are six hours old.
 fn remove_stale_leftovers(dir: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -941,13 +964,15 @@ fn remove_stale_leftovers(dir: &Path) {
             || name.starts_with(".verify-")
             || name.starts_with(".restore-")
             || (name.starts_with('.') && name.ends_with(".partial"));
+        let ours = name.starts_with(".work-")
+            || (name.starts_with(".ledgerflow_") && name.ends_with(".partial"));
         let old = e
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > std::time::Duration::from_secs(6 * 3600));
-        if leftover && old {
+        if leftover && (ours || old) {
             let p = e.path();
             let removed = if p.is_dir() {
                 std::fs::remove_dir_all(&p)

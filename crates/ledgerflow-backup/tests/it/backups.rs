@@ -43,7 +43,8 @@ async fn a_backup_is_verified_and_restores_with_the_standard_tools_alone() {
         assert!(
             backup_files(&dir).iter().all(|p| {
                 let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                !n.starts_with('.')
+                // The backup lock is kept; nothing else hidden is.
+                !n.starts_with('.') || n == ".backup.lock"
             }),
             "{:?}",
             backup_files(&dir)
@@ -361,7 +362,9 @@ async fn pg_dump_missing_failing_or_too_old_fails_clearly_and_keeps_the_last_goo
         let archives: Vec<&String> = names.iter().filter(|n| n.ends_with(".zst")).collect();
         assert_eq!(archives.len(), 1, "only the good backup: {names:?}");
         assert!(
-            names.iter().all(|n| !n.starts_with('.')),
+            names
+                .iter()
+                .all(|n| !n.starts_with('.') || n == ".backup.lock"),
             "no temporary files left: {names:?}"
         );
         let again = ledgerflow_backup::verify(&t.location, &s, &good.file)

@@ -687,3 +687,34 @@ fn hold_sqlite(path: &Path) -> std::process::Child {
     std::thread::sleep(std::time::Duration::from_millis(300));
     child
 }
+
+/// A backup killed mid-way leaves a work directory and a partial archive (hidden names, never
+/// taken for backups); the next backup, holding the backup lock, removes them at once.
+#[tokio::test]
+async fn the_leftovers_of_a_killed_backup_go_with_the_next_backup() {
+    let t = stores(10).await.remove(0);
+    let s = t.settings();
+    take(&t, Kind::Db).await.expect("first");
+    let work = s.dir.join(".work-killed");
+    std::fs::create_dir_all(&work).expect("work");
+    std::fs::write(work.join("db.sqlite"), vec![0u8; 1 << 20]).expect("snapshot");
+    let partial = s
+        .dir
+        .join(".ledgerflow_db_backup_20261202_000000.sqlite.zst.partial");
+    std::fs::write(&partial, vec![1u8; 1 << 20]).expect("partial");
+    // Someone else's hidden file is not a leftover of ours.
+    let theirs = s.dir.join(".nas-metadata");
+    std::fs::write(&theirs, b"keep").expect("theirs");
+    let o = take(&t, Kind::Db).await.expect("backup");
+    assert!(o.verified, "{}", o.verification);
+    assert!(
+        !work.exists(),
+        "the killed backup's work directory is still there"
+    );
+    assert!(
+        !partial.exists(),
+        "the killed backup's partial archive is still there"
+    );
+    assert!(theirs.exists());
+    t.store.close().await;
+}
