@@ -249,6 +249,25 @@ pub async fn verify_journal(store: &dyn Store) -> Result<JournalReport, StoreErr
         }
         report = verify_once(store).await?;
     }
+    with_schema_check(store, report).await
+}
+
+/// A report that also fails when the store holds schema objects LedgerFlow did not create (a
+/// trigger that would change rows on the next write, after every check passed).
+async fn with_schema_check(
+    store: &dyn Store,
+    mut report: JournalReport,
+) -> Result<JournalReport, StoreError> {
+    if report.ok {
+        let foreign = store.foreign_schema_objects().await?;
+        if !foreign.is_empty() {
+            report.ok = false;
+            report.problem = Some(format!(
+                "the store's schema is not LedgerFlow's: {} (made behind its back)",
+                foreign.join(", ")
+            ));
+        }
+    }
     Ok(report)
 }
 
@@ -382,6 +401,11 @@ pub async fn journal_digest(
 /// else: comparing its head with the backups' heads is what finds that.
 #[instrument(skip_all)]
 pub async fn check_snapshot(store: &dyn Store) -> Result<JournalReport, StoreError> {
+    let report = check_snapshot_rows(store).await?;
+    with_schema_check(store, report).await
+}
+
+async fn check_snapshot_rows(store: &dyn Store) -> Result<JournalReport, StoreError> {
     let started_at = store.journal_head().await?;
     let mut chain = ChainCheck::default();
     let mut entries = 0i64;

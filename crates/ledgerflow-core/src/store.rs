@@ -80,6 +80,10 @@ pub trait Store: Send + Sync {
 
     /// The journal head and the rows digest the store keeps beside it.
     async fn head_state(&self) -> StoreResult<HeadState>;
+    /// Schema objects LedgerFlow's migrations did not create, or that differ from theirs (a
+    /// trigger planted behind its back would change rows on the next write, after every check
+    /// passed), each named; empty when the schema is exactly LedgerFlow's.
+    async fn foreign_schema_objects(&self) -> StoreResult<Vec<String>>;
 
     /// The rows digest of every row the store holds now, each row read once (what the head
     /// entry of its journal must record when nothing was changed behind LedgerFlow's back).

@@ -510,6 +510,32 @@ impl Store for PgStore {
         crate::head(seq, &hash)
     }
 
+    async fn foreign_schema_objects(&self) -> StoreResult<Vec<String>> {
+        // LedgerFlow makes no triggers, rules or views on PostgreSQL, and two functions.
+        let have: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT 'trigger', tgname::text, '' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE NOT t.tgisinternal AND n.nspname = current_schema() \
+             UNION ALL SELECT 'rule', rulename::text, '' FROM pg_rules WHERE schemaname = current_schema() \
+             UNION ALL SELECT 'view', viewname::text, '' FROM pg_views WHERE schemaname = current_schema() \
+             UNION ALL SELECT 'function', p.proname::text, '' FROM pg_proc p \
+               JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() \
+             ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(dberr)?;
+        let want: Vec<(String, String, String)> = if self.schema_version().await? >= 3 {
+            ["ledgerflow_fold", "ledgerflow_search_words"]
+                .iter()
+                .map(|f| ("function".to_string(), f.to_string(), String::new()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(crate::schema_difference(&want, &have))
+    }
+
     async fn head_state(&self) -> StoreResult<HeadState> {
         let (seq, hash, digest): (i64, Vec<u8>, Option<Vec<u8>>) =
             sqlx::query_as("SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1")

@@ -446,6 +446,34 @@ impl Store for SqliteStore {
         crate::head(seq, &hash)
     }
 
+    async fn foreign_schema_objects(&self) -> StoreResult<Vec<String>> {
+        // What this binary's migrations make, in a database in memory, against the store's.
+        let fresh = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().in_memory(true))
+            .await
+            .map_err(dberr)?;
+        let applied = self.schema_version().await?;
+        for m in MIGRATOR.iter().filter(|m| m.version <= applied) {
+            sqlx::raw_sql(m.sql.clone())
+                .execute(&fresh)
+                .await
+                .map_err(|e| StoreError::Database(format!("schema reference: {e}")))?;
+        }
+        let objects = "SELECT type, name, COALESCE(sql, '') FROM sqlite_master \
+                       WHERE name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY type, name";
+        let want: Vec<(String, String, String)> = sqlx::query_as(objects)
+            .fetch_all(&fresh)
+            .await
+            .map_err(dberr)?;
+        fresh.close().await;
+        let have: Vec<(String, String, String)> = sqlx::query_as(objects)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(dberr)?;
+        Ok(crate::schema_difference(&want, &have))
+    }
+
     async fn head_state(&self) -> StoreResult<HeadState> {
         let (seq, hash, digest): (i64, Vec<u8>, Option<Vec<u8>>) =
             sqlx::query_as("SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1")

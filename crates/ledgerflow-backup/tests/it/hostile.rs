@@ -410,6 +410,10 @@ async fn b4_w2_w3_a_store_edited_behind_ledgerflows_back_is_never_backed_up_as_v
             "DELETE FROM deleted_transactions",
         ),
         (
+            "a trigger planted",
+            "CREATE TRIGGER evil AFTER UPDATE ON journal_head BEGIN UPDATE transactions SET amount_minor = 0; END",
+        ),
+        (
             "an admin token inserted (W2)",
             "INSERT INTO credentials (kind, user_id, name, secret_sha256, created_at) \
              SELECT 'token', id, 'backdoor', secret_sha256, created_at FROM credentials WHERE kind = 'token'",
@@ -456,6 +460,14 @@ async fn b4_w2_w3_a_store_edited_behind_ledgerflows_back_is_never_backed_up_as_v
                 .expect("delete");
             assert!(verify_journal(t.store.as_ref()).await.expect("verify").ok);
             let sql = sql.replace("'feedfeed'", "'feedfeed' || id");
+            let sql = if t.name() == "postgres" && sql.starts_with("CREATE TRIGGER") {
+                "CREATE FUNCTION evil() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 UPDATE transactions SET amount_minor = 0; RETURN NEW; END $$; \
+                 CREATE TRIGGER evil AFTER UPDATE ON journal_head FOR EACH ROW EXECUTE FUNCTION evil()"
+                    .to_string()
+            } else {
+                sql
+            };
             let sql = if t.name() == "postgres" && sql.contains("secret_sha256, created_at FROM") {
                 // A different secret hash (the column is unique).
                 sql.replace(
