@@ -276,7 +276,6 @@ async fn verify_once(store: &dyn Store) -> Result<JournalReport, StoreError> {
     let mut chain = ChainCheck::default();
     let mut replay = Replay::default();
     let mut entries = 0i64;
-    let mut after = 0i64;
     let fail = |chain: &ChainCheck, entries, rows, problem: String| JournalReport {
         ok: false,
         entries,
@@ -285,27 +284,14 @@ async fn verify_once(store: &dyn Store) -> Result<JournalReport, StoreError> {
         problem: Some(problem),
         started_at,
     };
-    loop {
-        let page = store
-            .journal_entries(&JournalFilter {
-                after_seq: after,
-                limit: PAGE,
-                ..Default::default()
-            })
-            .await?;
-        if page.is_empty() {
-            break;
-        }
-        for e in &page {
-            if let Err(p) = chain.check(e) {
-                return Ok(fail(&chain, entries, 0, p.to_string()));
-            }
-            if let Err(p) = replay.apply(e) {
-                return Ok(fail(&chain, entries, 0, p.to_string()));
-            }
-            entries += 1;
-            after = e.seq;
-        }
+    let walked = each_entry(store, |e| {
+        chain.check(e).and_then(|()| replay.apply(e))?;
+        entries += 1;
+        Ok(())
+    })
+    .await?;
+    if let Err(p) = walked {
+        return Ok(fail(&chain, entries, 0, p.to_string()));
     }
     // The head recorded beside the journal must agree with the chain (catches a truncated tail).
     let state = store.head_state().await?;
@@ -363,13 +349,12 @@ async fn verify_once(store: &dyn Store) -> Result<JournalReport, StoreError> {
     })
 }
 
-/// Replays the journal (its chain checked) and returns the rows digest it builds, or the first
-/// problem found: what a store without a digest (first opened since schema 4) starts from.
-pub async fn journal_digest(
+/// Calls `f` on every journal entry, oldest first, a page at a time; stops at its first
+/// problem (the inner `Err`).
+async fn each_entry(
     store: &dyn Store,
-) -> Result<Result<RowsDigest, JournalProblem>, StoreError> {
-    let mut chain = ChainCheck::default();
-    let mut replay = Replay::default();
+    mut f: impl FnMut(&crate::journal::JournalEntry) -> Result<(), JournalProblem>,
+) -> Result<Result<(), JournalProblem>, StoreError> {
     let mut after = 0i64;
     loop {
         let page = store
@@ -380,16 +365,26 @@ pub async fn journal_digest(
             })
             .await?;
         let Some(last) = page.last() else {
-            break;
+            return Ok(Ok(()));
         };
         after = last.seq;
         for e in &page {
-            if let Err(p) = chain.check(e).and_then(|()| replay.apply(e)) {
+            if let Err(p) = f(e) {
                 return Ok(Err(p));
             }
         }
     }
-    Ok(Ok(replay.digest()))
+}
+
+/// Replays the journal (its chain checked) and returns the rows digest it builds, or the first
+/// problem found: what a store without a digest (first opened since schema 4) starts from.
+pub async fn journal_digest(
+    store: &dyn Store,
+) -> Result<Result<RowsDigest, JournalProblem>, StoreError> {
+    let mut chain = ChainCheck::default();
+    let mut replay = Replay::default();
+    let walked = each_entry(store, |e| chain.check(e).and_then(|()| replay.apply(e))).await?;
+    Ok(walked.map(|()| replay.digest()))
 }
 
 /// The check every backup runs on its test restore, cheap enough for each one: the whole hash
@@ -409,7 +404,6 @@ async fn check_snapshot_rows(store: &dyn Store) -> Result<JournalReport, StoreEr
     let started_at = store.journal_head().await?;
     let mut chain = ChainCheck::default();
     let mut entries = 0i64;
-    let mut after = 0i64;
     let mut last_digest = None;
     let fail = |chain: &ChainCheck, entries, problem: String| JournalReport {
         ok: false,
@@ -419,25 +413,15 @@ async fn check_snapshot_rows(store: &dyn Store) -> Result<JournalReport, StoreEr
         problem: Some(problem),
         started_at,
     };
-    loop {
-        let page = store
-            .journal_entries(&JournalFilter {
-                after_seq: after,
-                limit: PAGE,
-                ..Default::default()
-            })
-            .await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        after = last.seq;
-        for e in &page {
-            if let Err(p) = chain.check(e) {
-                return Ok(fail(&chain, entries, p.to_string()));
-            }
-            last_digest = e.rows_digest;
-            entries += 1;
-        }
+    let walked = each_entry(store, |e| {
+        chain.check(e)?;
+        last_digest = e.rows_digest;
+        entries += 1;
+        Ok(())
+    })
+    .await?;
+    if let Err(p) = walked {
+        return Ok(fail(&chain, entries, p.to_string()));
     }
     let state = store.head_state().await?;
     if state.head != chain.head() {

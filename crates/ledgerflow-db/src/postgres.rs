@@ -107,6 +107,40 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// Changes the store's facts and journals the change, in one transaction
+    /// ([`crate::meta_change`]).
+    async fn change_meta(
+        &self,
+        actor: &Actor,
+        change: impl FnOnce(StoreMeta) -> StoreMeta,
+    ) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let (after, entry) = crate::meta_change(
+            actor,
+            rows,
+            self.schema_version().await?,
+            self.location(),
+            change,
+        )?;
+        for (k, v) in crate::meta_pairs(&after) {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        }
+        append(&mut tx, vec![entry]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
+
     /// Inserts rows (and, for an import, its batch first) with their journal entries in one
     /// transaction.
     /// The one write path for many rows: the batch (if any), then each chunk as it arrives
@@ -460,26 +494,8 @@ impl Store for PgStore {
 
     #[instrument(skip_all, fields(protected))]
     async fn set_protected(&self, actor: &Actor, protected: bool) -> StoreResult<StoreMeta> {
-        let mut tx = self.begin().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
-            .fetch_all(&mut *tx)
+        self.change_meta(actor, |m| StoreMeta { protected, ..m })
             .await
-            .map_err(dberr)?;
-        let (after, entry) = crate::protection_change(
-            actor,
-            rows,
-            self.schema_version().await?,
-            self.location(),
-            protected,
-        )?;
-        sqlx::query("UPDATE meta SET value = $1 WHERE key = 'protected'")
-            .bind(protected.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(dberr)?;
-        append(&mut tx, vec![entry]).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok(after)
     }
 
     async fn counts(&self) -> StoreResult<Counts> {
@@ -575,32 +591,8 @@ impl Store for PgStore {
     }
 
     async fn mark_restored(&self, actor: &Actor, from: &str, fork: bool) -> StoreResult<StoreMeta> {
-        let mut tx = self.begin().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
-            .fetch_all(&mut *tx)
+        self.change_meta(actor, |m| crate::restored(m, from, fork))
             .await
-            .map_err(dberr)?;
-        let (after, entry) = crate::restoration_change(
-            actor,
-            rows,
-            self.schema_version().await?,
-            self.location(),
-            from,
-            fork,
-        )?;
-        for (k, v) in crate::meta_pairs(&after) {
-            sqlx::query(
-                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(k)
-            .bind(v)
-            .execute(&mut *tx)
-            .await
-            .map_err(dberr)?;
-        }
-        append(&mut tx, vec![entry]).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok(after)
     }
 
     async fn close(&self) {

@@ -159,6 +159,40 @@ impl SqliteStore {
     async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(dberr)
     }
+
+    /// Changes the store's facts and journals the change, in one transaction
+    /// ([`crate::meta_change`]).
+    async fn change_meta(
+        &self,
+        actor: &Actor,
+        change: impl FnOnce(StoreMeta) -> StoreMeta,
+    ) -> StoreResult<StoreMeta> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        let (after, entry) = crate::meta_change(
+            actor,
+            rows,
+            self.schema_version().await?,
+            self.location(),
+            change,
+        )?;
+        for (k, v) in crate::meta_pairs(&after) {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(dberr)?;
+        }
+        append(&mut tx, vec![entry]).await?;
+        tx.commit().await.map_err(dberr)?;
+        Ok(after)
+    }
 }
 
 /// Appends entries after the current head and moves the head (and the rows digest), inside the
@@ -396,26 +430,8 @@ impl Store for SqliteStore {
 
     #[instrument(skip_all, fields(protected))]
     async fn set_protected(&self, actor: &Actor, protected: bool) -> StoreResult<StoreMeta> {
-        let mut tx = self.begin().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
-            .fetch_all(&mut *tx)
+        self.change_meta(actor, |m| StoreMeta { protected, ..m })
             .await
-            .map_err(dberr)?;
-        let (after, entry) = crate::protection_change(
-            actor,
-            rows,
-            self.schema_version().await?,
-            self.location(),
-            protected,
-        )?;
-        sqlx::query("UPDATE meta SET value = ? WHERE key = 'protected'")
-            .bind(protected.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(dberr)?;
-        append(&mut tx, vec![entry]).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok(after)
     }
 
     async fn counts(&self) -> StoreResult<Counts> {
@@ -544,30 +560,8 @@ impl Store for SqliteStore {
     }
 
     async fn mark_restored(&self, actor: &Actor, from: &str, fork: bool) -> StoreResult<StoreMeta> {
-        let mut tx = self.begin().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
-            .fetch_all(&mut *tx)
+        self.change_meta(actor, |m| crate::restored(m, from, fork))
             .await
-            .map_err(dberr)?;
-        let (after, entry) = crate::restoration_change(
-            actor,
-            rows,
-            self.schema_version().await?,
-            self.location(),
-            from,
-            fork,
-        )?;
-        for (k, v) in crate::meta_pairs(&after) {
-            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await
-                .map_err(dberr)?;
-        }
-        append(&mut tx, vec![entry]).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok(after)
     }
 
     async fn close(&self) {

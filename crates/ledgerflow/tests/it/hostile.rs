@@ -7,6 +7,22 @@ use std::process::Command;
 
 use crate::TestApp;
 
+/// Adds the transaction "Newest" by hand (one journal entry on top of an import).
+fn add_newest(app: &TestApp) {
+    app.ok(&[
+        "tx",
+        "add",
+        "--account",
+        "Checking",
+        "--date",
+        "2024-03-01",
+        "--amount",
+        "-12.00",
+        "--payee",
+        "Newest",
+    ]);
+}
+
 /// Takes a verified backup and returns its file name.
 fn verified_backup(app: &TestApp) -> String {
     let b = app.json(&["backup", "--json"]);
@@ -35,18 +51,7 @@ fn w4_journal_verify_backup_verify_all_and_doctor_notice_a_journal_cut_back() {
     for app in TestApp::both() {
         app.with_checking();
         app.import_wf(0, 50);
-        app.ok(&[
-            "tx",
-            "add",
-            "--account",
-            "Checking",
-            "--date",
-            "2024-03-01",
-            "--amount",
-            "-12.00",
-            "--payee",
-            "Newest",
-        ]);
+        add_newest(&app);
         let b = app.json(&["backup", "--json"]);
         assert_eq!(b["verified"], true, "{b}");
         app.ok(&["journal", "verify"]);
@@ -361,18 +366,7 @@ fn f5_moving_the_newest_backup_away_does_not_hide_a_journal_cut_back() {
     let app = TestApp::sqlite();
     app.with_checking();
     app.import_wf(0, 20);
-    app.ok(&[
-        "tx",
-        "add",
-        "--account",
-        "Checking",
-        "--date",
-        "2024-03-01",
-        "--amount",
-        "-12.00",
-        "--payee",
-        "Newest",
-    ]);
+    add_newest(&app);
     let b = app.json(&["backup", "--json"]);
     cut_last_entry(&app);
     let file = app.path().join(b["file"].as_str().expect("file"));
