@@ -1,6 +1,6 @@
 //! Backups that count only once a restore has proven them.
 //!
-//! `backup` takes a consistent snapshot of the live store ([`engine::snapshot`]), restores it
+//! `backup` takes a consistent snapshot of the live store ([`ledgerflow_db::admin::snapshot`]), restores it
 //! into a scratch store and checks it there (integrity, the whole journal replayed against every
 //! row, the journal head still part of the live store's history), then writes the compressed
 //! archive under a temporary name, fsyncs and renames it, and reads it back (size, SHA-256, full
@@ -14,7 +14,6 @@ mod archive;
 pub mod catalog;
 mod crypt;
 pub mod destination;
-pub mod engine;
 pub mod fsx;
 pub mod manifest;
 pub mod restore;
@@ -36,12 +35,12 @@ use tracing::{info, warn};
 pub(crate) use crate::archive::{Encoder, Failure, check_archive, extract_member};
 use crate::catalog::{Catalog, Entry};
 pub use crate::destination::{Destination, S3Destination, copy_to, copy_to_destinations};
-use crate::engine::Scratch;
 pub(crate) use crate::fsx::{hash_file, sync_dir, write_atomic, write_atomic_replace, write_temp};
 pub(crate) use crate::manifest::read_manifest;
 use crate::manifest::{Facts, Manifest, Member};
 pub use crate::restore::{Restored, restore};
 pub use crate::retention::Keep;
+use ledgerflow_db::admin::{AdminError, Scratch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -63,6 +62,19 @@ pub enum BackupError {
     Environment(String),
     #[error(transparent)]
     Store(#[from] ledgerflow_core::StoreError),
+}
+
+impl From<AdminError> for BackupError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Snapshot(m) => BackupError::Snapshot(m),
+            AdminError::Tool { tool, message } => BackupError::Tool { tool, message },
+            AdminError::Restore(m) => BackupError::Restore(m),
+            AdminError::Refused(m) => BackupError::Refused(m),
+            AdminError::Environment(m) => BackupError::Environment(m),
+            AdminError::Store(e) => BackupError::Store(e),
+        }
+    }
 }
 
 impl BackupError {
@@ -248,10 +260,10 @@ async fn take_backup(
         .prefix(".work-")
         .tempdir_in(dir)
         .map_err(|e| BackupError::io(dir, e))?;
-    let member_name = engine::member_name(location);
+    let member_name = location.member_name();
     let member = work.path().join(member_name);
     let pg_bin = settings.pg_bin_dir.as_deref();
-    engine::snapshot(location, &member, pg_bin).await?;
+    ledgerflow_db::admin::snapshot(location, &member, pg_bin).await?;
 
     let created_at = Utc::now();
     let name = file_name(
@@ -267,7 +279,7 @@ async fn take_backup(
     // temporary name until it has passed every check: a kill at any moment leaves nothing that
     // looks finished.
     let lineage = store.meta().await?.map(|m| m.lineage_id.to_string());
-    let engine = engine::engine_name(location);
+    let engine = location.engine_name();
     let recent = recent_sizes(settings, kind.as_str(), engine, lineage.as_deref())?;
     let early = (kind == Kind::Db).then(|| {
         let (member, path, settings, recent, to) = (
@@ -386,7 +398,7 @@ async fn take_backup(
         format: 1,
         file: name.clone(),
         kind: kind.as_str().into(),
-        engine: engine::engine_name(location).into(),
+        engine: location.engine_name().into(),
         compression: settings.compression.as_str().into(),
         encryption: recipient.as_ref().map(|_| "age".into()),
         recipient: recipient.as_ref().map(|r| r.to_string()),
@@ -899,10 +911,7 @@ fn file_name(
 ) -> String {
     let ext = match kind {
         Kind::Full => "tar",
-        Kind::Db => match location {
-            Location::Sqlite(_) => "sqlite",
-            Location::Postgres(_) => "pgdump",
-        },
+        Kind::Db => location.snapshot_kind(),
     };
     let stem = format!(
         "ledgerflow_{}_backup_{}",

@@ -26,9 +26,9 @@ use ledgerflow_db::{Location, OpenMode};
 use serde::Serialize;
 use tracing::info;
 
-use crate::engine::{self, Scratch};
 use crate::manifest::{Facts, Manifest};
 use crate::{BackupError, Failure, Kind, Settings, extract_member, read_manifest, sync_dir};
+use ledgerflow_db::admin::{self as engine, Scratch};
 
 /// What a restore did.
 #[derive(Debug, Clone, Serialize)]
@@ -82,7 +82,7 @@ pub async fn restore(
         )));
     }
     let manifest = read_manifest(&checked.file)?;
-    if manifest.engine != engine::engine_name(&target) {
+    if manifest.engine != target.engine_name() {
         return Err(BackupError::Refused(format!(
             "{} is a {} backup: it restores into a {} store, not into {}",
             manifest.file,
@@ -254,14 +254,7 @@ async fn restore_after_safety(
 /// cannot swap leaves nothing behind. SQLite: leaving WAL mode needs the only connection;
 /// PostgreSQL: no other connection to the database.
 async fn refuse_if_in_use(target: &Location) -> Result<(), BackupError> {
-    let busy = match target {
-        Location::Sqlite(path) => set_rollback_journal(path).await.err(),
-        Location::Postgres(url) => match engine::other_connections(url).await? {
-            0 => None,
-            n => Some(format!("{n} other connection(s)")),
-        },
-    };
-    match busy {
+    match engine::in_use(target).await? {
         None => Ok(()),
         Some(why) => Err(BackupError::Refused(format!(
             "{} is in use (is `ledgerflow serve` running?): stop it, then restore again; nothing was changed ({why})",
@@ -292,11 +285,7 @@ enum Current {
 /// Looks at the target without changing it (no migration). Anything it cannot read is a
 /// refusal: a store that may hold data is never replaced unseen.
 async fn current(target: &Location) -> Result<Current, BackupError> {
-    let present = match target {
-        Location::Sqlite(p) => p.exists(),
-        Location::Postgres(url) => engine::database_exists(url).await?,
-    };
-    if !present {
+    if !engine::exists(target).await? {
         return Ok(Current::Nothing);
     }
     match ledgerflow_db::open(target, OpenMode::AsIs).await {
@@ -432,7 +421,7 @@ async fn stage_sqlite(
     store.close().await;
     let facts = facts?;
     // Everything in the main file (no -wal beside it), then fsynced.
-    set_rollback_journal(&restored).await.map_err(|e| {
+    engine::set_rollback_journal(&restored).await.map_err(|e| {
         BackupError::Restore(format!("the restored store cannot leave WAL mode: {e}"))
     })?;
     std::fs::File::open(&restored)
@@ -459,7 +448,7 @@ async fn swap_sqlite(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     if live.exists() {
-        set_rollback_journal(live).await.map_err(|e| {
+        engine::set_rollback_journal(live).await.map_err(|e| {
             BackupError::Refused(format!(
                 "{} is in use (is `ledgerflow serve` running?): stop it, then restore again; nothing was changed ({e})",
                 live.display()
@@ -504,26 +493,6 @@ async fn swap_sqlite(
     }
     sync_dir(dir)?;
     Ok(kept)
-}
-
-/// Checkpoints a SQLite file and switches it to the rollback journal: afterwards the whole
-/// database is in the one file. Fails while another connection uses it in WAL mode.
-async fn set_rollback_journal(path: &Path) -> Result<(), String> {
-    use sqlx::ConnectOptions as _;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .busy_timeout(std::time::Duration::from_secs(2))
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
-        .fetch_one(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !mode.eq_ignore_ascii_case("delete") {
-        return Err(format!("it stays in {mode} mode"));
-    }
-    Ok(())
 }
 
 /// Staging directories of restores that were killed.

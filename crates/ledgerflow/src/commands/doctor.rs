@@ -218,7 +218,7 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
     }
     if let Location::Postgres(_) = &location {
         for tool in ["pg_dump", "pg_restore"] {
-            let version = ledgerflow_backup::engine::pg_tool(settings.pg_bin_dir.as_deref(), tool)
+            let version = ledgerflow_db::admin::pg_tool(settings.pg_bin_dir.as_deref(), tool)
                 .ok()
                 .and_then(|p| std::process::Command::new(p).arg("--version").output().ok())
                 .filter(|o| o.status.success())

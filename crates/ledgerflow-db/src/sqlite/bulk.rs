@@ -20,6 +20,7 @@ use ledgerflow_core::model::{
 use ledgerflow_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
+use crate::chain::{Chain, INSERT_ENTRY, MOVE_HEAD, READ_HEAD};
 use crate::rows::fingerprint_bytes;
 
 pub(crate) struct BulkWriter {
@@ -463,22 +464,15 @@ fn insert_rows(
 }
 
 fn append(tx: &rusqlite::Transaction<'_>, entries: Vec<PendingEntry>) -> StoreResult<()> {
-    let (mut seq, head, digest): (i64, Vec<u8>, Option<Vec<u8>>) = tx
-        .query_row(
-            "SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let (seq, head, digest): (i64, Vec<u8>, Option<Vec<u8>>) = tx
+        .query_row(READ_HEAD, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .map_err(err)?;
-    let mut prev = crate::head(seq, &head)?.head_hash;
-    let mut digest = crate::digest_of(digest.as_deref())?;
+    let mut chain = Chain::after(seq, &head, digest.as_deref())?;
+    let mut insert = tx.prepare_cached(INSERT_ENTRY).map_err(err)?;
     for entry in entries {
-        seq += 1;
-        let e = entry.seal(seq, prev, digest);
-        tx.execute(
-            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash, rows_digest) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
+        let e = chain.seal(entry);
+        insert
+            .execute(params![
                 e.seq,
                 ts(&e.at),
                 e.actor,
@@ -491,17 +485,12 @@ fn append(tx: &rusqlite::Transaction<'_>, entries: Vec<PendingEntry>) -> StoreRe
                 &e.prev_hash[..],
                 &e.hash[..],
                 e.rows_digest.map(|d| d.to_bytes().to_vec()),
-            ],
-        )
-        .map_err(err)?;
-        prev = e.hash;
-        digest = e.rows_digest;
+            ])
+            .map_err(err)?;
     }
-    tx.execute(
-        "UPDATE journal_head SET seq = ?1, hash = ?2, rows_digest = ?3 WHERE id = 1",
-        params![seq, &prev[..], digest.map(|d| d.to_bytes().to_vec())],
-    )
-    .map_err(err)?;
+    let (seq, hash, digest) = chain.head();
+    tx.execute(MOVE_HEAD, params![seq, hash, digest])
+        .map_err(err)?;
     Ok(())
 }
 

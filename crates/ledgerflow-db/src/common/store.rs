@@ -1,9 +1,9 @@
-//! The production engine: PostgreSQL through a connection pool, `TIMESTAMPTZ` timestamps and
-//! `BIGINT` minor units. Writers serialise on the journal head's row lock (`FOR UPDATE`), so
-//! journal entries are appended in commit order.
-
-use std::str::FromStr;
-use std::time::Duration;
+//! [`Store`] for this engine, compiled once per engine (this file is a module of
+//! `sqlite/mod.rs` and of `postgres/mod.rs`, under their `Db`, `Conn` and `This`). The SQL is the
+//! same on both: `$N` placeholders, `TRUE`/`FALSE`, standard SQL. Where an engine really
+//! differs, the method calls its own `native_*` method, written in the engine's module: the
+//! text search, bulk writes and scans (rusqlite on SQLite, `UNNEST` and `COPY`-like batches on
+//! PostgreSQL), the schema check, the sums and the rows digest.
 
 use async_trait::async_trait;
 use ledgerflow_core::journal::{
@@ -11,424 +11,21 @@ use ledgerflow_core::journal::{
 };
 use ledgerflow_core::model::*;
 use ledgerflow_core::store::{JournalFilter, Store, StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::QueryBuilder;
 use tracing::instrument;
 
-use crate::OpenMode;
+use super::write::*;
+use super::{Db, MIGRATOR, This};
 use crate::rows::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-pub struct PgStore {
-    pool: PgPool,
-    url: String,
-}
-
-/// Rows per `INSERT … SELECT FROM UNNEST(…)` statement.
-const TX_CHUNK: usize = 10_000;
-
-impl PgStore {
-    /// Connects and brings the schema up to date. An empty database in `Existing` mode is
-    /// `NotInitialized`; the database itself must exist (create it with `createdb`).
-    pub async fn open(url: &str, mode: OpenMode) -> StoreResult<Self> {
-        let location = crate::redact_url(url);
-        let unavailable = |e: sqlx::Error| StoreError::Unavailable {
-            location: location.clone(),
-            reason: e.to_string(),
-        };
-        let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidLocation {
-            location: location.clone(),
-            reason: e.to_string(),
-        })?;
-        // One direct connection first: it fails fast with the server's own reason (refused,
-        // unknown database, bad password) where the pool would only time out.
-        let probe = tokio::time::timeout(
-            Duration::from_secs(10),
-            <PgConnection as sqlx::Connection>::connect_with(&opts),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable {
-            location: location.clone(),
-            reason: "no answer from the server within 10 s".into(),
-        })?;
-        let probe = probe.map_err(unavailable)?;
-        let _ = sqlx::Connection::close(probe).await;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(opts)
-            .await
-            .map_err(unavailable)?;
-        let store = PgStore {
-            pool,
-            url: url.to_string(),
-        };
-        store.migrate(mode).await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self, mode: OpenMode) -> StoreResult<()> {
-        let known = crate::latest_version(&MIGRATOR);
-        let applied = self.schema_version().await?;
-        if applied > known {
-            return Err(StoreError::SchemaTooNew {
-                store: applied,
-                binary: known,
-            });
-        }
-        if applied == 0 && mode != OpenMode::Create {
-            return Err(StoreError::NotInitialized {
-                location: self.location(),
-            });
-        }
-        if mode == OpenMode::AsIs {
-            return Ok(());
-        }
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Begins a write: the journal head's row lock is taken first, so writers are serialised
-    /// and each reads the rows it changes after the previous writer committed (no lost
-    /// updates, before-images always current).
-    async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await.map_err(dberr)?;
-        sqlx::query("SELECT 1 FROM journal_head WHERE id = 1 FOR UPDATE")
-            .execute(&mut *tx)
-            .await
-            .map_err(dberr)?;
-        Ok(tx)
-    }
-
-    /// Changes the store's facts and journals the change, in one transaction
-    /// ([`crate::meta_change`]).
-    async fn change_meta(
-        &self,
-        actor: &Actor,
-        change: impl FnOnce(StoreMeta) -> StoreMeta,
-    ) -> StoreResult<StoreMeta> {
-        let mut tx = self.begin().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM meta")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(dberr)?;
-        let (after, entry) = crate::meta_change(
-            actor,
-            rows,
-            self.schema_version().await?,
-            self.location(),
-            change,
-        )?;
-        for (k, v) in crate::meta_pairs(&after) {
-            sqlx::query(
-                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(k)
-            .bind(v)
-            .execute(&mut *tx)
-            .await
-            .map_err(dberr)?;
-        }
-        append(&mut tx, vec![entry]).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok(after)
-    }
-
-    /// Inserts rows (and, for an import, its batch first) with their journal entries in one
-    /// transaction.
-    /// The one write path for many rows: the batch (if any), then each chunk as it arrives
-    /// (ids reserved per chunk, `UNNEST` inserts), its journal entry encoded on a blocking thread
-    /// while the next chunk is written; the journal entries are appended (batch first) and the
-    /// transaction commits only on `Done`.
-    async fn stream(
-        &self,
-        actor: &Actor,
-        batch: Option<NewImportBatch>,
-        mut rx: tokio::sync::mpsc::Receiver<ImportChunk>,
-    ) -> StoreResult<(Option<ImportBatch>, Vec<i64>)> {
-        // The journal head is locked only at the end, for the append and the commit: other
-        // writers are not held up while the rows go in (they cannot see them until the commit,
-        // and ids come from the sequence one by one, so none is shared).
-        let mut tx = self.pool.begin().await.map_err(dberr)?;
-        let at = now();
-        let batch_id = match &batch {
-            Some(b) => Some(
-                sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
-                     rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                )
-                .bind(b.account_id)
-                .bind(&b.file_name)
-                .bind(&b.file_sha256)
-                .bind(&b.format)
-                .bind(actor.as_str())
-                .bind(b.rows_read)
-                .bind(b.rows_new)
-                .bind(b.rows_duplicate)
-                .bind(b.rows_flagged)
-                .bind(b.rows_skipped)
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
-                        "this very file was already imported into this account".into(),
-                    ),
-                    _ => db_err(e, || format!("account {} does not exist", b.account_id)),
-                })?,
-            ),
-            None => None,
-        };
-        let (etx, mut erx) = tokio::sync::mpsc::channel::<Vec<Transaction>>(1);
-        let encoder = {
-            let actor = actor.clone();
-            tokio::task::spawn_blocking(move || -> StoreResult<Vec<PendingEntry>> {
-                let mut v = Vec::new();
-                while let Some(rows) = erx.blocking_recv() {
-                    v.push(crate::tx_insert_entry(&actor, &rows)?);
-                }
-                Ok(v)
-            })
-        };
-        let mut ids = Vec::new();
-        let counts = loop {
-            match rx.recv().await {
-                Some(ImportChunk::Rows(rows)) => {
-                    if rows.is_empty() {
-                        continue;
-                    }
-                    let n = rows.len() as i64;
-                    let reserved: Vec<i64> = sqlx::query_scalar(
-                        "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) \
-                         FROM generate_series(1, $1)",
-                    )
-                    .bind(n)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(dberr)?;
-                    let full: Vec<Transaction> = rows
-                        .into_iter()
-                        .zip(reserved)
-                        .map(|(mut r, id)| {
-                            r.import_batch_id = batch_id.or(r.import_batch_id);
-                            r.into_row(id, at)
-                        })
-                        .collect();
-                    for chunk in full.chunks(TX_CHUNK) {
-                        insert_chunk(&mut tx, chunk).await?;
-                    }
-                    ids.extend(full.iter().map(|t| t.id));
-                    if etx.send(full).await.is_err() {
-                        break Err(StoreError::Database("the journal encoder stopped".into()));
-                    }
-                }
-                Some(ImportChunk::Done(c)) => break Ok(c),
-                None => {
-                    break Err(StoreError::Conflict(
-                        "the import stopped before its end: nothing was written".into(),
-                    ));
-                }
-            }
-        };
-        drop(etx);
-        let chunk_entries = encoder
-            .await
-            .map_err(|e| StoreError::Database(format!("journal encoder failed: {e}")))?;
-        let (counts, chunk_entries) = (counts?, chunk_entries?);
-        let mut entries = Vec::with_capacity(chunk_entries.len() + 1);
-        let recorded = match (batch, batch_id) {
-            (Some(mut b), Some(id)) => {
-                b.set_counts(counts);
-                sqlx::query(
-                    "UPDATE import_batches SET rows_read = $1, rows_new = $2, rows_duplicate = $3, \
-                     rows_flagged = $4, rows_skipped = $5 WHERE id = $6",
-                )
-                .bind(b.rows_read)
-                .bind(b.rows_new)
-                .bind(b.rows_duplicate)
-                .bind(b.rows_flagged)
-                .bind(b.rows_skipped)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(dberr)?;
-                let (batch, entry) = crate::recorded_batch(actor, b, id, at)?;
-                entries.push(entry);
-                Some(batch)
-            }
-            _ => None,
-        };
-        entries.extend(chunk_entries);
-        append(&mut tx, entries).await?;
-        tx.commit().await.map_err(dberr)?;
-        Ok((recorded, ids))
-    }
-}
-
-/// Appends entries after the current head and moves the head (and the rows digest), inside the
-/// caller's transaction. The head's row lock is taken here if the caller has not taken it.
-async fn append(conn: &mut PgConnection, entries: Vec<PendingEntry>) -> StoreResult<()> {
-    let (mut seq, head, digest): (i64, Vec<u8>, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(dberr)?;
-    let mut prev = crate::head(seq, &head)?.head_hash;
-    let mut digest = crate::digest_of(digest.as_deref())?;
-    for p in entries {
-        seq += 1;
-        let e = p.seal(seq, prev, digest);
-        sqlx::query(
-            "INSERT INTO journal (seq, at, actor, entity, entity_id, op, before, after, payload, prev_hash, hash, rows_digest) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(e.seq)
-        .bind(e.at)
-        .bind(&e.actor)
-        .bind(e.entity.as_str())
-        .bind(e.entity_id)
-        .bind(e.op.as_str())
-        .bind(&e.before)
-        .bind(&e.after)
-        .bind(&e.payload)
-        .bind(&e.prev_hash[..])
-        .bind(&e.hash[..])
-        .bind(e.rows_digest.map(|d| d.to_bytes().to_vec()))
-        .execute(&mut *conn)
-        .await
-        .map_err(dberr)?;
-        prev = e.hash;
-        digest = e.rows_digest;
-    }
-    sqlx::query("UPDATE journal_head SET seq = $1, hash = $2, rows_digest = $3 WHERE id = 1")
-        .bind(seq)
-        .bind(&prev[..])
-        .bind(digest.map(|d| d.to_bytes().to_vec()))
-        .execute(&mut *conn)
-        .await
-        .map_err(dberr)?;
-    Ok(())
-}
-
-/// Applies one patch inside the caller's transaction: the row after, and its journal entry
-/// when anything changed.
-async fn patch_tx(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    id: i64,
-    patch: &TransactionPatch,
-) -> StoreResult<(Transaction, Option<PendingEntry>)> {
-    let before = fetch_tx(conn, id).await?;
-    let after = patch.apply(&before);
-    if crate::unchanged!(before, after) {
-        return Ok((before, None));
-    }
-    sqlx::query(
-        "UPDATE transactions SET posted_date = $1, amount_minor = $2, payee = $3, description = $4, memo = $5, \
-         category_id = $6, status = $7, fingerprint = $8, transfer_id = $9, needs_review = $10, updated_at = $11, \
-         bank_date = $12, bank_amount_minor = $13 WHERE id = $14",
-    )
-    .bind(after.posted_date)
-    .bind(after.amount_minor)
-    .bind(&after.payee)
-    .bind(&after.description)
-    .bind(&after.memo)
-    .bind(after.category_id)
-    .bind(after.status.as_str())
-    .bind(fingerprint_bytes(&after.fingerprint)?)
-    .bind(after.transfer_id)
-    .bind(after.needs_review)
-    .bind(after.updated_at)
-    .bind(after.bank_date)
-    .bind(after.bank_amount_minor)
-    .bind(id)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| db_err(e, || "the category or transfer it refers to does not exist".into()))?;
-    let entry = PendingEntry::row(
-        actor,
-        Entity::Transaction,
-        id,
-        Op::Update,
-        Some(&before),
-        Some(&after),
-    )?;
-    Ok((after, Some(entry)))
-}
-
-/// Appends one entry and commits: the change and its journal entry land together or not at all.
-async fn commit_journaled(
-    mut tx: sqlx::Transaction<'static, Postgres>,
-    entry: PendingEntry,
-) -> StoreResult<()> {
-    append(&mut tx, vec![entry]).await?;
-    tx.commit().await.map_err(dberr)
-}
-
-/// One row by id, converted to its model type; `NotFound` names `what` and the id.
-async fn fetch_by_id<R, T>(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    id: i64,
-    what: &str,
-) -> StoreResult<T>
-where
-    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-    T: TryFrom<R, Error = StoreError>,
-{
-    sqlx::query_as::<_, R>(sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(dberr)?
-        .ok_or_else(|| StoreError::NotFound(format!("{what} {id}")))?
-        .try_into()
-}
-
-async fn fetch_account(conn: &mut PgConnection, id: i64) -> StoreResult<Account> {
-    fetch_by_id::<AccountRow, _>(conn, "SELECT * FROM accounts WHERE id = $1", id, "account").await
-}
-
-async fn fetch_category(conn: &mut PgConnection, id: i64) -> StoreResult<Category> {
-    fetch_by_id::<CategoryRow, _>(
-        conn,
-        "SELECT * FROM categories WHERE id = $1",
-        id,
-        "category",
-    )
-    .await
-}
-
-async fn fetch_tx(conn: &mut PgConnection, id: i64) -> StoreResult<Transaction> {
-    fetch_by_id::<TxRow, _>(
-        conn,
-        "SELECT * FROM transactions WHERE id = $1",
-        id,
-        "transaction",
-    )
-    .await
-}
-
-async fn fetch_user(conn: &mut PgConnection, id: i64) -> StoreResult<User> {
-    fetch_by_id::<UserRow, _>(conn, "SELECT * FROM users WHERE id = $1", id, "user").await
-}
-
 #[async_trait]
-impl Store for PgStore {
+impl Store for This {
     fn engine(&self) -> Engine {
-        Engine::Postgres
+        super::ENGINE
     }
 
     fn location(&self) -> String {
-        crate::redact_url(&self.url)
+        self.location_text()
     }
 
     fn known_schema_version(&self) -> i64 {
@@ -436,11 +33,10 @@ impl Store for PgStore {
     }
 
     async fn schema_version(&self) -> StoreResult<i64> {
-        let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(dberr)?;
+        let has_table: bool = sqlx::query_scalar(super::HAS_MIGRATIONS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(dberr)?;
         if !has_table {
             return Ok(0);
         }
@@ -527,29 +123,7 @@ impl Store for PgStore {
     }
 
     async fn foreign_schema_objects(&self) -> StoreResult<Vec<String>> {
-        // LedgerFlow makes no triggers, rules or views on PostgreSQL, and two functions.
-        let have: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT 'trigger', tgname::text, '' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
-               JOIN pg_namespace n ON n.oid = c.relnamespace \
-               WHERE NOT t.tgisinternal AND n.nspname = current_schema() \
-             UNION ALL SELECT 'rule', rulename::text, '' FROM pg_rules WHERE schemaname = current_schema() \
-             UNION ALL SELECT 'view', viewname::text, '' FROM pg_views WHERE schemaname = current_schema() \
-             UNION ALL SELECT 'function', p.proname::text, '' FROM pg_proc p \
-               JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() \
-             ORDER BY 1, 2",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(dberr)?;
-        let want: Vec<(String, String, String)> = if self.schema_version().await? >= 3 {
-            ["ledgerflow_fold", "ledgerflow_search_words"]
-                .iter()
-                .map(|f| ("function".to_string(), f.to_string(), String::new()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Ok(crate::schema_difference(&want, &have))
+        self.native_foreign_schema_objects().await
     }
 
     async fn head_state(&self) -> StoreResult<HeadState> {
@@ -559,6 +133,10 @@ impl Store for PgStore {
                 .await
                 .map_err(dberr)?;
         crate::head_state(seq, &hash, digest.as_deref())
+    }
+
+    async fn compute_rows_digest(&self) -> StoreResult<RowsDigest> {
+        self.native_compute_rows_digest().await
     }
 
     async fn adopt_rows_digest(&self, actor: &Actor, digest: RowsDigest) -> StoreResult<()> {
@@ -596,7 +174,7 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.native_close().await
     }
 
     #[instrument(skip_all, fields(name = %new.name))]
@@ -694,12 +272,7 @@ impl Store for PgStore {
     }
 
     async fn account_sums(&self) -> StoreResult<Vec<(i64, i64)>> {
-        sqlx::query_as(
-            "SELECT account_id, SUM(amount_minor)::BIGINT FROM transactions GROUP BY account_id ORDER BY account_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(dberr)
+        self.native_account_sums().await
     }
 
     #[instrument(skip_all, fields(name = %new.name))]
@@ -786,11 +359,7 @@ impl Store for PgStore {
         actor: &Actor,
         rows: Vec<NewTransaction>,
     ) -> StoreResult<Vec<i64>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rx = ImportChunk::complete(rows, ImportCounts::default());
-        self.stream(actor, None, rx).await.map(|(_, ids)| ids)
+        self.native_insert_transactions(actor, rows).await
     }
 
     #[instrument(skip_all, fields(file = %batch.file_name))]
@@ -800,10 +369,7 @@ impl Store for PgStore {
         batch: NewImportBatch,
         rows: tokio::sync::mpsc::Receiver<ImportChunk>,
     ) -> StoreResult<ImportBatch> {
-        self.stream(actor, Some(batch), rows)
-            .await?
-            .0
-            .ok_or_else(|| StoreError::Database("the import batch was not recorded".into()))
+        self.native_import_rows(actor, batch, rows).await
     }
 
     async fn find_import(
@@ -880,6 +446,7 @@ impl Store for PgStore {
             .map_err(dberr)?;
         append(&mut tx, crate::undo_entries(actor, &batch, &rows)?).await?;
         tx.commit().await.map_err(dberr)?;
+        self.after_undo().await;
         Ok(rows.len())
     }
 
@@ -902,42 +469,11 @@ impl Store for PgStore {
         to: chrono::NaiveDate,
         f: &mut (dyn FnMut(DedupKey) + Send),
     ) -> StoreResult<()> {
-        use futures::TryStreamExt;
-        let mut rows = sqlx::query_as::<_, crate::rows::DedupRow>(
-            "SELECT id, COALESCE(bank_date, posted_date) AS posted_date, \
-             COALESCE(bank_amount_minor, amount_minor) AS amount_minor, fingerprint, external_id, 0 AS deleted \
-             FROM transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3 AND bank_date IS NULL \
-             UNION ALL \
-             SELECT id, bank_date, COALESCE(bank_amount_minor, amount_minor), fingerprint, external_id, 0 \
-             FROM transactions WHERE account_id = $1 AND bank_date BETWEEN $2 AND $3 \
-             UNION ALL \
-             SELECT transaction_id, posted_date, 0::bigint, fingerprint, external_id, 1 \
-             FROM deleted_transactions WHERE account_id = $1 AND posted_date BETWEEN $2 AND $3",
-        )
-        .bind(account_id)
-        .bind(from)
-        .bind(to)
-        .fetch(&self.pool);
-        while let Some(r) = rows.try_next().await.map_err(dberr)? {
-            f(DedupKey::try_from(r)?);
-        }
-        Ok(())
+        self.native_scan_dedup_keys(account_id, from, to, f).await
     }
 
     async fn payee_texts(&self, ids: &[i64]) -> StoreResult<Vec<(i64, String)>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(10_000) {
-            let rows: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT id, CASE WHEN payee <> '' THEN payee ELSE description END \
-                 FROM transactions WHERE id = ANY($1)",
-            )
-            .bind(chunk)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(dberr)?;
-            out.extend(rows);
-        }
-        Ok(out)
+        self.native_payee_texts(ids).await
     }
 
     async fn get_transaction(&self, id: i64) -> StoreResult<Transaction> {
@@ -1024,29 +560,7 @@ impl Store for PgStore {
     }
 
     async fn list_transactions(&self, f: &TxFilter) -> StoreResult<TxPage> {
-        let limit = page_limit(f.limit);
-        let mut q: QueryBuilder<Postgres> =
-            QueryBuilder::new("SELECT t.* FROM transactions t WHERE 1=1");
-        let terms = f.text.as_deref().map(search_terms).unwrap_or_default();
-        if !terms.is_empty() {
-            // Each word ('word', or 'word':* typed as `word*`), over the indexed expression
-            // (0003_web.sql).
-            let tsquery = terms
-                .iter()
-                .map(|t| format!("'{}'{}", t.word, if t.prefix { ":*" } else { "" }))
-                .collect::<Vec<_>>()
-                .join(" & ");
-            q.push(" AND ledgerflow_search_words(t.payee, t.description, t.memo) @@ to_tsquery('simple', ledgerflow_fold(")
-                .push_bind(tsquery)
-                .push("))");
-        }
-        push_tx_filters(&mut q, f, limit);
-        let rows: Vec<TxRow> = q
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(dberr)?;
-        Ok(into_page(convert(rows)?, limit))
+        self.native_list_transactions(f).await
     }
 
     #[instrument(skip_all, fields(name = %new.name))]
@@ -1214,7 +728,7 @@ impl Store for PgStore {
         kind: Option<CredentialKind>,
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
-        let mut q = revoke_credentials_query::<Postgres>(id, user_id, kind);
+        let mut q = revoke_credentials_query::<Db>(id, user_id, kind);
         let revoked: Vec<CredentialRow> = q
             .build_query_as()
             .fetch_all(&mut *tx)
@@ -1233,7 +747,7 @@ impl Store for PgStore {
         kind: CredentialKind,
         user_id: Option<i64>,
     ) -> StoreResult<Vec<Credential>> {
-        let mut q = list_credentials_query::<Postgres>(kind, user_id);
+        let mut q = list_credentials_query::<Db>(kind, user_id);
         let rows: Vec<CredentialRow> = q
             .build_query_as()
             .fetch_all(&self.pool)
@@ -1243,7 +757,7 @@ impl Store for PgStore {
     }
 
     async fn journal_entries(&self, f: &JournalFilter) -> StoreResult<Vec<JournalEntry>> {
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT * FROM journal WHERE seq > ");
+        let mut q: QueryBuilder<Db> = QueryBuilder::new("SELECT * FROM journal WHERE seq > ");
         q.push_bind(f.after_seq);
         if let Some(e) = f.entity {
             q.push(" AND entity = ").push_bind(e.as_str());
@@ -1336,103 +850,4 @@ impl Store for PgStore {
             }
         }
     }
-}
-
-/// One `INSERT … SELECT FROM UNNEST` of column arrays: a single round trip per chunk.
-async fn insert_chunk(conn: &mut PgConnection, chunk: &[Transaction]) -> StoreResult<()> {
-    let n = chunk.len();
-    let mut id = Vec::with_capacity(n);
-    let mut account = Vec::with_capacity(n);
-    let mut date = Vec::with_capacity(n);
-    let mut amount = Vec::with_capacity(n);
-    let mut currency = Vec::with_capacity(n);
-    let mut payee = Vec::with_capacity(n);
-    let mut description = Vec::with_capacity(n);
-    let mut memo = Vec::with_capacity(n);
-    let mut category = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut source = Vec::with_capacity(n);
-    let mut batch = Vec::with_capacity(n);
-    let mut external = Vec::with_capacity(n);
-    let mut fp = Vec::with_capacity(n);
-    let mut transfer = Vec::with_capacity(n);
-    let mut review = Vec::with_capacity(n);
-    let mut created = Vec::with_capacity(n);
-    let mut updated = Vec::with_capacity(n);
-    for t in chunk {
-        id.push(t.id);
-        account.push(t.account_id);
-        date.push(t.posted_date);
-        amount.push(t.amount_minor);
-        currency.push(t.currency.code().to_string());
-        payee.push(t.payee.as_str());
-        description.push(t.description.as_str());
-        memo.push(t.memo.as_str());
-        category.push(t.category_id);
-        status.push(t.status.as_str());
-        source.push(t.source.as_str());
-        batch.push(t.import_batch_id);
-        external.push(t.external_id.as_deref());
-        fp.push(fingerprint_bytes(&t.fingerprint)?);
-        transfer.push(t.transfer_id);
-        review.push(t.needs_review);
-        created.push(t.created_at);
-        updated.push(t.updated_at);
-    }
-    sqlx::query(
-        "INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
-         category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, needs_review, created_at, updated_at) \
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::date[], $4::bigint[], $5::text[], $6::text[], $7::text[], \
-         $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::bytea[], $15::bigint[], \
-         $16::boolean[], $17::timestamptz[], $18::timestamptz[])",
-    )
-    .bind(id)
-    .bind(account)
-    .bind(date)
-    .bind(amount)
-    .bind(currency)
-    .bind(payee)
-    .bind(description)
-    .bind(memo)
-    .bind(category)
-    .bind(status)
-    .bind(source)
-    .bind(batch)
-    .bind(external)
-    .bind(fp)
-    .bind(transfer)
-    .bind(review)
-    .bind(created)
-    .bind(updated)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| {
-        db_err(e, || {
-            "a transaction refers to an account, category or batch that does not exist".to_string()
-        })
-    })?;
-    Ok(())
-}
-
-pub(crate) fn migration_versions() -> Vec<i64> {
-    MIGRATOR.iter().map(|m| m.version).collect()
-}
-
-/// Drops and recreates the `public` schema: every table, the journal and the migration history.
-pub(crate) async fn wipe(url: &str) -> StoreResult<()> {
-    use sqlx::{ConnectOptions as _, Connection as _};
-    let mut conn = PgConnectOptions::from_str(url)
-        .map_err(|e| StoreError::InvalidLocation {
-            location: crate::redact_url(url),
-            reason: e.to_string(),
-        })?
-        .connect()
-        .await
-        .map_err(dberr)?;
-    let mut tx = conn.begin().await.map_err(dberr)?;
-    for sql in ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"] {
-        sqlx::query(sql).execute(&mut *tx).await.map_err(dberr)?;
-    }
-    tx.commit().await.map_err(dberr)?;
-    Ok(())
 }
