@@ -26,6 +26,8 @@ const HEAD_FOR_WRITE: &str =
 /// Whether sqlx's migration table exists.
 const HAS_MIGRATIONS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
+#[path = "../common/scan.rs"]
+mod scan;
 #[path = "../common/store.rs"]
 mod store;
 #[path = "../common/write.rs"]

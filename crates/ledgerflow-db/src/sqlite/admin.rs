@@ -32,7 +32,7 @@ pub(crate) async fn snapshot(db: &Path, out: &Path) -> Result<(), AdminError> {
     }
 }
 
-/// Copies a SQLite store into `out` page by page ([`super::bulk::snapshot`]) off the async
+/// Copies a SQLite store into `out` page by page ([`super::read::snapshot`]) off the async
 /// threads. `immutable` (a full data disk, and an empty write-ahead log): the reader creates
 /// nothing beside the store and takes no lock; with the disk full and the log empty nobody can
 /// write to it.
@@ -42,7 +42,7 @@ async fn page_copy(
     immutable: bool,
 ) -> Result<(), ledgerflow_core::StoreError> {
     let (db, out) = (db.to_path_buf(), out.to_path_buf());
-    tokio::task::spawn_blocking(move || super::bulk::snapshot(&db, &out, immutable))
+    tokio::task::spawn_blocking(move || super::read::snapshot(&db, &out, immutable))
         .await
         .map_err(|e| ledgerflow_core::StoreError::Database(e.to_string()))?
 }

@@ -30,6 +30,8 @@ const HEAD_FOR_WRITE: &str = crate::chain::READ_HEAD;
 /// Whether sqlx's migration table exists.
 const HAS_MIGRATIONS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 
+#[path = "../common/scan.rs"]
+mod scan;
 #[path = "../common/store.rs"]
 mod store;
 #[path = "../common/write.rs"]
@@ -37,6 +39,8 @@ mod write;
 
 pub(crate) mod admin;
 mod bulk;
+mod fts;
+mod read;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -176,19 +180,6 @@ impl SqliteStore {
     }
 }
 
-/// The FTS5 query for a search text: every word, as a prefix when typed `word*`. `None` when
-/// it has no words.
-fn fts_query(text: &str) -> Option<String> {
-    let terms = search_terms(text);
-    (!terms.is_empty()).then(|| {
-        terms
-            .iter()
-            .map(|t| format!("\"{}\"{}", t.word, if t.prefix { "*" } else { "" }))
-            .collect::<Vec<_>>()
-            .join(" ")
-    })
-}
-
 /// What this engine does its own way (called by `common/store.rs`).
 impl SqliteStore {
     fn location_text(&self) -> String {
@@ -233,7 +224,7 @@ impl SqliteStore {
         // them, or look each one up through the account index.
         let (path, immutable) = (self.path.clone(), self.immutable);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| bulk::account_sums(&path, immutable)))
+        tokio::task::spawn_blocking(move || span.in_scope(|| read::account_sums(&path, immutable)))
             .await
             .map_err(|e| StoreError::Database(e.to_string()))?
     }
@@ -311,7 +302,7 @@ impl SqliteStore {
 
     async fn native_list_transactions(&self, f: &TxFilter) -> StoreResult<TxPage> {
         let limit = page_limit(f.limit);
-        let search = f.text.as_deref().and_then(fts_query);
+        let search = f.text.as_deref().and_then(fts::fts_query);
         let mut q: QueryBuilder<Sqlite>;
         match (&search, f.sort) {
             // Newest (or oldest) first: the index's rowid is the list's order, so it is read
@@ -365,7 +356,7 @@ impl SqliteStore {
         let (path, immutable) = (self.path.clone(), self.immutable);
         let span = tracing::Span::current();
         let large = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| bulk::large_tables_digest(&path, immutable))
+            span.in_scope(|| read::large_tables_digest(&path, immutable))
         });
         let small = crate::digest_by_pages(self, |e| {
             !matches!(e, Entity::Transaction | Entity::Tombstone)
