@@ -15,6 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::BackupError;
+use crate::fsx::{sync_dir, write_atomic_replace};
+use crate::manifest::Manifest;
+use crate::{Outcome, Settings};
+use tracing::warn;
 
 pub const CATALOG: &str = "catalog.jsonl";
 
@@ -166,4 +170,113 @@ impl Catalog {
         v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.file.cmp(&b.file)));
         Ok(v)
     }
+}
+
+/// Records a new pinned state for a backup (a failed restore unpins its safety backup, so
+/// retention treats it as any other verified backup). Logged, not fatal, when it fails.
+pub fn set_pinned(settings: &Settings, file: &Path, pinned: bool) {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let catalog = Catalog::at(&settings.dir);
+    let recorded =
+        catalog.entries().and_then(
+            |entries| match entries.into_iter().find(|e| e.file == name) {
+                Some(e) => catalog.record(&Entry { pinned, ..e }),
+                None => Ok(()),
+            },
+        );
+    if let Err(e) = recorded {
+        warn!(file = %name, error = %e, "the backup's pin was not changed");
+    }
+}
+
+pub(crate) const LAST_RESTORE: &str = "last-restore";
+
+/// Records that a restore replaced the store now (the size baseline starts again).
+pub(crate) fn mark_restored(dir: &Path) {
+    // Replaced by a rename: a symlink planted under that name is replaced, never followed.
+    if let Err(e) = crate::fsx::write_atomic_replace(
+        &dir.join(LAST_RESTORE),
+        Utc::now().to_rfc3339().as_bytes(),
+    ) {
+        warn!(error = %e, "the time of the restore was not recorded");
+    }
+}
+
+pub(crate) fn last_restore(dir: &Path) -> Option<DateTime<Utc>> {
+    let bytes = crate::fsx::read_small(&dir.join(LAST_RESTORE), 256).ok()?;
+    DateTime::parse_from_rfc3339(std::str::from_utf8(&bytes).ok()?.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| *t <= Utc::now())
+}
+
+/// Records the verification result of the archive at `current`: the manifest beside it, then
+/// the archive under its finished name (`finished`) when it verified or `finished.failed` when
+/// not, then a catalog line.
+pub(crate) fn settle(
+    settings: &Settings,
+    current: &Path,
+    finished: &Path,
+    m: &Manifest,
+    checked: Result<String, String>,
+    pinned: bool,
+    prefix: &str,
+) -> Result<Outcome, BackupError> {
+    let (verified, verification) = match checked {
+        Ok(what) => (true, format!("{prefix}{what}")),
+        Err(why) => (false, why),
+    };
+    let side = PathBuf::from(format!("{}.manifest.json", finished.display()));
+    let json = serde_json::to_vec_pretty(m).map_err(|e| BackupError::Io(e.to_string()))?;
+    write_atomic_replace(&side, &json)?;
+    let target = if verified {
+        finished.to_path_buf()
+    } else {
+        warn!(file = %finished.display(), reason = %verification, "backup failed its verification");
+        PathBuf::from(format!("{}.failed", finished.display()))
+    };
+    if current != target && current.exists() {
+        std::fs::rename(current, &target).map_err(|e| BackupError::io(current, e))?;
+        sync_dir(&settings.dir)?;
+    }
+    let transactions = m.facts.counts.get("transactions").copied().unwrap_or(0);
+    let catalog = Catalog::at(&settings.dir);
+    let copies = catalog
+        .entries()?
+        .into_iter()
+        .find(|e| e.file == m.file)
+        .map(|e| e.copies)
+        .unwrap_or_default();
+    catalog.record(&Entry {
+        file: m.file.clone(),
+        kind: m.kind.clone(),
+        engine: m.engine.clone(),
+        created_at: m.created_at,
+        lineage_id: m.facts.lineage_id.clone(),
+        size: m.size.unwrap_or(0),
+        sha256: m.sha256.clone().unwrap_or_default(),
+        verified,
+        verification: verification.clone(),
+        verified_at: Utc::now(),
+        pinned,
+        deleted: false,
+        transactions,
+        copies,
+        journal_seq: Some(m.facts.journal_seq),
+        journal_hash: Some(m.facts.journal_hash.clone()),
+    })?;
+    Ok(Outcome {
+        file: target,
+        kind: m.kind.clone(),
+        size: m.size.unwrap_or(0),
+        verified,
+        verification,
+        duration_ms: 0,
+        transactions,
+        restored: None,
+    })
 }

@@ -190,12 +190,15 @@ async fn restore_after_safety(
         .prefix(".restore-")
         .tempdir_in(&settings.dir)
         .map_err(|e| BackupError::io(&settings.dir, e))?;
-    let member = extract_member(
-        &checked.file,
-        manifest,
-        settings.age_identity.as_deref(),
-        work.path(),
-    )
+    let member = {
+        let (file, m, key, to) = (
+            checked.file.clone(),
+            manifest.clone(),
+            settings.age_identity.clone(),
+            work.path().to_path_buf(),
+        );
+        crate::verify::blocking(move || extract_member(&file, &m, key.as_deref(), &to)).await?
+    }
     .map_err(|f| match f {
         Failure::Here(e) => BackupError::Environment(e),
         Failure::Archive(e) => BackupError::Restore(e),
@@ -235,7 +238,7 @@ async fn restore_after_safety(
             (facts, kept)
         }
     };
-    crate::mark_restored(&settings.dir);
+    crate::catalog::mark_restored(&settings.dir);
     let migrated_from = (facts.schema_version > manifest.facts.schema_version)
         .then_some(manifest.facts.schema_version);
     info!(backup = %manifest.file, target = %target.display(), "restored");
@@ -410,7 +413,11 @@ async fn stage_sqlite(
         .tempdir_in(dir)
         .map_err(|e| BackupError::io(dir, e))?;
     let restored = staging.path().join("ledgerflow.db");
-    std::fs::copy(member, &restored).map_err(|e| BackupError::io(&restored, e))?;
+    {
+        let (from, to) = (member.to_path_buf(), restored.clone());
+        crate::verify::blocking(move || std::fs::copy(from, to)).await?
+    }
+    .map_err(|e| BackupError::io(&restored, e))?;
     engine::integrity_check(&restored, false, false).await?;
     let location = Location::Sqlite(restored.clone());
     // Opening migrates an older schema forward and refuses a newer one.
