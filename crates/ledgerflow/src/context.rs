@@ -43,7 +43,7 @@ impl Ctx {
             ))
             .into());
         }
-        crate::commands::migrate::with_backup(self, store).await
+        crate::backups::migrate_with_backup(self, store).await
     }
 
     /// [`Ctx::open`] without applying pending migrations (`migrate` does that itself).

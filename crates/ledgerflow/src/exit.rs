@@ -46,35 +46,59 @@ fn store_code(e: &StoreError) -> u8 {
 
 /// The exit code for an error, from the first typed error in its chain.
 pub fn code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<CoreError>() {
-            return match e {
+    classify(err).map_or(INTERNAL, |(code, _, _)| code)
+}
+
+/// What to print for an error: the first typed error's own sentence, without the "opening the
+/// store at …" wrappers that would repeat what it already says; for internal errors and errors
+/// whose context matters, the whole chain of causes.
+pub fn message(err: &anyhow::Error) -> String {
+    match classify(err) {
+        Some((code, cause, true)) if code != INTERNAL => cause.to_string(),
+        _ => format!("{err:#}"),
+    }
+}
+
+/// The one place errors are classified: the first typed error in the chain, its exit code, and
+/// whether its sentence stands alone.
+fn classify(err: &anyhow::Error) -> Option<(u8, &(dyn std::error::Error + 'static), bool)> {
+    err.chain()
+        .find_map(|cause| typed(cause).map(|(code, alone)| (code, cause, alone)))
+}
+
+fn typed(cause: &(dyn std::error::Error + 'static)) -> Option<(u8, bool)> {
+    use ledgerflow_backup::BackupError;
+    if let Some(e) = cause.downcast_ref::<CoreError>() {
+        return Some((
+            match e {
                 CoreError::Invalid(_) | CoreError::Money(_) | CoreError::NotFound(_) => BAD_INPUT,
                 CoreError::Refused(_) => REFUSED,
                 CoreError::Store(s) => store_code(s),
-            };
-        }
-        if let Some(s) = cause.downcast_ref::<StoreError>() {
-            return store_code(s);
-        }
-        if let Some(b) = cause.downcast_ref::<ledgerflow_backup::BackupError>() {
-            return match b {
-                ledgerflow_backup::BackupError::Store(s) => store_code(s),
-                ledgerflow_backup::BackupError::NotFound(_) => BAD_INPUT,
-                ledgerflow_backup::BackupError::Io(_) => INTERNAL,
-                _ => REFUSED,
-            };
-        }
-        if cause.is::<ValidationError>()
-            || cause.is::<MoneyError>()
-            || cause.is::<BadInput>()
-            || cause.is::<ConfigError>()
-        {
-            return BAD_INPUT;
-        }
-        if cause.is::<CheckFailed>() || cause.is::<Refused>() {
-            return REFUSED;
-        }
+            },
+            true,
+        ));
     }
-    INTERNAL
+    if let Some(s) = cause.downcast_ref::<StoreError>() {
+        return Some((store_code(s), true));
+    }
+    if let Some(b) = cause.downcast_ref::<BackupError>() {
+        let code = match b {
+            BackupError::Store(s) => store_code(s),
+            BackupError::NotFound(_) => BAD_INPUT,
+            BackupError::Io(_) => INTERNAL,
+            _ => REFUSED,
+        };
+        return Some((code, false));
+    }
+    if cause.is::<ValidationError>()
+        || cause.is::<MoneyError>()
+        || cause.is::<BadInput>()
+        || cause.is::<ConfigError>()
+    {
+        return Some((BAD_INPUT, true));
+    }
+    if cause.is::<CheckFailed>() || cause.is::<Refused>() {
+        return Some((REFUSED, true));
+    }
+    None
 }

@@ -162,7 +162,7 @@ pub fn authorize_prod(
         ))
         .into());
     }
-    let settings = crate::commands::backup::settings(ctx)?;
+    let settings = crate::backups::settings(ctx)?;
     let fresh = match fresh_backup_of {
         None => true,
         Some(FreshBackup { lineage }) => ledgerflow_backup::list(&settings)?

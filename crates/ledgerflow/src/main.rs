@@ -2,6 +2,7 @@
 //! subcommand and turns its error into a one-sentence message and a stable exit code
 //! (see `exit.rs`).
 
+mod backups;
 mod cli;
 mod commands;
 mod config;
@@ -35,32 +36,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(exit::OK),
         Err(err) => {
             let code = exit::code_for(&err);
-            eprintln!("error: {}", message(&err));
+            eprintln!("error: {}", exit::message(&err));
             ExitCode::from(code)
         }
-    }
-}
-
-/// The error's message; for internal errors, the whole chain of causes.
-fn message(err: &anyhow::Error) -> String {
-    if exit::code_for(err) == exit::INTERNAL {
-        format!("{err:#}")
-    } else {
-        // The typed error's own sentence, without the "opening the store at …" wrappers that
-        // would repeat what it already says.
-        err.chain()
-            .find(|c| {
-                c.is::<ledgerflow_core::CoreError>()
-                    || c.is::<ledgerflow_core::StoreError>()
-                    || c.is::<ledgerflow_core::ValidationError>()
-                    || c.is::<ledgerflow_core::MoneyError>()
-                    || c.is::<config::ConfigError>()
-                    || c.is::<exit::CheckFailed>()
-                    || c.is::<exit::Refused>()
-                    || c.is::<exit::BadInput>()
-            })
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| format!("{err:#}"))
     }
 }
 

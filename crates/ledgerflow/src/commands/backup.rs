@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
-use ledgerflow_backup::{Compression, Keep, Kind, Outcome, Settings};
+use ledgerflow_backup::{Kind, Outcome};
 
 use crate::context::{print_json, print_table};
 use crate::exit::{BadInput, CheckFailed};
@@ -76,112 +76,9 @@ pub enum Cmd {
     },
 }
 
-pub(crate) fn settings(ctx: &crate::context::Ctx) -> anyhow::Result<Settings> {
-    let s = &ctx.settings;
-    let compression = match s.backup.compression.as_str() {
-        "zstd" => Compression::Zstd,
-        "gzip" => Compression::Gzip,
-        other => {
-            return Err(BadInput(format!(
-                "backup.compression \"{other}\" must be zstd or gzip"
-            ))
-            .into());
-        }
-    };
-    // The configuration for full backups, without secrets.
-    let shown = crate::config::redacted(&serde_json::to_value(s)?, "");
-    let config_toml = toml::to_string_pretty(&shown)?;
-    Ok(Settings {
-        dir: s.backup_dir.clone(),
-        compression,
-        min_size: s.backup.min_size,
-        size_ratio: s.backup.size_ratio,
-        keep: Keep {
-            hourly: s.backup.keep_hourly,
-            daily: s.backup.keep_daily,
-            weekly: s.backup.keep_weekly,
-            monthly: s.backup.keep_monthly,
-        },
-        pg_bin_dir: Some(PathBuf::from(&s.backup.pg_bin_dir)).filter(|p| !p.as_os_str().is_empty()),
-        config_toml,
-        replay_journal: s.backup.replay_journal,
-        destinations: s.backup.destinations.clone(),
-        encrypt_to: Some(s.backup.encrypt_to.clone()).filter(|r| !r.is_empty()),
-        age_identity: Some(PathBuf::from(&s.backup.age_identity_file))
-            .filter(|p| !p.as_os_str().is_empty()),
-        alert_webhook: Some(s.backup.alert_webhook.clone()).filter(|u| !u.is_empty()),
-    })
-}
-
-/// Takes a verified backup of `store`, pinned so retention keeps it, before a risky change;
-/// closes the store. When the backup does not verify the change is refused, and `refused` says
-/// what was left undone ("the schema was not changed").
-pub async fn pinned_backup(
-    ctx: &crate::context::Ctx,
-    store: std::sync::Arc<dyn ledgerflow_core::Store>,
-    before: &str,
-    refused: &str,
-) -> anyhow::Result<Outcome> {
-    let settings = settings(ctx)?;
-    let location = ctx.location()?;
-    let taken =
-        ledgerflow_backup::backup(store.as_ref(), &location, &settings, Kind::Db, true).await;
-    store.close().await;
-    let outcome = taken?;
-    if !outcome.verified {
-        return Err(crate::exit::Refused(format!(
-            "the backup before {before} failed its verification ({}): {refused}",
-            outcome.verification
-        ))
-        .into());
-    }
-    Ok(outcome)
-}
-
-/// The backups' health for `status`: stale when no verified backup is younger than two
-/// scheduled intervals.
-pub fn health(
-    ctx: &crate::context::Ctx,
-    lineage: Option<&str>,
-) -> anyhow::Result<ledgerflow_backup::Health> {
-    let m = monitor(ctx)?;
-    let max_age = ledgerflow_backup::schedule::stale_after(&m.jobs, chrono::Local::now());
-    Ok(ledgerflow_backup::health(&m.settings, lineage, max_age)?)
-}
-
-/// The backup settings and schedule, as `serve`'s `/metrics` and `status` read them.
-pub fn monitor(ctx: &crate::context::Ctx) -> anyhow::Result<ledgerflow_web::BackupMonitor> {
-    let jobs = ledgerflow_backup::schedule::jobs(
-        &ctx.settings.backup.schedule_db,
-        &ctx.settings.backup.schedule_full,
-    )
-    .map_err(|e| BadInput(e.to_string()))?;
-    Ok(ledgerflow_web::BackupMonitor {
-        settings: settings(ctx)?,
-        jobs,
-        location: ctx.location()?,
-    })
-}
-
-/// The scheduler task for `serve` and `backup schedule`.
-pub fn schedule(
-    ctx: &crate::context::Ctx,
-    store: std::sync::Arc<dyn ledgerflow_core::Store>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
-    let ledgerflow_web::BackupMonitor {
-        settings,
-        jobs,
-        location,
-    } = monitor(ctx)?;
-    Ok(ledgerflow_backup::schedule::run(
-        store, location, settings, jobs, stop,
-    ))
-}
-
 pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
     let a = a.clone();
-    let settings = settings(ctx)?;
+    let settings = crate::backups::settings(ctx)?;
     let location = ctx.location()?;
     match a.cmd {
         None => {
@@ -231,7 +128,7 @@ pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
                         e.file.clone(),
                         e.kind.clone(),
                         human_size(e.size),
-                        age(now - e.created_at),
+                        crate::backups::age(now - e.created_at),
                         if e.verified { "verified" } else { "FAILED" }.to_string()
                             + if e.pinned { ", pinned" } else { "" },
                         e.transactions.to_string(),
@@ -298,7 +195,7 @@ pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
         Some(Cmd::Schedule) => {
             let store = ctx.store().await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(schedule(ctx, store.clone(), rx)?);
+            let task = tokio::spawn(crate::backups::schedule(ctx, store.clone(), rx)?);
             crate::out!(
                 "Backing up on schedule (db: \"{}\", full: \"{}\") into {}; Ctrl-C stops.",
                 ctx.settings.backup.schedule_db,
@@ -381,15 +278,5 @@ fn human_size(n: u64) -> String {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} B"),
-    }
-}
-
-/// "12 min", "5 h", "3 d".
-pub fn age(d: chrono::Duration) -> String {
-    let m = d.num_minutes().max(0);
-    match m {
-        m if m < 60 => format!("{m} min"),
-        m if m < 60 * 48 => format!("{} h", m / 60),
-        m => format!("{} d", m / 60 / 24),
     }
 }

@@ -252,7 +252,7 @@ fn allow_destruction(ctx: &Ctx, args: &[String], protected: &[String]) -> anyhow
         args.join(" "),
         protected.join(", ")
     );
-    let settings = crate::commands::backup::settings(ctx)?;
+    let settings = crate::backups::settings(ctx)?;
     let newest = ledgerflow_backup::list(&settings)?
         .into_iter()
         .filter(|e| e.verified && !e.deleted)

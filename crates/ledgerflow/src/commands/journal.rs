@@ -41,7 +41,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 // A journal cut back cleanly agrees with itself: the newest verified backup of
                 // this ledger recorded a later head.
                 if r.ok
-                    && let Ok(settings) = crate::commands::backup::settings(ctx)
+                    && let Ok(settings) = crate::backups::settings(ctx)
                     && let Some(problem) =
                         ledgerflow_backup::journal_behind_backups(s, &settings).await?
                 {

@@ -32,7 +32,7 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
         store.close().await;
         return Err(e);
     }
-    let store = with_backup(ctx, store).await?;
+    let store = crate::backups::migrate_with_backup(ctx, store).await?;
     store.close().await;
     Ok(())
 }
@@ -55,26 +55,4 @@ async fn authorize(
         flag,
         Some(crate::guard::FreshBackup { lineage: &lineage }),
     )
-}
-
-/// Takes a verified, pinned backup of `store` (opened as it is), then reopens it with the
-/// migrations applied. Refused, with the schema unchanged, when the backup does not verify.
-pub async fn with_backup(ctx: &Ctx, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Store>> {
-    let location = ctx.location()?;
-    let from = store.schema_version().await?;
-    let to = store.known_schema_version();
-    let outcome = crate::commands::backup::pinned_backup(
-        ctx,
-        store,
-        &format!("migrating the schema from {from} to {to}"),
-        "the schema was not changed",
-    )
-    .await?;
-    let migrated = ledgerflow_db::open(&location, OpenMode::Existing).await?;
-    tracing::info!(from, to, backup = %outcome.file.display(), "schema migrated");
-    eprintln!(
-        "Migrated the schema from version {from} to {to}; the pinned backup {} holds the store as it was.",
-        outcome.file.display()
-    );
-    Ok(migrated)
 }

@@ -73,8 +73,7 @@ pub async fn nuke(ctx: &Ctx, _args: &NukeArgs) -> anyhow::Result<()> {
     }
     let counts = store.counts().await?;
     // A verified backup first, pinned so retention keeps it.
-    let backup =
-        crate::commands::backup::pinned_backup(ctx, store, "nuke", "nothing was deleted").await?;
+    let backup = crate::backups::pinned_backup(ctx, store, "nuke", "nothing was deleted").await?;
     crate::guard::confirm_typed(
         &format!(
             "nuke deletes every account, transaction, category, import and user of the {} store at {} ({} transactions, {} accounts). The verified backup {} holds them",

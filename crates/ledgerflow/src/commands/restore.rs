@@ -34,7 +34,7 @@ pub struct Args {
 
 pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
     let live = ctx.location()?;
-    let settings = crate::commands::backup::settings(ctx)?;
+    let settings = crate::backups::settings(ctx)?;
     let file = if a.backup.components().count() == 1 {
         settings.dir.join(&a.backup)
     } else {

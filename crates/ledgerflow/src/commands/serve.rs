@@ -60,11 +60,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
     );
     info!(%addr, engine = %store.engine(), "serving");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(crate::commands::backup::schedule(
-        ctx,
-        store.clone(),
-        stop_rx,
-    )?);
+    let scheduler = tokio::spawn(crate::backups::schedule(ctx, store.clone(), stop_rx)?);
     let web = ledgerflow_web::WebState {
         trusted_proxies: ctx
             .settings
@@ -86,11 +82,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         );
         crate::out!("  http://{host}/setup?token={secret}");
     }
-    let state = ledgerflow_web::AppState::new(
-        store.clone(),
-        Some(crate::commands::backup::monitor(ctx)?),
-        web,
-    );
+    let state =
+        ledgerflow_web::AppState::new(store.clone(), Some(crate::backups::monitor(ctx)?), web);
     let served = ledgerflow_web::serve(listener, state, shutdown_signal()).await;
     info!("shutting down");
     let _ = stop_tx.send(true);

@@ -68,7 +68,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
         protected: meta.protected,
         counts: store.counts().await?,
         journal: store.journal_head().await?,
-        backups: crate::commands::backup::health(ctx, Some(&meta.lineage_id.to_string())).ok(),
+        backups: crate::backups::health(ctx, Some(&meta.lineage_id.to_string())).ok(),
         problems: Vec::new(),
     };
     let mut s = s;
@@ -131,13 +131,8 @@ fn print(s: &Status, json: bool) -> anyhow::Result<()> {
     );
     if let Some(b) = &s.backups {
         let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
-            at.map(|t| {
-                format!(
-                    "{} ago",
-                    crate::commands::backup::age(chrono::Utc::now() - t)
-                )
-            })
-            .unwrap_or_else(|| "never".into())
+            at.map(|t| format!("{} ago", crate::backups::age(chrono::Utc::now() - t)))
+                .unwrap_or_else(|| "never".into())
         };
         crate::out!(
             "  last backup:    {} {}",
