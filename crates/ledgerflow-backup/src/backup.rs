@@ -190,25 +190,7 @@ pub(crate) async fn take_backup(
     let early = early.transpose()?;
     let restored = restored_summary(settings, &facts);
     let mut manifest = new_manifest(&snap, &name, kind, settings, facts);
-    let (tmp, early_checked) = match early {
-        Some(e) => {
-            manifest.members = vec![e.entry];
-            manifest.size = Some(e.size);
-            manifest.sha256 = Some(e.sha);
-            (e.tmp, Some(e.checked))
-        }
-        None => {
-            let (snap, settings, mut m) = (snap.clone(), settings.clone(), manifest.clone());
-            let work_dir = work.path().to_path_buf();
-            let (tmp, m) = tokio::task::spawn_blocking(move || {
-                write_full_archive(&snap, &settings, &work_dir, &mut m).map(|tmp| (tmp, m))
-            })
-            .await
-            .map_err(|e| BackupError::Io(format!("the archive task failed: {e}")))??;
-            manifest = m;
-            (tmp, None)
-        }
-    };
+    let (tmp, early_checked) = archive(early, &snap, settings, work.path(), &mut manifest).await?;
     drop(work);
 
     // A store whose journal was cut back since the newest verified backup is not a state to
@@ -235,6 +217,37 @@ pub(crate) async fn take_backup(
         duration_ms: started.elapsed().as_millis(),
         ..outcome
     })
+}
+
+/// The archive of a new backup under its temporary name, and the result of its checks when it
+/// was checked while the test restore ran: a db archive is written already (`early`); a full
+/// archive is written now, on a blocking thread.
+async fn archive(
+    early: Option<Early>,
+    snap: &Snapshot,
+    settings: &Settings,
+    work: &Path,
+    manifest: &mut Manifest,
+) -> Result<(PathBuf, Option<Result<String, String>>), BackupError> {
+    if let Some(e) = early {
+        manifest.members = vec![e.entry];
+        manifest.size = Some(e.size);
+        manifest.sha256 = Some(e.sha);
+        return Ok((e.tmp, Some(e.checked)));
+    }
+    let (snap, settings, mut m, work) = (
+        snap.clone(),
+        settings.clone(),
+        manifest.clone(),
+        work.to_path_buf(),
+    );
+    let (tmp, m) = tokio::task::spawn_blocking(move || {
+        write_full_archive(&snap, &settings, &work, &mut m).map(|tmp| (tmp, m))
+    })
+    .await
+    .map_err(|e| BackupError::Io(format!("the archive task failed: {e}")))??;
+    *manifest = m;
+    Ok((tmp, None))
 }
 
 /// A snapshot taken, and where its archive goes.

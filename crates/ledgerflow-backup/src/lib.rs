@@ -149,6 +149,34 @@ pub struct Settings {
     pub alert_webhook: Option<String>,
 }
 
+impl Settings {
+    /// The defaults of `[backup]` (zstd, at least 1 KiB and half the recent backups' size,
+    /// 48 hourly and 7 daily kept, no copies, no encryption, no webhook), into `dir`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Settings {
+        Settings {
+            dir: dir.into(),
+            compression: Compression::Zstd,
+            min_size: 1024,
+            size_ratio: 0.5,
+            keep: Keep::default(),
+            pg_bin_dir: None,
+            config_toml: String::new(),
+            replay_journal: false,
+            destinations: Default::default(),
+            encrypt_to: None,
+            age_identity: None,
+            alert_webhook: None,
+        }
+    }
+}
+
+impl Default for Settings {
+    /// [`Settings::in_dir`] `backups`, as the configuration's default.
+    fn default() -> Self {
+        Settings::in_dir("backups")
+    }
+}
+
 /// What `backup` and `backup verify` report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {

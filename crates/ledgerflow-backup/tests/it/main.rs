@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use ledgerflow_backup::{BackupError, Compression, Destination, Keep, Kind, Settings};
+use ledgerflow_backup::{BackupError, Destination, Kind, Settings};
 use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_db::{Location, OpenMode};
@@ -23,30 +23,19 @@ pub struct TestStore {
 
 impl TestStore {
     pub fn name(&self) -> &'static str {
-        match self.location {
-            Location::Sqlite(_) => "sqlite",
-            Location::Postgres(_) => "postgres",
-        }
+        self.location.engine_name()
     }
 
     pub fn settings(&self) -> Settings {
         Settings {
-            dir: self.dir.path().join("backups"),
-            compression: Compression::Zstd,
-            min_size: 1024,
-            size_ratio: 0.5,
-            keep: Keep::default(),
             pg_bin_dir: ledgerflow_test_support::find_bindir(),
             config_toml: "database_url = \"postgres://ledger:********@db/ledger\"\n".into(),
-            replay_journal: false,
             destinations: [(
                 "nas".to_string(),
                 Destination::Dir(self.dir.path().join("nas")),
             )]
             .into(),
-            encrypt_to: None,
-            age_identity: None,
-            alert_webhook: None,
+            ..Settings::in_dir(self.dir.path().join("backups"))
         }
     }
 

@@ -88,7 +88,7 @@ impl Store for This {
         Ok(meta)
     }
 
-    #[instrument(skip_all, fields(protected))]
+    #[instrument(skip_all, fields(protected = protected))]
     async fn set_protected(&self, actor: &Actor, protected: bool) -> StoreResult<StoreMeta> {
         self.change_meta(actor, |m| StoreMeta { protected, ..m })
             .await
@@ -204,7 +204,7 @@ impl Store for This {
         Ok(account)
     }
 
-    #[instrument(skip_all, fields(id))]
+    #[instrument(skip_all, fields(id = id))]
     async fn update_account(
         &self,
         actor: &Actor,
@@ -306,7 +306,7 @@ impl Store for This {
         Ok(cat)
     }
 
-    #[instrument(skip_all, fields(id))]
+    #[instrument(skip_all, fields(id = id))]
     async fn update_category(
         &self,
         actor: &Actor,
@@ -410,7 +410,7 @@ impl Store for This {
         )
     }
 
-    #[instrument(skip_all, fields(batch_id))]
+    #[instrument(skip_all, fields(batch_id = batch_id))]
     async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize> {
         let mut tx = self.begin().await?;
         let batch: ImportBatch =
@@ -517,7 +517,7 @@ impl Store for This {
         Ok(out)
     }
 
-    #[instrument(skip_all, fields(id))]
+    #[instrument(skip_all, fields(id = id))]
     async fn delete_transaction(&self, actor: &Actor, id: i64) -> StoreResult<Transaction> {
         let mut tx = self.begin().await?;
         let before = fetch_tx(&mut tx, id).await?;
@@ -595,7 +595,7 @@ impl Store for This {
         Ok(user)
     }
 
-    #[instrument(skip_all, fields(id))]
+    #[instrument(skip_all, fields(id = id))]
     async fn update_user(&self, actor: &Actor, id: i64, patch: &UserPatch) -> StoreResult<User> {
         let mut tx = self.begin().await?;
         let before = fetch_user(&mut tx, id).await?;

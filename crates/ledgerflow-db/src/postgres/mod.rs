@@ -143,32 +143,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await.map_err(dberr)?;
         let at = now();
         let batch_id = match &batch {
-            Some(b) => Some(
-                sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
-                     rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                )
-                .bind(b.account_id)
-                .bind(&b.file_name)
-                .bind(&b.file_sha256)
-                .bind(&b.format)
-                .bind(actor.as_str())
-                .bind(b.rows_read)
-                .bind(b.rows_new)
-                .bind(b.rows_duplicate)
-                .bind(b.rows_flagged)
-                .bind(b.rows_skipped)
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
-                        "this very file was already imported into this account".into(),
-                    ),
-                    _ => db_err(e, || format!("account {} does not exist", b.account_id)),
-                })?,
-            ),
+            Some(b) => Some(insert_batch(&mut tx, actor, b, at).await?),
             None => None,
         };
         let (etx, mut erx) = tokio::sync::mpsc::channel::<Vec<Transaction>>(1);
@@ -405,6 +380,39 @@ impl PgStore {
             .map_err(dberr)?;
         Ok(into_page(convert(rows)?, limit))
     }
+}
+
+/// The import batch's row, before its rows (its counts are set when they are all in).
+async fn insert_batch(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    b: &NewImportBatch,
+    at: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<i64> {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
+         rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(b.account_id)
+    .bind(&b.file_name)
+    .bind(&b.file_sha256)
+    .bind(&b.format)
+    .bind(actor.as_str())
+    .bind(b.rows_read)
+    .bind(b.rows_new)
+    .bind(b.rows_duplicate)
+    .bind(b.rows_flagged)
+    .bind(b.rows_skipped)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict("this very file was already imported into this account".into())
+        }
+        _ => db_err(e, || format!("account {} does not exist", b.account_id)),
+    })
 }
 
 /// One `INSERT … SELECT FROM UNNEST` of column arrays: a single round trip per chunk.

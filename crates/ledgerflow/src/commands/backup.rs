@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
-use ledgerflow_backup::{Kind, Outcome};
+use ledgerflow_backup::{Kind, Location, Outcome, Settings};
 
-use crate::context::{print_json, print_table};
+use crate::context::{Ctx, print_json, print_table};
 use crate::exit::{BadInput, CheckFailed};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -76,156 +76,183 @@ pub enum Cmd {
     },
 }
 
-pub async fn run(ctx: &crate::context::Ctx, a: &Args) -> anyhow::Result<()> {
-    let a = a.clone();
+pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
     let settings = crate::backups::settings(ctx)?;
     let location = ctx.location()?;
-    match a.cmd {
-        None => {
-            let mut settings = settings;
-            if let Some(r) = &a.run.encrypt_to {
-                settings.encrypt_to = Some(r.clone());
-            }
-            // As it is: a backup never waits for (or triggers) a schema migration.
-            let store = ctx.open_guarded(ledgerflow_db::OpenMode::Existing).await?;
-            let kind = match a.run.kind {
-                KindArg::Db => Kind::Db,
-                KindArg::Full => Kind::Full,
-            };
-            let spinner = crate::progress::spinner(format!(
-                "{} backup: snapshot, test restore, compression and checks",
-                kind.as_str()
-            ));
-            let result =
-                ledgerflow_backup::backup(store.as_ref(), &location, &settings, kind, a.run.pin)
-                    .await;
-            if let Some(s) = spinner {
-                s.finish_and_clear();
-            }
-            store.close().await;
-            let outcome = result?;
-            if let Some(dest) = &a.run.dest
-                && outcome.verified
-            {
-                ledgerflow_backup::copy_to(&settings, &outcome, dest).await?;
-            }
-            report(&[outcome], a.run.json)
-        }
-        Some(Cmd::List { json }) => {
-            let entries = ledgerflow_backup::list(&settings)?;
-            if json {
-                return print_json(&entries);
-            }
-            if entries.is_empty() {
-                crate::out!("No backups in {} yet.", settings.dir.display());
-                return Ok(());
-            }
-            let now = Utc::now();
-            let rows: Vec<Vec<String>> = entries
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.file.clone(),
-                        e.kind.clone(),
-                        human_size(e.size),
-                        crate::backups::age(now - e.created_at),
-                        if e.verified { "verified" } else { "FAILED" }.to_string()
-                            + if e.pinned { ", pinned" } else { "" },
-                        e.transactions.to_string(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &["FILE", "KIND", "SIZE", "AGE", "STATE", "TRANSACTIONS"],
-                &rows,
-            );
-            Ok(())
-        }
+    match a.cmd.clone() {
+        None => take(ctx, &a.run, settings, &location).await,
+        Some(Cmd::List { json }) => list(&settings, json),
         Some(Cmd::Verify { file, all, json }) => {
-            let files: Vec<PathBuf> = match (file, all) {
-                (Some(f), _) => vec![f],
-                (None, true) => ledgerflow_backup::list(&settings)?
-                    .into_iter()
-                    .map(|e| {
-                        let p = settings.dir.join(&e.file);
-                        if !p.exists() && !e.verified {
-                            settings.dir.join(format!("{}.failed", e.file))
-                        } else {
-                            p
-                        }
-                    })
-                    .collect(),
-                (None, false) => {
-                    return Err(BadInput("name a backup file, or --all".into()).into());
-                }
-            };
-            let mut outcomes = Vec::new();
-            let mut errors = Vec::new();
-            for f in files {
-                let spinner = crate::progress::spinner(format!("verifying {}", f.display()));
-                let verified = ledgerflow_backup::verify(&location, &settings, &f).await;
-                if let Some(s) = spinner {
-                    s.finish_and_clear();
-                }
-                match verified {
-                    Ok(o) => outcomes.push(o),
-                    Err(e) => errors.push(format!("{}: {e}", f.display())),
-                }
-            }
-            // The live store must still hold the head the newest verified backup recorded.
-            if all && let Ok(store) = ctx.store().await {
-                let behind =
-                    ledgerflow_backup::journal_behind_backups(store.as_ref(), &settings).await;
-                store.close().await;
-                if let Some(problem) = behind? {
-                    errors.push(format!("the live store: {problem}"));
-                }
-            }
-            let reported = report(&outcomes, json);
-            if !errors.is_empty() {
-                return Err(CheckFailed(format!(
-                    "could not verify {}: {}",
-                    errors.len(),
-                    errors.join("; ")
-                ))
-                .into());
-            }
-            reported
+            verify(ctx, &settings, &location, file, all, json).await
         }
-        Some(Cmd::Schedule) => {
-            let store = ctx.store().await?;
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(crate::backups::schedule(ctx, store.clone(), rx)?);
-            crate::out!(
-                "Backing up on schedule (db: \"{}\", full: \"{}\") into {}; Ctrl-C stops.",
-                ctx.settings.backup.schedule_db,
-                ctx.settings.backup.schedule_full,
-                settings.dir.display()
-            );
-            let _ = tokio::signal::ctrl_c().await;
-            let _ = tx.send(true);
-            let _ = task.await;
-            store.close().await;
-            Ok(())
+        Some(Cmd::Schedule) => schedule(ctx, &settings).await,
+        Some(Cmd::Prune { dry_run, json }) => prune(ctx, &settings, dry_run, json).await,
+    }
+}
+
+/// `backup`: one backup now, proven by a test restore.
+async fn take(
+    ctx: &Ctx,
+    run: &RunArgs,
+    settings: Settings,
+    location: &Location,
+) -> anyhow::Result<()> {
+    let mut settings = settings;
+    if let Some(r) = &run.encrypt_to {
+        settings.encrypt_to = Some(r.clone());
+    }
+    // As it is: a backup never waits for (or triggers) a schema migration.
+    let store = ctx.open_guarded(ledgerflow_db::OpenMode::Existing).await?;
+    let kind = match run.kind {
+        KindArg::Db => Kind::Db,
+        KindArg::Full => Kind::Full,
+    };
+    let spinner = crate::progress::spinner(format!(
+        "{} backup: snapshot, test restore, compression and checks",
+        kind.as_str()
+    ));
+    let result =
+        ledgerflow_backup::backup(store.as_ref(), location, &settings, kind, run.pin).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    store.close().await;
+    let outcome = result?;
+    if let Some(dest) = &run.dest
+        && outcome.verified
+    {
+        ledgerflow_backup::copy_to(&settings, &outcome, dest).await?;
+    }
+    report(&[outcome], run.json)
+}
+
+/// `backup list`.
+fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let entries = ledgerflow_backup::list(settings)?;
+    if json {
+        return print_json(&entries);
+    }
+    if entries.is_empty() {
+        crate::out!("No backups in {} yet.", settings.dir.display());
+        return Ok(());
+    }
+    let now = Utc::now();
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.file.clone(),
+                e.kind.clone(),
+                human_size(e.size),
+                crate::backups::age(now - e.created_at),
+                if e.verified { "verified" } else { "FAILED" }.to_string()
+                    + if e.pinned { ", pinned" } else { "" },
+                e.transactions.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["FILE", "KIND", "SIZE", "AGE", "STATE", "TRANSACTIONS"],
+        &rows,
+    );
+    Ok(())
+}
+
+/// `backup verify [FILE|--all]`: every level again, and the live store against the newest
+/// verified backup.
+async fn verify(
+    ctx: &Ctx,
+    settings: &Settings,
+    location: &Location,
+    file: Option<PathBuf>,
+    all: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let files: Vec<PathBuf> = match (file, all) {
+        (Some(f), _) => vec![f],
+        (None, true) => ledgerflow_backup::list(settings)?
+            .into_iter()
+            .map(|e| {
+                let p = settings.dir.join(&e.file);
+                if !p.exists() && !e.verified {
+                    settings.dir.join(format!("{}.failed", e.file))
+                } else {
+                    p
+                }
+            })
+            .collect(),
+        (None, false) => {
+            return Err(BadInput("name a backup file, or --all".into()).into());
         }
-        Some(Cmd::Prune { dry_run, json }) => {
-            let store = ctx.store().await?;
-            let plan = ledgerflow_backup::prune(store.as_ref(), &settings, dry_run).await;
-            store.close().await;
-            let plan = plan?;
-            if json {
-                return print_json(&serde_json::json!({
-                    "dry_run": dry_run, "keep": plan.keep, "delete": plan.delete
-                }));
-            }
-            let verb = if dry_run { "would delete" } else { "deleted" };
-            for f in &plan.delete {
-                crate::out!("{verb} {f}");
-            }
-            crate::out!("{} kept, {} {verb}.", plan.keep.len(), plan.delete.len());
-            Ok(())
+    };
+    let mut outcomes = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        let spinner = crate::progress::spinner(format!("verifying {}", f.display()));
+        let verified = ledgerflow_backup::verify(location, settings, &f).await;
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        match verified {
+            Ok(o) => outcomes.push(o),
+            Err(e) => errors.push(format!("{}: {e}", f.display())),
         }
     }
+    // The live store must still hold the head the newest verified backup recorded.
+    if all && let Ok(store) = ctx.store().await {
+        let behind = ledgerflow_backup::journal_behind_backups(store.as_ref(), settings).await;
+        store.close().await;
+        if let Some(problem) = behind? {
+            errors.push(format!("the live store: {problem}"));
+        }
+    }
+    let reported = report(&outcomes, json);
+    if !errors.is_empty() {
+        return Err(CheckFailed(format!(
+            "could not verify {}: {}",
+            errors.len(),
+            errors.join("; ")
+        ))
+        .into());
+    }
+    reported
+}
+
+/// `backup schedule`: backs up on the configured schedule until Ctrl-C.
+async fn schedule(ctx: &Ctx, settings: &Settings) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(crate::backups::schedule(ctx, store.clone(), rx)?);
+    crate::out!(
+        "Backing up on schedule (db: \"{}\", full: \"{}\") into {}; Ctrl-C stops.",
+        ctx.settings.backup.schedule_db,
+        ctx.settings.backup.schedule_full,
+        settings.dir.display()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = tx.send(true);
+    let _ = task.await;
+    store.close().await;
+    Ok(())
+}
+
+/// `backup prune [--dry-run]`: retention.
+async fn prune(ctx: &Ctx, settings: &Settings, dry_run: bool, json: bool) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    let plan = ledgerflow_backup::prune(store.as_ref(), settings, dry_run).await;
+    store.close().await;
+    let plan = plan?;
+    if json {
+        return print_json(&serde_json::json!({
+            "dry_run": dry_run, "keep": plan.keep, "delete": plan.delete
+        }));
+    }
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for f in &plan.delete {
+        crate::out!("{verb} {f}");
+    }
+    crate::out!("{} kept, {} {verb}.", plan.keep.len(), plan.delete.len());
+    Ok(())
 }
 
 /// Prints the outcomes; any that failed verification makes the command fail (exit 1).
