@@ -459,14 +459,7 @@ pub(crate) fn member_entry(path: &Path, name: &str) -> Result<Member, BackupErro
 /// is dropped or the process ends, however it ends), waiting for a backup that holds it.
 pub(crate) async fn backup_lock(dir: &Path) -> Result<File, BackupError> {
     let path = dir.join(".backup.lock");
-    let f = crate::fsx::open_regular(
-        &path,
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true),
-    )
-    .map_err(|e| BackupError::io(&path, e))?;
+    let f = crate::fsx::open_lock_file(&path).map_err(|e| BackupError::io(&path, e))?;
     tokio::task::spawn_blocking(move || f.lock().map(|()| f))
         .await
         .map_err(|e| BackupError::Io(e.to_string()))?

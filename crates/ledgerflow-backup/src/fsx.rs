@@ -147,6 +147,15 @@ pub fn read_small(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Opens (creating it) a lock file of LedgerFlow's own in the backup directory, like
+/// [`open_regular`]; the caller takes the lock.
+pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    open_regular(
+        path,
+        OpenOptions::new().create(true).truncate(false).write(true),
+    )
+}
+
 /// Opens a file of LedgerFlow's own in the backup directory (the catalog, a lock, a list) with
 /// `opts`: never through a symlink, never blocking on a FIFO or a device, and only when what is
 /// there is a regular file. Anything else is an error naming it.

@@ -521,14 +521,7 @@ struct RestoreLock(#[allow(dead_code)] std::fs::File);
 impl RestoreLock {
     fn take(dir: &Path) -> Result<RestoreLock, BackupError> {
         let path = dir.join(".restore.lock");
-        let f = crate::fsx::open_regular(
-            &path,
-            std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true),
-        )
-        .map_err(|e| BackupError::io(&path, e))?;
+        let f = crate::fsx::open_lock_file(&path).map_err(|e| BackupError::io(&path, e))?;
         match f.try_lock() {
             Ok(()) => Ok(RestoreLock(f)),
             Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Refused(
