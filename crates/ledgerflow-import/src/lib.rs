@@ -7,17 +7,15 @@
 //! every corpus sample. Nor may it exhaust a stack or memory: elements nest at most
 //! [`MAX_DEPTH`] levels and a line (or an element's text) holds at most [`MAX_LINE`] bytes.
 
-pub mod camt;
 pub mod csv;
-pub mod decode;
 pub mod model;
-pub mod ofx;
-pub mod qif;
+pub mod parsers;
 pub mod service;
 
 pub use model::{
     Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
 };
+pub use parsers::{camt, decode, ofx, qif};
 
 /// Parses `bytes` in `format`, or in the format detected from the content when `None`.
 pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<ParsedFile, ParseError> {

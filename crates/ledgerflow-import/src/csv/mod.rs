@@ -10,10 +10,10 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{decode, encoding_for};
 use crate::model::{
     Format, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement, shown, too_long,
 };
+use crate::parsers::decode::{decode, encoding_for};
 
 /// How the amount is given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

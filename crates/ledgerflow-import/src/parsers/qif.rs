@@ -8,11 +8,11 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::decode::decode;
 use crate::model::{
     Format, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount, shown,
     too_long,
 };
+use crate::parsers::decode::decode;
 
 /// Order of day and month in dates like 03/04/2024.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

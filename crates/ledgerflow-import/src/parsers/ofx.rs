@@ -11,11 +11,11 @@
 
 use chrono::NaiveDate;
 
-use crate::decode::{decode, encoding_for};
 use crate::model::{
     Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
     parse_amount, shown, too_deep,
 };
+use crate::parsers::decode::{decode, encoding_for};
 
 /// Header keys of OFX 1.x, used to split headers that were run together on one line.
 const HEADER_KEYS: &[&str] = &[
