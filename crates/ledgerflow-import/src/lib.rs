@@ -1,7 +1,12 @@
 //! Bank file parsers. Each takes the file's bytes and returns a [`ParsedFile`]: statements of
 //! transactions with exact decimal amounts, warnings, and the rows it could not read (each naming
-//! its line). Nothing here touches the store; `ledgerflow import` turns a parsed file into an
-//! import batch.
+//! its line). The parsers never touch the store; [`service::import_file`] (the CLI's
+//! `ledgerflow import` and the web upload) turns a file into an import batch.
+//!
+//! - [`parsers`]: OFX/QFX, QIF, CAMT and the text decoding they share; [`parse`] and [`detect`].
+//! - [`csv`]: profiles and presets, read whole or streamed.
+//! - [`model`]: what every parser produces.
+//! - [`service`]: the import, one step a file.
 //!
 //! No input may panic a parser: they are fuzzed (proptest, `tests/it/fuzz.rs`) and run over
 //! every corpus sample. Nor may it exhaust a stack or memory: elements nest at most

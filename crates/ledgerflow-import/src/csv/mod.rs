@@ -4,7 +4,12 @@
 //! separators, sign convention, inverted signs).
 //!
 //! A date that does not parse is an error on that row, never "today". A line (or a quoted record
-//! spanning lines) over [`MAX_LINE`] bytes refuses the file, and is never read whole into memory.
+//! spanning lines) over [`MAX_LINE`](crate::MAX_LINE) bytes refuses the file, and is never read
+//! whole into memory.
+//!
+//! `profile.rs` (a profile and its checks), `presets.rs` (the built-in ones and their detection),
+//! `record.rs` (a record as a transaction), `stream.rs` (the streaming reader); here, [`parse`]
+//! reads a whole file.
 
 mod presets;
 mod profile;
