@@ -292,6 +292,37 @@ fn stream_counting(reader: impl Read) -> (String, usize) {
     (reason, read.load(std::sync::atomic::Ordering::Relaxed))
 }
 
+/// Gives `good` bytes, then fails as a disk would.
+struct FailingAfter {
+    good: std::io::Cursor<Vec<u8>>,
+}
+
+impl Read for FailingAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.good.read(buf)? {
+            0 => Err(std::io::Error::other("the disk went away")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn a_reader_that_fails_mid_stream_is_an_io_error_not_a_parse_error() {
+    let profile = ledgerflow_import::csv::preset("wellsfargo").expect("preset");
+    let reader = FailingAfter {
+        good: std::io::Cursor::new(WF_ROW.repeat(3).into_bytes()),
+    };
+    let result =
+        ledgerflow_import::csv::stream(std::io::BufReader::new(reader), &profile, &mut |_| true);
+    match result {
+        Err(ledgerflow_import::csv::StreamError::Io(e)) => {
+            assert_eq!(e.to_string(), "the disk went away");
+        }
+        Err(other) => panic!("an I/O error, not {other:?}"),
+        Ok(_) => panic!("an I/O error, not a file"),
+    }
+}
+
 #[test]
 fn a_60_mb_line_is_refused_without_being_read_whole() {
     // One line of 60 MB, never held: the reader is stopped after the limit.
