@@ -23,6 +23,8 @@ pub enum ImportError {
     #[error("{0}")]
     Ambiguous(String),
     /// The file could not be read through: not its content's fault, and nothing was written.
+    /// The message is the whole sentence, cause included (as before the cause was kept): a
+    /// printer of error chains prints this error's own message, not the chain.
     #[error("{file}: {source}")]
     Io {
         file: String,
