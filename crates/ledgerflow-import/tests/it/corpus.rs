@@ -5,56 +5,22 @@ use std::path::{Path, PathBuf};
 
 use ledgerflow_import::{Format, ParsedFile, parse};
 
-fn corpora() -> Option<PathBuf> {
-    let dir = ledgerflow_test_support::corpora_dir();
-    if dir.is_none() {
-        eprintln!("SKIPPED: ../shared/corpora is not present");
-    }
-    dir
-}
+use crate::helpers::{corpora, sample_files};
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-/// Inputs of a format folder (expected outputs and configs are left out).
+/// Inputs of a format folder (expected outputs and notes are left out).
 fn samples(root: &Path, folder: &str) -> Vec<PathBuf> {
-    let mut all = Vec::new();
-    files(&root.join(folder), &mut all);
-    all.into_iter()
-        .filter(|p| {
-            let name = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            let skip = [
-                ".pydata",
-                ".json",
-                ".beancount",
-                ".zip",
-                ".md",
-                ".txt",
-                ".py",
-                ".yaml",
-                ".yml",
-                ".rules",
-            ];
-            !skip.iter().any(|s| name.ends_with(s))
-                && !p.components().any(|c| c.as_os_str() == "expected")
-        })
-        .collect()
+    sample_files(&root.join(folder))
+}
+
+/// A sample's path below the corpora (the name errors must carry) and its bytes.
+fn read_sample(root: &Path, path: &Path) -> (String, Vec<u8>) {
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    let bytes = std::fs::read(path).expect("read");
+    (rel, bytes)
 }
 
 fn get(root: &Path, rel: &str) -> ParsedFile {
@@ -73,12 +39,7 @@ fn every_sample_parses_or_is_refused_clearly() {
         ("camt", Format::Camt),
     ] {
         for path in samples(&root, folder) {
-            let rel = path
-                .strip_prefix(&root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            let bytes = std::fs::read(&path).expect("read");
+            let (rel, bytes) = read_sample(&root, &path);
             match parse(&bytes, &rel, Some(format)) {
                 Ok(f) if f.errors.is_empty() => {
                     ok += 1;
@@ -248,12 +209,7 @@ fn every_csv_sample_is_read_by_a_preset_or_refused_clearly() {
         if !(name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".ssv")) {
             continue;
         }
-        let rel = path
-            .strip_prefix(&root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
-        let bytes = std::fs::read(&path).expect("read");
+        let (rel, bytes) = read_sample(&root, &path);
         match ledgerflow_import::csv::parse(&bytes, &rel, None) {
             Ok(f) => {
                 read += 1;

@@ -22,6 +22,8 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use rust_decimal::Decimal;
 
+use crate::helpers::{corpora, sample_files};
+
 /// Cases per target: `PROPTEST_CASES`, or a short run.
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -171,17 +173,17 @@ fn seeds() -> &'static [(Format, Vec<u8>)] {
                 .iter()
                 .map(|s| (Format::Csv, s.as_bytes().to_vec())),
         );
-        if let Some(root) = ledgerflow_test_support::corpora_dir() {
+        if let Some(root) = corpora() {
             for (folder, format) in [
                 ("ofx", Format::Ofx),
                 ("qif", Format::Qif),
                 ("camt", Format::Camt),
                 ("csv", Format::Csv),
             ] {
-                let mut files = Vec::new();
-                walk(&root.join(folder), &mut files);
-                for p in files {
-                    if let Ok(bytes) = std::fs::read(&p) {
+                // Sample files up to 32 KiB.
+                for p in sample_files(&root.join(folder)) {
+                    let small = std::fs::metadata(&p).is_ok_and(|m| m.len() <= 32 * 1024);
+                    if small && let Ok(bytes) = std::fs::read(&p) {
                         v.push((format, bytes));
                     }
                 }
@@ -189,45 +191,6 @@ fn seeds() -> &'static [(Format, Vec<u8>)] {
         }
         v
     })
-}
-
-/// Sample files up to 32 KiB below `dir` (not expected outputs, notes or configs).
-fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<std::path::PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if p.is_dir() {
-            if name != "expected" {
-                walk(&p, out);
-            }
-            continue;
-        }
-        let skip = [
-            ".md",
-            ".json",
-            ".txt",
-            ".py",
-            ".yaml",
-            ".yml",
-            ".rules",
-            ".zip",
-            ".toml",
-            ".beancount",
-            ".pydata",
-        ];
-        let small = std::fs::metadata(&p).is_ok_and(|m| m.len() <= 32 * 1024);
-        if small && !skip.iter().any(|s| name.ends_with(s)) {
-            out.push(p);
-        }
-    }
 }
 
 /// Pieces the mutations splice in: the formats' own syntax and troublesome bytes.

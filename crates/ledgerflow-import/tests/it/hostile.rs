@@ -7,14 +7,13 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use ledgerflow_core::Store;
-use ledgerflow_core::model::{Account, TxFilter};
+use ledgerflow_core::model::TxFilter;
 use ledgerflow_import::service::{
-    ImportError, ImportOptions, ImportSummary, MAX_FILE_NAME, Quiet, Source, import_file,
+    ImportError, ImportOptions, MAX_FILE_NAME, Quiet, Source, import_file,
 };
 use ledgerflow_import::{Format, MAX_DEPTH, MAX_LINE, parse};
 
-use crate::service::{actor, checking, engines};
+use crate::helpers::{actor, assert_nothing_written, import_bytes, on_each_store};
 
 const CAMT_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\"><BkToCstmrStmt>\n";
 
@@ -116,37 +115,10 @@ fn ofx_at_the_depth_limit_still_parses() {
     assert_refused_as_too_deep(parse(doc(MAX_DEPTH - 3).as_bytes(), "x.ofx", None), 6);
 }
 
-/// Imports `bytes` as `name` with `opts`.
-async fn import_bytes(
-    s: &dyn Store,
-    account: &Account,
-    name: &str,
-    bytes: &[u8],
-    opts: &ImportOptions,
-) -> Result<ImportSummary, ImportError> {
-    import_file(
-        s,
-        &actor(),
-        account,
-        name,
-        Source::bytes(bytes),
-        opts,
-        Arc::new(Quiet),
-    )
-    .await
-}
-
-async fn assert_nothing_written(s: &dyn Store) {
-    assert_eq!(s.counts().await.expect("counts").transactions, 0);
-    assert!(s.list_imports().await.expect("imports").is_empty());
-}
-
 /// The web server's path: the import runs on a tokio worker (2 MiB of stack).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deeply_nested_upload_does_not_abort_a_tokio_worker() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         for bytes in [nested_camt("Stmt", 60_000), nested_camt("Ntry", 200_000)] {
             let err = import_bytes(s, &account, "deep.xml", &bytes, &ImportOptions::default())
                 .await
@@ -158,8 +130,8 @@ async fn a_deeply_nested_upload_does_not_abort_a_tokio_worker() {
             );
         }
         assert_nothing_written(s).await;
-        s.close().await;
-    }
+    })
+    .await;
 }
 
 const WF_ROW: &str = "\"01/02/2024\",\"-4.50\",\"*\",\"\",\"COFFEE\"\n";
@@ -170,9 +142,7 @@ fn wf_row_with_payee(payee: &str) -> String {
 
 #[tokio::test]
 async fn a_csv_with_a_1_mib_payee_imports_nothing_streamed_or_decoded_whole() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         let payee = "A".repeat(1 << 20);
         let utf8 = format!("{WF_ROW}{}", wf_row_with_payee(&payee)).into_bytes();
         // Not UTF-8 (a Windows-1252 é first): parsed in memory instead of streamed.
@@ -190,15 +160,13 @@ async fn a_csv_with_a_1_mib_payee_imports_nothing_streamed_or_decoded_whole() {
             assert!(err.to_string().len() < 200, "{err}");
         }
         assert_nothing_written(s).await;
-        s.close().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_payee_or_memo_over_the_manual_entry_limits_refuses_the_file_naming_the_line() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         let csv = format!("{WF_ROW}{}", wf_row_with_payee(&"P".repeat(501)));
         let qif_memo = |n: usize| {
             format!(
@@ -288,8 +256,8 @@ async fn a_payee_or_memo_over_the_manual_entry_limits_refuses_the_file_naming_th
             page.items.iter().any(|t| t.memo.len() == 4_000),
             "the memo is whole"
         );
-        s.close().await;
-    }
+    })
+    .await;
 }
 
 /// Counts the bytes read through it.
@@ -322,6 +290,37 @@ fn stream_counting(reader: impl Read) -> (String, usize) {
         Ok(_) => "no error".into(),
     };
     (reason, read.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Gives `good` bytes, then fails as a disk would.
+struct FailingAfter {
+    good: std::io::Cursor<Vec<u8>>,
+}
+
+impl Read for FailingAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.good.read(buf)? {
+            0 => Err(std::io::Error::other("the disk went away")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn a_reader_that_fails_mid_stream_is_an_io_error_not_a_parse_error() {
+    let profile = ledgerflow_import::csv::preset("wellsfargo").expect("preset");
+    let reader = FailingAfter {
+        good: std::io::Cursor::new(WF_ROW.repeat(3).into_bytes()),
+    };
+    let result =
+        ledgerflow_import::csv::stream(std::io::BufReader::new(reader), &profile, &mut |_| true);
+    match result {
+        Err(ledgerflow_import::csv::StreamError::Io(e)) => {
+            assert_eq!(e.to_string(), "the disk went away");
+        }
+        Err(other) => panic!("an I/O error, not {other:?}"),
+        Ok(_) => panic!("an I/O error, not a file"),
+    }
 }
 
 #[test]
@@ -387,9 +386,7 @@ fn a_one_line_file_of_2_mib_is_refused_by_every_parser() {
 
 #[tokio::test]
 async fn a_one_line_file_of_2_mib_on_disk_imports_nothing() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("one.csv");
         std::fs::write(&path, "x".repeat(2 << 20)).expect("write");
@@ -412,8 +409,8 @@ async fn a_one_line_file_of_2_mib_on_disk_imports_nothing() {
             format!("one.csv: line 1 is longer than {MAX_LINE} bytes")
         );
         assert_nothing_written(s).await;
-        s.close().await;
-    }
+    })
+    .await;
 }
 
 #[test]
@@ -440,9 +437,7 @@ fn one_line_and_pretty_printed_camt_files_over_64_kib_still_parse() {
 
 #[tokio::test]
 async fn a_5000_character_file_name_becomes_a_255_character_label() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         let name = format!("{}.csv", "é".repeat(4_996));
         assert_eq!(name.chars().count(), 5_000);
         let summary = import_bytes(
@@ -470,6 +465,6 @@ async fn a_5000_character_file_name_becomes_a_255_character_label() {
         .await
         .expect_err("refused");
         assert!(err.to_string().len() < 1_000, "{err}");
-        s.close().await;
-    }
+    })
+    .await;
 }

@@ -4,5 +4,6 @@
 
 mod corpus;
 mod fuzz;
+mod helpers;
 mod hostile;
 mod service;

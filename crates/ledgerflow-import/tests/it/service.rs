@@ -5,56 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ledgerflow_core::Store;
-use ledgerflow_core::model::{Account, AccountKind, Actor, NewAccount};
-use ledgerflow_db::{Location, OpenMode};
+use ledgerflow_core::model::Account;
 use ledgerflow_import::service::{
-    ImportError, ImportOptions, Progress, Quiet, Source, import_file,
+    ImportError, ImportOptions, Progress, Quiet, ReadError, Source, import_file,
 };
 
-pub(crate) struct Engine {
-    pub(crate) store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
-}
-
-pub(crate) async fn engines() -> Vec<Engine> {
-    let mut v = Vec::new();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = ledgerflow_db::open(&Location::Sqlite(dir.path().join("l.db")), OpenMode::Create)
-        .await
-        .expect("sqlite");
-    v.push(Engine { store, _dir: dir });
-    if let Some(pg) = ledgerflow_test_support::postgres() {
-        let store =
-            ledgerflow_db::open(&Location::Postgres(pg.create_database()), OpenMode::Create)
-                .await
-                .expect("postgres");
-        v.push(Engine {
-            store,
-            _dir: tempfile::tempdir().expect("tempdir"),
-        });
-    }
-    v
-}
-
-pub(crate) fn actor() -> Actor {
-    Actor::system("test")
-}
-
-pub(crate) async fn checking(store: &dyn Store) -> Account {
-    store
-        .create_account(
-            &actor(),
-            &NewAccount {
-                name: "Checking".into(),
-                institution: None,
-                kind: AccountKind::Checking,
-                currency: ledgerflow_core::Currency::USD,
-                opening_balance_minor: 0,
-            },
-        )
-        .await
-        .expect("account")
-}
+use crate::helpers::{actor, assert_nothing_written, import_bytes, import_path, on_each_store};
 
 /// Appends a row to the file when a phase starts: the file changes under the import.
 struct ChangeFileAt {
@@ -76,27 +32,9 @@ impl Progress for ChangeFileAt {
     }
 }
 
-async fn import(
-    store: &dyn Store,
-    account: &Account,
-    path: &Path,
-    progress: Arc<dyn Progress>,
-) -> Result<ledgerflow_import::service::ImportSummary, ImportError> {
-    import_file(
-        store,
-        &actor(),
-        account,
-        &path.display().to_string(),
-        Source::Path(path.to_path_buf()),
-        &ImportOptions::default(),
-        progress,
-    )
-    .await
-}
-
 /// Imports `path`, appending a row to it when the rows are being written: refused.
 async fn refused_when_changed_while_importing(s: &dyn Store, account: &Account, path: &Path) {
-    let err = import(
+    let err = import_path(
         s,
         account,
         path,
@@ -116,9 +54,7 @@ async fn refused_when_changed_while_importing(s: &dyn Store, account: &Account, 
 
 #[tokio::test]
 async fn a_file_that_changes_during_the_import_imports_nothing() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("wf.csv");
         ledgerflow_test_support::write_wf_csv(&path, 0, 2_000).expect("write");
@@ -129,7 +65,7 @@ async fn a_file_that_changes_during_the_import_imports_nothing() {
 
         // With history (two passes): changed between deciding and writing.
         ledgerflow_test_support::write_wf_csv(&path, 0, 2_000).expect("write");
-        let first = import(s, &account, &path, Arc::new(Quiet))
+        let first = import_path(s, &account, &path, Arc::new(Quiet))
             .await
             .expect("import");
         assert_eq!(first.new, 2_000);
@@ -140,7 +76,7 @@ async fn a_file_that_changes_during_the_import_imports_nothing() {
 
         // Unchanged, the overlapping export adds exactly its new half.
         ledgerflow_test_support::write_wf_csv(&path, 1_000, 3_000).expect("write");
-        let second = import(s, &account, &path, Arc::new(Quiet))
+        let second = import_path(s, &account, &path, Arc::new(Quiet))
             .await
             .expect("import");
         assert_eq!((second.new, second.duplicates), (1_000, 1_000));
@@ -149,15 +85,13 @@ async fn a_file_that_changes_during_the_import_imports_nothing() {
             .await
             .expect("verify");
         assert!(report.ok, "{report:?}");
-        s.close().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_bad_row_late_in_a_large_file_imports_nothing_and_is_named() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("wf.csv");
         ledgerflow_test_support::write_wf_csv(&path, 0, 40_000).expect("write");
@@ -169,7 +103,7 @@ async fn a_bad_row_late_in_a_large_file_imports_nothing_and_is_named() {
             "\"02/30/2024\",\"-1.00\",\"*\",\"\",\"BAD DATE\"".into(),
         );
         std::fs::write(&path, lines.join("\n") + "\n").expect("write");
-        let err = import(s, &account, &path, Arc::new(Quiet))
+        let err = import_path(s, &account, &path, Arc::new(Quiet))
             .await
             .expect_err("refused");
         let msg = err.to_string();
@@ -208,30 +142,20 @@ async fn a_bad_row_late_in_a_large_file_imports_nothing_and_is_named() {
             (batch.rows_read, batch.rows_new, batch.rows_skipped),
             (40_001, 40_000, 1)
         );
-        s.close().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_csv_that_is_not_utf8_is_decoded_whole_and_imported() {
-    for e in engines().await {
-        let s = e.store.as_ref();
-        let account = checking(s).await;
+    on_each_store(async |s, account| {
         // Windows-1252: é is one byte, 0xE9. Valid WF shape otherwise.
         let mut bytes = b"\"01/02/2024\",\"-4.50\",\"*\",\"\",\"CAF".to_vec();
         bytes.push(0xE9);
         bytes.extend_from_slice(b" NOIR\"\n\"01/03/2024\",\"-2.00\",\"*\",\"\",\"BAKERY\"\n");
-        let summary = import_file(
-            s,
-            &actor(),
-            &account,
-            "latin.csv",
-            Source::bytes(&bytes),
-            &ImportOptions::default(),
-            Arc::new(Quiet),
-        )
-        .await
-        .expect("imports");
+        let summary = import_bytes(s, &account, "latin.csv", &bytes, &ImportOptions::default())
+            .await
+            .expect("imports");
         assert_eq!(summary.new, 2);
         assert!(
             summary.warnings.iter().any(|w| w.contains("Windows-1252")),
@@ -250,6 +174,42 @@ async fn a_csv_that_is_not_utf8_is_decoded_whole_and_imported() {
             "{:?}",
             page.items
         );
-        s.close().await;
-    }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_read_is_an_io_error_with_its_cause_not_bad_input() {
+    on_each_store(async |s, account| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("gone.csv");
+        let err = import_path(s, &account, &missing, Arc::new(Quiet))
+            .await
+            .expect_err("refused");
+        assert!(!err.is_bad_input(), "{err}");
+        match &err {
+            ImportError::Io {
+                source: ReadError::Os(io),
+                ..
+            } => assert_eq!(io.kind(), std::io::ErrorKind::NotFound),
+            other => panic!("an I/O error with its cause: {other:?}"),
+        }
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the cause is kept"
+        );
+        // Bad input stays bad input.
+        let err = import_bytes(
+            s,
+            &account,
+            "bad.csv",
+            b"\"13/45/2024\",\"-1.00\",\"*\",\"\",\"BAD\"\n",
+            &ImportOptions::default(),
+        )
+        .await
+        .expect_err("refused");
+        assert!(err.is_bad_input(), "{err}");
+        assert_nothing_written(s).await;
+    })
+    .await;
 }

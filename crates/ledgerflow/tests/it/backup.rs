@@ -1,5 +1,6 @@
 //! `ledgerflow backup` from the command line, on both engines.
 
+use crate::helpers::tx_add;
 use crate::*;
 
 #[test]
@@ -7,18 +8,13 @@ fn backup_prints_its_verification_and_verify_fails_loudly_on_a_cut_file() {
     for app in TestApp::both() {
         app.with_checking();
         for i in 0..40 {
-            app.ok(&[
-                "tx",
-                "add",
-                "--account",
+            app.ok(&tx_add(
                 "Checking",
-                "--date",
                 "2024-01-05",
-                "--amount",
                 &format!("-{i}.25"),
-                "--payee",
                 "Coffee shop on the corner",
-            ]);
+                &[],
+            ));
         }
         let out = app.json(&["backup", "--json"]);
         for key in [

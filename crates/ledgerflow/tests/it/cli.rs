@@ -1,6 +1,8 @@
 //! Errors name the thing and exit with the documented codes; lists page; users and categories.
 
 use crate::TestApp;
+use crate::helpers::run_ok;
+use crate::helpers::tx_add;
 
 #[test]
 fn commands_on_a_missing_store_say_to_run_init_and_create_nothing() {
@@ -180,18 +182,13 @@ fn tx_list_pages_with_a_cursor_and_filters() {
     for day in 1..=7 {
         let date = format!("2024-03-{day:02}");
         let amount = format!("-{day}.00");
-        app.ok(&[
-            "tx",
-            "add",
-            "--account",
+        app.ok(&tx_add(
             "Checking",
-            "--date",
             &date,
-            "--amount",
             &amount,
-            "--payee",
             &format!("Shop {day}"),
-        ]);
+            &[],
+        ));
     }
     let mut cursor: Option<String> = None;
     let mut dates = Vec::new();
@@ -406,18 +403,7 @@ fn huge_amounts_are_refused_before_they_can_overflow_a_balance() {
         "--opening-balance",
         "10000000000000.00",
     ]);
-    app.ok(&[
-        "tx",
-        "add",
-        "--account",
-        "Big",
-        "--date",
-        "2024-01-01",
-        "--amount",
-        "10000000000000.00",
-        "--payee",
-        "p",
-    ]);
+    app.ok(&tx_add("Big", "2024-01-01", "10000000000000.00", "p", &[]));
     let list = app.json(&["account", "list", "--json"]);
     assert_eq!(list[0]["balance"], "20000000000000.00");
 }
@@ -430,36 +416,18 @@ fn names_filters_and_frozen_accounts_behave_as_a_user_expects() {
     let err = app.fails(&["account", "add", "checking", "--kind", "savings"], 1);
     assert!(err.contains("already exists"), "{err}");
     // account names are found whatever their case
-    app.ok(&[
-        "tx",
-        "add",
-        "--account",
-        "CHECKING",
-        "--date",
-        "2024-01-01",
-        "--amount",
-        "-1",
-        "--payee",
-        "a",
-    ]);
+    app.ok(&tx_add("CHECKING", "2024-01-01", "-1", "a", &[]));
 
     app.ok(&["category", "add", "Food"]);
     app.ok(&["category", "add", "Groceries", "--parent", "Food"]);
     app.fails(&["category", "add", "none"], 2);
-    app.ok(&[
-        "tx",
-        "add",
-        "--account",
+    app.ok(&tx_add(
         "Checking",
-        "--date",
         "2024-01-02",
-        "--amount",
         "-2",
-        "--payee",
         "b",
-        "--category",
-        "Groceries",
-    ]);
+        &["--category", "Groceries"],
+    ));
     let food = app.json(&["tx", "list", "--category", "Food", "--json"]);
     assert_eq!(
         food["items"].as_array().map(Vec::len),
@@ -531,15 +499,10 @@ fn journal_show_hides_password_hashes_and_verify_guards_the_store_facts() {
 #[test]
 fn empty_variables_and_bad_addresses_are_named() {
     let app = TestApp::sqlite();
-    let out = app
-        .command(&["config", "show"])
-        .env("LEDGERFLOW_CONFIG", "")
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "an empty LEDGERFLOW_CONFIG means none: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        app.command(&["config", "show"])
+            .env("LEDGERFLOW_CONFIG", ""),
+        "an empty LEDGERFLOW_CONFIG means none: ",
     );
     let out = app
         .command(&["status"])

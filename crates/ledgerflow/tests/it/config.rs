@@ -1,6 +1,7 @@
 //! Configuration layers: defaults < ledgerflow.toml < LEDGERFLOW_* < flags.
 
 use crate::TestApp;
+use crate::helpers::run_ok;
 
 #[test]
 fn config_show_names_each_value_and_its_source_with_secrets_redacted() {
@@ -10,20 +11,15 @@ fn config_show_names_each_value_and_its_source_with_secrets_redacted() {
         "data_dir = \"from-file\"\nbackup_dir = \"bk-file\"\n",
     )
     .expect("write");
-    let out = app
-        .command(&["config", "show", "--json", "--backup-dir", "bk-flag"])
-        .env("LEDGERFLOW_DATA_DIR", "from-env")
-        .env(
-            "LEDGERFLOW_DATABASE_URL",
-            "postgres://me:hunter2@db.example:5432/ledger",
-        )
-        .env("LEDGERFLOW_SERVER__BIND", "127.0.0.1:9999")
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        app.command(&["config", "show", "--json", "--backup-dir", "bk-flag"])
+            .env("LEDGERFLOW_DATA_DIR", "from-env")
+            .env(
+                "LEDGERFLOW_DATABASE_URL",
+                "postgres://me:hunter2@db.example:5432/ledger",
+            )
+            .env("LEDGERFLOW_SERVER__BIND", "127.0.0.1:9999"),
+        "",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("hunter2"), "password leaked: {stdout}");
@@ -59,16 +55,8 @@ fn config_show_names_each_value_and_its_source_with_secrets_redacted() {
          endpoint = \"https://minio:MiNiOpAsS@s3.example:9000\"\naccess_key_id = \"AKIAEXAMPLE\"\n",
     )
     .expect("write");
-    let out = app
-        .command(&["config", "show", "--json"])
-        .output()
-        .expect("run");
+    let out = run_ok(&mut app.command(&["config", "show", "--json"]), "");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     for secret in ["SeCrEtPaTh", "QuErYsEcReT", "MiNiOpAsS", "AKIAEXAMPLE"] {
         assert!(!stdout.contains(secret), "{secret} leaked: {stdout}");
     }

@@ -6,21 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::TestApp;
+use crate::helpers::tx_add;
 
 /// Adds the transaction "Newest" by hand (one journal entry on top of an import).
 fn add_newest(app: &TestApp) {
-    app.ok(&[
-        "tx",
-        "add",
-        "--account",
-        "Checking",
-        "--date",
-        "2024-03-01",
-        "--amount",
-        "-12.00",
-        "--payee",
-        "Newest",
-    ]);
+    app.ok(&tx_add("Checking", "2024-03-01", "-12.00", "Newest", &[]));
 }
 
 /// Takes a verified backup and returns its file name.
@@ -162,18 +152,13 @@ fn w13_a_store_on_a_full_disk_can_still_be_backed_up_and_the_error_says_disk_ful
     assert_eq!(b["verified"], true, "{b}");
     assert_eq!(b["transactions"], 2_000, "{b}");
     // A write says the disk is full, in words, and changes nothing.
-    let out = app.run(&[
-        "tx",
-        "add",
-        "--account",
+    let out = app.run(&tx_add(
         "Checking",
-        "--date",
         "2024-03-01",
-        "--amount",
         "-1.00",
-        "--payee",
         "Nowhere to go",
-    ]);
+        &[],
+    ));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("full"), "{err}");
@@ -332,18 +317,7 @@ fn f2_to_new_through_a_directory_that_does_not_exist_yet_never_reaches_the_live_
     app.with_checking();
     app.import_wf(0, 20);
     let name = verified_backup(&app);
-    app.ok(&[
-        "tx",
-        "add",
-        "--account",
-        "Checking",
-        "--date",
-        "2024-07-01",
-        "--amount",
-        "-7.00",
-        "--payee",
-        "newer",
-    ]);
+    app.ok(&tx_add("Checking", "2024-07-01", "-7.00", "newer", &[]));
     let err = app.fails(
         &[
             "restore",

@@ -1,6 +1,7 @@
 //! `ledgerflow import`: batches, duplicates right in both directions, atomic failures, undo.
 
 use crate::TestApp;
+use crate::helpers::tx_add;
 
 /// An OFX statement with one transaction per (day, amount, payee, fitid).
 fn ofx(rows: &[(u32, &str, &str, &str)]) -> String {
@@ -225,18 +226,13 @@ fn deleted_rows_stay_deleted_and_near_matches_are_flagged_not_merged() {
     assert_eq!(s["new"], 1, "--include-deleted brings it back");
 
     // a hand-typed row and a bank row two days later with a longer payee: imported, flagged
-    app.ok(&[
-        "tx",
-        "add",
-        "--account",
+    app.ok(&tx_add(
         "Checking",
-        "--date",
         "2024-01-20",
-        "--amount",
         "-45.00",
-        "--payee",
         "Blue Bottle Coffee",
-    ]);
+        &[],
+    ));
     let near = write(
         app,
         "d.qif",

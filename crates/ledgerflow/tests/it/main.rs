@@ -9,6 +9,7 @@ mod backup;
 mod cli;
 mod config;
 mod deploy;
+mod helpers;
 mod hostile;
 mod imports;
 mod migrate;
@@ -96,15 +97,7 @@ impl TestApp {
     /// `init`, then a USD checking account named "Checking".
     pub fn with_checking(&self) {
         self.ok(&["init"]);
-        self.ok(&[
-            "account",
-            "add",
-            "Checking",
-            "--kind",
-            "checking",
-            "--currency",
-            "USD",
-        ]);
+        self.ok(&helpers::account_add("Checking", "checking", "USD", &[]));
     }
 
     /// `rows` Wells Fargo rows, numbered from `from`, imported into "Checking".

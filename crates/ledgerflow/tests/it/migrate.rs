@@ -3,6 +3,7 @@
 //! its row removed from the store's migration history.
 
 use crate::TestApp;
+use crate::helpers::run_ok;
 
 fn with_rows(app: &TestApp) {
     app.with_checking();
@@ -48,15 +49,7 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
             "{says}"
         );
         // Any command migrates, after the backup.
-        let out = app
-            .command(&["tx", "list", "--limit", "1"])
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = run_ok(&mut app.command(&["tx", "list", "--limit", "1"]), "");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains("Migrated the schema from version 2 to 4"),

@@ -2,6 +2,7 @@
 //! every refusal leaves the data where it was.
 
 use crate::TestApp;
+use crate::helpers::tx_add;
 
 fn with_rows(app: &TestApp, rows: u64) {
     app.with_checking();
@@ -31,18 +32,7 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
         let sums_then = app.json(&["account", "list", "--json"]);
         let b = backup(&app);
         app.import_wf(3_000, 2_000);
-        app.ok(&[
-            "tx",
-            "add",
-            "--account",
-            "Checking",
-            "--date",
-            "2024-01-02",
-            "--amount",
-            "-9.99",
-            "--payee",
-            "Late",
-        ]);
+        app.ok(&tx_add("Checking", "2024-01-02", "-9.99", "Late", &[]));
         assert_eq!(transactions(&app), 5_001);
 
         // No terminal and no --yes: refused, nothing changed.

@@ -1,6 +1,8 @@
 //! The foundation's user story, on both engines.
 
 use crate::TestApp;
+use crate::helpers::account_add;
+use crate::helpers::tx_add;
 
 #[test]
 fn init_account_tx_status_and_journal_on_both_engines() {
@@ -8,72 +10,33 @@ fn init_account_tx_status_and_journal_on_both_engines() {
         eprintln!("-- engine: {}", app.engine);
         let out = app.ok(&["init"]);
         assert!(out.contains("Initialised a dev store"), "{out}");
-        app.ok(&[
-            "account",
-            "add",
+        app.ok(&account_add(
             "Checking",
-            "--kind",
             "checking",
-            "--currency",
             "USD",
-            "--opening-balance",
-            "100.00",
-        ]);
-        app.ok(&[
-            "account",
-            "add",
-            "Visa",
-            "--kind",
-            "credit_card",
-            "--currency",
-            "USD",
-        ]);
+            &["--opening-balance", "100.00"],
+        ));
+        app.ok(&account_add("Visa", "credit_card", "USD", &[]));
         app.ok(&["category", "add", "Food"]);
         app.ok(&["category", "add", "Coffee", "--parent", "Food"]);
-        let added = app.json(&[
-            "tx",
-            "add",
-            "--account",
+        let added = app.json(&tx_add(
             "Checking",
-            "--date",
             "2024-01-02",
-            "--amount",
             "-12.34",
-            "--payee",
             "Blue Bottle",
-            "--category",
-            "Coffee",
-            "--memo",
-            "flat white",
-            "--json",
-        ]);
+            &["--category", "Coffee", "--memo", "flat white", "--json"],
+        ));
         assert_eq!(added["amount_minor"], -1234);
         assert_eq!(added["amount"], "-12.34");
         assert_eq!(added["category"], "Food:Coffee");
-        app.ok(&[
-            "tx",
-            "add",
-            "--account",
+        app.ok(&tx_add(
             "Checking",
-            "--date",
             "2024-01-02",
-            "--amount",
             "-12.34",
-            "--payee",
             "Blue Bottle",
-        ]);
-        app.ok(&[
-            "tx",
-            "add",
-            "--account",
-            "Visa",
-            "--date",
-            "2024-01-05",
-            "--amount",
-            "-99.99",
-            "--payee",
-            "Hardware",
-        ]);
+            &[],
+        ));
+        app.ok(&tx_add("Visa", "2024-01-05", "-99.99", "Hardware", &[]));
 
         let st = app.json(&["status", "--json"]);
         assert_eq!(st["engine"], app.engine.as_str());

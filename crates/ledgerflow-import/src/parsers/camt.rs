@@ -14,11 +14,11 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use rust_decimal::Decimal;
 
-use crate::decode::{decode, encoding_for};
 use crate::model::{
     Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
     parse_amount, shown, too_deep,
 };
+use crate::parsers::decode::{decode, encoding_for};
 
 pub fn sniff(bytes: &[u8]) -> bool {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);

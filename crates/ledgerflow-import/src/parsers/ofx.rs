@@ -11,11 +11,11 @@
 
 use chrono::NaiveDate;
 
-use crate::decode::{decode, encoding_for};
 use crate::model::{
     Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
     parse_amount, shown, too_deep,
 };
+use crate::parsers::decode::{decode, encoding_for};
 
 /// Header keys of OFX 1.x, used to split headers that were run together on one line.
 const HEADER_KEYS: &[&str] = &[
@@ -208,6 +208,25 @@ struct El {
     line: usize,
 }
 
+impl El {
+    fn new(name: String, value: Option<String>, line: usize) -> Self {
+        El {
+            name,
+            value,
+            children: Vec::new(),
+            line,
+        }
+    }
+}
+
+/// Appends `el` as the last child of `parent`; returns its id.
+fn add_child(els: &mut Vec<El>, parent: usize, el: El) -> usize {
+    let id = els.len();
+    els.push(el);
+    els[parent].children.push(id);
+    id
+}
+
 struct Tree {
     els: Vec<El>,
 }
@@ -224,59 +243,31 @@ impl Tree {
         while let Some(tok) = it.next() {
             let parent = *stack.last().unwrap_or(&0);
             match tok {
-                Token::Open(name, line) => {
-                    let id = els.len();
-                    match it.peek() {
-                        Some(Token::Text(_)) => {
-                            let value = match it.next() {
-                                Some(Token::Text(t)) => t,
-                                _ => String::new(),
-                            };
-                            if matches!(it.peek(), Some(Token::Close(c)) if *c == name) {
-                                it.next();
-                            }
-                            els.push(El {
-                                name,
-                                value: Some(value),
-                                children: Vec::new(),
-                                line,
-                            });
-                            els[parent].children.push(id);
-                        }
-                        Some(Token::Close(c)) if *c == name => {
+                Token::Open(name, line) => match it.peek() {
+                    Some(Token::Text(_)) => {
+                        let value = match it.next() {
+                            Some(Token::Text(t)) => t,
+                            _ => String::new(),
+                        };
+                        if matches!(it.peek(), Some(Token::Close(c)) if *c == name) {
                             it.next();
-                            els.push(El {
-                                name,
-                                value: Some(String::new()),
-                                children: Vec::new(),
-                                line,
-                            });
-                            els[parent].children.push(id);
                         }
-                        _ => {
-                            if stack.len() > MAX_DEPTH {
-                                return Err(too_deep(line));
-                            }
-                            els.push(El {
-                                name,
-                                value: None,
-                                children: Vec::new(),
-                                line,
-                            });
-                            els[parent].children.push(id);
-                            stack.push(id);
-                        }
+                        add_child(&mut els, parent, El::new(name, Some(value), line));
                     }
-                }
+                    Some(Token::Close(c)) if *c == name => {
+                        it.next();
+                        add_child(&mut els, parent, El::new(name, Some(String::new()), line));
+                    }
+                    _ => {
+                        if stack.len() > MAX_DEPTH {
+                            return Err(too_deep(line));
+                        }
+                        let id = add_child(&mut els, parent, El::new(name, None, line));
+                        stack.push(id);
+                    }
+                },
                 Token::SelfClose(name, line) => {
-                    let id = els.len();
-                    els.push(El {
-                        name,
-                        value: Some(String::new()),
-                        children: Vec::new(),
-                        line,
-                    });
-                    els[parent].children.push(id);
+                    add_child(&mut els, parent, El::new(name, Some(String::new()), line));
                 }
                 Token::Close(name) => {
                     if let Some(pos) = stack.iter().rposition(|&i| els[i].name == name)
@@ -410,27 +401,38 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
     })
 }
 
+/// A value transaction `tid` must have: missing, or not readable by `read`, it is an error on
+/// the transaction's row.
+fn required<T>(
+    tree: &Tree,
+    tid: usize,
+    tag: &str,
+    missing: &str,
+    bad: &str,
+    read: impl Fn(&str) -> Option<T>,
+) -> Result<T, RowError> {
+    let line = tree.els[tid].line;
+    let text = tree.leaf(tid, tag).ok_or_else(|| RowError {
+        line,
+        reason: format!("transaction has no {tag} {missing}"),
+    })?;
+    read(&text).ok_or_else(|| RowError {
+        line,
+        reason: format!("{tag} \"{}\" is not {bad}", shown(&text)),
+    })
+}
+
 fn read_txn(tree: &Tree, tid: usize, currency: Option<&str>) -> Result<ParsedTxn, RowError> {
     let line = tree.els[tid].line;
-    let err = |reason: String| RowError { line, reason };
-    let posted = tree
-        .leaf(tid, "DTPOSTED")
-        .ok_or_else(|| err("transaction has no DTPOSTED date".into()))?;
-    let date = ofx_date(&posted).ok_or_else(|| {
-        err(format!(
-            "DTPOSTED \"{}\" is not a date (YYYYMMDD…)",
-            shown(&posted)
-        ))
-    })?;
-    let amount_text = tree
-        .leaf(tid, "TRNAMT")
-        .ok_or_else(|| err("transaction has no TRNAMT amount".into()))?;
-    let amount = parse_amount(&amount_text).ok_or_else(|| {
-        err(format!(
-            "TRNAMT \"{}\" is not an amount",
-            shown(&amount_text)
-        ))
-    })?;
+    let date = required(
+        tree,
+        tid,
+        "DTPOSTED",
+        "date",
+        "a date (YYYYMMDD…)",
+        ofx_date,
+    )?;
+    let amount = required(tree, tid, "TRNAMT", "amount", "an amount", parse_amount)?;
     let name = tree.leaf(tid, "NAME");
     let memo = tree.leaf(tid, "MEMO").unwrap_or_default();
     let payee = name.unwrap_or_else(|| memo.clone());

@@ -8,11 +8,11 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::decode::decode;
 use crate::model::{
     Format, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement, parse_amount, shown,
     too_long,
 };
+use crate::parsers::decode::decode;
 
 /// Order of day and month in dates like 03/04/2024.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +148,45 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
             reason: "not a QIF file: it does not start with !Type, !Account or !Option".into(),
         });
     }
-    // First pass: records grouped into statements.
-    let mut statements: Vec<(Statement, Vec<Record>)> = Vec::new();
+    let (statements, skipped_sections) = read_records(&text, file, &mut warnings)?;
+    if let Some(w) = skipped_warning(&skipped_sections) {
+        warnings.push(w);
+    }
+    let order = date_order(&statements, file, default_order, &mut warnings)?;
+
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (mut st, recs) in statements {
+        for r in recs {
+            match to_txn(&r, order) {
+                Ok(t) => st.transactions.push(t),
+                Err(e) => errors.push(e),
+            }
+        }
+        st.start = st.transactions.iter().map(|t| t.date).min();
+        st.end = st.transactions.iter().map(|t| t.date).max();
+        out.push(st);
+    }
+    Ok(ParsedFile {
+        format: Format::Qif,
+        profile: None,
+        statements: out,
+        warnings,
+        errors,
+    })
+}
+
+/// A file's statements, each with its records, in file order.
+type Records = Vec<(Statement, Vec<Record>)>;
+
+/// The first pass: the records of the bank sections, grouped into statements (an `!Account`
+/// block names the next one), and the other sections skipped (named once each, in file order).
+fn read_records(
+    text: &str,
+    file: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Records, Vec<String>), ParseError> {
+    let mut statements: Records = Vec::new();
     let mut section_is_bank = true;
     let mut in_account_block = false;
     let mut pending_account: Option<String> = None;
@@ -241,19 +278,33 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
             recs.push(cur);
         }
     }
-    if !skipped_sections.is_empty() {
-        let mut named: Vec<String> = skipped_sections
-            .iter()
-            .take(5)
-            .map(|h| shown(h).into_owned())
-            .collect();
-        if skipped_sections.len() > named.len() {
-            named.push(format!("and {} more", skipped_sections.len() - named.len()));
-        }
-        warnings.push(format!("skipped non-bank sections: {}", named.join(", ")));
-    }
+    Ok((statements, skipped_sections))
+}
 
-    // Decide the date order once for the whole file.
+/// The warning that names the sections skipped (the first five, and how many more).
+fn skipped_warning(skipped_sections: &[String]) -> Option<String> {
+    if skipped_sections.is_empty() {
+        return None;
+    }
+    let mut named: Vec<String> = skipped_sections
+        .iter()
+        .take(5)
+        .map(|h| shown(h).into_owned())
+        .collect();
+    if skipped_sections.len() > named.len() {
+        named.push(format!("and {} more", skipped_sections.len() - named.len()));
+    }
+    Some(format!("skipped non-bank sections: {}", named.join(", ")))
+}
+
+/// Decides the date order once for the whole file: the order its unambiguous dates show, or
+/// `default_order` (with a warning) when every date could be read either way.
+fn date_order(
+    statements: &Records,
+    file: &str,
+    default_order: DateOrder,
+    warnings: &mut Vec<String>,
+) -> Result<DateOrder, ParseError> {
     let raws: Vec<RawDate> = statements
         .iter()
         .flat_map(|(_, r)| r.iter())
@@ -266,7 +317,7 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
     let month_first = raws
         .iter()
         .any(|d| matches!(d, RawDate::Pair(a, b, _) if *b > 12 && *a <= 12));
-    let order = match (day_first, month_first) {
+    Ok(match (day_first, month_first) {
         (true, true) => {
             return Err(ParseError {
                 file: file.to_string(),
@@ -287,27 +338,6 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
             }
             default_order
         }
-    };
-
-    let mut errors = Vec::new();
-    let mut out = Vec::new();
-    for (mut st, recs) in statements {
-        for r in recs {
-            match to_txn(&r, order) {
-                Ok(t) => st.transactions.push(t),
-                Err(e) => errors.push(e),
-            }
-        }
-        st.start = st.transactions.iter().map(|t| t.date).min();
-        st.end = st.transactions.iter().map(|t| t.date).max();
-        out.push(st);
-    }
-    Ok(ParsedFile {
-        format: Format::Qif,
-        profile: None,
-        statements: out,
-        warnings,
-        errors,
     })
 }
 

@@ -1,0 +1,195 @@
+//! A CSV profile: how one bank's export is read (delimiter, encoding, preamble and footer,
+//! column mapping, date format, separators, sign convention), checked before it is used, and
+//! settled for a file (the one given, or the preset the file's header identifies).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::presets::detect_preset;
+use crate::parsers::decode::encoding_for;
+
+/// How the amount is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Sign {
+    /// One signed amount column (negative = money out).
+    #[default]
+    Signed,
+    /// Separate debit (money out) and credit (money in) columns, both positive.
+    DebitCredit,
+    /// An unsigned amount and a column that says which way it went.
+    Flag,
+}
+
+/// A column, by header name or by 0-based position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Column {
+    Index(usize),
+    Name(String),
+}
+
+/// How to read one bank's CSV export. Presets are built in; users save their own in TOML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    /// `,` `;` `\t` `|`; empty detects it.
+    #[serde(default)]
+    pub delimiter: String,
+    /// A charset label (`windows-1252`, `iso-8859-1`, `utf-8`); empty detects it.
+    #[serde(default)]
+    pub encoding: String,
+    /// Lines before the header (or the first row).
+    #[serde(default)]
+    pub skip_lines: usize,
+    /// Lines at the end that are not transactions.
+    #[serde(default)]
+    pub skip_footer: usize,
+    #[serde(default = "yes")]
+    pub has_header: bool,
+    pub date: Column,
+    /// chrono format, e.g. `%m/%d/%Y`, `%d.%m.%Y`, `%Y-%m-%d`.
+    pub date_format: String,
+    #[serde(default)]
+    pub sign: Sign,
+    pub amount: Option<Column>,
+    pub debit: Option<Column>,
+    pub credit: Option<Column>,
+    /// With `sign = "flag"`: the column, and the values that mean money out.
+    pub flag: Option<Column>,
+    #[serde(default)]
+    pub debit_flags: Vec<String>,
+    pub payee: Column,
+    pub memo: Option<Column>,
+    pub external_id: Option<Column>,
+    pub check_number: Option<Column>,
+    /// `.` or `,`.
+    #[serde(default = "dot")]
+    pub decimal: String,
+    /// Thousands separator (`,` `.` `'` or space); empty for none.
+    #[serde(default)]
+    pub thousands: String,
+    /// Flip every sign (card exports where charges are positive).
+    #[serde(default)]
+    pub invert: bool,
+    /// Header names that identify this bank's export (for detection).
+    #[serde(default)]
+    pub detect_header: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn dot() -> String {
+    ".".into()
+}
+
+impl Profile {
+    /// Checks a user's profile before it is saved or used.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("a profile needs a name".into());
+        }
+        if !matches!(self.decimal.as_str(), "." | ",") {
+            return Err(format!(
+                "decimal \"{}\" must be \".\" or \",\"",
+                self.decimal
+            ));
+        }
+        if self.thousands == self.decimal {
+            return Err("the thousands and decimal separators must differ".into());
+        }
+        if !self.delimiter.is_empty() && self.delimiter_byte().is_none() {
+            return Err(format!(
+                "delimiter \"{}\" must be one character",
+                self.delimiter
+            ));
+        }
+        if !self.encoding.is_empty()
+            && encoding_for(&self.encoding).is_none()
+            && !self.encoding.eq_ignore_ascii_case("utf-8")
+        {
+            return Err(format!("unknown encoding \"{}\"", self.encoding));
+        }
+        // The format must be able to print a date that it can read back.
+        let probe = NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default();
+        let text = probe.format(&self.date_format).to_string();
+        if NaiveDate::parse_from_str(&text, &self.date_format).ok() != Some(probe) {
+            return Err(format!(
+                "date_format \"{}\" does not describe a full date",
+                self.date_format
+            ));
+        }
+        match self.sign {
+            Sign::Signed if self.amount.is_none() => {
+                Err("sign = \"signed\" needs an amount column".into())
+            }
+            Sign::DebitCredit if self.debit.is_none() || self.credit.is_none() => {
+                Err("sign = \"debit_credit\" needs debit and credit columns".into())
+            }
+            Sign::Flag
+                if self.amount.is_none() || self.flag.is_none() || self.debit_flags.is_empty() =>
+            {
+                Err("sign = \"flag\" needs amount and flag columns and debit_flags".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn delimiter_byte(&self) -> Option<u8> {
+        match self.delimiter.as_str() {
+            "\\t" | "tab" => Some(b'\t'),
+            d if d.len() == 1 => d.bytes().next(),
+            _ => None,
+        }
+    }
+
+    /// Parses an amount with this profile's separators. Exact.
+    pub(super) fn amount(&self, text: &str) -> Option<Decimal> {
+        let text = text.trim();
+        // The common shape, `-1234.56`, is read without building new strings.
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        if self.decimal == "."
+            && !digits.is_empty()
+            && digits.len() < 20
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && digits.bytes().filter(|b| *b == b'.').count() <= 1
+            && !digits.starts_with('.')
+            && !digits.ends_with('.')
+        {
+            return text.parse().ok();
+        }
+        let mut t: String = text.to_string();
+        if t.is_empty() {
+            return None;
+        }
+        if !self.thousands.is_empty() {
+            t = t.replace(&self.thousands, "");
+        }
+        t = t.replace(' ', "");
+        if self.decimal == "," {
+            t = t.replace(',', ".");
+        }
+        crate::model::parse_amount(&t)
+    }
+}
+
+/// Settles the profile for a CSV file from its first bytes: the given one, or the preset its
+/// header (or headerless shape) identifies.
+pub fn settle_profile(head: &[u8], profile: Option<&Profile>) -> Result<Profile, String> {
+    let profile = match profile {
+        Some(p) => p.clone(),
+        None => {
+            let text = String::from_utf8_lossy(&head[..head.len().min(8192)]);
+            detect_preset(&text).ok_or_else(|| {
+                "this CSV does not match a known bank export: name a preset or profile with --format csv:NAME".to_string()
+            })?
+        }
+    };
+    profile
+        .validate()
+        .map_err(|e| format!("profile {}: {e}", profile.name))?;
+    Ok(profile)
+}

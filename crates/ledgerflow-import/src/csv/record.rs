@@ -1,0 +1,224 @@
+//! One CSV record as a transaction: the profile's columns resolved against the header, dates
+//! read with a compiled format, amounts with the profile's separators and sign convention. A
+//! date that does not parse is an error on that row, never "today".
+
+use chrono::NaiveDate;
+
+use super::presets::norm;
+use super::profile::{Column, Profile, Sign};
+use super::stream::CsvItem;
+use crate::model::{ParsedTxn, RowError, shown};
+
+fn index_of(col: &Column, header: Option<&[String]>) -> Result<usize, String> {
+    match col {
+        Column::Index(i) => Ok(*i),
+        Column::Name(n) => header
+            .and_then(|h| h.iter().position(|x| norm(x) == norm(n)))
+            .ok_or_else(|| format!("the file has no column \"{n}\"")),
+    }
+}
+
+/// The columns of a profile, resolved against the header.
+pub(super) struct Columns {
+    date: usize,
+    payee: usize,
+    amount: Option<usize>,
+    debit: Option<usize>,
+    credit: Option<usize>,
+    flag: Option<usize>,
+    memo: Option<usize>,
+    external_id: Option<usize>,
+    check_number: Option<usize>,
+}
+
+impl Columns {
+    pub(super) fn resolve(profile: &Profile, header: Option<&[String]>) -> Result<Self, String> {
+        let col = |c: &Column| index_of(c, header);
+        let opt = |c: &Option<Column>| c.as_ref().map(|c| index_of(c, header)).transpose();
+        Ok(Columns {
+            date: col(&profile.date)?,
+            payee: col(&profile.payee)?,
+            amount: opt(&profile.amount)?,
+            debit: opt(&profile.debit)?,
+            credit: opt(&profile.credit)?,
+            flag: opt(&profile.flag)?,
+            memo: opt(&profile.memo)?,
+            external_id: opt(&profile.external_id)?,
+            check_number: opt(&profile.check_number)?,
+        })
+    }
+}
+
+/// A date format compiled once: the common all-numeric shapes (`%m/%d/%Y`, `%d.%m.%Y`,
+/// `%Y-%m-%d`, ...) are read directly (a year must have four digits: `24` is not the year 24);
+/// anything else goes through chrono.
+pub(super) enum DateFormat {
+    Numeric(Vec<DatePart>),
+    Chrono(String),
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum DatePart {
+    Day,
+    Month,
+    Year,
+    Lit(u8),
+}
+
+impl DateFormat {
+    pub(super) fn new(fmt: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut it = fmt.bytes();
+        while let Some(b) = it.next() {
+            match b {
+                b'%' => match it.next() {
+                    Some(b'd') => parts.push(DatePart::Day),
+                    Some(b'm') => parts.push(DatePart::Month),
+                    Some(b'Y') => parts.push(DatePart::Year),
+                    _ => return DateFormat::Chrono(fmt.to_string()),
+                },
+                b'0'..=b'9' | b' ' => return DateFormat::Chrono(fmt.to_string()),
+                b if b.is_ascii() => parts.push(DatePart::Lit(b)),
+                _ => return DateFormat::Chrono(fmt.to_string()),
+            }
+        }
+        DateFormat::Numeric(parts)
+    }
+
+    pub(super) fn parse(&self, text: &str) -> Option<NaiveDate> {
+        match self {
+            DateFormat::Chrono(f) => NaiveDate::parse_from_str(text, f).ok(),
+            DateFormat::Numeric(parts) => match Self::numeric(parts, text.as_bytes()) {
+                Some(d) => Some(d),
+                // Rare shapes (a sign, five-digit years): let chrono decide, as it always did.
+                None if text.bytes().any(|b| b == b'+' || b == b'-' || b == b' ') => {
+                    let f: String = parts
+                        .iter()
+                        .map(|p| match p {
+                            DatePart::Day => "%d".to_string(),
+                            DatePart::Month => "%m".to_string(),
+                            DatePart::Year => "%Y".to_string(),
+                            DatePart::Lit(b) => (*b as char).to_string(),
+                        })
+                        .collect();
+                    NaiveDate::parse_from_str(text, &f).ok()
+                }
+                None => None,
+            },
+        }
+    }
+
+    fn numeric(parts: &[DatePart], s: &[u8]) -> Option<NaiveDate> {
+        let (mut d, mut m, mut y) = (None, None, None);
+        let mut i = 0;
+        for (k, p) in parts.iter().enumerate() {
+            match p {
+                DatePart::Lit(b) => {
+                    if s.get(i) != Some(b) {
+                        return None;
+                    }
+                    i += 1;
+                }
+                DatePart::Day | DatePart::Month | DatePart::Year => {
+                    // chrono reads up to two digits for %d/%m (one is enough) and four for %Y
+                    // when a literal follows; the fast path keeps to those shapes.
+                    let max = if matches!(p, DatePart::Year) { 4 } else { 2 };
+                    let start = i;
+                    let mut v: u32 = 0;
+                    while i < s.len() && i - start < max && s[i].is_ascii_digit() {
+                        v = v * 10 + u32::from(s[i] - b'0');
+                        i += 1;
+                    }
+                    let len = i - start;
+                    let last = k + 1 == parts.len();
+                    if len == 0 || (matches!(p, DatePart::Year) && len != 4) {
+                        return None;
+                    }
+                    if last && i < s.len() {
+                        return None;
+                    }
+                    match p {
+                        DatePart::Day => d = Some(v),
+                        DatePart::Month => m = Some(v),
+                        _ => y = Some(v as i32),
+                    }
+                }
+            }
+        }
+        if i != s.len() {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(y?, m?, d?)
+    }
+}
+
+/// One record as a transaction, a row error, or `None` for a pending row.
+pub(super) fn row(
+    profile: &Profile,
+    cols: &Columns,
+    dates: &DateFormat,
+    line: usize,
+    r: &::csv::StringRecord,
+) -> Option<CsvItem> {
+    let get = |i: usize| r.get(i).map(str::trim).unwrap_or("");
+    let date_text = get(cols.date);
+    if date_text.eq_ignore_ascii_case("pending") {
+        return None;
+    }
+    let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));
+    let Some(date) = dates.parse(date_text) else {
+        return err(format!(
+            "date \"{}\" does not match the format {}",
+            shown(date_text),
+            profile.date_format
+        ));
+    };
+    let amount = match profile.sign {
+        Sign::Signed => cols.amount.and_then(|i| profile.amount(get(i))),
+        Sign::DebitCredit => {
+            let d = cols.debit.map(get).filter(|s| !s.is_empty());
+            let c = cols.credit.map(get).filter(|s| !s.is_empty());
+            match (d, c) {
+                (Some(d), None) => profile.amount(d).map(|v| -v.abs()),
+                (None, Some(c)) => profile.amount(c).map(|v| v.abs()),
+                (Some(d), Some(c)) => profile
+                    .amount(c)
+                    .zip(profile.amount(d))
+                    .map(|(c, d)| c.abs() - d.abs()),
+                (None, None) => None,
+            }
+        }
+        Sign::Flag => cols.amount.and_then(|i| profile.amount(get(i))).map(|v| {
+            let flag = cols.flag.map(get).unwrap_or("");
+            if profile
+                .debit_flags
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(flag))
+            {
+                -v.abs()
+            } else {
+                v.abs()
+            }
+        }),
+    };
+    let Some(mut amount) = amount else {
+        let text = cols.amount.or(cols.debit).map(get).unwrap_or("");
+        return err(format!("amount \"{}\" is not an amount", shown(text)));
+    };
+    if profile.invert {
+        amount = -amount;
+    }
+    let some = |i: Option<usize>| i.map(get).filter(|s| !s.is_empty()).map(str::to_string);
+    Some(CsvItem::Txn(ParsedTxn {
+        date,
+        value_date: None,
+        amount,
+        currency: None,
+        payee: get(cols.payee).to_string(),
+        memo: cols.memo.map(get).unwrap_or("").to_string(),
+        external_id: some(cols.external_id),
+        check_number: some(cols.check_number),
+        category: None,
+        line,
+    }))
+}

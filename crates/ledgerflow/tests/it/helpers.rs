@@ -1,0 +1,60 @@
+//! What the end-to-end tests build again and again: argument lists, and a command that must
+//! succeed.
+
+use std::process::{Command, Output};
+
+/// The arguments of `account add NAME --kind KIND --currency CURRENCY`, followed by `more`.
+pub fn account_add<'a>(
+    name: &'a str,
+    kind: &'a str,
+    currency: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "account",
+        "add",
+        name,
+        "--kind",
+        kind,
+        "--currency",
+        currency,
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+/// The arguments of `tx add --account ACCOUNT --date DATE --amount AMOUNT --payee PAYEE`,
+/// followed by `more`.
+pub fn tx_add<'a>(
+    account: &'a str,
+    date: &'a str,
+    amount: &'a str,
+    payee: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "tx",
+        "add",
+        "--account",
+        account,
+        "--date",
+        date,
+        "--amount",
+        amount,
+        "--payee",
+        payee,
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+/// Runs `cmd` and asserts that it succeeded (else fails with `what` and its stderr).
+pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{what}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
