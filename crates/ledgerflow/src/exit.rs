@@ -10,6 +10,8 @@
 
 use ledgerflow_core::{CoreError, MoneyError, StoreError, ValidationError};
 
+use ledgerflow_import::service::ImportError;
+
 use crate::config::ConfigError;
 
 pub const OK: u8 = 0;
@@ -54,51 +56,65 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 /// whose context matters, the whole chain of causes.
 pub fn message(err: &anyhow::Error) -> String {
     match classify(err) {
-        Some((code, cause, true)) if code != INTERNAL => cause.to_string(),
+        Some((_, cause, true)) => cause.to_string(),
         _ => format!("{err:#}"),
     }
 }
 
 /// The one place errors are classified: the first typed error in the chain, its exit code, and
-/// whether its sentence stands alone.
+/// whether its sentence stands alone (an unexpected error prints its whole chain of causes,
+/// except an import's I/O error, whose message names its cause already).
 fn classify(err: &anyhow::Error) -> Option<(u8, &(dyn std::error::Error + 'static), bool)> {
     err.chain()
         .find_map(|cause| typed(cause).map(|(code, alone)| (code, cause, alone)))
 }
 
 fn typed(cause: &(dyn std::error::Error + 'static)) -> Option<(u8, bool)> {
+    let code = code_of(cause)?;
+    let alone = code != INTERNAL
+        || cause.is::<ImportError>()
+            && !matches!(cause.downcast_ref::<ImportError>(), Some(ImportError::Store(_)));
+    let alone = alone && !cause.is::<ledgerflow_backup::BackupError>();
+    Some((code, alone))
+}
+
+fn code_of(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     use ledgerflow_backup::BackupError;
     if let Some(e) = cause.downcast_ref::<CoreError>() {
-        return Some((
-            match e {
-                CoreError::Invalid(_) | CoreError::Money(_) | CoreError::NotFound(_) => BAD_INPUT,
-                CoreError::Refused(_) => REFUSED,
-                CoreError::Store(s) => store_code(s),
-            },
-            true,
-        ));
+        return Some(match e {
+            CoreError::Invalid(_) | CoreError::Money(_) | CoreError::NotFound(_) => BAD_INPUT,
+            CoreError::Refused(_) => REFUSED,
+            CoreError::Store(s) => store_code(s),
+        });
     }
     if let Some(s) = cause.downcast_ref::<StoreError>() {
-        return Some((store_code(s), true));
+        return Some(store_code(s));
     }
     if let Some(b) = cause.downcast_ref::<BackupError>() {
-        let code = match b {
+        return Some(match b {
             BackupError::Store(s) => store_code(s),
             BackupError::NotFound(_) => BAD_INPUT,
             BackupError::Io(_) => INTERNAL,
             _ => REFUSED,
-        };
-        return Some((code, false));
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<ImportError>() {
+        // A file that cannot be read, or changed while it was read, is not bad input.
+        return Some(match e {
+            ImportError::Store(s) => store_code(s),
+            e if e.is_bad_input() => BAD_INPUT,
+            _ => INTERNAL,
+        });
     }
     if cause.is::<ValidationError>()
         || cause.is::<MoneyError>()
         || cause.is::<BadInput>()
         || cause.is::<ConfigError>()
     {
-        return Some((BAD_INPUT, true));
+        return Some(BAD_INPUT);
     }
     if cause.is::<CheckFailed>() || cause.is::<Refused>() {
-        return Some((REFUSED, true));
+        return Some(REFUSED);
     }
     None
 }

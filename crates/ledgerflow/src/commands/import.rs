@@ -408,7 +408,7 @@ async fn import(
     s: &dyn ledgerflow_core::Store,
     a: &RunArgs,
 ) -> anyhow::Result<()> {
-    use ledgerflow_import::service::{ImportError, ImportOptions, Source, import_file};
+    use ledgerflow_import::service::{ImportOptions, Source, import_file};
     let name = a.account.as_deref().unwrap_or_default();
     let account = ledgerflow_core::service::account_by_name(s, name).await?;
     if account.archived {
@@ -447,11 +447,7 @@ async fn import(
             &opts,
             progress,
         )
-        .await
-        .map_err(|e| match e {
-            ImportError::Store(se) => anyhow::Error::from(se),
-            other => anyhow::Error::from(BadInput(other.to_string())),
-        })?;
+        .await?;
         if !a.json {
             print_summary(&summary);
         }
