@@ -395,17 +395,84 @@ fn percentiles(mut ms: Vec<f64>) -> (f64, f64, f64) {
 }
 
 async fn web_bench(o: &Opts) -> anyhow::Result<()> {
-    use ledgerflow_import::service::{ImportOptions, Quiet, Source, import_file};
     let dir = tempfile::tempdir()?;
-    let n = o.rows as u64;
-    let file = dir.path().join("wf.csv");
-    ledgerflow_test_support::write_wf_csv(&file, 0, n)?;
     let (store, _location, _guard) = fresh_store(&o.engine, dir.path()).await?;
+    let token = web_fixture(o, dir.path(), store.as_ref()).await?;
+    let state = ledgerflow_web::AppState::new(store.clone(), None, Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ledgerflow_web::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    ledgerflow_backup::alert::install_tls();
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        token: token.clone(),
+    };
+    // Warm up (and learn a deep cursor chain).
+    for _ in 0..20 {
+        client.get("/api/v1/transactions?limit=50").await?;
+    }
+    let report = |label: &str, ms: Vec<f64>| {
+        let (p50, p99, max) = percentiles(ms);
+        println!(
+            "engine={} rows={} {label:<44} p50 {p50:6.2} ms  p99 {p99:6.2} ms  max {max:6.2} ms",
+            o.engine, o.rows
+        );
+    };
+    list_latencies(&client, &report).await?;
+    search_latencies(&client, &report).await?;
+    throughput(o, &base, &token)?;
+    let _ = stop.send(());
+    let _ = server.await;
+    store.close().await;
+    Ok(())
+}
+
+/// Requests per timed figure.
+const REQUESTS: usize = 500;
+
+/// The bench's HTTP client, signed in with a token.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    /// One GET: its time in milliseconds and its body; a failed request stops the bench.
+    async fn get(&self, path: &str) -> anyhow::Result<(f64, String)> {
+        let req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {}", self.token));
+        let t = Instant::now();
+        let r = req.send().await?;
+        let ok = r.status().is_success();
+        let body = r.text().await?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(ok, "{path}: {body}");
+        Ok((ms, body))
+    }
+}
+
+/// A Wells Fargo export of `--rows` rows imported, and a viewer's API token.
+async fn web_fixture(
+    o: &Opts,
+    dir: &std::path::Path,
+    store: &dyn ledgerflow_core::Store,
+) -> anyhow::Result<String> {
+    use ledgerflow_import::service::{ImportOptions, Quiet, Source, import_file};
+    let n = o.rows as u64;
+    let file = dir.join("wf.csv");
+    ledgerflow_test_support::write_wf_csv(&file, 0, n)?;
     let actor = Actor::system("bench");
-    let account = wells_fargo_checking(store.as_ref(), &actor).await?;
+    let account = wells_fargo_checking(store, &actor).await?;
     let t = Instant::now();
     let s = import_file(
-        store.as_ref(),
+        store,
         &actor,
         &account,
         "wf.csv",
@@ -432,74 +499,51 @@ async fn web_bench(o: &Opts) -> anyhow::Result<()> {
         )
         .await?;
     let (_, token) = ledgerflow_web::auth::create_token(
-        store.as_ref(),
+        store,
         &ledgerflow_core::model::Actor::system("bench"),
         &user,
         "bench",
     )
     .await?;
-    let state = ledgerflow_web::AppState::new(store.clone(), None, Default::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ledgerflow_web::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    ledgerflow_backup::alert::install_tls();
-    let client = reqwest::Client::new();
-    let get = |path: String| {
-        let req = client
-            .get(format!("{base}{path}"))
-            .header("authorization", format!("Bearer {token}"));
-        async move {
-            let t = Instant::now();
-            let r = req.send().await?;
-            let ok = r.status().is_success();
-            let body = r.text().await?;
-            let ms = t.elapsed().as_secs_f64() * 1000.0;
-            anyhow::ensure!(ok, "{path}: {body}");
-            anyhow::Ok((ms, body))
-        }
-    };
-    // Warm up (and learn a deep cursor chain).
-    for _ in 0..20 {
-        get("/api/v1/transactions?limit=50".into()).await?;
-    }
-    const REQUESTS: usize = 500;
-    let report = |label: &str, ms: Vec<f64>| {
-        let (p50, p99, max) = percentiles(ms);
-        println!(
-            "engine={} rows={n} {label:<44} p50 {p50:6.2} ms  p99 {p99:6.2} ms  max {max:6.2} ms",
-            o.engine
-        );
-    };
+    Ok(token)
+}
+
+/// The first page of the list, and the next pages by cursor, for the API and the page.
+async fn list_latencies(c: &Client, report: &impl Fn(&str, Vec<f64>)) -> anyhow::Result<()> {
     for (label, prefix) in [
         ("API list", "/api/v1/transactions?limit=50"),
         ("page list", "/transactions?limit=50"),
     ] {
         let mut first = Vec::new();
         for _ in 0..REQUESTS {
-            first.push(get(prefix.to_string()).await?.0);
+            first.push(c.get(prefix).await?.0);
         }
         report(&format!("{label}, first page"), first);
         // Deep pages: follow the cursor from the newest row back through the history.
         let mut deep = Vec::new();
         let mut cursor = String::new();
         for _ in 0..REQUESTS {
-            let (ms, body) = get(format!("/api/v1/transactions?limit=50&cursor={cursor}")).await?;
+            let (ms, body) = c
+                .get(&format!("/api/v1/transactions?limit=50&cursor={cursor}"))
+                .await?;
             if label.starts_with("page") {
-                deep.push(get(format!("{prefix}&cursor={cursor}")).await?.0);
+                deep.push(c.get(&format!("{prefix}&cursor={cursor}")).await?.0);
             } else {
                 deep.push(ms);
             }
             let v: serde_json::Value = serde_json::from_str(&body)?;
             match v["next_cursor"].as_str() {
-                Some(c) => cursor = c.to_string(),
+                Some(next) => cursor = next.to_string(),
                 None => cursor.clear(),
             }
         }
         report(&format!("{label}, next pages by cursor"), deep);
     }
+    Ok(())
+}
+
+/// Searches for a common word, a rare one, two words and a common prefix.
+async fn search_latencies(c: &Client, report: &impl Fn(&str, Vec<f64>)) -> anyhow::Result<()> {
     for (label, path) in [
         ("API", "/api/v1/transactions?limit=50&q="),
         ("page", "/transactions?limit=50&q="),
@@ -522,47 +566,50 @@ async fn web_bench(o: &Opts) -> anyhow::Result<()> {
         for (what, word) in words {
             let mut ms = Vec::new();
             for i in 0..REQUESTS {
-                ms.push(get(format!("{path}{}", word(i))).await?.0);
+                ms.push(c.get(&format!("{path}{}", word(i))).await?.0);
             }
             report(&format!("{label} search, {what}"), ms);
         }
     }
+    Ok(())
+}
+
+/// Requests per second under load with `wrk`, when it is installed.
+fn throughput(o: &Opts, base: &str, token: &str) -> anyhow::Result<()> {
     if std::process::Command::new("wrk")
         .arg("--version")
         .output()
-        .is_ok()
+        .is_err()
     {
-        for path in [
-            "/transactions?limit=50",
-            "/api/v1/transactions?limit=50&q=netflix",
-        ] {
-            let out = std::process::Command::new("wrk")
-                .args(["-t2", "-c16", "-d10s", "--latency", "-H"])
-                .arg(format!("Authorization: Bearer {token}"))
-                .arg(format!("{base}{path}"))
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let rps = text
-                .lines()
-                .find(|l| l.starts_with("Requests/sec"))
-                .unwrap_or("Requests/sec: ?");
-            let p99 = text
-                .lines()
-                .find(|l| l.trim_start().starts_with("99%"))
-                .unwrap_or("99% ?");
-            println!(
-                "engine={} rows={n} wrk -t2 -c16 -d10s {path}: {} (latency {})",
-                o.engine,
-                rps.trim(),
-                p99.trim()
-            );
-        }
-    } else {
         println!("wrk is not installed: throughput not measured (apt-get install wrk)");
+        return Ok(());
     }
-    let _ = stop.send(());
-    let _ = server.await;
-    store.close().await;
+    for path in [
+        "/transactions?limit=50",
+        "/api/v1/transactions?limit=50&q=netflix",
+    ] {
+        let out = std::process::Command::new("wrk")
+            .args(["-t2", "-c16", "-d10s", "--latency", "-H"])
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("{base}{path}"))
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rps = text
+            .lines()
+            .find(|l| l.starts_with("Requests/sec"))
+            .unwrap_or("Requests/sec: ?");
+        let p99 = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("99%"))
+            .unwrap_or("99% ?");
+        println!(
+            "engine={} rows={} wrk -t2 -c16 -d10s {path}: {} (latency {})",
+            o.engine,
+            o.rows,
+            rps.trim(),
+            p99.trim()
+        );
+    }
     Ok(())
 }
 

@@ -73,7 +73,10 @@ fn typed(cause: &(dyn std::error::Error + 'static)) -> Option<(u8, bool)> {
     let code = code_of(cause)?;
     let alone = code != INTERNAL
         || cause.is::<ImportError>()
-            && !matches!(cause.downcast_ref::<ImportError>(), Some(ImportError::Store(_)));
+            && !matches!(
+                cause.downcast_ref::<ImportError>(),
+                Some(ImportError::Store(_))
+            );
     let alone = alone && !cause.is::<ledgerflow_backup::BackupError>();
     Some((code, alone))
 }
