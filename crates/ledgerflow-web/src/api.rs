@@ -10,10 +10,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_core::query::{Names, TxQuery, TxView};
-use ledgerflow_core::service::{self, category_paths, check_name};
-use ledgerflow_core::{Currency, Store, ValidationError};
+use ledgerflow_core::service::{
+    self, AccountChanges, AccountInput, CategoryChanges, CategoryInput, CategorySpec, TxChanges,
+    TxInput, category_paths,
+};
 use ledgerflow_import::service::{ImportOptions, ImportSummary, Quiet, Source, import_file};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -185,17 +188,17 @@ async fn get_account(
 }
 
 #[derive(Deserialize)]
-pub struct NewAccountBody {
-    pub name: String,
+struct NewAccountBody {
+    name: String,
     #[serde(default)]
-    pub institution: Option<String>,
+    institution: Option<String>,
     #[serde(default = "default_kind")]
-    pub kind: String,
+    kind: String,
     #[serde(default = "default_currency")]
-    pub currency: String,
+    currency: String,
     /// Decimal text.
     #[serde(default)]
-    pub opening_balance: Option<String>,
+    opening_balance: Option<String>,
 }
 
 fn default_kind() -> String {
@@ -205,36 +208,19 @@ fn default_currency() -> String {
     "USD".into()
 }
 
-pub async fn create_account_from(
-    s: &dyn Store,
-    who: &CurrentUser,
-    b: &NewAccountBody,
-) -> Result<Account, Problem> {
-    let currency = Currency::from_code(b.currency.trim())?;
-    let new = NewAccount {
-        name: check_name("account", &b.name)?,
-        institution: b
-            .institution
-            .as_deref()
-            .map(str::trim)
-            .filter(|i| !i.is_empty())
-            .map(str::to_string),
-        kind: b.kind.parse()?,
-        currency,
-        opening_balance_minor: match b.opening_balance.as_deref().map(str::trim) {
-            Some(o) if !o.is_empty() => currency.parse_amount(o)?,
-            _ => 0,
-        },
-    };
-    Ok(s.create_account(&who.actor(), &new).await?)
-}
-
 async fn create_account(
     Editor(who): Editor,
     State(st): State<AppState>,
     Body(b): Body<NewAccountBody>,
 ) -> Result<(StatusCode, Json<AccountView>), Problem> {
-    let a = create_account_from(st.store.as_ref(), &who, &b).await?;
+    let input = AccountInput {
+        name: &b.name,
+        institution: b.institution.as_deref(),
+        kind: b.kind.parse()?,
+        currency: &b.currency,
+        opening_balance: b.opening_balance.as_deref(),
+    };
+    let a = service::create_account(st.store.as_ref(), &who.actor(), &input).await?;
     Ok((
         StatusCode::CREATED,
         Json(account_view(a, &Default::default())),
@@ -257,23 +243,14 @@ async fn update_account(
     Path(id): Path<i64>,
     Body(b): Body<AccountPatchBody>,
 ) -> Result<Json<AccountView>, Problem> {
-    let before = st.store.get_account(id).await?;
-    let patch = AccountPatch {
-        name: b
-            .name
-            .as_deref()
-            .map(|n| check_name("account", n))
-            .transpose()?,
-        institution: b.institution,
+    let changes = AccountChanges {
+        name: b.name.as_deref(),
+        institution: b.institution.as_ref().map(|i| i.as_deref()),
         kind: b.kind.as_deref().map(str::parse).transpose()?,
-        opening_balance_minor: b
-            .opening_balance
-            .as_deref()
-            .map(|o| before.currency.parse_amount(o))
-            .transpose()?,
+        opening_balance: b.opening_balance.as_deref(),
         archived: b.archived,
     };
-    st.store.update_account(&who.actor(), id, &patch).await?;
+    service::update_account(st.store.as_ref(), &who.actor(), id, &changes).await?;
     let a = st.store.get_account(id).await?;
     let sums = st.store.account_sums().await?.into_iter().collect();
     Ok(Json(account_view(a, &sums)))
@@ -316,43 +293,17 @@ async fn list_categories(
 }
 
 #[derive(Deserialize)]
-pub struct NewCategoryBody {
-    pub name: String,
+struct NewCategoryBody {
+    name: String,
     /// A parent id, path or unique name.
     #[serde(default)]
-    pub parent: Option<String>,
+    parent: Option<String>,
     #[serde(default = "default_category_kind")]
-    pub kind: String,
+    kind: String,
 }
 
 fn default_category_kind() -> String {
     "expense".into()
-}
-
-pub async fn create_category_from(
-    s: &dyn Store,
-    who: &CurrentUser,
-    b: &NewCategoryBody,
-) -> Result<Category, Problem> {
-    let parent_id = match b.parent.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => Some(category_id(s, p).await?),
-        None => None,
-    };
-    let new = NewCategory {
-        name: service::check_category_name(&b.name)?,
-        parent_id,
-        kind: b.kind.parse()?,
-    };
-    Ok(s.create_category(&who.actor(), &new).await?)
-}
-
-/// A category given by id, path or unique name.
-pub async fn category_id(s: &dyn Store, spec: &str) -> Result<i64, Problem> {
-    let all = s.list_categories().await?;
-    match spec.trim().parse::<i64>() {
-        Ok(id) if all.iter().any(|c| c.id == id) => Ok(id),
-        _ => Ok(service::resolve_category(&all, spec)?.id),
-    }
 }
 
 async fn create_category(
@@ -360,7 +311,12 @@ async fn create_category(
     State(st): State<AppState>,
     Body(b): Body<NewCategoryBody>,
 ) -> Result<(StatusCode, Json<CategoryView>), Problem> {
-    let c = create_category_from(st.store.as_ref(), &who, &b).await?;
+    let input = CategoryInput {
+        name: &b.name,
+        parent: b.parent.as_deref().map(CategorySpec::id_or_named),
+        kind: Some(b.kind.parse()?),
+    };
+    let c = service::create_category(st.store.as_ref(), &who.actor(), &input).await?;
     let view = category_views(st.store.as_ref())
         .await?
         .into_iter()
@@ -383,20 +339,12 @@ async fn update_category(
     Path(id): Path<i64>,
     Body(b): Body<CategoryPatchBody>,
 ) -> Result<Json<CategoryView>, Problem> {
-    let all = st.store.list_categories().await?;
-    if let Some(p) = b.parent_id {
-        service::check_no_cycle(&all, id, p)?;
-    }
-    let patch = CategoryPatch {
-        name: b
-            .name
-            .as_deref()
-            .map(service::check_category_name)
-            .transpose()?,
+    let changes = CategoryChanges {
+        name: b.name.as_deref(),
         parent_id: b.parent_id,
         kind: b.kind.as_deref().map(str::parse).transpose()?,
     };
-    st.store.update_category(&who.actor(), id, &patch).await?;
+    service::update_category(st.store.as_ref(), &who.actor(), id, &changes).await?;
     let view = category_views(st.store.as_ref())
         .await?
         .into_iter()
@@ -477,117 +425,39 @@ async fn create_transaction(
     Body(b): Body<NewTxBody>,
 ) -> Result<(StatusCode, Json<TxView>), Problem> {
     let s = st.store.as_ref();
-    let account = find_account(s, &spec(&b.account)).await?;
-    service::refuse_if_archived(s, account.id).await?;
-    let category_id = match b.category.as_ref().filter(|c| !c.is_null()) {
-        Some(c) => Some(category_id(s, &spec(c)).await?),
-        None => None,
+    let account = service::account_by_id_or_name(s, &spec(&b.account)).await?;
+    let category = b.category.as_ref().filter(|c| !c.is_null()).map(spec);
+    let status = b
+        .status
+        .as_deref()
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(TxStatus::Cleared);
+    let input = TxInput {
+        account: &account,
+        date: &b.date,
+        amount: &b.amount,
+        payee: &b.payee,
+        description: &b.description,
+        memo: &b.memo,
+        category: category.as_deref().map(CategorySpec::id_or_named),
+        status,
     };
-    let payee = service::check_text("payee", &b.payee)?;
-    if payee.is_empty() {
-        return Err(ValidationError::new("payee must not be empty").into());
-    }
-    let row = NewTransaction {
-        account_id: account.id,
-        posted_date: service::parse_date("date", &b.date)?,
-        amount_minor: account.currency.parse_amount(&b.amount)?,
-        currency: account.currency,
-        payee,
-        description: service::check_text("description", &b.description)?,
-        memo: service::check_text("memo", &b.memo)?,
-        category_id,
-        status: b
-            .status
-            .as_deref()
-            .map(str::parse)
-            .transpose()?
-            .unwrap_or(TxStatus::Cleared),
-        source: "manual".into(),
-        import_batch_id: None,
-        external_id: None,
-        transfer_id: None,
-        needs_review: false,
-    };
-    let ids = s.insert_transactions(&who.actor(), vec![row]).await?;
-    let id = ids
-        .first()
-        .copied()
-        .ok_or_else(|| Problem::internal("no id returned"))?;
-    Ok((StatusCode::CREATED, Json(tx_view(s, id).await?)))
-}
-
-/// An account given by id or name.
-pub async fn find_account(s: &dyn Store, spec: &str) -> Result<Account, Problem> {
-    if let Ok(id) = spec.trim().parse::<i64>() {
-        return Ok(s.get_account(id).await?);
-    }
-    Ok(service::account_by_name(s, spec).await?)
+    let t = service::add_transaction(s, &who.actor(), &input).await?;
+    Ok((StatusCode::CREATED, Json(tx_view(s, t.id).await?)))
 }
 
 /// A change to a transaction; absent fields stay as they are, `"category": null` clears it.
 #[derive(Deserialize, Default)]
-pub struct TxPatchBody {
-    pub date: Option<String>,
-    pub amount: Option<String>,
-    pub payee: Option<String>,
-    pub description: Option<String>,
-    pub memo: Option<String>,
+struct TxPatchBody {
+    date: Option<String>,
+    amount: Option<String>,
+    payee: Option<String>,
+    description: Option<String>,
+    memo: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    pub category: Option<Option<serde_json::Value>>,
-    pub status: Option<String>,
-}
-
-pub async fn apply_tx_patch(
-    s: &dyn Store,
-    who: &CurrentUser,
-    id: i64,
-    b: &TxPatchBody,
-) -> Result<TxView, Problem> {
-    let before = s.get_transaction(id).await?;
-    service::refuse_if_archived(s, before.account_id).await?;
-    let category_id = match &b.category {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(v)) => match spec(v).trim() {
-            "" => Some(None),
-            c => Some(Some(category_id(s, c).await?)),
-        },
-    };
-    let patch = TransactionPatch {
-        posted_date: b
-            .date
-            .as_deref()
-            .map(|d| service::parse_date("date", d))
-            .transpose()?,
-        amount_minor: b
-            .amount
-            .as_deref()
-            .map(|a| before.currency.parse_amount(a))
-            .transpose()?,
-        payee: b
-            .payee
-            .as_deref()
-            .map(|p| service::check_text("payee", p))
-            .transpose()?,
-        description: b
-            .description
-            .as_deref()
-            .map(|p| service::check_text("description", p))
-            .transpose()?,
-        memo: b
-            .memo
-            .as_deref()
-            .map(|p| service::check_text("memo", p))
-            .transpose()?,
-        category_id,
-        status: b.status.as_deref().map(str::parse).transpose()?,
-        ..Default::default()
-    };
-    if patch.payee.as_deref() == Some("") {
-        return Err(ValidationError::new("payee must not be empty").into());
-    }
-    s.update_transaction(&who.actor(), id, &patch).await?;
-    tx_view(s, id).await
+    category: Option<Option<serde_json::Value>>,
+    status: Option<String>,
 }
 
 async fn update_transaction(
@@ -596,14 +466,22 @@ async fn update_transaction(
     Path(id): Path<i64>,
     Body(b): Body<TxPatchBody>,
 ) -> Result<Json<TxView>, Problem> {
-    Ok(Json(apply_tx_patch(st.store.as_ref(), &who, id, &b).await?))
-}
-
-pub async fn delete_tx(s: &dyn Store, who: &CurrentUser, id: i64) -> Result<(), Problem> {
-    let t = s.get_transaction(id).await?;
-    service::refuse_if_archived(s, t.account_id).await?;
-    s.delete_transaction(&who.actor(), id).await?;
-    Ok(())
+    let s = st.store.as_ref();
+    let category = b.category.as_ref().map(|c| c.as_ref().map(spec));
+    let changes = TxChanges {
+        date: b.date.as_deref(),
+        amount: b.amount.as_deref(),
+        payee: b.payee.as_deref(),
+        description: b.description.as_deref(),
+        memo: b.memo.as_deref(),
+        category: category
+            .as_ref()
+            .map(|c| c.as_deref().map(CategorySpec::id_or_named)),
+        status: b.status.as_deref().map(str::parse).transpose()?,
+        reviewed: false,
+    };
+    service::patch_transaction(s, &who.actor(), id, &changes).await?;
+    Ok(Json(tx_view(s, id).await?))
 }
 
 async fn delete_transaction(
@@ -611,61 +489,15 @@ async fn delete_transaction(
     State(st): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, Problem> {
-    delete_tx(st.store.as_ref(), &who, id).await?;
+    service::delete_transaction(st.store.as_ref(), &who.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
-pub struct CategorizeBody {
-    pub ids: Vec<i64>,
+struct CategorizeBody {
+    ids: Vec<i64>,
     /// A category id, path or unique name; null or "" to clear.
-    pub category: Option<serde_json::Value>,
-}
-
-/// Sets one category on many transactions; returns how many changed.
-pub async fn categorize_many(
-    s: &dyn Store,
-    who: &CurrentUser,
-    b: &CategorizeBody,
-) -> Result<usize, Problem> {
-    if b.ids.is_empty() {
-        return Err(Problem::bad_request("choose at least one transaction"));
-    }
-    if b.ids.len() > ledgerflow_core::query::MAX_LIMIT as usize {
-        return Err(Problem::bad_request(format!(
-            "at most {} transactions at once",
-            ledgerflow_core::query::MAX_LIMIT
-        )));
-    }
-    let category = match b.category.as_ref().map(spec) {
-        Some(c) if !c.trim().is_empty() && c != "null" => Some(category_id(s, &c).await?),
-        _ => None,
-    };
-    // Every id is checked first; then all rows change in one database transaction, or none.
-    let mut changes = Vec::with_capacity(b.ids.len());
-    let mut seen = std::collections::HashSet::new();
-    for id in &b.ids {
-        if !seen.insert(*id) {
-            continue;
-        }
-        let before = s.get_transaction(*id).await?;
-        if before.category_id == category {
-            continue;
-        }
-        service::refuse_if_archived(s, before.account_id).await?;
-        changes.push((
-            *id,
-            TransactionPatch {
-                category_id: Some(category),
-                ..Default::default()
-            },
-        ));
-    }
-    if changes.is_empty() {
-        return Ok(0);
-    }
-    s.update_transactions(&who.actor(), &changes).await?;
-    Ok(changes.len())
+    category: Option<serde_json::Value>,
 }
 
 async fn categorize(
@@ -673,90 +505,23 @@ async fn categorize(
     State(st): State<AppState>,
     Body(b): Body<CategorizeBody>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let changed = categorize_many(st.store.as_ref(), &who, &b).await?;
+    let category = b.category.as_ref().map(spec).filter(|c| c != "null");
+    let changed = service::categorize_many(
+        st.store.as_ref(),
+        &who.actor(),
+        &b.ids,
+        category.as_deref().map(CategorySpec::id_or_named),
+    )
+    .await?;
     Ok(Json(serde_json::json!({ "changed": changed })))
-}
-
-/// One change to a transaction, from the journal.
-#[derive(Debug, Serialize)]
-pub struct Change {
-    pub seq: i64,
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub actor: String,
-    pub op: String,
-    /// "field: before → after" for each changed field.
-    pub fields: Vec<String>,
-}
-
-/// The journal's entries for one transaction. Rows that arrived in bulk (an import, several
-/// rows at once) were journaled in one entry for all of them: their first line is the row's
-/// own creation.
-pub async fn tx_history(s: &dyn Store, id: i64) -> Result<Vec<Change>, Problem> {
-    let t = s.get_transaction(id).await?;
-    let entries = s
-        .journal_entries(&ledgerflow_core::store::JournalFilter {
-            entity: Some(ledgerflow_core::journal::Entity::Transaction),
-            entity_id: Some(id),
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await?;
-    let mut out = Vec::new();
-    if !entries.iter().any(|e| e.op.as_str() == "insert") {
-        out.push(Change {
-            seq: 0,
-            at: t.created_at,
-            actor: match t.import_batch_id {
-                Some(b) => format!("import batch {b}"),
-                None => "bulk insert".into(),
-            },
-            op: "insert".into(),
-            fields: Vec::new(),
-        });
-    }
-    out.extend(entries.into_iter().map(|e| Change {
-        seq: e.seq,
-        at: e.at,
-        fields: diff(e.before.as_deref(), e.after.as_deref()),
-        actor: e.actor,
-        op: e.op.as_str().to_string(),
-    }));
-    Ok(out)
-}
-
-/// The fields that differ between two JSON rows, as "field: before → after".
-fn diff(before: Option<&str>, after: Option<&str>) -> Vec<String> {
-    let parse = |s: Option<&str>| {
-        s.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default()
-    };
-    let (b, a) = (parse(before), parse(after));
-    let skip = ["updated_at", "created_at", "fingerprint"];
-    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| !skip.contains(&k.as_str()))
-        .filter(|k| b.get(*k) != a.get(*k))
-        .filter(|_| !b.is_empty() && !a.is_empty())
-        .map(|k| {
-            let show = |v: Option<&serde_json::Value>| match v {
-                None | Some(serde_json::Value::Null) => "—".to_string(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-            };
-            format!("{k}: {} → {}", show(b.get(k)), show(a.get(k)))
-        })
-        .collect()
 }
 
 async fn history(
     Viewer(_): Viewer,
     State(st): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<Json<Vec<Change>>, Problem> {
-    Ok(Json(tx_history(st.store.as_ref(), id).await?))
+) -> Result<Json<Vec<service::Change>>, Problem> {
+    Ok(Json(service::tx_history(st.store.as_ref(), id).await?))
 }
 
 // ---- imports
@@ -819,7 +584,7 @@ async fn create_import(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ImportSummary>), Problem> {
     let s = st.store.as_ref();
-    let account = find_account(s, &p.account).await?;
+    let account = service::account_by_id_or_name(s, &p.account).await?;
     // A label only: bounded and printable, whatever the client sends.
     let name: String = p
         .file_name

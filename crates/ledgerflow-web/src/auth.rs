@@ -15,8 +15,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use chrono::Utc;
-use ledgerflow_core::model::{Actor, Credential, CredentialKind, NewCredential, Role, User};
-use rand::RngCore;
+use ledgerflow_core::model::{Actor, CredentialKind, NewCredential, Role, User};
 use sha2::{Digest, Sha256};
 
 use crate::error::Problem;
@@ -27,18 +26,9 @@ pub const SESSION_COOKIE: &str = "lf_session";
 pub const LOGIN_CSRF_COOKIE: &str = "lf_login";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const SESSION_HOURS: i64 = 12;
-pub const TOKEN_PREFIX: &str = "lft_";
-
-/// A fresh secret: the prefix and 32 random bytes in hex.
-pub fn new_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{prefix}{}", hex::encode(bytes))
-}
-
-pub fn secret_hash(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
+// Secrets are made in core's service, which makes API tokens for every face; re-exported for
+// the benchmark and the tests.
+pub use ledgerflow_core::service::{TOKEN_PREFIX, create_token, new_secret, secret_hash};
 
 /// The CSRF token of a session.
 pub fn csrf_for(session_secret: &str) -> String {
@@ -53,29 +43,6 @@ pub fn same(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
-}
-
-/// Creates a personal API token for a user and returns the secret (shown once).
-pub async fn create_token(
-    store: &dyn ledgerflow_core::Store,
-    actor: &Actor,
-    user: &User,
-    name: &str,
-) -> Result<(Credential, String), ledgerflow_core::StoreError> {
-    let secret = new_secret(TOKEN_PREFIX);
-    let cred = store
-        .create_credential(
-            actor,
-            &NewCredential {
-                kind: CredentialKind::Token,
-                user_id: user.id,
-                name: name.to_string(),
-                secret_sha256: secret_hash(&secret),
-                expires_at: None,
-            },
-        )
-        .await?;
-    Ok((cred, secret))
 }
 
 /// Starts a session for a user; returns the cookie's secret.

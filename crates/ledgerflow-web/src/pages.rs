@@ -17,7 +17,7 @@ use chrono::{Datelike, Utc};
 use ledgerflow_core::model::*;
 use ledgerflow_core::password::{hash_password, verify_password};
 use ledgerflow_core::query::{TxQuery, TxView};
-use ledgerflow_core::service::check_name;
+use ledgerflow_core::service::{self, AccountInput, CategoryInput, CategorySpec, TxChanges};
 use ledgerflow_import::service::{Decision, ImportSummary};
 
 use crate::AppState;
@@ -838,11 +838,13 @@ async fn set_category(
 ) -> Result<Response, Problem> {
     p.user.require(Role::Editor)?;
     let s = st.store.as_ref();
-    let body = api::TxPatchBody {
-        category: Some(Some(serde_json::Value::String(p.text("category")))),
+    let category = p.text("category");
+    let changes = TxChanges {
+        category: Some(Some(CategorySpec::id_or_named(&category))),
         ..Default::default()
     };
-    let view = api::apply_tx_patch(s, &p.user, id, &body).await?;
+    service::patch_transaction(s, &p.user.actor(), id, &changes).await?;
+    let view = api::tx_view(s, id).await?;
     if is_htmx(&headers) {
         let cats = api::category_views(s).await?;
         return render(TxRowFragment {
@@ -866,11 +868,14 @@ async fn bulk_categorize(
                 .map_err(|_| Problem::bad_request(format!("\"{i}\" is not a transaction id")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let body = api::CategorizeBody {
-        ids,
-        category: Some(serde_json::Value::String(p.text("category"))),
-    };
-    let changed = api::categorize_many(st.store.as_ref(), &p.user, &body).await?;
+    let category = Some(p.text("category")).filter(|c| c != "null");
+    let changed = service::categorize_many(
+        st.store.as_ref(),
+        &p.user.actor(),
+        &ids,
+        category.as_deref().map(CategorySpec::id_or_named),
+    )
+    .await?;
     tracing::info!(user = %p.user.user.name, changed, "bulk re-categorized");
     Ok(back(&headers, "/transactions").into_response())
 }
@@ -882,7 +887,7 @@ struct TransactionPage {
     t: TxView,
     categories: Vec<Opt>,
     statuses: Vec<Opt>,
-    history: Vec<api::Change>,
+    history: Vec<service::Change>,
     error: String,
 }
 
@@ -907,7 +912,7 @@ async fn transaction_page(
             nav: nav(st, who, "transactions").await?,
             categories: options(cat_opts, &current),
             statuses,
-            history: api::tx_history(s, id).await?,
+            history: service::tx_history(s, id).await?,
             t,
             error: error.clone(),
         },
@@ -929,18 +934,25 @@ async fn edit_transaction(
     p: Posted,
 ) -> Result<Response, Problem> {
     p.user.require(Role::Editor)?;
-    let body = api::TxPatchBody {
-        date: p.get("date").map(str::to_string),
-        amount: p.get("amount").map(str::to_string),
-        payee: p.get("payee").map(str::to_string),
-        description: p.get("description").map(str::to_string),
-        memo: p.get("memo").map(str::to_string),
-        category: p
-            .get("category")
-            .map(|c| Some(serde_json::Value::String(c.to_string()))),
-        status: p.get("status").map(str::to_string),
-    };
-    match api::apply_tx_patch(st.store.as_ref(), &p.user, id, &body).await {
+    let changed = async {
+        let changes = TxChanges {
+            date: p.get("date"),
+            amount: p.get("amount"),
+            payee: p.get("payee"),
+            description: p.get("description"),
+            memo: p.get("memo"),
+            category: p
+                .get("category")
+                .map(|c| Some(CategorySpec::id_or_named(c))),
+            status: p.get("status").map(str::parse).transpose()?,
+            reviewed: false,
+        };
+        service::patch_transaction(st.store.as_ref(), &p.user.actor(), id, &changes)
+            .await
+            .map_err(Problem::from)
+    }
+    .await;
+    match changed {
         Ok(_) => Ok(Redirect::to(&format!("/transactions/{id}")).into_response()),
         Err(e) if e.status == StatusCode::BAD_REQUEST => {
             transaction_page(&st, &p.user, id, e.message).await
@@ -955,7 +967,7 @@ async fn delete_transaction(
     p: Posted,
 ) -> Result<Response, Problem> {
     p.user.require(Role::Editor)?;
-    api::delete_tx(st.store.as_ref(), &p.user, id).await?;
+    service::delete_transaction(st.store.as_ref(), &p.user.actor(), id).await?;
     Ok(Redirect::to("/transactions").into_response())
 }
 
@@ -998,14 +1010,21 @@ async fn accounts(Viewer(who): Viewer, State(st): State<AppState>) -> Result<Res
 
 async fn add_account(State(st): State<AppState>, p: Posted) -> Result<Response, Problem> {
     p.user.require(Role::Editor)?;
-    let body = api::NewAccountBody {
-        name: p.text("name"),
-        institution: Some(p.text("institution")),
-        kind: p.text("kind"),
-        currency: p.text("currency").to_uppercase(),
-        opening_balance: Some(p.text("opening_balance")),
-    };
-    match api::create_account_from(st.store.as_ref(), &p.user, &body).await {
+    let made = async {
+        let currency = p.text("currency").to_uppercase();
+        let input = AccountInput {
+            name: &p.text("name"),
+            institution: p.get("institution"),
+            kind: p.text("kind").parse()?,
+            currency: &currency,
+            opening_balance: p.get("opening_balance"),
+        };
+        service::create_account(st.store.as_ref(), &p.user.actor(), &input)
+            .await
+            .map_err(Problem::from)
+    }
+    .await;
+    match made {
         Ok(_) => Ok(Redirect::to("/accounts").into_response()),
         Err(e) if e.status.is_client_error() => accounts_page(&st, &p.user, e.message).await,
         Err(e) => Err(e),
@@ -1068,12 +1087,19 @@ async fn categories(Viewer(who): Viewer, State(st): State<AppState>) -> Result<R
 
 async fn add_category(State(st): State<AppState>, p: Posted) -> Result<Response, Problem> {
     p.user.require(Role::Editor)?;
-    let body = api::NewCategoryBody {
-        name: p.text("name"),
-        parent: Some(p.text("parent")),
-        kind: p.text("kind"),
-    };
-    match api::create_category_from(st.store.as_ref(), &p.user, &body).await {
+    let made = async {
+        let parent = p.text("parent");
+        let input = CategoryInput {
+            name: &p.text("name"),
+            parent: Some(CategorySpec::id_or_named(&parent)),
+            kind: Some(p.text("kind").parse()?),
+        };
+        service::create_category(st.store.as_ref(), &p.user.actor(), &input)
+            .await
+            .map_err(Problem::from)
+    }
+    .await;
+    match made {
         Ok(_) => Ok(Redirect::to("/categories").into_response()),
         Err(e) if e.status.is_client_error() => categories_page(&st, &p.user, e.message).await,
         Err(e) => Err(e),
@@ -1291,7 +1317,7 @@ async fn upload(
     if bytes.is_empty() {
         return imports_page(&st, &who, "Choose a file to upload (it was empty).".into()).await;
     }
-    let account = api::find_account(s, &account).await?;
+    let account = service::account_by_id_or_name(s, &account).await?;
     let mut summary =
         match api::import_bytes(s, &who, &account, &file_name, &bytes, true, false).await {
             Ok(summary) => summary,
@@ -1800,8 +1826,8 @@ async fn create_token(State(st): State<AppState>, p: Posted) -> Result<Response,
         .into_iter()
         .find(|u| u.id == user_id)
         .ok_or_else(|| Problem::not_found(format!("user {user_id} does not exist")))?;
-    let label = check_name("token", &p.text("name"))?;
-    let (_, secret) = auth::create_token(s, &p.user.actor(), &user, &label).await?;
+    let (cred, secret) = service::create_token(s, &p.user.actor(), &user, &p.text("name")).await?;
+    let label = &cred.name;
     tracing::info!(admin = %p.user.user.name, user = %user.name, token = %label, "API token created");
     users_page(&st, &p.user, secret, String::new()).await
 }

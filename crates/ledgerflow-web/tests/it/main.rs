@@ -159,7 +159,7 @@ impl TestApp {
             )
             .await
             .expect("user");
-        let (_, secret) = ledgerflow_web::auth::create_token(
+        let (_, secret) = ledgerflow_core::service::create_token(
             self.store(),
             &ledgerflow_core::model::Actor::system("test"),
             &u,

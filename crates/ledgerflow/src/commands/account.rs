@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
-use ledgerflow_core::Currency;
-use ledgerflow_core::model::{AccountKind, AccountPatch, NewAccount};
-use ledgerflow_core::service::{account_by_name, check_name};
+use ledgerflow_core::model::AccountKind;
+use ledgerflow_core::service::{self, AccountChanges, AccountInput, account_by_name};
 use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
@@ -81,24 +80,18 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 opening_balance,
                 json,
             } => {
-                let currency = Currency::from_code(currency)?;
-                let opening = opening_balance
-                    .as_deref()
-                    .map(|t| currency.parse_amount(t))
-                    .transpose()?
-                    .unwrap_or(0);
-                let a = s
-                    .create_account(
-                        &ctx.actor,
-                        &NewAccount {
-                            name: check_name("account", name)?,
-                            institution: institution.clone().filter(|i| !i.trim().is_empty()),
-                            kind: *kind,
-                            currency,
-                            opening_balance_minor: opening,
-                        },
-                    )
-                    .await?;
+                let a = service::create_account(
+                    s,
+                    &ctx.actor,
+                    &AccountInput {
+                        name,
+                        institution: institution.as_deref(),
+                        kind: *kind,
+                        currency,
+                        opening_balance: opening_balance.as_deref(),
+                    },
+                )
+                .await?;
                 if *json {
                     print_json(&a)?;
                 } else {
@@ -170,28 +163,24 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 opening_balance,
             } => {
                 let a = account_by_name(s, name).await?;
-                let patch = AccountPatch {
-                    name: new_name.as_deref().map(|n| check_name("account", n)).transpose()?,
-                    institution: institution
-                        .as_ref()
-                        .map(|i| Some(i.trim().to_string()).filter(|i| !i.is_empty())),
+                let changes = AccountChanges {
+                    name: new_name.as_deref(),
+                    institution: institution.as_deref().map(Some),
                     kind: *kind,
-                    opening_balance_minor: opening_balance
-                        .as_deref()
-                        .map(|t| a.currency.parse_amount(t))
-                        .transpose()?,
+                    opening_balance: opening_balance.as_deref(),
                     archived: None,
                 };
-                let after = s.update_account(&ctx.actor, a.id, &patch).await?;
+                let after = service::update_account(s, &ctx.actor, a.id, &changes).await?;
                 crate::out!("Updated account \"{}\" (id {})", after.name, after.id);
             }
             Cmd::Archive { name } | Cmd::Unarchive { name } => {
                 let archive = matches!(cmd, Cmd::Archive { .. });
                 let a = account_by_name(s, name).await?;
-                s.update_account(
+                service::update_account(
+                    s,
                     &ctx.actor,
                     a.id,
-                    &AccountPatch {
+                    &AccountChanges {
                         archived: Some(archive),
                         ..Default::default()
                     },

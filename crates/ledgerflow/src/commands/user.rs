@@ -2,10 +2,10 @@
 
 use std::io::BufRead;
 
-use ledgerflow_core::model::{Actor, CredentialKind, NewUser, Role, User, UserPatch};
+use ledgerflow_core::model::{Actor, CredentialKind, NewUser, Role, UserPatch};
 use ledgerflow_core::password::hash_password;
-use ledgerflow_core::service::check_user_name;
-use ledgerflow_core::{CoreError, Store, ValidationError};
+use ledgerflow_core::service::{check_user_name, user_by_name};
+use ledgerflow_core::{Store, ValidationError};
 use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
@@ -61,12 +61,6 @@ fn read_password() -> Result<String, ValidationError> {
         return Err(ValidationError::new("no password on standard input"));
     }
     Ok(pw)
-}
-
-async fn user(s: &dyn Store, name: &str) -> Result<User, CoreError> {
-    s.find_user(name.trim())
-        .await?
-        .ok_or_else(|| CoreError::NotFound(format!("unknown user \"{name}\"")))
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
@@ -161,7 +155,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            let u = user(s, name).await?;
+            let u = user_by_name(s, name).await?;
             let hash = hash_password(&read_password()?)?;
             s.update_user(
                 &ctx.actor,
@@ -183,7 +177,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             crate::out!("Password of \"{}\" changed", u.name);
         }
         Cmd::Role { name, role } => {
-            let u = user(s, name).await?;
+            let u = user_by_name(s, name).await?;
             s.update_user(
                 &ctx.actor,
                 u.id,
@@ -197,7 +191,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
         }
         Cmd::Disable { name } | Cmd::Enable { name } => {
             let disable = matches!(cmd, Cmd::Disable { .. });
-            let u = user(s, name).await?;
+            let u = user_by_name(s, name).await?;
             s.update_user(
                 &ctx.actor,
                 u.id,
