@@ -352,8 +352,8 @@ pub fn form_body(fields: &[(&str, &str)]) -> String {
         .map(|(k, v)| {
             format!(
                 "{}={}",
-                ledgerflow_web::pages::url_encode(k),
-                ledgerflow_web::pages::url_encode(v)
+                ledgerflow_web::url_encode(k),
+                ledgerflow_web::url_encode(v)
             )
         })
         .collect::<Vec<_>>()
