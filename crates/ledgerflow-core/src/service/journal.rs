@@ -59,6 +59,15 @@ async fn with_schema_check(
     Ok(report)
 }
 
+/// The problem of a head recorded beside the journal that is not the chain's last entry.
+fn head_moved(chain: &ChainCheck, recorded: &JournalHead) -> String {
+    format!(
+        "the journal ends at entry {} but the store recorded entry {} as its head (entries were removed)",
+        chain.head().head_seq,
+        recorded.head_seq
+    )
+}
+
 async fn verify_once(store: &dyn Store) -> Result<JournalReport, StoreError> {
     let started_at = store.journal_head().await?;
     let mut chain = ChainCheck::default();
@@ -85,16 +94,7 @@ async fn verify_once(store: &dyn Store) -> Result<JournalReport, StoreError> {
     let state = store.head_state().await?;
     let recorded = state.head;
     if recorded.head_seq != chain.head().head_seq || recorded.head_hash != chain.head().head_hash {
-        return Ok(fail(
-            &chain,
-            entries,
-            0,
-            format!(
-                "the journal ends at entry {} but the store recorded entry {} as its head (entries were removed)",
-                chain.head().head_seq,
-                recorded.head_seq
-            ),
-        ));
+        return Ok(fail(&chain, entries, 0, head_moved(&chain, &recorded)));
     }
     if let Some(d) = state.rows_digest
         && entries > 0
@@ -213,15 +213,7 @@ async fn check_snapshot_rows(store: &dyn Store) -> Result<JournalReport, StoreEr
     }
     let state = store.head_state().await?;
     if state.head != chain.head() {
-        return Ok(fail(
-            &chain,
-            entries,
-            format!(
-                "the journal ends at entry {} but the store recorded entry {} as its head (entries were removed)",
-                chain.head().head_seq,
-                state.head.head_seq
-            ),
-        ));
+        return Ok(fail(&chain, entries, head_moved(&chain, &state.head)));
     }
     let Some(want) = last_digest else {
         return verify_journal(store).await;

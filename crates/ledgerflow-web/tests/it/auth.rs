@@ -392,24 +392,14 @@ async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
 async fn sign_in_sets_a_safe_cookie_and_repeated_failures_are_throttled() {
     let app = TestApp::sqlite().await;
     // The session cookie: HttpOnly, SameSite, not readable by scripts; Secure only over HTTPS.
-    let page = app.get("/login", &As::Nobody).await;
-    let login = cookie_value(&page.headers, "lf_login").expect("login csrf cookie");
-    let body = form_body(&[
-        ("csrf", &login),
+    let login = app.login_cookie().await;
+    let fields = [
+        ("csrf", login.as_str()),
         ("name", "ada"),
         ("password", PASSWORD),
         ("next", "/"),
-    ]);
-    let r = app
-        .send(
-            Method::POST,
-            "/login",
-            &As::Nobody,
-            Some("application/x-www-form-urlencoded"),
-            body.clone().into_bytes(),
-            &[("cookie", &format!("lf_login={login}"))],
-        )
-        .await;
+    ];
+    let r = app.post_login(&fields, Some(&login)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let line = set_cookie_line(&r.headers, "lf_session");
     for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
@@ -417,16 +407,7 @@ async fn sign_in_sets_a_safe_cookie_and_repeated_failures_are_throttled() {
     }
     assert!(!line.contains("Secure"), "plain HTTP on loopback: {line}");
     // The sign-in form without its cookie (a cross-site post) is refused.
-    let r = app
-        .send(
-            Method::POST,
-            "/login",
-            &As::Nobody,
-            Some("application/x-www-form-urlencoded"),
-            body.into_bytes(),
-            &[],
-        )
-        .await;
+    let r = app.post_login(&fields, None).await;
     assert!(cookie_value(&r.headers, "lf_session").is_none());
     assert!(
         r.body.contains("expired or came from another site"),
@@ -638,28 +619,23 @@ async fn the_setup_link_creates_the_first_admin_once() {
         app(get(&format!("/setup?token={secret}"))).await.0,
         StatusCode::OK
     );
-    let post = |fields: &[(&str, &str)]| {
+    // The setup form: the link's secret, a name, and the password twice.
+    let setup = |name: &str, password: &str| {
+        let fields = [
+            ("token", secret.as_str()),
+            ("name", name),
+            ("password", password),
+            ("password2", password),
+        ];
         axum::http::Request::post("/setup")
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from(form_body(fields)))
+            .body(axum::body::Body::from(form_body(&fields)))
             .expect("req")
     };
-    let (status, _, body) = app(post(&[
-        ("token", &secret),
-        ("name", "root"),
-        ("password", "short"),
-        ("password2", "short"),
-    ]))
-    .await;
+    let (status, _, body) = app(setup("root", "short")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("too short"), "{body}");
-    let (status, headers, _) = app(post(&[
-        ("token", &secret),
-        ("name", "root"),
-        ("password", PASSWORD),
-        ("password2", PASSWORD),
-    ]))
-    .await;
+    let (status, headers, _) = app(setup("root", PASSWORD)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cookie = cookie_value(&headers, "lf_session").expect("signed in");
     let me = axum::http::Request::get("/api/v1/me")
@@ -669,13 +645,7 @@ async fn the_setup_link_creates_the_first_admin_once() {
     let (_, _, body) = app(me).await;
     assert!(body.contains("\"role\":\"admin\""), "{body}");
     // Used once: refused now.
-    let (status, _, _) = app(post(&[
-        ("token", &secret),
-        ("name", "root2"),
-        ("password", PASSWORD),
-        ("password2", PASSWORD),
-    ]))
-    .await;
+    let (status, _, _) = app(setup("root2", PASSWORD)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(state.store.list_users().await.expect("users").len(), 1);
 }
@@ -719,42 +689,12 @@ async fn a_password_change_ends_the_other_sessions() {
             .contains("Change my password")
     );
     let new_pw = "a-new-password-42";
-    let r = app
-        .form(
-            "/account/password",
-            &first,
-            &[
-                ("current", "not-my-password"),
-                ("password", new_pw),
-                ("password2", new_pw),
-            ],
-        )
-        .await;
+    let r = app.change_password(&first, "not-my-password", new_pw).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("current password is wrong"), "{}", r.body);
-    let r = app
-        .form(
-            "/account/password",
-            &first,
-            &[
-                ("current", PASSWORD),
-                ("password", "short"),
-                ("password2", "short"),
-            ],
-        )
-        .await;
+    let r = app.change_password(&first, PASSWORD, "short").await;
     assert!(r.body.contains("too short"), "{}", r.body);
-    let r = app
-        .form(
-            "/account/password",
-            &first,
-            &[
-                ("current", PASSWORD),
-                ("password", new_pw),
-                ("password2", new_pw),
-            ],
-        )
-        .await;
+    let r = app.change_password(&first, PASSWORD, new_pw).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(r.location(), "/account?changed=1");
     let renewed = cookie_value(&r.headers, "lf_session").expect("a new session for this browser");

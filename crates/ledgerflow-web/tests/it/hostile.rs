@@ -112,24 +112,14 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
 
 /// Signs in with `next` and returns where the server sends the browser (and its status).
 async fn sign_in_to(app: &TestApp, next: &str) -> (StatusCode, String) {
-    let page = app.get("/login", &As::Nobody).await;
-    let login = cookie_value(&page.headers, "lf_login").expect("login cookie");
-    let body = form_body(&[
-        ("csrf", &login),
+    let login = app.login_cookie().await;
+    let fields = [
+        ("csrf", login.as_str()),
         ("name", "ed"),
         ("password", PASSWORD),
         ("next", next),
-    ]);
-    let r = app
-        .send(
-            Method::POST,
-            "/login",
-            &As::Nobody,
-            Some("application/x-www-form-urlencoded"),
-            body.into_bytes(),
-            &[("cookie", &format!("lf_login={login}"))],
-        )
-        .await;
+    ];
+    let r = app.post_login(&fields, Some(&login)).await;
     (r.status, r.location())
 }
 
@@ -312,30 +302,10 @@ async fn w9_wrong_current_passwords_are_throttled_apart_from_sign_in() {
     let app = TestApp::sqlite().await;
     let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
     for _ in 0..5 {
-        let r = app
-            .form(
-                "/account/password",
-                &ed,
-                &[
-                    ("current", "wrong"),
-                    ("password", "new-password-123"),
-                    ("password2", "new-password-123"),
-                ],
-            )
-            .await;
+        let r = app.change_password(&ed, "wrong", "new-password-123").await;
         assert!(r.body.contains("current password is wrong"), "{}", r.body);
     }
-    let r = app
-        .form(
-            "/account/password",
-            &ed,
-            &[
-                ("current", PASSWORD),
-                ("password", "new-password-123"),
-                ("password2", "new-password-123"),
-            ],
-        )
-        .await;
+    let r = app.change_password(&ed, PASSWORD, "new-password-123").await;
     assert!(
         r.body.contains("Too many wrong current passwords"),
         "{}",

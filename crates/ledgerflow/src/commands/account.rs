@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use ledgerflow_core::Store;
 use ledgerflow_core::model::AccountKind;
 use ledgerflow_core::service::{self, AccountChanges, AccountInput, account_by_name};
 use serde::Serialize;
@@ -105,56 +106,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                     );
                 }
             }
-            Cmd::List { all, json } => {
-                let sums: HashMap<i64, i64> = s.account_sums().await?.into_iter().collect();
-                let views: Vec<AccountView> = s
-                    .list_accounts(*all)
-                    .await?
-                    .into_iter()
-                    .map(|a| {
-                        let bal = a
-                            .opening_balance_minor
-                            .checked_add(sums.get(&a.id).copied().unwrap_or(0))
-                            .ok_or_else(|| {
-                                ledgerflow_core::CoreError::Refused(format!(
-                                    "the balance of account \"{}\" does not fit in 64 bits",
-                                    a.name
-                                ))
-                            })?;
-                        anyhow::Ok(AccountView {
-                            id: a.id,
-                            institution: a.institution.clone(),
-                            kind: a.kind,
-                            currency: a.currency.to_string(),
-                            opening_balance: a.currency.format_minor(a.opening_balance_minor),
-                            balance: a.currency.format_minor(bal),
-                            balance_minor: bal,
-                            archived: a.archived,
-                            name: a.name,
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                if *json {
-                    print_json(&views)?;
-                } else if views.is_empty() {
-                    crate::out!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
-                } else {
-                    let rows: Vec<Vec<String>> = views
-                        .iter()
-                        .map(|v| {
-                            vec![
-                                v.id.to_string(),
-                                v.name.clone(),
-                                v.kind.to_string(),
-                                v.institution.clone().unwrap_or_default(),
-                                format!("{} {}", v.balance, v.currency),
-                                if v.archived { "archived".into() } else { String::new() },
-                            ]
-                        })
-                        .collect();
-                    print_table(&["ID", "NAME", "KIND", "INSTITUTION", "BALANCE", ""], &rows);
-                }
-            }
+            Cmd::List { all, json } => list(s, *all, *json).await?,
             Cmd::Edit {
                 name,
                 new_name,
@@ -198,4 +150,61 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     .await;
     store.close().await;
     result
+}
+
+async fn list(s: &dyn Store, all: bool, json: bool) -> anyhow::Result<()> {
+    let sums: HashMap<i64, i64> = s.account_sums().await?.into_iter().collect();
+    let views: Vec<AccountView> = s
+        .list_accounts(all)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let bal = a
+                .opening_balance_minor
+                .checked_add(sums.get(&a.id).copied().unwrap_or(0))
+                .ok_or_else(|| {
+                    ledgerflow_core::CoreError::Refused(format!(
+                        "the balance of account \"{}\" does not fit in 64 bits",
+                        a.name
+                    ))
+                })?;
+            anyhow::Ok(AccountView {
+                id: a.id,
+                institution: a.institution.clone(),
+                kind: a.kind,
+                currency: a.currency.to_string(),
+                opening_balance: a.currency.format_minor(a.opening_balance_minor),
+                balance: a.currency.format_minor(bal),
+                balance_minor: bal,
+                archived: a.archived,
+                name: a.name,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if json {
+        print_json(&views)?;
+    } else if views.is_empty() {
+        crate::out!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
+    } else {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|v| {
+                vec![
+                    v.id.to_string(),
+                    v.name.clone(),
+                    v.kind.to_string(),
+                    v.institution.clone().unwrap_or_default(),
+                    format!("{} {}", v.balance, v.currency),
+                    if v.archived {
+                        "archived".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect();
+        print_table(&["ID", "NAME", "KIND", "INSTITUTION", "BALANCE", ""], &rows);
+    }
+
+    Ok(())
 }

@@ -102,49 +102,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 );
             }
         }
-        Cmd::List { json } => {
-            let views: Vec<UserView> = s
-                .list_users()
-                .await?
-                .into_iter()
-                .map(|u| UserView {
-                    id: u.id,
-                    has_password: u.password_hash.is_some(),
-                    name: u.name,
-                    role: u.role,
-                    disabled: u.disabled,
-                })
-                .collect();
-            if *json {
-                print_json(&views)?;
-            } else if views.is_empty() {
-                crate::out!(
-                    "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`."
-                );
-            } else {
-                let rows: Vec<Vec<String>> = views
-                    .iter()
-                    .map(|u| {
-                        vec![
-                            u.id.to_string(),
-                            u.name.clone(),
-                            u.role.to_string(),
-                            if u.has_password {
-                                "set".into()
-                            } else {
-                                "none".into()
-                            },
-                            if u.disabled {
-                                "disabled".into()
-                            } else {
-                                String::new()
-                            },
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "NAME", "ROLE", "PASSWORD", ""], &rows);
-            }
-        }
+        Cmd::List { json } => list(s, *json).await?,
         Cmd::Passwd {
             name,
             password_stdin,
@@ -216,5 +174,51 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+async fn list(s: &dyn Store, json: bool) -> anyhow::Result<()> {
+    let views: Vec<UserView> = s
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| UserView {
+            id: u.id,
+            has_password: u.password_hash.is_some(),
+            name: u.name,
+            role: u.role,
+            disabled: u.disabled,
+        })
+        .collect();
+    if json {
+        print_json(&views)?;
+    } else if views.is_empty() {
+        crate::out!(
+            "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`."
+        );
+    } else {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|u| {
+                vec![
+                    u.id.to_string(),
+                    u.name.clone(),
+                    u.role.to_string(),
+                    if u.has_password {
+                        "set".into()
+                    } else {
+                        "none".into()
+                    },
+                    if u.disabled {
+                        "disabled".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect();
+        print_table(&["ID", "NAME", "ROLE", "PASSWORD", ""], &rows);
+    }
+
     Ok(())
 }
