@@ -56,3 +56,17 @@ pub async fn create_token(
         .await?;
     Ok((cred, secret))
 }
+
+/// Revokes an API token by id; it stops working at once.
+#[instrument(skip_all, fields(id = %id))]
+pub async fn revoke_token(s: &dyn Store, actor: &Actor, id: i64) -> Result<(), CoreError> {
+    let n = s
+        .revoke_credentials(actor, Some(id), None, Some(CredentialKind::Token))
+        .await?;
+    if n == 0 {
+        return Err(CoreError::NotFound(format!(
+            "token {id} does not exist or is already revoked"
+        )));
+    }
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! Users and API tokens (admins only).
 
+use ledgerflow_core::service::UserChanges;
+
 use super::*;
 
 pub(super) struct UserLine {
@@ -63,21 +65,14 @@ pub(super) async fn users(
 pub(super) async fn add_user(State(st): State<AppState>, p: Posted) -> Result<Response, Problem> {
     p.user.require(Role::Admin)?;
     let made = async {
-        let name = ledgerflow_core::service::check_user_name(&p.text("name"))?;
+        // The name is checked before the (slow) hash.
+        let name = service::check_user_name(&p.text("name"))?;
         let role: Role = p.text("role").parse()?;
         let password = p.get("password").unwrap_or_default().to_string();
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(Problem::internal)??;
-        st.store
-            .create_user(
-                &p.user.actor(),
-                &NewUser {
-                    name,
-                    role,
-                    password_hash: Some(hash),
-                },
-            )
+        service::create_user(st.store.as_ref(), &p.user.actor(), &name, role, Some(hash))
             .await
             .map_err(Problem::from)
     }
@@ -118,7 +113,7 @@ pub(super) async fn change_user(
                 .await
                 .map_err(Problem::internal)?
             {
-                Ok(h) => Some(Some(h)),
+                Ok(h) => Some(h),
                 Err(e) => return users_page(&st, &p.user, String::new(), e.0).await,
             }
         }
@@ -133,28 +128,12 @@ pub(super) async fn change_user(
         )
         .await;
     }
-    s.update_user(
-        &p.user.actor(),
-        id,
-        &UserPatch {
-            role,
-            disabled,
-            password_hash: password_hash.clone(),
-        },
-    )
-    .await?;
-    if disabled == Some(true) {
-        s.revoke_credentials(&p.user.actor(), None, Some(id), None)
-            .await?;
-    } else if password_hash.is_some() {
-        s.revoke_credentials(
-            &p.user.actor(),
-            None,
-            Some(id),
-            Some(CredentialKind::Session),
-        )
-        .await?;
-    }
+    let changes = UserChanges {
+        role,
+        disabled,
+        password_hash,
+    };
+    service::change_user(s, &p.user.actor(), id, &changes).await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -186,14 +165,6 @@ pub(super) async fn revoke_token(
     p: Posted,
 ) -> Result<Response, Problem> {
     p.user.require(Role::Admin)?;
-    let n = st
-        .store
-        .revoke_credentials(&p.user.actor(), Some(id), None, Some(CredentialKind::Token))
-        .await?;
-    if n == 0 {
-        return Err(Problem::not_found(format!(
-            "token {id} does not exist or is already revoked"
-        )));
-    }
+    service::revoke_token(st.store.as_ref(), &p.user.actor(), id).await?;
     Ok(Redirect::to("/users").into_response())
 }

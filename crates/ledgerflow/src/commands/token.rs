@@ -1,9 +1,9 @@
 //! `ledgerflow token create|list|revoke`: personal API tokens. A token acts with its user's
 //! role (`Authorization: Bearer TOKEN`); only its SHA-256 is stored, so it is shown once.
 
+use ledgerflow_core::Store;
 use ledgerflow_core::model::{Actor, CredentialKind};
 use ledgerflow_core::service::{self, user_by_name};
-use ledgerflow_core::{CoreError, Store};
 use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
@@ -119,15 +119,7 @@ async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             );
         }
         Cmd::Revoke { id } => {
-            let n = s
-                .revoke_credentials(&Actor::cli(), Some(*id), None, Some(CredentialKind::Token))
-                .await?;
-            if n == 0 {
-                return Err(CoreError::NotFound(format!(
-                    "token {id} does not exist or is already revoked"
-                ))
-                .into());
-            }
+            service::revoke_token(s, &Actor::cli(), *id).await?;
             crate::out!("Revoked token {id}");
         }
     }

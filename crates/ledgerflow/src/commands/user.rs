@@ -2,9 +2,9 @@
 
 use std::io::BufRead;
 
-use ledgerflow_core::model::{Actor, CredentialKind, NewUser, Role, UserPatch};
+use ledgerflow_core::model::Role;
 use ledgerflow_core::password::hash_password;
-use ledgerflow_core::service::{check_user_name, user_by_name};
+use ledgerflow_core::service::{self, UserChanges, check_user_name, user_by_name};
 use ledgerflow_core::{Store, ValidationError};
 use serde::Serialize;
 
@@ -84,16 +84,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 None
             };
             let has_pw = password_hash.is_some();
-            let u = s
-                .create_user(
-                    &ctx.actor,
-                    &NewUser {
-                        name,
-                        role: *role,
-                        password_hash,
-                    },
-                )
-                .await?;
+            let u = service::create_user(s, &ctx.actor, &name, *role, password_hash).await?;
             crate::out!("Added user \"{}\" (id {}, {})", u.name, u.id, u.role);
             if !has_pw {
                 crate::out!(
@@ -114,58 +105,34 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 .into());
             }
             let u = user_by_name(s, name).await?;
-            let hash = hash_password(&read_password()?)?;
-            s.update_user(
-                &ctx.actor,
-                u.id,
-                &UserPatch {
-                    password_hash: Some(Some(hash)),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            // Signed-in browsers must sign in again with the new password.
-            s.revoke_credentials(
-                &Actor::cli(),
-                None,
-                Some(u.id),
-                Some(CredentialKind::Session),
-            )
-            .await?;
+            let changes = UserChanges {
+                // Signed-in browsers must sign in again with the new password.
+                password_hash: Some(hash_password(&read_password()?)?),
+                ..Default::default()
+            };
+            service::change_user(s, &ctx.actor, u.id, &changes).await?;
             crate::out!("Password of \"{}\" changed", u.name);
         }
         Cmd::Role { name, role } => {
             let u = user_by_name(s, name).await?;
-            s.update_user(
-                &ctx.actor,
-                u.id,
-                &UserPatch {
-                    role: Some(*role),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let changes = UserChanges {
+                role: Some(*role),
+                ..Default::default()
+            };
+            service::change_user(s, &ctx.actor, u.id, &changes).await?;
             crate::out!("\"{}\" is now {role}", u.name);
         }
         Cmd::Disable { name } | Cmd::Enable { name } => {
             let disable = matches!(cmd, Cmd::Disable { .. });
             let u = user_by_name(s, name).await?;
-            s.update_user(
-                &ctx.actor,
-                u.id,
-                &UserPatch {
-                    disabled: Some(disable),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            if disable {
-                let n = s
-                    .revoke_credentials(&Actor::cli(), None, Some(u.id), None)
-                    .await?;
-                if n > 0 {
-                    crate::out!("Revoked {n} sessions and API tokens of \"{}\"", u.name);
-                }
+            let changes = UserChanges {
+                disabled: Some(disable),
+                ..Default::default()
+            };
+            // Disabling revokes the user's sessions and API tokens.
+            let (_, n) = service::change_user(s, &ctx.actor, u.id, &changes).await?;
+            if disable && n > 0 {
+                crate::out!("Revoked {n} sessions and API tokens of \"{}\"", u.name);
             }
             crate::out!(
                 "\"{}\" {}",
