@@ -540,18 +540,24 @@ mod tests {
             .collect()
     }
 
+    /// A single-row entry whose rows are `Row { id, v }` before and after.
+    fn row_entry(
+        a: &Actor,
+        entity: Entity,
+        id: i64,
+        op: Op,
+        before: Option<i64>,
+        after: Option<i64>,
+    ) -> PendingEntry {
+        let row = |v: Option<i64>| v.map(|v| Row { id, v });
+        PendingEntry::row(a, entity, id, op, row(before).as_ref(), row(after).as_ref())
+            .expect("entry")
+    }
+
     fn sample() -> Vec<JournalEntry> {
         let a = Actor::system("test");
         chain(vec![
-            PendingEntry::row(
-                &a,
-                Entity::Account,
-                1,
-                Op::Insert,
-                None,
-                Some(&Row { id: 1, v: 1 }),
-            )
-            .expect("entry"),
+            row_entry(&a, Entity::Account, 1, Op::Insert, None, Some(1)),
             PendingEntry::bulk(
                 &a,
                 Entity::Transaction,
@@ -560,15 +566,7 @@ mod tests {
                 &[Row { id: 10, v: 5 }, Row { id: 11, v: 6 }],
             )
             .expect("entry"),
-            PendingEntry::row(
-                &a,
-                Entity::Transaction,
-                10,
-                Op::Update,
-                Some(&Row { id: 10, v: 5 }),
-                Some(&Row { id: 10, v: 7 }),
-            )
-            .expect("entry"),
+            row_entry(&a, Entity::Transaction, 10, Op::Update, Some(5), Some(7)),
         ])
     }
 
@@ -648,24 +646,8 @@ mod tests {
     fn an_update_whose_before_image_disagrees_is_reported() {
         let a = Actor::system("test");
         let entries = chain(vec![
-            PendingEntry::row(
-                &a,
-                Entity::Account,
-                1,
-                Op::Insert,
-                None,
-                Some(&Row { id: 1, v: 1 }),
-            )
-            .expect("entry"),
-            PendingEntry::row(
-                &a,
-                Entity::Account,
-                1,
-                Op::Update,
-                Some(&Row { id: 1, v: 2 }),
-                Some(&Row { id: 1, v: 3 }),
-            )
-            .expect("entry"),
+            row_entry(&a, Entity::Account, 1, Op::Insert, None, Some(1)),
+            row_entry(&a, Entity::Account, 1, Op::Update, Some(2), Some(3)),
         ]);
         let mut r = Replay::default();
         r.apply(&entries[0]).expect("insert");

@@ -13,8 +13,7 @@ async fn a_ledger_is_built_searched_categorized_and_undone_through_the_api() {
         let acct = app.with_rows(0).await;
         // Categories: a tree.
         let food = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/categories",
                 ed,
                 json!({"name": "Food", "kind": "expense"}),
@@ -23,8 +22,7 @@ async fn a_ledger_is_built_searched_categorized_and_undone_through_the_api() {
         assert_eq!(food.status, StatusCode::CREATED, "{}", food.body);
         let food_id = food.json()["id"].as_i64().expect("id");
         let groceries = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/categories",
                 ed,
                 json!({"name": "Groceries", "parent": "Food"}),
@@ -177,8 +175,7 @@ async fn a_ledger_is_built_searched_categorized_and_undone_through_the_api() {
         // Bulk: every search hit into Food; the category filter (with subcategories) finds them.
         let ids: Vec<i64> = items.iter().filter_map(|t| t["id"].as_i64()).collect();
         let r = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/transactions/categorize",
                 ed,
                 json!({"ids": ids, "category": food_id}),
@@ -196,8 +193,7 @@ async fn a_ledger_is_built_searched_categorized_and_undone_through_the_api() {
 
         // Create, edit with exact money, delete.
         let made = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/transactions",
                 ed,
                 json!({"account": acct, "date": "2024-05-01", "amount": "-0.10", "payee": "Tiny"}),

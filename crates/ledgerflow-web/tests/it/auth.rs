@@ -51,12 +51,7 @@ async fn every_endpoint_enforces_its_role_for_tokens_and_sessions() {
     let acct = app.with_rows(30).await;
     let tx = app.first_tx("").await;
     let cat = app
-        .json(
-            Method::POST,
-            "/api/v1/categories",
-            &app.editor,
-            json!({"name": "Misc"}),
-        )
+        .post_json("/api/v1/categories", &app.editor, json!({"name": "Misc"}))
         .await
         .json()["id"]
         .as_i64()
@@ -292,9 +287,7 @@ async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
     let body = json!({"name": "Savings"});
     // API writes by session: header required.
     for who in [&no_csrf, &wrong] {
-        let r = app
-            .json(Method::POST, "/api/v1/accounts", who, body.clone())
-            .await;
+        let r = app.post_json("/api/v1/accounts", who, body.clone()).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
         assert!(r.body.contains("CSRF"));
     }
@@ -304,9 +297,7 @@ async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
         StatusCode::OK
     );
     assert_eq!(
-        app.json(Method::POST, "/api/v1/accounts", &good, body)
-            .await
-            .status,
+        app.post_json("/api/v1/accounts", &good, body).await.status,
         StatusCode::CREATED
     );
     // Page forms: the field or the header.
@@ -432,12 +423,7 @@ async fn sign_in_sets_a_safe_cookie_and_repeated_failures_are_throttled() {
     let r = app.sign_in("nobody", PASSWORD).await.expect_err("unknown");
     assert!(r.body.contains("Wrong name or password"));
     // A disabled user cannot sign in, and their tokens stop working.
-    let vera = app
-        .store()
-        .find_user("ed")
-        .await
-        .expect("find")
-        .expect("ed");
+    let vera = app.user("ed").await;
     let r = app
         .form(
             &format!("/users/{}", vera.id),
@@ -466,12 +452,7 @@ async fn tokens_act_with_their_users_role_until_revoked() {
         StatusCode::OK
     );
     let r = app
-        .json(
-            Method::POST,
-            "/api/v1/accounts",
-            &app.viewer,
-            json!({"name": "X"}),
-        )
+        .post_json("/api/v1/accounts", &app.viewer, json!({"name": "X"}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(
@@ -496,12 +477,7 @@ async fn tokens_act_with_their_users_role_until_revoked() {
         assert!(r.headers.contains_key("www-authenticate"));
     }
     // An admin creates a token on the users page: shown once, works, is revoked.
-    let vera = app
-        .store()
-        .find_user("vera")
-        .await
-        .expect("find")
-        .expect("vera");
+    let vera = app.user("vera").await;
     let admin = app.sign_in("ada", PASSWORD).await.expect("ada");
     let r = app
         .form(
@@ -557,12 +533,7 @@ async fn tokens_act_with_their_users_role_until_revoked() {
         StatusCode::CREATED
     );
     // An admin cannot lock themself out.
-    let ada = app
-        .store()
-        .find_user("ada")
-        .await
-        .expect("find")
-        .expect("ada");
+    let ada = app.user("ada").await;
     let r = app
         .form(&format!("/users/{}", ada.id), &admin, &[("role", "viewer")])
         .await;
@@ -719,13 +690,7 @@ async fn a_password_change_ends_the_other_sessions() {
     // An admin resets ed's password on the Users page: ed's sessions end.
     let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
     let admin = app.sign_in("ada", PASSWORD).await.expect("ada");
-    let ed_id = app
-        .store()
-        .find_user("ed")
-        .await
-        .expect("find")
-        .expect("ed")
-        .id;
+    let ed_id = app.user("ed").await.id;
     let r = app
         .form(&format!("/users/{ed_id}"), &admin, &[("password", new_pw)])
         .await;

@@ -216,6 +216,20 @@ impl TestApp {
         .await
     }
 
+    /// A JSON `POST`.
+    pub async fn post_json(&self, path: &str, who: &As, v: serde_json::Value) -> Reply {
+        self.json(Method::POST, path, who, v).await
+    }
+
+    /// A user by name (it must exist).
+    pub async fn user(&self, name: &str) -> User {
+        self.store()
+            .find_user(name)
+            .await
+            .expect("find user")
+            .unwrap_or_else(|| panic!("no user {name}"))
+    }
+
     /// A form post; `who` as a session sends the CSRF header unless the fields carry `csrf`.
     pub async fn form(&self, path: &str, who: &As, fields: &[(&str, &str)]) -> Reply {
         let body = form_body(fields);

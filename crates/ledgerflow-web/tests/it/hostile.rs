@@ -12,19 +12,13 @@ async fn w1_bulk_categorize_with_one_unknown_id_changes_nothing() {
     for app in TestApp::both().await {
         app.with_rows(5).await;
         let r = app
-            .json(
-                Method::POST,
-                "/api/v1/categories",
-                &app.editor,
-                json!({"name": "Food"}),
-            )
+            .post_json("/api/v1/categories", &app.editor, json!({"name": "Food"}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let a = app.first_tx("").await;
         let b = app.first_tx("q=2").await;
         let r = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/transactions/categorize",
                 &app.editor,
                 json!({"ids": [a, b, 999_999_999], "category": "Food"}),
@@ -41,8 +35,7 @@ async fn w1_bulk_categorize_with_one_unknown_id_changes_nothing() {
         }
         // All known: all change, in one go.
         let r = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/transactions/categorize",
                 &app.editor,
                 json!({"ids": [a, b, a], "category": "Food"}),
@@ -62,12 +55,7 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
     let app = TestApp::sqlite().await;
     for name in ["Bills", "Rent"] {
         let r = app
-            .json(
-                Method::POST,
-                "/api/v1/categories",
-                &app.editor,
-                json!({"name": name}),
-            )
+            .post_json("/api/v1/categories", &app.editor, json!({"name": name}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
@@ -91,12 +79,7 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
     }
     let r = app
-        .json(
-            Method::POST,
-            "/api/v1/categories",
-            &app.editor,
-            json!({"name": "none"}),
-        )
+        .post_json("/api/v1/categories", &app.editor, json!({"name": "none"}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let names: Vec<String> = app
@@ -174,8 +157,7 @@ async fn c2_the_dashboard_never_adds_two_currencies_together() {
     let app = TestApp::sqlite().await;
     let usd = app.with_rows(0).await;
     let r = app
-        .json(
-            Method::POST,
+        .post_json(
             "/api/v1/accounts",
             &app.editor,
             json!({"name": "Euro", "kind": "checking", "currency": "EUR"}),
@@ -191,14 +173,7 @@ async fn c2_the_dashboard_never_adds_two_currencies_together() {
     .await;
     let today = chrono::Utc::now().date_naive().to_string();
     for (acct, amount) in [(usd, "-88.45"), (eur, "-30.00")] {
-        let r = app
-            .json(
-                Method::POST,
-                "/api/v1/transactions",
-                &app.editor,
-                json!({"account": acct, "date": today, "amount": amount, "payee": "Shop", "category": "Food"}),
-            )
-            .await;
+        let r = app.post_json("/api/v1/transactions", &app.editor, json!({"account": acct, "date": today, "amount": amount, "payee": "Shop", "category": "Food"})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
