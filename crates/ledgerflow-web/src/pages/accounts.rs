@@ -59,11 +59,7 @@ pub(super) async fn add_account(
             .map_err(Problem::from)
     }
     .await;
-    match made {
-        Ok(_) => Ok(Redirect::to("/accounts").into_response()),
-        Err(e) if e.status.is_client_error() => accounts_page(&st, &p.user, e.message).await,
-        Err(e) => Err(e),
-    }
+    redirect_or_again(made, "/accounts", |m| accounts_page(&st, &p.user, m)).await
 }
 
 pub struct CategoryLine {
@@ -140,9 +136,5 @@ pub(super) async fn add_category(
             .map_err(Problem::from)
     }
     .await;
-    match made {
-        Ok(_) => Ok(Redirect::to("/categories").into_response()),
-        Err(e) if e.status.is_client_error() => categories_page(&st, &p.user, e.message).await,
-        Err(e) => Err(e),
-    }
+    redirect_or_again(made, "/categories", |m| categories_page(&st, &p.user, m)).await
 }

@@ -88,6 +88,23 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(revoke_token))
 }
 
+/// What a form post answers: on success a redirect to `to`; a client error (bad input, a
+/// refusal) shows the form's page again with its message; anything else is the error.
+async fn redirect_or_again<T, Fut>(
+    done: Result<T, Problem>,
+    to: &str,
+    again: impl FnOnce(String) -> Fut,
+) -> Result<Response, Problem>
+where
+    Fut: std::future::Future<Output = Result<Response, Problem>>,
+{
+    match done {
+        Ok(_) => Ok(Redirect::to(to).into_response()),
+        Err(e) if e.status.is_client_error() => again(e.message).await,
+        Err(e) => Err(e),
+    }
+}
+
 /// What every page's header needs.
 pub struct Nav {
     pub user: String,

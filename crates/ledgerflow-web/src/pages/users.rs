@@ -77,13 +77,10 @@ pub(super) async fn add_user(State(st): State<AppState>, p: Posted) -> Result<Re
             .map_err(Problem::from)
     }
     .await;
-    match made {
-        Ok(_) => Ok(Redirect::to("/users").into_response()),
-        Err(e) if e.status.is_client_error() => {
-            users_page(&st, &p.user, String::new(), e.message).await
-        }
-        Err(e) => Err(e),
-    }
+    redirect_or_again(made, "/users", |m| {
+        users_page(&st, &p.user, String::new(), m)
+    })
+    .await
 }
 
 pub(super) async fn change_user(
