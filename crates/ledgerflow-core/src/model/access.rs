@@ -99,15 +99,9 @@ pub struct UserPatch {
 impl UserPatch {
     pub fn apply(&self, before: &User) -> User {
         let mut u = before.clone();
-        if let Some(r) = self.role {
-            u.role = r;
-        }
-        if let Some(p) = &self.password_hash {
-            u.password_hash.clone_from(p);
-        }
-        if let Some(d) = self.disabled {
-            u.disabled = d;
-        }
+        set(&mut u.role, &self.role);
+        set(&mut u.password_hash, &self.password_hash);
+        set(&mut u.disabled, &self.disabled);
         u.updated_at = now();
         u
     }

@@ -74,21 +74,11 @@ pub struct AccountPatch {
 impl AccountPatch {
     pub fn apply(&self, before: &Account) -> Account {
         let mut a = before.clone();
-        if let Some(n) = &self.name {
-            a.name.clone_from(n);
-        }
-        if let Some(i) = &self.institution {
-            a.institution.clone_from(i);
-        }
-        if let Some(k) = self.kind {
-            a.kind = k;
-        }
-        if let Some(o) = self.opening_balance_minor {
-            a.opening_balance_minor = o;
-        }
-        if let Some(ar) = self.archived {
-            a.archived = ar;
-        }
+        set(&mut a.name, &self.name);
+        set(&mut a.institution, &self.institution);
+        set(&mut a.kind, &self.kind);
+        set(&mut a.opening_balance_minor, &self.opening_balance_minor);
+        set(&mut a.archived, &self.archived);
         a.updated_at = now();
         a
     }
@@ -122,15 +112,9 @@ pub struct CategoryPatch {
 impl CategoryPatch {
     pub fn apply(&self, before: &Category) -> Category {
         let mut c = before.clone();
-        if let Some(n) = &self.name {
-            c.name.clone_from(n);
-        }
-        if let Some(p) = self.parent_id {
-            c.parent_id = p;
-        }
-        if let Some(k) = self.kind {
-            c.kind = k;
-        }
+        set(&mut c.name, &self.name);
+        set(&mut c.parent_id, &self.parent_id);
+        set(&mut c.kind, &self.kind);
         c.updated_at = now();
         c
     }
@@ -270,33 +254,15 @@ pub struct TransactionPatch {
 impl TransactionPatch {
     pub fn apply(&self, before: &Transaction) -> Transaction {
         let mut t = before.clone();
-        if let Some(d) = self.posted_date {
-            t.posted_date = d;
-        }
-        if let Some(a) = self.amount_minor {
-            t.amount_minor = a;
-        }
-        if let Some(p) = &self.payee {
-            t.payee.clone_from(p);
-        }
-        if let Some(d) = &self.description {
-            t.description.clone_from(d);
-        }
-        if let Some(m) = &self.memo {
-            t.memo.clone_from(m);
-        }
-        if let Some(c) = self.category_id {
-            t.category_id = c;
-        }
-        if let Some(s) = self.status {
-            t.status = s;
-        }
-        if let Some(x) = self.transfer_id {
-            t.transfer_id = x;
-        }
-        if let Some(r) = self.needs_review {
-            t.needs_review = r;
-        }
+        set(&mut t.posted_date, &self.posted_date);
+        set(&mut t.amount_minor, &self.amount_minor);
+        set(&mut t.payee, &self.payee);
+        set(&mut t.description, &self.description);
+        set(&mut t.memo, &self.memo);
+        set(&mut t.category_id, &self.category_id);
+        set(&mut t.status, &self.status);
+        set(&mut t.transfer_id, &self.transfer_id);
+        set(&mut t.needs_review, &self.needs_review);
         // The fingerprint identifies the bank's row for duplicate detection. An imported row
         // keeps it whatever the user edits, and keeps the date and amount the bank sent, so
         // the next overlapping import still recognises it. A row typed by hand has no bank

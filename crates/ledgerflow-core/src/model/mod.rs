@@ -16,6 +16,13 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// A patch's field: `Some` replaces the value, `None` keeps it.
+fn set<T: Clone>(field: &mut T, patch: &Option<T>) {
+    if let Some(v) = patch {
+        field.clone_from(v);
+    }
+}
+
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident, $what:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
