@@ -4,51 +4,19 @@
 use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_core::query::{Names, TxQuery, TxView};
-use ledgerflow_core::service::category_paths;
+use ledgerflow_core::service::{self, category_paths};
 use serde::Serialize;
 
 use crate::error::Problem;
 
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct AccountView {
-    pub id: i64,
-    pub name: String,
-    pub institution: Option<String>,
-    pub kind: AccountKind,
-    pub currency: String,
-    pub opening_balance: String,
-    pub balance: String,
-    pub balance_minor: i64,
-    pub archived: bool,
-}
+pub(crate) use ledgerflow_core::service::{AccountView, account_view};
 
+/// Every account with its balance.
 pub(crate) async fn account_views(
     s: &dyn Store,
     archived: bool,
 ) -> Result<Vec<AccountView>, Problem> {
-    let sums: std::collections::HashMap<i64, i64> = s.account_sums().await?.into_iter().collect();
-    Ok(s.list_accounts(archived)
-        .await?
-        .into_iter()
-        .map(|a| account_view(a, &sums))
-        .collect())
-}
-
-pub(crate) fn account_view(a: Account, sums: &std::collections::HashMap<i64, i64>) -> AccountView {
-    let balance = a
-        .opening_balance_minor
-        .saturating_add(sums.get(&a.id).copied().unwrap_or(0));
-    AccountView {
-        id: a.id,
-        institution: a.institution,
-        kind: a.kind,
-        currency: a.currency.to_string(),
-        opening_balance: a.currency.format_minor(a.opening_balance_minor),
-        balance: a.currency.format_minor(balance),
-        balance_minor: balance,
-        archived: a.archived,
-        name: a.name,
-    }
+    Ok(service::account_views(s, archived).await?)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,5 +1,9 @@
-//! Accounts: finding one by name or id, the archived-account rule, creating and changing one.
+//! Accounts: finding one by name or id, the archived-account rule, creating and changing one,
+//! and accounts with their balances as both faces show them.
 
+use std::collections::HashMap;
+
+use serde::Serialize;
 use tracing::instrument;
 
 use crate::error::CoreError;
@@ -113,4 +117,58 @@ fn blank_is_none(s: Option<&str>) -> Option<String> {
     s.map(str::trim)
         .filter(|i| !i.is_empty())
         .map(str::to_string)
+}
+
+/// An account with its balance (opening balance plus every transaction), amounts as decimal
+/// text: what `account list --json` prints and the API answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    pub id: i64,
+    pub name: String,
+    pub institution: Option<String>,
+    pub kind: AccountKind,
+    pub currency: String,
+    pub opening_balance: String,
+    pub balance: String,
+    pub balance_minor: i64,
+    pub archived: bool,
+}
+
+/// An account's view, given the sums of its transactions by account id.
+pub fn account_view(a: Account, sums: &HashMap<i64, i64>) -> Result<AccountView, CoreError> {
+    let balance = a
+        .opening_balance_minor
+        .checked_add(sums.get(&a.id).copied().unwrap_or(0))
+        .ok_or_else(|| {
+            CoreError::Refused(format!(
+                "the balance of account \"{}\" does not fit in 64 bits",
+                a.name
+            ))
+        })?;
+    Ok(AccountView {
+        id: a.id,
+        institution: a.institution,
+        kind: a.kind,
+        currency: a.currency.to_string(),
+        opening_balance: a.currency.format_minor(a.opening_balance_minor),
+        balance: a.currency.format_minor(balance),
+        balance_minor: balance,
+        archived: a.archived,
+        name: a.name,
+    })
+}
+
+/// The sums of every account's transactions, by account id.
+pub async fn account_sums(s: &dyn Store) -> Result<HashMap<i64, i64>, CoreError> {
+    Ok(s.account_sums().await?.into_iter().collect())
+}
+
+/// Every account (archived ones too with `archived`) with its balance.
+pub async fn account_views(s: &dyn Store, archived: bool) -> Result<Vec<AccountView>, CoreError> {
+    let sums = account_sums(s).await?;
+    s.list_accounts(archived)
+        .await?
+        .into_iter()
+        .map(|a| account_view(a, &sums))
+        .collect()
 }

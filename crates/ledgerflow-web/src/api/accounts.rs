@@ -22,8 +22,8 @@ pub(super) async fn get_account(
     Path(id): Path<i64>,
 ) -> Result<Json<AccountView>, Problem> {
     let a = st.store.get_account(id).await?;
-    let sums = st.store.account_sums().await?.into_iter().collect();
-    Ok(Json(account_view(a, &sums)))
+    let sums = service::account_sums(st.store.as_ref()).await?;
+    Ok(Json(account_view(a, &sums)?))
 }
 
 #[derive(Deserialize)]
@@ -62,7 +62,7 @@ pub(super) async fn create_account(
     let a = service::create_account(st.store.as_ref(), &who.actor(), &input).await?;
     Ok((
         StatusCode::CREATED,
-        Json(account_view(a, &Default::default())),
+        Json(account_view(a, &Default::default())?),
     ))
 }
 
@@ -91,6 +91,6 @@ pub(super) async fn update_account(
     };
     service::update_account(st.store.as_ref(), &who.actor(), id, &changes).await?;
     let a = st.store.get_account(id).await?;
-    let sums = st.store.account_sums().await?.into_iter().collect();
-    Ok(Json(account_view(a, &sums)))
+    let sums = service::account_sums(st.store.as_ref()).await?;
+    Ok(Json(account_view(a, &sums)?))
 }

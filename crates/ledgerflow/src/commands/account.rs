@@ -1,11 +1,8 @@
 //! `ledgerflow account add|list|edit|archive|unarchive`.
 
-use std::collections::HashMap;
-
 use ledgerflow_core::Store;
 use ledgerflow_core::model::AccountKind;
 use ledgerflow_core::service::{self, AccountChanges, AccountInput, account_by_name};
-use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
 
@@ -53,19 +50,6 @@ pub enum Cmd {
     Archive { name: String },
     /// Bring an archived account back.
     Unarchive { name: String },
-}
-
-#[derive(Serialize)]
-struct AccountView {
-    id: i64,
-    name: String,
-    institution: Option<String>,
-    kind: AccountKind,
-    currency: String,
-    opening_balance: String,
-    balance: String,
-    balance_minor: i64,
-    archived: bool,
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
@@ -153,34 +137,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
 }
 
 async fn list(s: &dyn Store, all: bool, json: bool) -> anyhow::Result<()> {
-    let sums: HashMap<i64, i64> = s.account_sums().await?.into_iter().collect();
-    let views: Vec<AccountView> = s
-        .list_accounts(all)
-        .await?
-        .into_iter()
-        .map(|a| {
-            let bal = a
-                .opening_balance_minor
-                .checked_add(sums.get(&a.id).copied().unwrap_or(0))
-                .ok_or_else(|| {
-                    ledgerflow_core::CoreError::Refused(format!(
-                        "the balance of account \"{}\" does not fit in 64 bits",
-                        a.name
-                    ))
-                })?;
-            anyhow::Ok(AccountView {
-                id: a.id,
-                institution: a.institution.clone(),
-                kind: a.kind,
-                currency: a.currency.to_string(),
-                opening_balance: a.currency.format_minor(a.opening_balance_minor),
-                balance: a.currency.format_minor(bal),
-                balance_minor: bal,
-                archived: a.archived,
-                name: a.name,
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let views = service::account_views(s, all).await?;
     if json {
         print_json(&views)?;
     } else if views.is_empty() {
