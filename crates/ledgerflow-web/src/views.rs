@@ -1,10 +1,10 @@
-//! What the API and the pages both show: accounts with their balances, categories with their
-//! paths, a page of the transaction list and one transaction, as views.
+//! What the API and the pages both show: accounts with their balances and categories with their
+//! paths (core's views, as `Problem` results), a page of the transaction list and one
+//! transaction.
 
 use ledgerflow_core::Store;
-use ledgerflow_core::model::*;
 use ledgerflow_core::query::{Names, TxQuery, TxView};
-use ledgerflow_core::service::{self, category_paths};
+use ledgerflow_core::service;
 use serde::Serialize;
 
 use crate::error::Problem;
@@ -19,31 +19,11 @@ pub(crate) async fn account_views(
     Ok(service::account_views(s, archived).await?)
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct CategoryView {
-    pub id: i64,
-    pub name: String,
-    pub path: String,
-    pub parent_id: Option<i64>,
-    pub kind: CategoryKind,
-}
+pub(crate) use ledgerflow_core::service::CategoryView;
 
 /// Every category with its full path, in path order.
 pub(crate) async fn category_views(s: &dyn Store) -> Result<Vec<CategoryView>, Problem> {
-    let all = s.list_categories().await?;
-    let by_id: std::collections::HashMap<i64, &Category> = all.iter().map(|c| (c.id, c)).collect();
-    Ok(category_paths(&all)
-        .into_iter()
-        .filter_map(|(id, path)| {
-            by_id.get(&id).map(|c| CategoryView {
-                id,
-                name: c.name.clone(),
-                path,
-                parent_id: c.parent_id,
-                kind: c.kind,
-            })
-        })
-        .collect())
+    Ok(service::category_views(s).await?)
 }
 
 #[derive(Serialize)]

@@ -1,6 +1,7 @@
-//! Categories: paths ("Food:Groceries"), resolving what a user typed, the tree's rules, and
-//! creating and changing a category.
+//! Categories: paths ("Food:Groceries"), resolving what a user typed, the tree's rules,
+//! creating and changing a category, and the tree as both faces show it.
 
+use serde::Serialize;
 use tracing::instrument;
 
 use crate::error::{CoreError, ValidationError};
@@ -226,6 +227,38 @@ pub async fn update_category(
         kind: c.kind,
     };
     Ok(s.update_category(actor, id, &patch).await?)
+}
+
+/// A category with its full path: what `category list --json` prints and the API answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryView {
+    pub id: i64,
+    pub name: String,
+    pub path: String,
+    pub parent_id: Option<i64>,
+    pub kind: CategoryKind,
+}
+
+/// Every category of `all` with its full path, in path order.
+pub fn category_views_of(all: &[Category]) -> Vec<CategoryView> {
+    let by_id: std::collections::HashMap<i64, &Category> = all.iter().map(|c| (c.id, c)).collect();
+    category_paths(all)
+        .into_iter()
+        .filter_map(|(id, path)| {
+            by_id.get(&id).map(|c| CategoryView {
+                id,
+                name: c.name.clone(),
+                path,
+                parent_id: c.parent_id,
+                kind: c.kind,
+            })
+        })
+        .collect()
+}
+
+/// Every category with its full path, in path order.
+pub async fn category_views(s: &dyn Store) -> Result<Vec<CategoryView>, CoreError> {
+    Ok(category_views_of(&s.list_categories().await?))
 }
 
 #[cfg(test)]

@@ -4,9 +4,8 @@
 use ledgerflow_core::model::CategoryKind;
 use ledgerflow_core::service::{
     self, CATEGORY_SEP, CategoryChanges, CategoryInput, CategorySpec, category_paths,
-    resolve_category,
+    category_views_of, resolve_category,
 };
-use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
 
@@ -39,15 +38,6 @@ pub enum Cmd {
         #[arg(long)]
         top: bool,
     },
-}
-
-#[derive(Serialize)]
-struct CategoryView {
-    id: i64,
-    path: String,
-    name: String,
-    parent_id: Option<i64>,
-    kind: CategoryKind,
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
@@ -83,18 +73,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 crate::out!("Added category \"{path}\" (id {}, {})", c.id, c.kind);
             }
             Cmd::List { json } => {
-                let views: Vec<CategoryView> = category_paths(&all)
-                    .into_iter()
-                    .filter_map(|(id, path)| {
-                        all.iter().find(|c| c.id == id).map(|c| CategoryView {
-                            id,
-                            path,
-                            name: c.name.clone(),
-                            parent_id: c.parent_id,
-                            kind: c.kind,
-                        })
-                    })
-                    .collect();
+                let views = category_views_of(&all);
                 if *json {
                     print_json(&views)?;
                 } else if views.is_empty() {
