@@ -1,11 +1,10 @@
-//! What the API and the pages both show: accounts with their balances and categories with their
-//! paths (core's views, as `Problem` results), a page of the transaction list and one
-//! transaction.
+//! What the API and the pages both show: accounts with their balances, categories with their
+//! paths, a page of the transaction list and one transaction (core's views, as `Problem`
+//! results).
 
 use ledgerflow_core::Store;
-use ledgerflow_core::query::{Names, TxQuery, TxView};
+use ledgerflow_core::query::{TxQuery, TxView};
 use ledgerflow_core::service;
-use serde::Serialize;
 
 use crate::error::Problem;
 
@@ -26,24 +25,15 @@ pub(crate) async fn category_views(s: &dyn Store) -> Result<Vec<CategoryView>, P
     Ok(service::category_views(s).await?)
 }
 
-#[derive(Serialize)]
-pub(crate) struct TxList {
-    pub items: Vec<TxView>,
-    pub next_cursor: Option<String>,
-}
+pub(crate) use ledgerflow_core::service::TxList;
 
-/// One page of the transaction list, as the API and the page show it.
+/// One page of the transaction list, as the API and the page show it (50 rows by default).
 pub(crate) async fn tx_page(s: &dyn Store, q: &TxQuery) -> Result<TxList, Problem> {
-    let filter = q.filter(s, 50).await?;
-    let page = s.list_transactions(&filter).await?;
-    let names = Names::load(s).await?;
-    Ok(TxList {
-        next_cursor: page.next_cursor.map(|c| c.encode()),
-        items: page.items.into_iter().map(|t| names.view(t)).collect(),
-    })
+    Ok(service::tx_page(s, q, 50).await?)
 }
 
+/// One transaction as a view.
 pub(crate) async fn tx_view(s: &dyn Store, id: i64) -> Result<TxView, Problem> {
     let t = s.get_transaction(id).await?;
-    Ok(Names::load(s).await?.view(t))
+    Ok(service::tx_view(s, t).await?)
 }

@@ -1,6 +1,6 @@
 //! Transactions: adding, changing, categorising many and deleting, with the rules every face
-//! shares (an archived account's rows are frozen; text and category checks), and a row's
-//! history from the journal.
+//! shares (an archived account's rows are frozen; text and category checks); a page of the list
+//! and one row as views; and a row's history from the journal.
 
 use serde::Serialize;
 use tracing::instrument;
@@ -8,7 +8,7 @@ use tracing::instrument;
 use crate::error::{CoreError, ValidationError};
 use crate::journal::Entity;
 use crate::model::{Account, Actor, NewTransaction, Transaction, TransactionPatch, TxStatus};
-use crate::query::MAX_LIMIT;
+use crate::query::{MAX_LIMIT, Names, TxQuery, TxView};
 use crate::service::{
     CategorySpec, category_id, category_id_in, check_text, ensure_not_archived, parse_date,
     refuse_if_archived,
@@ -179,6 +179,30 @@ pub async fn categorize_many(
     }
     s.update_transactions(actor, &changes).await?;
     Ok(changes.len())
+}
+
+/// One page of the transaction list: its rows as views and the cursor of the next page.
+#[derive(Debug, Serialize)]
+pub struct TxList {
+    pub items: Vec<TxView>,
+    pub next_cursor: Option<String>,
+}
+
+/// One page of the transaction list for a request as typed (`default_limit` rows unless it
+/// says otherwise).
+pub async fn tx_page(s: &dyn Store, q: &TxQuery, default_limit: u32) -> Result<TxList, CoreError> {
+    let filter = q.filter(s, default_limit).await?;
+    let page = s.list_transactions(&filter).await?;
+    let names = Names::load(s).await?;
+    Ok(TxList {
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+        items: page.items.into_iter().map(|t| names.view(t)).collect(),
+    })
+}
+
+/// A transaction as a view (account and category by name, amounts as decimal text).
+pub async fn tx_view(s: &dyn Store, t: Transaction) -> Result<TxView, CoreError> {
+    Ok(Names::load(s).await?.view(t))
 }
 
 /// One change to a transaction, from the journal.

@@ -1,8 +1,8 @@
 //! `ledgerflow tx add|list|edit|delete`.
 
 use ledgerflow_core::model::{TxSort, TxStatus};
-use ledgerflow_core::query::{Names, TxQuery, TxView};
-use ledgerflow_core::service::{self, CategorySpec, TxChanges, TxInput, account_by_name};
+use ledgerflow_core::query::TxQuery;
+use ledgerflow_core::service::{self, CategorySpec, TxChanges, TxInput, TxList, account_by_name};
 use ledgerflow_core::{Store, ValidationError};
 
 use crate::context::{Ctx, print_json, print_table};
@@ -135,7 +135,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            let view = Names::load(s).await?.view(t);
+            let view = service::tx_view(s, t).await?;
             if *json {
                 print_json(&view)?;
             } else {
@@ -174,7 +174,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 reviewed: *reviewed,
             };
             let after = service::patch_transaction(s, &ctx.actor, *id, &changes).await?;
-            let view = Names::load(s).await?.view(after);
+            let view = service::tx_view(s, after).await?;
             if *json {
                 print_json(&view)?;
             } else {
@@ -222,14 +222,14 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         cursor: args.cursor.clone(),
         flags: true,
     };
-    let filter = query.filter(s, args.limit).await?;
-    let page = s.list_transactions(&filter).await?;
-    let names = Names::load(s).await?;
-    let next = page.next_cursor.map(|c| c.encode());
-    let items: Vec<TxView> = page.items.into_iter().map(|t| names.view(t)).collect();
+    let page = service::tx_page(s, &query, args.limit).await?;
     if args.json {
-        return print_json(&serde_json::json!({ "items": items, "next_cursor": next }));
+        return print_json(&page);
     }
+    let TxList {
+        items,
+        next_cursor: next,
+    } = page;
     if items.is_empty() {
         crate::out!("No transactions match.");
         return Ok(());
