@@ -1,7 +1,7 @@
-//! Errors of the domain layer.
+//! Errors of the domain layer, and of the stores below it (defined here so that errors,
+//! the model and the store trait depend on each other in one direction only).
 
 use crate::money::MoneyError;
-use crate::store::StoreError;
 
 /// Bad input from a user: one sentence that names the offending thing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,3 +31,34 @@ pub enum CoreError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Errors from a store. Engines map their driver errors onto these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// "transaction 42", "account \"Visa\"".
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// A uniqueness or reference rule was broken ("an account named \"Visa\" already exists").
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the store at {location} is not initialised: run `ledgerflow init` first")]
+    NotInitialized { location: String },
+    #[error("the store at {location} is already initialised (lineage {lineage})")]
+    AlreadyInitialized { location: String, lineage: String },
+    #[error(
+        "the store's schema is version {store}, newer than this ledgerflow knows ({binary}): upgrade ledgerflow before opening it"
+    )]
+    SchemaTooNew { store: i64, binary: i64 },
+    /// The location given is not one LedgerFlow can use (bad input, not an outage).
+    #[error("{location}: {reason}")]
+    InvalidLocation { location: String, reason: String },
+    /// The store cannot be reached or opened.
+    #[error("cannot open the store at {location}: {reason}")]
+    Unavailable { location: String, reason: String },
+    #[error("database error: {0}")]
+    Database(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -140,7 +140,7 @@ pub async fn html_problems(req: Request, next: Next) -> Response {
         return resp;
     };
     if p.status == StatusCode::UNAUTHORIZED && is_get && !htmx {
-        return Redirect::to(&format!("/login?next={}", crate::pages::url_encode(&back)))
+        return Redirect::to(&format!("/login?next={}", crate::html::url_encode(&back)))
             .into_response();
     }
     if htmx {
@@ -150,10 +150,10 @@ pub async fn html_problems(req: Request, next: Next) -> Response {
             [("hx-retarget", "#flash"), ("hx-reswap", "innerHTML")],
             Html(format!(
                 "<p class=\"error\" role=\"alert\">{}</p>",
-                crate::pages::escape(&p.message)
+                crate::html::escape(&p.message)
             )),
         )
             .into_response();
     }
-    crate::pages::problem_page(&p)
+    crate::html::problem_page(&p)
 }

@@ -51,12 +51,7 @@ async fn every_endpoint_enforces_its_role_for_tokens_and_sessions() {
     let acct = app.with_rows(30).await;
     let tx = app.first_tx("").await;
     let cat = app
-        .json(
-            Method::POST,
-            "/api/v1/categories",
-            &app.editor,
-            json!({"name": "Misc"}),
-        )
+        .post_json("/api/v1/categories", &app.editor, json!({"name": "Misc"}))
         .await
         .json()["id"]
         .as_i64()
@@ -292,9 +287,7 @@ async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
     let body = json!({"name": "Savings"});
     // API writes by session: header required.
     for who in [&no_csrf, &wrong] {
-        let r = app
-            .json(Method::POST, "/api/v1/accounts", who, body.clone())
-            .await;
+        let r = app.post_json("/api/v1/accounts", who, body.clone()).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
         assert!(r.body.contains("CSRF"));
     }
@@ -304,9 +297,7 @@ async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
         StatusCode::OK
     );
     assert_eq!(
-        app.json(Method::POST, "/api/v1/accounts", &good, body)
-            .await
-            .status,
+        app.post_json("/api/v1/accounts", &good, body).await.status,
         StatusCode::CREATED
     );
     // Page forms: the field or the header.
@@ -392,24 +383,14 @@ async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
 async fn sign_in_sets_a_safe_cookie_and_repeated_failures_are_throttled() {
     let app = TestApp::sqlite().await;
     // The session cookie: HttpOnly, SameSite, not readable by scripts; Secure only over HTTPS.
-    let page = app.get("/login", &As::Nobody).await;
-    let login = cookie_value(&page.headers, "lf_login").expect("login csrf cookie");
-    let body = form_body(&[
-        ("csrf", &login),
+    let login = app.login_cookie().await;
+    let fields = [
+        ("csrf", login.as_str()),
         ("name", "ada"),
         ("password", PASSWORD),
         ("next", "/"),
-    ]);
-    let r = app
-        .send(
-            Method::POST,
-            "/login",
-            &As::Nobody,
-            Some("application/x-www-form-urlencoded"),
-            body.clone().into_bytes(),
-            &[("cookie", &format!("lf_login={login}"))],
-        )
-        .await;
+    ];
+    let r = app.post_login(&fields, Some(&login)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let line = set_cookie_line(&r.headers, "lf_session");
     for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
@@ -417,16 +398,7 @@ async fn sign_in_sets_a_safe_cookie_and_repeated_failures_are_throttled() {
     }
     assert!(!line.contains("Secure"), "plain HTTP on loopback: {line}");
     // The sign-in form without its cookie (a cross-site post) is refused.
-    let r = app
-        .send(
-            Method::POST,
-            "/login",
-            &As::Nobody,
-            Some("application/x-www-form-urlencoded"),
-            body.into_bytes(),
-            &[],
-        )
-        .await;
+    let r = app.post_login(&fields, None).await;
     assert!(cookie_value(&r.headers, "lf_session").is_none());
     assert!(
         r.body.contains("expired or came from another site"),
@@ -451,12 +423,7 @@ async fn sign_in_sets_a_safe_cookie_and_repeated_failures_are_throttled() {
     let r = app.sign_in("nobody", PASSWORD).await.expect_err("unknown");
     assert!(r.body.contains("Wrong name or password"));
     // A disabled user cannot sign in, and their tokens stop working.
-    let vera = app
-        .store()
-        .find_user("ed")
-        .await
-        .expect("find")
-        .expect("ed");
+    let vera = app.user("ed").await;
     let r = app
         .form(
             &format!("/users/{}", vera.id),
@@ -485,12 +452,7 @@ async fn tokens_act_with_their_users_role_until_revoked() {
         StatusCode::OK
     );
     let r = app
-        .json(
-            Method::POST,
-            "/api/v1/accounts",
-            &app.viewer,
-            json!({"name": "X"}),
-        )
+        .post_json("/api/v1/accounts", &app.viewer, json!({"name": "X"}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(
@@ -515,12 +477,7 @@ async fn tokens_act_with_their_users_role_until_revoked() {
         assert!(r.headers.contains_key("www-authenticate"));
     }
     // An admin creates a token on the users page: shown once, works, is revoked.
-    let vera = app
-        .store()
-        .find_user("vera")
-        .await
-        .expect("find")
-        .expect("vera");
+    let vera = app.user("vera").await;
     let admin = app.sign_in("ada", PASSWORD).await.expect("ada");
     let r = app
         .form(
@@ -576,12 +533,7 @@ async fn tokens_act_with_their_users_role_until_revoked() {
         StatusCode::CREATED
     );
     // An admin cannot lock themself out.
-    let ada = app
-        .store()
-        .find_user("ada")
-        .await
-        .expect("find")
-        .expect("ada");
+    let ada = app.user("ada").await;
     let r = app
         .form(&format!("/users/{}", ada.id), &admin, &[("role", "viewer")])
         .await;
@@ -638,28 +590,23 @@ async fn the_setup_link_creates_the_first_admin_once() {
         app(get(&format!("/setup?token={secret}"))).await.0,
         StatusCode::OK
     );
-    let post = |fields: &[(&str, &str)]| {
+    // The setup form: the link's secret, a name, and the password twice.
+    let setup = |name: &str, password: &str| {
+        let fields = [
+            ("token", secret.as_str()),
+            ("name", name),
+            ("password", password),
+            ("password2", password),
+        ];
         axum::http::Request::post("/setup")
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from(form_body(fields)))
+            .body(axum::body::Body::from(form_body(&fields)))
             .expect("req")
     };
-    let (status, _, body) = app(post(&[
-        ("token", &secret),
-        ("name", "root"),
-        ("password", "short"),
-        ("password2", "short"),
-    ]))
-    .await;
+    let (status, _, body) = app(setup("root", "short")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("too short"), "{body}");
-    let (status, headers, _) = app(post(&[
-        ("token", &secret),
-        ("name", "root"),
-        ("password", PASSWORD),
-        ("password2", PASSWORD),
-    ]))
-    .await;
+    let (status, headers, _) = app(setup("root", PASSWORD)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cookie = cookie_value(&headers, "lf_session").expect("signed in");
     let me = axum::http::Request::get("/api/v1/me")
@@ -669,13 +616,7 @@ async fn the_setup_link_creates_the_first_admin_once() {
     let (_, _, body) = app(me).await;
     assert!(body.contains("\"role\":\"admin\""), "{body}");
     // Used once: refused now.
-    let (status, _, _) = app(post(&[
-        ("token", &secret),
-        ("name", "root2"),
-        ("password", PASSWORD),
-        ("password2", PASSWORD),
-    ]))
-    .await;
+    let (status, _, _) = app(setup("root2", PASSWORD)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(state.store.list_users().await.expect("users").len(), 1);
 }
@@ -719,42 +660,12 @@ async fn a_password_change_ends_the_other_sessions() {
             .contains("Change my password")
     );
     let new_pw = "a-new-password-42";
-    let r = app
-        .form(
-            "/account/password",
-            &first,
-            &[
-                ("current", "not-my-password"),
-                ("password", new_pw),
-                ("password2", new_pw),
-            ],
-        )
-        .await;
+    let r = app.change_password(&first, "not-my-password", new_pw).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("current password is wrong"), "{}", r.body);
-    let r = app
-        .form(
-            "/account/password",
-            &first,
-            &[
-                ("current", PASSWORD),
-                ("password", "short"),
-                ("password2", "short"),
-            ],
-        )
-        .await;
+    let r = app.change_password(&first, PASSWORD, "short").await;
     assert!(r.body.contains("too short"), "{}", r.body);
-    let r = app
-        .form(
-            "/account/password",
-            &first,
-            &[
-                ("current", PASSWORD),
-                ("password", new_pw),
-                ("password2", new_pw),
-            ],
-        )
-        .await;
+    let r = app.change_password(&first, PASSWORD, new_pw).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert_eq!(r.location(), "/account?changed=1");
     let renewed = cookie_value(&r.headers, "lf_session").expect("a new session for this browser");
@@ -779,13 +690,7 @@ async fn a_password_change_ends_the_other_sessions() {
     // An admin resets ed's password on the Users page: ed's sessions end.
     let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
     let admin = app.sign_in("ada", PASSWORD).await.expect("ada");
-    let ed_id = app
-        .store()
-        .find_user("ed")
-        .await
-        .expect("find")
-        .expect("ed")
-        .id;
+    let ed_id = app.user("ed").await.id;
     let r = app
         .form(&format!("/users/{ed_id}"), &admin, &[("password", new_pw)])
         .await;

@@ -12,19 +12,13 @@ async fn w1_bulk_categorize_with_one_unknown_id_changes_nothing() {
     for app in TestApp::both().await {
         app.with_rows(5).await;
         let r = app
-            .json(
-                Method::POST,
-                "/api/v1/categories",
-                &app.editor,
-                json!({"name": "Food"}),
-            )
+            .post_json("/api/v1/categories", &app.editor, json!({"name": "Food"}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let a = app.first_tx("").await;
         let b = app.first_tx("q=2").await;
         let r = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/transactions/categorize",
                 &app.editor,
                 json!({"ids": [a, b, 999_999_999], "category": "Food"}),
@@ -41,8 +35,7 @@ async fn w1_bulk_categorize_with_one_unknown_id_changes_nothing() {
         }
         // All known: all change, in one go.
         let r = app
-            .json(
-                Method::POST,
+            .post_json(
                 "/api/v1/transactions/categorize",
                 &app.editor,
                 json!({"ids": [a, b, a], "category": "Food"}),
@@ -62,12 +55,7 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
     let app = TestApp::sqlite().await;
     for name in ["Bills", "Rent"] {
         let r = app
-            .json(
-                Method::POST,
-                "/api/v1/categories",
-                &app.editor,
-                json!({"name": name}),
-            )
+            .post_json("/api/v1/categories", &app.editor, json!({"name": name}))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
@@ -91,12 +79,7 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
     }
     let r = app
-        .json(
-            Method::POST,
-            "/api/v1/categories",
-            &app.editor,
-            json!({"name": "none"}),
-        )
+        .post_json("/api/v1/categories", &app.editor, json!({"name": "none"}))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let names: Vec<String> = app
@@ -112,24 +95,14 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
 
 /// Signs in with `next` and returns where the server sends the browser (and its status).
 async fn sign_in_to(app: &TestApp, next: &str) -> (StatusCode, String) {
-    let page = app.get("/login", &As::Nobody).await;
-    let login = cookie_value(&page.headers, "lf_login").expect("login cookie");
-    let body = form_body(&[
-        ("csrf", &login),
+    let login = app.login_cookie().await;
+    let fields = [
+        ("csrf", login.as_str()),
         ("name", "ed"),
         ("password", PASSWORD),
         ("next", next),
-    ]);
-    let r = app
-        .send(
-            Method::POST,
-            "/login",
-            &As::Nobody,
-            Some("application/x-www-form-urlencoded"),
-            body.into_bytes(),
-            &[("cookie", &format!("lf_login={login}"))],
-        )
-        .await;
+    ];
+    let r = app.post_login(&fields, Some(&login)).await;
     (r.status, r.location())
 }
 
@@ -184,8 +157,7 @@ async fn c2_the_dashboard_never_adds_two_currencies_together() {
     let app = TestApp::sqlite().await;
     let usd = app.with_rows(0).await;
     let r = app
-        .json(
-            Method::POST,
+        .post_json(
             "/api/v1/accounts",
             &app.editor,
             json!({"name": "Euro", "kind": "checking", "currency": "EUR"}),
@@ -201,14 +173,7 @@ async fn c2_the_dashboard_never_adds_two_currencies_together() {
     .await;
     let today = chrono::Utc::now().date_naive().to_string();
     for (acct, amount) in [(usd, "-88.45"), (eur, "-30.00")] {
-        let r = app
-            .json(
-                Method::POST,
-                "/api/v1/transactions",
-                &app.editor,
-                json!({"account": acct, "date": today, "amount": amount, "payee": "Shop", "category": "Food"}),
-            )
-            .await;
+        let r = app.post_json("/api/v1/transactions", &app.editor, json!({"account": acct, "date": today, "amount": amount, "payee": "Shop", "category": "Food"})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
@@ -312,30 +277,10 @@ async fn w9_wrong_current_passwords_are_throttled_apart_from_sign_in() {
     let app = TestApp::sqlite().await;
     let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
     for _ in 0..5 {
-        let r = app
-            .form(
-                "/account/password",
-                &ed,
-                &[
-                    ("current", "wrong"),
-                    ("password", "new-password-123"),
-                    ("password2", "new-password-123"),
-                ],
-            )
-            .await;
+        let r = app.change_password(&ed, "wrong", "new-password-123").await;
         assert!(r.body.contains("current password is wrong"), "{}", r.body);
     }
-    let r = app
-        .form(
-            "/account/password",
-            &ed,
-            &[
-                ("current", PASSWORD),
-                ("password", "new-password-123"),
-                ("password2", "new-password-123"),
-            ],
-        )
-        .await;
+    let r = app.change_password(&ed, PASSWORD, "new-password-123").await;
     assert!(
         r.body.contains("Too many wrong current passwords"),
         "{}",

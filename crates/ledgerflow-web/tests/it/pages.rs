@@ -125,8 +125,7 @@ async fn the_list_searches_filters_and_changes_categories_inline() {
     let app = TestApp::sqlite().await;
     app.with_rows(200).await;
     let cat = app
-        .json(
-            Method::POST,
+        .post_json(
             "/api/v1/categories",
             &app.editor,
             json!({"name": "Groceries"}),
@@ -232,14 +231,7 @@ async fn the_dashboard_draws_this_months_spending_and_the_safety_page_backs_up()
         ("-35.50", None),
         ("2500.00", None),
     ] {
-        let r = app
-            .json(
-                Method::POST,
-                "/api/v1/transactions",
-                &app.editor,
-                json!({"account": acct, "date": today, "amount": amount, "payee": "X", "category": cat}),
-            )
-            .await;
+        let r = app.post_json("/api/v1/transactions", &app.editor, json!({"account": acct, "date": today, "amount": amount, "payee": "X", "category": cat})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     let ada = app.sign_in("ada", PASSWORD).await.expect("ada");

@@ -1,11 +1,8 @@
 //! `ledgerflow account add|list|edit|archive|unarchive`.
 
-use std::collections::HashMap;
-
-use ledgerflow_core::Currency;
-use ledgerflow_core::model::{AccountKind, AccountPatch, NewAccount};
-use ledgerflow_core::service::{account_by_name, check_name};
-use serde::Serialize;
+use ledgerflow_core::Store;
+use ledgerflow_core::model::AccountKind;
+use ledgerflow_core::service::{self, AccountChanges, AccountInput, account_by_name};
 
 use crate::context::{Ctx, print_json, print_table};
 
@@ -55,19 +52,6 @@ pub enum Cmd {
     Unarchive { name: String },
 }
 
-#[derive(Serialize)]
-struct AccountView {
-    id: i64,
-    name: String,
-    institution: Option<String>,
-    kind: AccountKind,
-    currency: String,
-    opening_balance: String,
-    balance: String,
-    balance_minor: i64,
-    archived: bool,
-}
-
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     let store = ctx.store().await?;
     let s = store.as_ref();
@@ -81,24 +65,18 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 opening_balance,
                 json,
             } => {
-                let currency = Currency::from_code(currency)?;
-                let opening = opening_balance
-                    .as_deref()
-                    .map(|t| currency.parse_amount(t))
-                    .transpose()?
-                    .unwrap_or(0);
-                let a = s
-                    .create_account(
-                        &ctx.actor,
-                        &NewAccount {
-                            name: check_name("account", name)?,
-                            institution: institution.clone().filter(|i| !i.trim().is_empty()),
-                            kind: *kind,
-                            currency,
-                            opening_balance_minor: opening,
-                        },
-                    )
-                    .await?;
+                let a = service::create_account(
+                    s,
+                    &ctx.actor,
+                    &AccountInput {
+                        name,
+                        institution: institution.as_deref(),
+                        kind: *kind,
+                        currency,
+                        opening_balance: opening_balance.as_deref(),
+                    },
+                )
+                .await?;
                 if *json {
                     print_json(&a)?;
                 } else {
@@ -112,56 +90,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                     );
                 }
             }
-            Cmd::List { all, json } => {
-                let sums: HashMap<i64, i64> = s.account_sums().await?.into_iter().collect();
-                let views: Vec<AccountView> = s
-                    .list_accounts(*all)
-                    .await?
-                    .into_iter()
-                    .map(|a| {
-                        let bal = a
-                            .opening_balance_minor
-                            .checked_add(sums.get(&a.id).copied().unwrap_or(0))
-                            .ok_or_else(|| {
-                                ledgerflow_core::CoreError::Refused(format!(
-                                    "the balance of account \"{}\" does not fit in 64 bits",
-                                    a.name
-                                ))
-                            })?;
-                        anyhow::Ok(AccountView {
-                            id: a.id,
-                            institution: a.institution.clone(),
-                            kind: a.kind,
-                            currency: a.currency.to_string(),
-                            opening_balance: a.currency.format_minor(a.opening_balance_minor),
-                            balance: a.currency.format_minor(bal),
-                            balance_minor: bal,
-                            archived: a.archived,
-                            name: a.name,
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                if *json {
-                    print_json(&views)?;
-                } else if views.is_empty() {
-                    crate::out!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
-                } else {
-                    let rows: Vec<Vec<String>> = views
-                        .iter()
-                        .map(|v| {
-                            vec![
-                                v.id.to_string(),
-                                v.name.clone(),
-                                v.kind.to_string(),
-                                v.institution.clone().unwrap_or_default(),
-                                format!("{} {}", v.balance, v.currency),
-                                if v.archived { "archived".into() } else { String::new() },
-                            ]
-                        })
-                        .collect();
-                    print_table(&["ID", "NAME", "KIND", "INSTITUTION", "BALANCE", ""], &rows);
-                }
-            }
+            Cmd::List { all, json } => list(s, *all, *json).await?,
             Cmd::Edit {
                 name,
                 new_name,
@@ -170,28 +99,24 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 opening_balance,
             } => {
                 let a = account_by_name(s, name).await?;
-                let patch = AccountPatch {
-                    name: new_name.as_deref().map(|n| check_name("account", n)).transpose()?,
-                    institution: institution
-                        .as_ref()
-                        .map(|i| Some(i.trim().to_string()).filter(|i| !i.is_empty())),
+                let changes = AccountChanges {
+                    name: new_name.as_deref(),
+                    institution: institution.as_deref().map(Some),
                     kind: *kind,
-                    opening_balance_minor: opening_balance
-                        .as_deref()
-                        .map(|t| a.currency.parse_amount(t))
-                        .transpose()?,
+                    opening_balance: opening_balance.as_deref(),
                     archived: None,
                 };
-                let after = s.update_account(&ctx.actor, a.id, &patch).await?;
+                let after = service::update_account(s, &ctx.actor, a.id, &changes).await?;
                 crate::out!("Updated account \"{}\" (id {})", after.name, after.id);
             }
             Cmd::Archive { name } | Cmd::Unarchive { name } => {
                 let archive = matches!(cmd, Cmd::Archive { .. });
                 let a = account_by_name(s, name).await?;
-                s.update_account(
+                service::update_account(
+                    s,
                     &ctx.actor,
                     a.id,
-                    &AccountPatch {
+                    &AccountChanges {
                         archived: Some(archive),
                         ..Default::default()
                     },
@@ -209,4 +134,34 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     .await;
     store.close().await;
     result
+}
+
+async fn list(s: &dyn Store, all: bool, json: bool) -> anyhow::Result<()> {
+    let views = service::account_views(s, all).await?;
+    if json {
+        print_json(&views)?;
+    } else if views.is_empty() {
+        crate::out!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
+    } else {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|v| {
+                vec![
+                    v.id.to_string(),
+                    v.name.clone(),
+                    v.kind.to_string(),
+                    v.institution.clone().unwrap_or_default(),
+                    format!("{} {}", v.balance, v.currency),
+                    if v.archived {
+                        "archived".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect();
+        print_table(&["ID", "NAME", "KIND", "INSTITUTION", "BALANCE", ""], &rows);
+    }
+
+    Ok(())
 }

@@ -1,11 +1,11 @@
 //! `ledgerflow category add|list|rename|move`. Categories are addressed by path
 //! ("Food:Groceries") or by a name that is unique.
 
-use ledgerflow_core::model::{CategoryKind, CategoryPatch, NewCategory};
+use ledgerflow_core::model::CategoryKind;
 use ledgerflow_core::service::{
-    CATEGORY_SEP, category_paths, check_category_name, check_no_cycle, resolve_category,
+    self, CATEGORY_SEP, CategoryChanges, CategoryInput, CategorySpec, category_paths,
+    category_views_of, resolve_category,
 };
-use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
 
@@ -40,15 +40,6 @@ pub enum Cmd {
     },
 }
 
-#[derive(Serialize)]
-struct CategoryView {
-    id: i64,
-    path: String,
-    name: String,
-    parent_id: Option<i64>,
-    kind: CategoryKind,
-}
-
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     let store = ctx.store().await?;
     let s = store.as_ref();
@@ -56,29 +47,23 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
         let all = s.list_categories().await?;
         match cmd {
             Cmd::Add { name, parent, kind } => {
-                let name = check_category_name(name)?;
-                let parent = parent
-                    .as_deref()
-                    .map(|p| resolve_category(&all, p))
-                    .transpose()?;
-                let c = s
-                    .create_category(
-                        &ctx.actor,
-                        &NewCategory {
-                            name,
-                            parent_id: parent.map(|p| p.id),
-                            kind: kind
-                                .or(parent.map(|p| p.kind))
-                                .unwrap_or(CategoryKind::Expense),
-                        },
-                    )
-                    .await?;
+                let c = service::create_category(
+                    s,
+                    &ctx.actor,
+                    &CategoryInput {
+                        name,
+                        parent: parent.as_deref().map(CategorySpec::named),
+                        kind: *kind,
+                    },
+                )
+                .await?;
+                let parent = c.parent_id;
                 let path = match parent {
                     Some(p) => {
                         let paths = category_paths(&all);
                         let pp = paths
                             .iter()
-                            .find(|(id, _)| *id == p.id)
+                            .find(|(id, _)| *id == p)
                             .map(|(_, s)| s.clone())
                             .unwrap_or_default();
                         format!("{pp}{CATEGORY_SEP}{}", c.name)
@@ -88,18 +73,7 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                 crate::out!("Added category \"{path}\" (id {}, {})", c.id, c.kind);
             }
             Cmd::List { json } => {
-                let views: Vec<CategoryView> = category_paths(&all)
-                    .into_iter()
-                    .filter_map(|(id, path)| {
-                        all.iter().find(|c| c.id == id).map(|c| CategoryView {
-                            id,
-                            path,
-                            name: c.name.clone(),
-                            parent_id: c.parent_id,
-                            kind: c.kind,
-                        })
-                    })
-                    .collect();
+                let views = category_views_of(&all);
                 if *json {
                     print_json(&views)?;
                 } else if views.is_empty() {
@@ -114,16 +88,17 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
             }
             Cmd::Rename { category, new_name } => {
                 let c = resolve_category(&all, category)?;
-                let name = check_category_name(new_name)?;
-                s.update_category(
+                let after = service::update_category(
+                    s,
                     &ctx.actor,
                     c.id,
-                    &CategoryPatch {
-                        name: Some(name.clone()),
+                    &CategoryChanges {
+                        name: Some(new_name),
                         ..Default::default()
                     },
                 )
                 .await?;
+                let name = after.name;
                 crate::out!("Renamed category \"{}\" to \"{name}\"", c.name);
             }
             Cmd::Move { category, to, top } => {
@@ -136,11 +111,11 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                         .transpose()?
                         .map(|p| p.id)
                 };
-                check_no_cycle(&all, c.id, parent)?;
-                s.update_category(
+                service::update_category(
+                    s,
                     &ctx.actor,
                     c.id,
-                    &CategoryPatch {
+                    &CategoryChanges {
                         parent_id: Some(parent),
                         ..Default::default()
                     },

@@ -1,8 +1,9 @@
 //! `ledgerflow token create|list|revoke`: personal API tokens. A token acts with its user's
 //! role (`Authorization: Bearer TOKEN`); only its SHA-256 is stored, so it is shown once.
 
+use ledgerflow_core::Store;
 use ledgerflow_core::model::{Actor, CredentialKind};
-use ledgerflow_core::{CoreError, Store};
+use ledgerflow_core::service::{self, user_by_name};
 use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
@@ -49,26 +50,12 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     result
 }
 
-async fn find_user(s: &dyn Store, name: &str) -> Result<ledgerflow_core::model::User, CoreError> {
-    s.find_user(name.trim())
-        .await?
-        .ok_or_else(|| CoreError::NotFound(format!("unknown user \"{name}\"")))
-}
-
 async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
     match cmd {
         Cmd::Create { user, name } => {
-            let u = find_user(s, user).await?;
-            if u.disabled {
-                return Err(CoreError::Refused(format!(
-                    "user \"{}\" is disabled: enable it first",
-                    u.name
-                ))
-                .into());
-            }
-            let label = ledgerflow_core::service::check_name("token", name)?;
-            let (cred, secret) =
-                ledgerflow_web::auth::create_token(s, &Actor::cli(), &u, &label).await?;
+            let u = user_by_name(s, user).await?;
+            let (cred, secret) = service::create_token(s, &Actor::cli(), &u, name).await?;
+            let label = &cred.name;
             tracing::info!(user = %u.name, token = %label, id = cred.id, "API token created");
             crate::out!(
                 "Created token {} \"{label}\" for {} ({}). It is shown only now: keep it in a password manager.",
@@ -81,7 +68,7 @@ async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
         Cmd::List { user, all, json } => {
             let users = s.list_users().await?;
             let only = match user {
-                Some(n) => Some(find_user(s, n).await?.id),
+                Some(n) => Some(user_by_name(s, n).await?.id),
                 None => None,
             };
             let views: Vec<TokenView> = s
@@ -132,15 +119,7 @@ async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             );
         }
         Cmd::Revoke { id } => {
-            let n = s
-                .revoke_credentials(&Actor::cli(), Some(*id), None, Some(CredentialKind::Token))
-                .await?;
-            if n == 0 {
-                return Err(CoreError::NotFound(format!(
-                    "token {id} does not exist or is already revoked"
-                ))
-                .into());
-            }
+            service::revoke_token(s, &Actor::cli(), *id).await?;
             crate::out!("Revoked token {id}");
         }
     }

@@ -1,8 +1,8 @@
 //! `ledgerflow tx add|list|edit|delete`.
 
-use ledgerflow_core::model::{NewTransaction, TransactionPatch, TxSort, TxStatus};
-use ledgerflow_core::query::{Names, TxQuery, TxView};
-use ledgerflow_core::service::{self, account_by_name, resolve_category};
+use ledgerflow_core::model::{TxSort, TxStatus};
+use ledgerflow_core::query::TxQuery;
+use ledgerflow_core::service::{self, CategorySpec, TxChanges, TxInput, TxList, account_by_name};
 use ledgerflow_core::{Store, ValidationError};
 
 use crate::context::{Ctx, print_json, print_table};
@@ -120,42 +120,22 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             status,
             json,
         } => {
-            let a = account_by_name(s, account).await?;
-            if a.archived {
-                return Err(ledgerflow_core::CoreError::Refused(format!(
-                    "account \"{}\" is archived: unarchive it first",
-                    a.name
-                ))
-                .into());
-            }
-            let categories = s.list_categories().await?;
-            let category_id = category
-                .as_deref()
-                .map(|c| resolve_category(&categories, c))
-                .transpose()?
-                .map(|c| c.id);
-            let row = NewTransaction {
-                account_id: a.id,
-                posted_date: service::parse_date("date", date)?,
-                amount_minor: a.currency.parse_amount(amount)?,
-                currency: a.currency,
-                payee: Some(service::check_text("payee", payee)?)
-                    .filter(|p| !p.is_empty())
-                    .ok_or_else(|| ValidationError::new("payee must not be empty"))?,
-                description: service::check_text("description", description)?,
-                memo: service::check_text("memo", memo)?,
-                category_id,
-                status: *status,
-                source: "manual".into(),
-                import_batch_id: None,
-                external_id: None,
-                transfer_id: None,
-                needs_review: false,
-            };
-            let ids = s.insert_transactions(&ctx.actor, vec![row]).await?;
-            let id = ids.first().copied().unwrap_or_default();
-            let t = s.get_transaction(id).await?;
-            let view = Names::load(s).await?.view(t);
+            let t = service::add_transaction(
+                s,
+                &ctx.actor,
+                &TxInput {
+                    account: &account_by_name(s, account).await?,
+                    date,
+                    amount,
+                    payee,
+                    description,
+                    memo,
+                    category: category.as_deref().map(CategorySpec::named),
+                    status: *status,
+                },
+            )
+            .await?;
+            let view = service::tx_view(s, t).await?;
             if *json {
                 print_json(&view)?;
             } else {
@@ -183,43 +163,18 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             reviewed,
             json,
         } => {
-            let before = s.get_transaction(*id).await?;
-            ledgerflow_core::service::refuse_if_archived(s, before.account_id).await?;
-            let categories = s.list_categories().await?;
-            let patch = TransactionPatch {
-                posted_date: date
-                    .as_deref()
-                    .map(|d| service::parse_date("date", d))
-                    .transpose()?,
-                amount_minor: amount
-                    .as_deref()
-                    .map(|t| before.currency.parse_amount(t))
-                    .transpose()?,
-                payee: payee
-                    .as_deref()
-                    .map(|p| service::check_text("payee", p))
-                    .transpose()?,
-                description: description
-                    .as_deref()
-                    .map(|p| service::check_text("description", p))
-                    .transpose()?,
-                memo: memo
-                    .as_deref()
-                    .map(|p| service::check_text("memo", p))
-                    .transpose()?,
-                category_id: match category.as_deref() {
-                    None => None,
-                    Some(c) if c.trim().is_empty() || c.trim().eq_ignore_ascii_case("none") => {
-                        Some(None)
-                    }
-                    Some(c) => Some(Some(resolve_category(&categories, c)?.id)),
-                },
+            let changes = TxChanges {
+                date: date.as_deref(),
+                amount: amount.as_deref(),
+                payee: payee.as_deref(),
+                description: description.as_deref(),
+                memo: memo.as_deref(),
+                category: category.as_deref().map(|c| Some(CategorySpec::named(c))),
                 status: *status,
-                transfer_id: None,
-                needs_review: reviewed.then_some(false),
+                reviewed: *reviewed,
             };
-            let after = s.update_transaction(&ctx.actor, *id, &patch).await?;
-            let view = Names::load(s).await?.view(after);
+            let after = service::patch_transaction(s, &ctx.actor, *id, &changes).await?;
+            let view = service::tx_view(s, after).await?;
             if *json {
                 print_json(&view)?;
             } else {
@@ -234,12 +189,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             }
         }
         Cmd::Delete { id } => {
-            ledgerflow_core::service::refuse_if_archived(
-                s,
-                s.get_transaction(*id).await?.account_id,
-            )
-            .await?;
-            let t = s.delete_transaction(&ctx.actor, *id).await?;
+            let t = service::delete_transaction(s, &ctx.actor, *id).await?;
             crate::out!(
                 "Deleted transaction {}: {} {} {} \"{}\"",
                 t.id,
@@ -272,14 +222,14 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         cursor: args.cursor.clone(),
         flags: true,
     };
-    let filter = query.filter(s, args.limit).await?;
-    let page = s.list_transactions(&filter).await?;
-    let names = Names::load(s).await?;
-    let next = page.next_cursor.map(|c| c.encode());
-    let items: Vec<TxView> = page.items.into_iter().map(|t| names.view(t)).collect();
+    let page = service::tx_page(s, &query, args.limit).await?;
     if args.json {
-        return print_json(&serde_json::json!({ "items": items, "next_cursor": next }));
+        return print_json(&page);
     }
+    let TxList {
+        items,
+        next_cursor: next,
+    } = page;
     if items.is_empty() {
         crate::out!("No transactions match.");
         return Ok(());

@@ -2,10 +2,10 @@
 
 use std::io::BufRead;
 
-use ledgerflow_core::model::{Actor, CredentialKind, NewUser, Role, User, UserPatch};
+use ledgerflow_core::model::Role;
 use ledgerflow_core::password::hash_password;
-use ledgerflow_core::service::check_user_name;
-use ledgerflow_core::{CoreError, Store, ValidationError};
+use ledgerflow_core::service::{self, UserChanges, check_user_name, user_by_name};
+use ledgerflow_core::{Store, ValidationError};
 use serde::Serialize;
 
 use crate::context::{Ctx, print_json, print_table};
@@ -63,12 +63,6 @@ fn read_password() -> Result<String, ValidationError> {
     Ok(pw)
 }
 
-async fn user(s: &dyn Store, name: &str) -> Result<User, CoreError> {
-    s.find_user(name.trim())
-        .await?
-        .ok_or_else(|| CoreError::NotFound(format!("unknown user \"{name}\"")))
-}
-
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
     let store = ctx.store().await?;
     let result = run_on(ctx, store.as_ref(), cmd).await;
@@ -90,16 +84,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 None
             };
             let has_pw = password_hash.is_some();
-            let u = s
-                .create_user(
-                    &ctx.actor,
-                    &NewUser {
-                        name,
-                        role: *role,
-                        password_hash,
-                    },
-                )
-                .await?;
+            let u = service::create_user(s, &ctx.actor, &name, *role, password_hash).await?;
             crate::out!("Added user \"{}\" (id {}, {})", u.name, u.id, u.role);
             if !has_pw {
                 crate::out!(
@@ -108,49 +93,7 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 );
             }
         }
-        Cmd::List { json } => {
-            let views: Vec<UserView> = s
-                .list_users()
-                .await?
-                .into_iter()
-                .map(|u| UserView {
-                    id: u.id,
-                    has_password: u.password_hash.is_some(),
-                    name: u.name,
-                    role: u.role,
-                    disabled: u.disabled,
-                })
-                .collect();
-            if *json {
-                print_json(&views)?;
-            } else if views.is_empty() {
-                crate::out!(
-                    "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`."
-                );
-            } else {
-                let rows: Vec<Vec<String>> = views
-                    .iter()
-                    .map(|u| {
-                        vec![
-                            u.id.to_string(),
-                            u.name.clone(),
-                            u.role.to_string(),
-                            if u.has_password {
-                                "set".into()
-                            } else {
-                                "none".into()
-                            },
-                            if u.disabled {
-                                "disabled".into()
-                            } else {
-                                String::new()
-                            },
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "NAME", "ROLE", "PASSWORD", ""], &rows);
-            }
-        }
+        Cmd::List { json } => list(s, *json).await?,
         Cmd::Passwd {
             name,
             password_stdin,
@@ -161,59 +104,35 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            let u = user(s, name).await?;
-            let hash = hash_password(&read_password()?)?;
-            s.update_user(
-                &ctx.actor,
-                u.id,
-                &UserPatch {
-                    password_hash: Some(Some(hash)),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            // Signed-in browsers must sign in again with the new password.
-            s.revoke_credentials(
-                &Actor::cli(),
-                None,
-                Some(u.id),
-                Some(CredentialKind::Session),
-            )
-            .await?;
+            let u = user_by_name(s, name).await?;
+            let changes = UserChanges {
+                // Signed-in browsers must sign in again with the new password.
+                password_hash: Some(hash_password(&read_password()?)?),
+                ..Default::default()
+            };
+            service::change_user(s, &ctx.actor, u.id, &changes).await?;
             crate::out!("Password of \"{}\" changed", u.name);
         }
         Cmd::Role { name, role } => {
-            let u = user(s, name).await?;
-            s.update_user(
-                &ctx.actor,
-                u.id,
-                &UserPatch {
-                    role: Some(*role),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let u = user_by_name(s, name).await?;
+            let changes = UserChanges {
+                role: Some(*role),
+                ..Default::default()
+            };
+            service::change_user(s, &ctx.actor, u.id, &changes).await?;
             crate::out!("\"{}\" is now {role}", u.name);
         }
         Cmd::Disable { name } | Cmd::Enable { name } => {
             let disable = matches!(cmd, Cmd::Disable { .. });
-            let u = user(s, name).await?;
-            s.update_user(
-                &ctx.actor,
-                u.id,
-                &UserPatch {
-                    disabled: Some(disable),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            if disable {
-                let n = s
-                    .revoke_credentials(&Actor::cli(), None, Some(u.id), None)
-                    .await?;
-                if n > 0 {
-                    crate::out!("Revoked {n} sessions and API tokens of \"{}\"", u.name);
-                }
+            let u = user_by_name(s, name).await?;
+            let changes = UserChanges {
+                disabled: Some(disable),
+                ..Default::default()
+            };
+            // Disabling revokes the user's sessions and API tokens.
+            let (_, n) = service::change_user(s, &ctx.actor, u.id, &changes).await?;
+            if disable && n > 0 {
+                crate::out!("Revoked {n} sessions and API tokens of \"{}\"", u.name);
             }
             crate::out!(
                 "\"{}\" {}",
@@ -222,5 +141,51 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+async fn list(s: &dyn Store, json: bool) -> anyhow::Result<()> {
+    let views: Vec<UserView> = s
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| UserView {
+            id: u.id,
+            has_password: u.password_hash.is_some(),
+            name: u.name,
+            role: u.role,
+            disabled: u.disabled,
+        })
+        .collect();
+    if json {
+        print_json(&views)?;
+    } else if views.is_empty() {
+        crate::out!(
+            "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`."
+        );
+    } else {
+        let rows: Vec<Vec<String>> = views
+            .iter()
+            .map(|u| {
+                vec![
+                    u.id.to_string(),
+                    u.name.clone(),
+                    u.role.to_string(),
+                    if u.has_password {
+                        "set".into()
+                    } else {
+                        "none".into()
+                    },
+                    if u.disabled {
+                        "disabled".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect();
+        print_table(&["ID", "NAME", "ROLE", "PASSWORD", ""], &rows);
+    }
+
     Ok(())
 }

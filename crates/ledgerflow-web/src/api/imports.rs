@@ -1,0 +1,57 @@
+//! `/api/v1/imports`: list imports, import a file's bytes, undo an import.
+
+use super::*;
+
+pub(super) async fn list_imports(
+    Viewer(_): Viewer,
+    State(st): State<AppState>,
+) -> Result<Json<Vec<ImportBatch>>, Problem> {
+    Ok(Json(st.store.list_imports().await?))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ImportParams {
+    /// The account id or name.
+    account: String,
+    /// The file's name (its extension helps detect the format).
+    #[serde(default)]
+    file_name: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    skip_invalid: bool,
+}
+
+pub(super) async fn create_import(
+    Editor(who): Editor,
+    State(st): State<AppState>,
+    Params(p): Params<ImportParams>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ImportSummary>), Problem> {
+    let s = st.store.as_ref();
+    let account = service::account_by_id_or_name(s, &p.account).await?;
+    // A label only: bounded and printable, whatever the client sends.
+    let name: String = p
+        .file_name
+        .unwrap_or_else(|| "upload".into())
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(255)
+        .collect();
+    let summary = import_bytes(s, &who, &account, &name, &body, p.dry_run, p.skip_invalid).await?;
+    let code = if summary.batch_id.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(summary)))
+}
+
+pub(super) async fn undo_import(
+    Editor(who): Editor,
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let removed = undo(&st, &who, id).await?;
+    Ok(Json(serde_json::json!({ "batch": id, "removed": removed })))
+}
