@@ -24,19 +24,42 @@ use crate::{BackupError, Compression, Kind, Outcome, Settings, crypt};
 
 pub(crate) const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// A backup a user asked for ("Back up now", `POST /api/v1/backups`): verified, then copied
-/// off-site. It never deletes another backup: retention runs on the schedule only.
+/// Where a backup taken on request is copied once it verified.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Copies<'a> {
+    /// To every configured destination; a failed copy is logged and alerted, the backup stands
+    /// ("Back up now", `POST /api/v1/backups`, the schedule).
+    #[default]
+    Configured,
+    /// To this destination only; a failed copy is the call's error (`backup --dest NAME`).
+    Only(&'a str),
+    /// Nowhere (`backup` on the command line without `--dest`).
+    Nowhere,
+}
+
+/// A backup a user asked for, on either face (the command line's `backup`, "Back up now",
+/// `POST /api/v1/backups`): verified, `pinned` if asked (retention keeps it), then copied as
+/// `copies` says. It never deletes another backup: retention runs on the schedule only.
 pub async fn backup_now(
     store: &dyn Store,
     location: &Location,
     settings: &Settings,
     kind: Kind,
+    pinned: bool,
+    copies: Copies<'_>,
 ) -> Result<Outcome, BackupError> {
-    let o = backup(store, location, settings, kind, false).await?;
-    if o.verified
-        && let Err(e) = copy_to_destinations(settings, &o).await
-    {
-        tracing::error!(error = %e, "off-site copy failed");
+    let o = backup(store, location, settings, kind, pinned).await?;
+    if !o.verified {
+        return Ok(o);
+    }
+    match copies {
+        Copies::Configured => {
+            if let Err(e) = copy_to_destinations(settings, &o).await {
+                tracing::error!(error = %e, "off-site copy failed");
+            }
+        }
+        Copies::Only(name) => crate::destination::copy_to(settings, &o, name).await?,
+        Copies::Nowhere => {}
     }
     Ok(o)
 }
@@ -49,7 +72,7 @@ pub async fn scheduled_backup(
     settings: &Settings,
     kind: Kind,
 ) -> Result<Outcome, BackupError> {
-    let o = backup_now(store, location, settings, kind).await?;
+    let o = backup_now(store, location, settings, kind, false, Copies::Configured).await?;
     if o.verified {
         match prune(store, settings, false).await {
             Ok(p) if !p.delete.is_empty() => tracing::info!(deleted = p.delete.len(), "pruned"),

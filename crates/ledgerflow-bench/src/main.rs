@@ -498,7 +498,7 @@ async fn web_fixture(
             },
         )
         .await?;
-    let (_, token) = ledgerflow_web::auth::create_token(
+    let (_, token) = ledgerflow_core::service::create_token(
         store,
         &ledgerflow_core::model::Actor::system("bench"),
         &user,

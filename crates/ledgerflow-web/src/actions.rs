@@ -105,12 +105,19 @@ pub(crate) async fn take_backup(
         .as_ref()
         .ok_or_else(|| Problem::conflict("backups are not configured for this server"))?;
     let _one = st.web.backup_running.lock().await;
-    ledgerflow_backup::backup_now(st.store.as_ref(), location, settings, kind)
-        .await
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the backup failed: {e}"),
-            )
-        })
+    ledgerflow_backup::backup_now(
+        st.store.as_ref(),
+        location,
+        settings,
+        kind,
+        false,
+        ledgerflow_backup::Copies::Configured,
+    )
+    .await
+    .map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the backup failed: {e}"),
+        )
+    })
 }

@@ -254,9 +254,16 @@ async fn b2_a_catalog_line_or_symlink_never_makes_prune_delete_anything_but_its_
     };
     // "Back up now" never prunes; the scheduled run and `backup prune` delete only files
     // proven to be their own backups.
-    let now = ledgerflow_backup::backup_now(t.store.as_ref(), &t.location, &s, Kind::Db)
-        .await
-        .expect("backup now");
+    let now = ledgerflow_backup::backup_now(
+        t.store.as_ref(),
+        &t.location,
+        &s,
+        Kind::Db,
+        false,
+        ledgerflow_backup::Copies::Configured,
+    )
+    .await
+    .expect("backup now");
     assert!(now.verified, "{}", now.verification);
     assert!(good.file.exists(), "backup now deleted an earlier backup");
     let plan = ledgerflow_backup::prune(t.store.as_ref(), &s, false)

@@ -265,7 +265,7 @@ impl PgStore {
     }
 
     async fn native_compute_rows_digest(&self) -> StoreResult<RowsDigest> {
-        crate::digest_by_pages(self, |_| true).await
+        ledgerflow_core::store::digest_by_pages(self, |_| true).await
     }
 
     /// Nothing to tidy after an undo.

@@ -358,7 +358,7 @@ impl SqliteStore {
         let large = tokio::task::spawn_blocking(move || {
             span.in_scope(|| read::large_tables_digest(&path, immutable))
         });
-        let small = crate::digest_by_pages(self, |e| {
+        let small = ledgerflow_core::store::digest_by_pages(self, |e| {
             !matches!(e, Entity::Transaction | Entity::Tombstone)
         })
         .await?;

@@ -26,7 +26,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const SESSION_HOURS: i64 = 12;
 // Secrets are made in core's service, which makes API tokens for every face; re-exported for
 // the benchmark and the tests.
-pub use ledgerflow_core::service::{TOKEN_PREFIX, create_token, new_secret, secret_hash};
+pub use ledgerflow_core::service::{TOKEN_PREFIX, new_secret, secret_hash};
 
 mod csrf;
 mod proxy;

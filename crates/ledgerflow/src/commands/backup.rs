@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
-use ledgerflow_backup::{Kind, Location, Outcome, Settings};
+use ledgerflow_backup::{Copies, Kind, Location, Outcome, Settings};
 
 use crate::context::{Ctx, print_json, print_table};
 use crate::exit::{BadInput, CheckFailed};
@@ -111,18 +111,18 @@ async fn take(
         "{} backup: snapshot, test restore, compression and checks",
         kind.as_str()
     ));
+    let copies = match &run.dest {
+        Some(dest) => Copies::Only(dest),
+        None => Copies::Nowhere,
+    };
     let result =
-        ledgerflow_backup::backup(store.as_ref(), location, &settings, kind, run.pin).await;
+        ledgerflow_backup::backup_now(store.as_ref(), location, &settings, kind, run.pin, copies)
+            .await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
     store.close().await;
     let outcome = result?;
-    if let Some(dest) = &run.dest
-        && outcome.verified
-    {
-        ledgerflow_backup::copy_to(&settings, &outcome, dest).await?;
-    }
     report(&[outcome], run.json)
 }
 

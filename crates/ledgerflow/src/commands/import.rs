@@ -411,13 +411,7 @@ async fn import(
     use ledgerflow_import::service::{ImportOptions, Source, import_file};
     let name = a.account.as_deref().unwrap_or_default();
     let account = ledgerflow_core::service::account_by_name(s, name).await?;
-    if account.archived {
-        return Err(ledgerflow_core::CoreError::Refused(format!(
-            "account \"{}\" is archived: unarchive it first",
-            account.name
-        ))
-        .into());
-    }
+    ledgerflow_core::service::ensure_not_archived(&account)?;
     let opts = ImportOptions {
         format: parse_format(&a.format)?,
         dry_run: a.dry_run,
