@@ -172,6 +172,82 @@ fn plan_series(
     )
 }
 
+/// What retention removes (or would, with `dry_run`). Only files proven to be the backups the
+/// catalog recorded are deleted (see [`remove_backup`]); the others are left where they are and
+/// named in `Plan::refused`.
+pub async fn prune(
+    store: &dyn Store,
+    settings: &Settings,
+    dry_run: bool,
+) -> Result<Plan, BackupError> {
+    let lineage = store.meta().await?.map(|m| m.lineage_id.to_string());
+    let catalog = Catalog::at(&settings.dir);
+    let entries = catalog.entries()?;
+    let mut plan = plan(&entries, lineage.as_deref(), Utc::now(), settings.keep)
+        .map_err(BackupError::Refused)?;
+    if dry_run {
+        return Ok(plan);
+    }
+    let mut deleted = Vec::new();
+    for name in std::mem::take(&mut plan.delete) {
+        let Some(entry) = entries.iter().find(|e| e.file == name) else {
+            continue;
+        };
+        match remove_backup(&settings.dir, entry) {
+            Ok(()) => {
+                catalog.record(&Entry {
+                    deleted: true,
+                    ..entry.clone()
+                })?;
+                info!(file = %name, "pruned");
+                deleted.push(name);
+            }
+            Err(reason) => {
+                warn!(file = %name, %reason, "not pruned");
+                plan.refused.push(format!("{name}: {reason}"));
+            }
+        }
+    }
+    plan.delete = deleted;
+    sync_dir(&settings.dir)?;
+    Ok(plan)
+}
+
+/// Deletes one backup and its manifest, only when the file is what the catalog recorded: a
+/// backup name, a regular file directly in the backup directory (not a symlink), with the
+/// catalog's size and SHA-256. A file that is already gone counts as removed.
+pub(crate) fn remove_backup(dir: &Path, entry: &Entry) -> Result<(), String> {
+    crate::fsx::check_backup_name(&entry.file)?;
+    match crate::fsx::regular_file(dir, &entry.file).map_err(|e| e.to_string())? {
+        None => {}
+        Some(meta) => {
+            let path = dir.join(&entry.file);
+            if meta.len() != entry.size {
+                return Err(format!(
+                    "it has {} bytes, not the {} the catalog recorded: not deleted",
+                    meta.len(),
+                    entry.size
+                ));
+            }
+            let (_, sha) = hash_file(&path).map_err(|e| e.to_string())?;
+            if sha != entry.sha256 {
+                return Err(
+                    "its SHA-256 is not the one the catalog recorded: not deleted".to_string(),
+                );
+            }
+            std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let side = format!("{}.manifest.json", entry.file);
+    match crate::fsx::regular_file(dir, &side) {
+        Ok(Some(_)) => std::fs::remove_file(dir.join(&side))
+            .map_err(|e| format!("{}: {e}", dir.join(&side).display()))?,
+        Ok(None) => {}
+        Err(e) => warn!(file = %side, error = %e, "manifest left alone"),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,80 +395,4 @@ mod tests {
         assert!(!p.delete.contains(&"other-lineage".to_string()));
         assert!(!p.delete.contains(&"failed-old".to_string()));
     }
-}
-
-/// What retention removes (or would, with `dry_run`). Only files proven to be the backups the
-/// catalog recorded are deleted (see [`remove_backup`]); the others are left where they are and
-/// named in `Plan::refused`.
-pub async fn prune(
-    store: &dyn Store,
-    settings: &Settings,
-    dry_run: bool,
-) -> Result<Plan, BackupError> {
-    let lineage = store.meta().await?.map(|m| m.lineage_id.to_string());
-    let catalog = Catalog::at(&settings.dir);
-    let entries = catalog.entries()?;
-    let mut plan = plan(&entries, lineage.as_deref(), Utc::now(), settings.keep)
-        .map_err(BackupError::Refused)?;
-    if dry_run {
-        return Ok(plan);
-    }
-    let mut deleted = Vec::new();
-    for name in std::mem::take(&mut plan.delete) {
-        let Some(entry) = entries.iter().find(|e| e.file == name) else {
-            continue;
-        };
-        match remove_backup(&settings.dir, entry) {
-            Ok(()) => {
-                catalog.record(&Entry {
-                    deleted: true,
-                    ..entry.clone()
-                })?;
-                info!(file = %name, "pruned");
-                deleted.push(name);
-            }
-            Err(reason) => {
-                warn!(file = %name, %reason, "not pruned");
-                plan.refused.push(format!("{name}: {reason}"));
-            }
-        }
-    }
-    plan.delete = deleted;
-    sync_dir(&settings.dir)?;
-    Ok(plan)
-}
-
-/// Deletes one backup and its manifest, only when the file is what the catalog recorded: a
-/// backup name, a regular file directly in the backup directory (not a symlink), with the
-/// catalog's size and SHA-256. A file that is already gone counts as removed.
-pub(crate) fn remove_backup(dir: &Path, entry: &Entry) -> Result<(), String> {
-    crate::fsx::check_backup_name(&entry.file)?;
-    match crate::fsx::regular_file(dir, &entry.file).map_err(|e| e.to_string())? {
-        None => {}
-        Some(meta) => {
-            let path = dir.join(&entry.file);
-            if meta.len() != entry.size {
-                return Err(format!(
-                    "it has {} bytes, not the {} the catalog recorded: not deleted",
-                    meta.len(),
-                    entry.size
-                ));
-            }
-            let (_, sha) = hash_file(&path).map_err(|e| e.to_string())?;
-            if sha != entry.sha256 {
-                return Err(
-                    "its SHA-256 is not the one the catalog recorded: not deleted".to_string(),
-                );
-            }
-            std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-    }
-    let side = format!("{}.manifest.json", entry.file);
-    match crate::fsx::regular_file(dir, &side) {
-        Ok(Some(_)) => std::fs::remove_file(dir.join(&side))
-            .map_err(|e| format!("{}: {e}", dir.join(&side).display()))?,
-        Ok(None) => {}
-        Err(e) => warn!(file = %side, error = %e, "manifest left alone"),
-    }
-    Ok(())
 }

@@ -27,10 +27,13 @@ const HEAD_FOR_WRITE: &str =
 const HAS_MIGRATIONS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
 #[path = "../common/scan.rs"]
+#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
 mod scan;
 #[path = "../common/store.rs"]
+#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
 mod store;
 #[path = "../common/write.rs"]
+#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
 mod write;
 use write::*;
 

@@ -31,10 +31,13 @@ const HEAD_FOR_WRITE: &str = crate::chain::READ_HEAD;
 const HAS_MIGRATIONS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 
 #[path = "../common/scan.rs"]
+#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
 mod scan;
 #[path = "../common/store.rs"]
+#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
 mod store;
 #[path = "../common/write.rs"]
+#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
 mod write;
 
 pub(crate) mod admin;
