@@ -91,6 +91,7 @@ impl TestApp {
         location: Location,
         dir: tempfile::TempDir,
     ) -> TestApp {
+        ledgerflow_test_support::init_test_log();
         store
             .initialize(&Actor::system("test"), Environment::Dev)
             .await
