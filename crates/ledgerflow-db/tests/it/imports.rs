@@ -299,11 +299,8 @@ async fn w14_a_postgres_import_in_progress_does_not_block_other_writers() {
             t.store.create_account(
                 &actor(),
                 &NewAccount {
-                    name: "Savings".into(),
-                    institution: None,
                     kind: AccountKind::Savings,
-                    currency: ledgerflow_core::Currency::USD,
-                    opening_balance_minor: 0,
+                    ..new_account("Savings")
                 },
             ),
         )

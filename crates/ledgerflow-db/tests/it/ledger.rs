@@ -17,11 +17,8 @@ async fn accounts_are_unique_editable_and_archivable() {
             .create_account(
                 &actor(),
                 &NewAccount {
-                    name: "Checking".into(),
-                    institution: None,
                     kind: AccountKind::Savings,
-                    currency: usd(),
-                    opening_balance_minor: 0,
+                    ..new_account("Checking")
                 },
             )
             .await
@@ -97,9 +94,8 @@ async fn categories_form_a_tree_with_unique_sibling_names() {
     on_each_engine(|t| async move {
         let s = t.store.as_ref();
         let mk = |name: &str, parent: Option<i64>| NewCategory {
-            name: name.into(),
             parent_id: parent,
-            kind: CategoryKind::Expense,
+            ..new_category(name)
         };
         let food = s
             .create_category(&actor(), &mk("Food", None))
@@ -161,14 +157,7 @@ async fn transactions_insert_list_filter_edit_delete() {
         let chk = account(s, "Checking").await;
         let visa = account(s, "Visa").await;
         let food = s
-            .create_category(
-                &actor(),
-                &NewCategory {
-                    name: "Food".into(),
-                    parent_id: None,
-                    kind: CategoryKind::Expense,
-                },
-            )
+            .create_category(&actor(), &new_category("Food"))
             .await
             .expect("category");
         let mut rows = vec![
@@ -190,113 +179,65 @@ async fn transactions_insert_list_filter_edit_delete() {
         assert_ne!(a.id, b.id);
         assert_eq!(a.amount_minor, -450);
 
-        let list = |f: TxFilter| async move { s.list_transactions(&f).await.expect("list").items };
-        let ids_of = |v: Vec<Transaction>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
-        // newest first, ties broken by id descending
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+        // Each filter (with a page of 50), and the ids it lists.
+        let cases = [
+            (
+                page(|_| ()),
+                vec![ids[3], ids[2], ids[1], ids[0]],
+                "newest first, ties by id descending",
             ),
-            vec![ids[3], ids[2], ids[1], ids[0]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    account_id: Some(visa.id),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.account_id = Some(visa.id)),
+                vec![ids[3]],
+                "one account",
             ),
-            vec![ids[3]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    text: Some("coffee".into()),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.text = Some("coffee".into())),
+                vec![ids[1], ids[0]],
+                "text search is case-insensitive",
             ),
-            vec![ids[1], ids[0]],
-            "text search is case-insensitive"
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    text: Some("50%".into()),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.text = Some("50%".into())),
+                vec![ids[3]],
+                "LIKE wildcards in the search text are literal",
             ),
-            vec![ids[3]],
-            "LIKE wildcards in the search text are literal"
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    text: Some("DRILL".into()),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.text = Some("DRILL".into())),
+                vec![ids[3]],
+                "memo is searched",
             ),
-            vec![ids[3]],
-            "memo is searched"
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    category_ids: vec![food.id],
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.category_ids = vec![food.id]),
+                vec![ids[0]],
+                "one category",
             ),
-            vec![ids[0]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    from: Some(date("2024-01-06")),
-                    to: Some(date("2024-01-31")),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| (f.from, f.to) = (Some(date("2024-01-06")), Some(date("2024-01-31")))),
+                vec![ids[2]],
+                "a date range",
             ),
-            vec![ids[2]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    min_amount_minor: Some(-1_000),
-                    max_amount_minor: Some(0),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| (f.min_amount_minor, f.max_amount_minor) = (Some(-1_000), Some(0))),
+                vec![ids[1], ids[0]],
+                "an amount range",
             ),
-            vec![ids[1], ids[0]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    uncategorized: true,
-                    account_id: Some(chk.id),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| (f.uncategorized, f.account_id) = (true, Some(chk.id))),
+                vec![ids[2], ids[1]],
+                "uncategorized in one account",
             ),
-            vec![ids[2], ids[1]]
-        );
+        ];
+        for (f, want, what) in cases {
+            let got: Vec<i64> = s
+                .list_transactions(&f)
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
+            assert_eq!(got, want, "{what}: {f:?}");
+        }
 
         let edited = s
             .update_transaction(
@@ -477,4 +418,14 @@ async fn users_have_roles_and_can_be_disabled() {
         assert_eq!(s.counts().await.expect("counts").users, 1);
     })
     .await;
+}
+
+/// A page of 50 transactions, narrowed by `narrow`.
+fn page(narrow: impl FnOnce(&mut TxFilter)) -> TxFilter {
+    let mut f = TxFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    narrow(&mut f);
+    f
 }

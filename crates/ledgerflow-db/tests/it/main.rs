@@ -12,12 +12,13 @@ mod web;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_db::{Location, OpenMode};
+pub use ledgerflow_test_support::fixtures::{date, new_account, new_category, new_tx};
+use ledgerflow_test_support::raw;
 
 /// A store under test plus the means to reach it behind LedgerFlow's back.
 pub struct TestStore {
@@ -65,29 +66,11 @@ impl TestStore {
 
     /// Runs SQL with the engine's own command-line tool (sqlite3 or psql), as a user would.
     pub fn raw_sql(&self, sql: &str) -> String {
-        let out = match &self.location {
-            Location::Sqlite(p) => Command::new("sqlite3")
-                .arg(p)
-                .arg(sql)
-                .output()
-                .expect("run sqlite3"),
-            Location::Postgres(url) => {
-                let server = ledgerflow_test_support::postgres().expect("server");
-                Command::new(server.bin("psql"))
-                    .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-                    .arg(url)
-                    .arg("-c")
-                    .arg(sql)
-                    .output()
-                    .expect("run psql")
-            }
+        let target = match &self.location {
+            Location::Sqlite(p) => raw::Target::Sqlite(p),
+            Location::Postgres(url) => raw::Target::Postgres(url),
         };
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        raw::sql(target, sql)
     }
 
     pub fn sqlite_path(&self) -> Option<PathBuf> {
@@ -133,45 +116,16 @@ pub fn actor() -> Actor {
     Actor::system("test")
 }
 
-pub fn usd() -> ledgerflow_core::Currency {
-    ledgerflow_core::Currency::USD
-}
-
-pub fn date(s: &str) -> chrono::NaiveDate {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
-}
-
 pub async fn account(store: &dyn Store, name: &str) -> Account {
     store
         .create_account(
             &actor(),
             &NewAccount {
-                name: name.into(),
                 institution: Some("Test Bank".into()),
-                kind: AccountKind::Checking,
-                currency: usd(),
                 opening_balance_minor: 10_000,
+                ..new_account(name)
             },
         )
         .await
         .expect("create account")
-}
-
-pub fn new_tx(account_id: i64, d: &str, amount: i64, payee: &str) -> NewTransaction {
-    NewTransaction {
-        account_id,
-        posted_date: date(d),
-        amount_minor: amount,
-        currency: usd(),
-        payee: payee.into(),
-        description: String::new(),
-        memo: String::new(),
-        category_id: None,
-        status: TxStatus::Cleared,
-        source: "manual".into(),
-        import_batch_id: None,
-        external_id: None,
-        transfer_id: None,
-        needs_review: false,
-    }
 }
