@@ -121,15 +121,7 @@ async fn bit_rot_and_empty_files_are_caught_by_verify_and_never_look_finished() 
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x40;
         std::fs::write(&a.file, &bytes).expect("write");
-        let rotten = ledgerflow_backup::verify(&t.location, &s, &a.file)
-            .await
-            .expect("verify runs");
-        assert!(!rotten.verified);
-        assert!(
-            rotten.verification.contains("SHA-256"),
-            "{}",
-            rotten.verification
-        );
+        let rotten = refused_by_verify(&t, &s, &a.file, "SHA-256").await;
         assert!(
             rotten.file.to_string_lossy().ends_with(".failed"),
             "renamed"
@@ -140,15 +132,7 @@ async fn bit_rot_and_empty_files_are_caught_by_verify_and_never_look_finished() 
         );
         // A cloud folder that cut the other one to 0 bytes.
         std::fs::write(&b.file, b"").expect("truncate");
-        let empty = ledgerflow_backup::verify(&t.location, &s, &b.file)
-            .await
-            .expect("verify runs");
-        assert!(!empty.verified);
-        assert!(
-            empty.verification.contains("empty"),
-            "{}",
-            empty.verification
-        );
+        refused_by_verify(&t, &s, &b.file, "empty").await;
         let states: Vec<bool> = ledgerflow_backup::list(&s)
             .expect("list")
             .iter()
