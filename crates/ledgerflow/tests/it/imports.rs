@@ -1,7 +1,7 @@
 //! `ledgerflow import`: batches, duplicates right in both directions, atomic failures, undo.
 
 use crate::TestApp;
-use crate::helpers::tx_add;
+use crate::helpers::{strings, tx_add};
 
 /// An OFX statement with one transaction per (day, amount, payee, fitid).
 fn ofx(rows: &[(u32, &str, &str, &str)]) -> String {
@@ -149,19 +149,14 @@ fn a_file_with_one_bad_date_imports_nothing_and_names_the_line() {
         let body = ofx(&[(1, "-1.00", "OK", "B1"), (2, "-2.00", "OK", "B2")])
             .replace("<DTPOSTED>20240102", "<DTPOSTED>2024-13");
         let f = write(&app, "bad.ofx", &body);
-        let err = app.fails(&["import", &f, "--account", "Checking"], 2);
-        assert!(
-            err.contains("bad.ofx: line 9: DTPOSTED \"2024-13\" is not a date"),
-            "{err}"
+        let err = app.fails_saying(
+            &["import", &f, "--account", "Checking"],
+            2,
+            "bad.ofx: line 9: DTPOSTED \"2024-13\" is not a date",
         );
         assert!(err.contains("nothing was imported"), "{err}");
         assert_eq!(count(&app), 0);
-        assert_eq!(
-            app.json(&["import", "list", "--json"])
-                .as_array()
-                .map(Vec::len),
-            Some(0)
-        );
+        assert_eq!(app.json_len(&["import", "list", "--json"]), Some(0));
         // with --skip-invalid the good row lands and the bad one is listed
         let s = app.json(&[
             "import",
@@ -281,8 +276,11 @@ fn dry_run_writes_nothing_and_multi_statement_files_ask_which() {
         "--json",
     ]);
     assert_eq!(s["new"], 1);
-    let err = app.fails(&["import", &f, "--account", "Nope"], 2);
-    assert!(err.contains("unknown account \"Nope\""), "{err}");
+    app.fails_saying(
+        &["import", &f, "--account", "Nope"],
+        2,
+        "unknown account \"Nope\"",
+    );
 }
 
 #[test]
@@ -351,12 +349,7 @@ fn csv_profiles_are_saved_checked_and_used() {
     ]);
     assert_eq!(s["new"], 2);
     let rows = app.json(&["tx", "list", "--json"]);
-    let payees: Vec<&str> = rows["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|t| t["payee"].as_str())
-        .collect();
+    let payees = strings(&rows["items"], "payee");
     assert!(payees.contains(&"Bäcker"), "{payees:?}");
     assert_eq!(rows["items"][1]["amount_minor"], -123_456);
     // a broken profile is refused with the reason
@@ -365,13 +358,15 @@ fn csv_profiles_are_saved_checked_and_used() {
         "bad.toml",
         "name = \"x\"\ndate = 0\ndate_format = \"%d.%m\"\namount = 1\npayee = 2\n",
     );
-    let err = app.fails(&["import", "profile", "add", "bad.toml"], 2);
-    assert!(err.contains("does not describe a full date"), "{err}");
+    app.fails_saying(
+        &["import", "profile", "add", "bad.toml"],
+        2,
+        "does not describe a full date",
+    );
     write(
         app,
         "typo.toml",
         "name = \"x\"\ndate = 0\ndate_format = \"%d.%m.%Y\"\namount = 1\npayee = 2\ndelimeter = \";\"\n",
     );
-    let err = app.fails(&["import", "profile", "add", "typo.toml"], 2);
-    assert!(err.contains("delimeter"), "{err}");
+    app.fails_saying(&["import", "profile", "add", "typo.toml"], 2, "delimeter");
 }

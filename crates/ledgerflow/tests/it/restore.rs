@@ -36,8 +36,7 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
         assert_eq!(transactions(&app), 5_001);
 
         // No terminal and no --yes: refused, nothing changed.
-        let err = app.fails(&["restore", &b], 1);
-        assert!(err.contains("typed at a terminal"), "{err}");
+        app.fails_saying(&["restore", &b], 1, "typed at a terminal");
         assert_eq!(transactions(&app), 5_001);
 
         let out = app.ok(&["restore", &b, "--yes"]);
@@ -113,8 +112,7 @@ fn a_backup_that_fails_verification_is_never_restored() {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x20;
         std::fs::write(&path, &bytes).expect("write");
-        let err = app.fails(&["restore", &b, "--yes"], 1);
-        assert!(err.contains("failed its verification"), "{err}");
+        app.fails_saying(&["restore", &b, "--yes"], 1, "failed its verification");
         assert_eq!(transactions(&app), 600);
         app.ok(&["journal", "verify"]);
     }
@@ -205,12 +203,7 @@ fn a_store_of_another_environment_is_refused_and_status_says_why() {
             "{v}"
         );
         assert_eq!(transactions(&app), 100);
-        assert_eq!(
-            app.json(&["account", "list", "--json"])
-                .as_array()
-                .map(Vec::len),
-            Some(1)
-        );
+        assert_eq!(app.json_len(&["account", "list", "--json"]), Some(1));
     }
 }
 
@@ -219,12 +212,10 @@ fn nuke_is_refused_on_protected_stores_without_a_terminal_and_in_prod() {
     for app in TestApp::both() {
         with_rows(&app, 200);
         app.ok(&["protect"]);
-        let err = app.fails(&["nuke"], 1);
-        assert!(err.contains("is protected"), "{err}");
+        app.fails_saying(&["nuke"], 1, "is protected");
         app.ok(&["unprotect"]);
         // No terminal to type DESTROY at: refused after the backup, data untouched.
-        let err = app.fails(&["nuke"], 1);
-        assert!(err.contains("typed at a terminal"), "{err}");
+        app.fails_saying(&["nuke"], 1, "typed at a terminal");
         assert_eq!(transactions(&app), 200);
         app.ok(&["journal", "verify"]);
         let pinned = app.json(&["backup", "list", "--json"]);
@@ -276,8 +267,7 @@ fn a_lost_store_is_refused_until_it_is_restored_or_a_new_one_accepted() {
                     .expect("psql");
                 assert!(st.success());
                 // Someone runs init on the empty database.
-                let err = app.fails(&["init"], 1);
-                assert!(err.contains("ledgerflow restore"), "{err}");
+                app.fails_saying(&["init"], 1, "ledgerflow restore");
             }
         }
         if app.db_url.is_none() {
@@ -470,8 +460,11 @@ fn to_new_never_touches_an_existing_database() {
         .status()
         .expect("psql");
     assert!(st.success());
-    let err = app.fails(&["restore", &b, "--yes", "--to-new", &other], 1);
-    assert!(err.contains("already exists"), "{err}");
+    app.fails_saying(
+        &["restore", &b, "--yes", "--to-new", &other],
+        1,
+        "already exists",
+    );
     let out = pg
         .psql(&name)
         .args(["-At", "-c", "SELECT x FROM theirs"])
