@@ -30,16 +30,7 @@ async fn with_history(t: &TestStore) -> Vec<i64> {
         .await
         .expect("bulk"),
     );
-    s.update_transaction(
-        &actor(),
-        ids[3],
-        &TransactionPatch {
-            category_id: Some(Some(cat.id)),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("edit");
+    edit(s, ids[3], |p| p.category_id = Some(Some(cat.id))).await;
     s.delete_transaction(&actor(), ids[4])
         .await
         .expect("delete");
@@ -232,17 +223,7 @@ async fn an_edit_after_tampering_still_reveals_the_tampering() {
             ids[0]
         ));
         // LedgerFlow then edits the tampered row: the before-image disagrees with the journal
-        t.store
-            .update_transaction(
-                &actor(),
-                ids[0],
-                &TransactionPatch {
-                    memo: Some("note".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("edit");
+        edit(t.store.as_ref(), ids[0], |p| p.memo = Some("note".into())).await;
         let p = problem(&t).await.expect("problem");
         assert!(
             p.contains(&format!("transaction {}", ids[0]))

@@ -9,8 +9,7 @@ use crate::*;
 
 #[tokio::test]
 async fn accounts_are_unique_editable_and_archivable() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let a = account(s, "Checking").await;
         assert_eq!(a.opening_balance_minor, 10_000);
         let err = s
@@ -28,30 +27,22 @@ async fn accounts_are_unique_editable_and_archivable() {
             "an account named \"Checking\" already exists"
         );
 
+        // Account `id` patched with what `change` sets.
+        let patch = async |id: i64, change: fn(&mut AccountPatch)| {
+            let mut p = AccountPatch::default();
+            change(&mut p);
+            s.update_account(&actor(), id, &p).await
+        };
         let b = account(s, "Visa").await;
-        let renamed = s
-            .update_account(
-                &actor(),
-                b.id,
-                &AccountPatch {
-                    name: Some("Visa Signature".into()),
-                    kind: Some(AccountKind::CreditCard),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("update");
+        let renamed = patch(b.id, |p| {
+            p.name = Some("Visa Signature".into());
+            p.kind = Some(AccountKind::CreditCard);
+        })
+        .await
+        .expect("update");
         assert_eq!(renamed.name, "Visa Signature");
         assert_eq!(s.get_account(b.id).await.expect("get"), renamed);
-        let err = s
-            .update_account(
-                &actor(),
-                b.id,
-                &AccountPatch {
-                    name: Some("Checking".into()),
-                    ..Default::default()
-                },
-            )
+        let err = patch(b.id, |p| p.name = Some("Checking".into()))
             .await
             .expect_err("rename onto an existing name");
         assert!(matches!(err, StoreError::Conflict(_)));
@@ -60,16 +51,9 @@ async fn accounts_are_unique_editable_and_archivable() {
             "Visa Signature"
         );
 
-        s.update_account(
-            &actor(),
-            a.id,
-            &AccountPatch {
-                archived: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("archive");
+        patch(a.id, |p| p.archived = Some(true))
+            .await
+            .expect("archive");
         let active: Vec<String> = s
             .list_accounts(false)
             .await
@@ -91,8 +75,7 @@ async fn accounts_are_unique_editable_and_archivable() {
 
 #[tokio::test]
 async fn categories_form_a_tree_with_unique_sibling_names() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let mk = |name: &str, parent: Option<i64>| NewCategory {
             parent_id: parent,
             ..new_category(name)
@@ -152,8 +135,7 @@ async fn categories_form_a_tree_with_unique_sibling_names() {
 
 #[tokio::test]
 async fn transactions_insert_list_filter_edit_delete() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let chk = account(s, "Checking").await;
         let visa = account(s, "Visa").await;
         let food = s
@@ -239,19 +221,12 @@ async fn transactions_insert_list_filter_edit_delete() {
             assert_eq!(got, want, "{what}: {f:?}");
         }
 
-        let edited = s
-            .update_transaction(
-                &actor(),
-                ids[1],
-                &TransactionPatch {
-                    amount_minor: Some(-475),
-                    category_id: Some(Some(food.id)),
-                    status: Some(TxStatus::Reconciled),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("edit");
+        let edited = edit(s, ids[1], |p| {
+            p.amount_minor = Some(-475);
+            p.category_id = Some(Some(food.id));
+            p.status = Some(TxStatus::Reconciled);
+        })
+        .await;
         assert_eq!(edited.amount_minor, -475);
         assert_ne!(
             edited.fingerprint, a.fingerprint,
@@ -315,8 +290,7 @@ async fn transactions_insert_list_filter_edit_delete() {
 
 #[tokio::test]
 async fn keyset_pagination_visits_every_row_once() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let chk = account(s, "Checking").await;
         // 2,500 rows over 50 days, many per day, inserted in two bulk batches
         let rows: Vec<NewTransaction> = (0..2_500)
@@ -369,8 +343,7 @@ async fn keyset_pagination_visits_every_row_once() {
 
 #[tokio::test]
 async fn users_have_roles_and_can_be_disabled() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let hash = ledgerflow_core::password::hash_password("a long passphrase").expect("hash");
         let u = s
             .create_user(

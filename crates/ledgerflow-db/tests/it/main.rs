@@ -39,29 +39,30 @@ impl TestStore {
     pub async fn sqlite() -> TestStore {
         let dir = tempfile::tempdir().expect("tempdir");
         let location = Location::Sqlite(dir.path().join("ledgerflow.db"));
-        let store = ledgerflow_db::open(&location, OpenMode::Create)
-            .await
-            .expect("open sqlite");
-        TestStore {
-            store,
-            location,
-            engine: Engine::Sqlite,
-            _dir: Some(dir),
-        }
+        TestStore::create(location, Engine::Sqlite, Some(dir)).await
     }
 
     pub async fn postgres() -> Option<TestStore> {
         let server = ledgerflow_test_support::postgres()?;
         let location = Location::Postgres(server.create_database());
+        Some(TestStore::create(location, Engine::Postgres, None).await)
+    }
+
+    /// Creates the store at `location` (kept alive with `dir`, its temporary directory).
+    async fn create(
+        location: Location,
+        engine: Engine,
+        dir: Option<tempfile::TempDir>,
+    ) -> TestStore {
         let store = ledgerflow_db::open(&location, OpenMode::Create)
             .await
-            .expect("open postgres");
-        Some(TestStore {
+            .unwrap_or_else(|e| panic!("open {engine}: {e}"));
+        TestStore {
             store,
             location,
-            engine: Engine::Postgres,
-            _dir: None,
-        })
+            engine,
+            _dir: dir,
+        }
     }
 
     /// Runs SQL with the engine's own command-line tool (sqlite3 or psql), as a user would.
@@ -112,6 +113,13 @@ where
     }
 }
 
+/// Runs `scenario` against the store of every engine available, for scenarios that need
+/// nothing else of their `TestStore`.
+pub async fn on_each_store(scenario: impl AsyncFn(&dyn Store)) {
+    let scenario = &scenario;
+    on_each_engine(|t| async move { scenario(t.store.as_ref()).await }).await;
+}
+
 pub fn actor() -> Actor {
     Actor::system("test")
 }
@@ -128,4 +136,18 @@ pub async fn account(store: &dyn Store, name: &str) -> Account {
         )
         .await
         .expect("create account")
+}
+
+/// Edits transaction `id` with the patch `change` makes of an empty one (the edit must
+/// succeed); returns the row after the edit.
+pub async fn edit(
+    s: &dyn Store,
+    id: i64,
+    change: impl FnOnce(&mut TransactionPatch),
+) -> Transaction {
+    let mut patch = TransactionPatch::default();
+    change(&mut patch);
+    s.update_transaction(&actor(), id, &patch)
+        .await
+        .expect("edit")
 }

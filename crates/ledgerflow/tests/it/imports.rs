@@ -45,6 +45,15 @@ fn setup() -> Vec<TestApp> {
     apps
 }
 
+/// An import summary's rows read, new and duplicate (`None` where one is missing).
+fn read_new_duplicates(s: &serde_json::Value) -> (Option<i64>, Option<i64>, Option<i64>) {
+    (
+        s["rows_read"].as_i64(),
+        s["new"].as_i64(),
+        s["duplicates"].as_i64(),
+    )
+}
+
 #[test]
 fn an_overlapping_statement_adds_exactly_its_new_rows() {
     for app in setup() {
@@ -61,14 +70,7 @@ fn an_overlapping_statement_adds_exactly_its_new_rows() {
             .collect();
         let f1 = write(&app, "jan1.ofx", &ofx(&first));
         let s = app.json(&["import", &f1, "--account", "Checking", "--json"]);
-        assert_eq!(
-            (
-                s["rows_read"].as_i64(),
-                s["new"].as_i64(),
-                s["duplicates"].as_i64()
-            ),
-            (Some(5), Some(5), Some(0))
-        );
+        assert_eq!(read_new_duplicates(&s), (Some(5), Some(5), Some(0)));
         assert!(s["batch_id"].as_i64().is_some());
         // a later, overlapping export: days 3..8
         let second: Vec<(u32, &str, &str, &str)> = (3..=8)
@@ -83,14 +85,7 @@ fn an_overlapping_statement_adds_exactly_its_new_rows() {
             .collect();
         let f2 = write(&app, "jan2.ofx", &ofx(&second));
         let s = app.json(&["import", &f2, "--account", "Checking", "--json"]);
-        assert_eq!(
-            (
-                s["rows_read"].as_i64(),
-                s["new"].as_i64(),
-                s["duplicates"].as_i64()
-            ),
-            (Some(6), Some(3), Some(3))
-        );
+        assert_eq!(read_new_duplicates(&s), (Some(6), Some(3), Some(3)));
         assert_eq!(count(&app), 8);
 
         // the very same file again is a no-op that says so
@@ -299,11 +294,7 @@ fn a_100k_row_wells_fargo_file_keeps_every_row_and_an_overlap_adds_only_the_rest
     ledgerflow_test_support::write_wf_csv(&second, 60_000, 130_000).expect("write");
     let s = app.json(&["import", "wf2.csv", "--account", "Checking", "--json"]);
     assert_eq!(
-        (
-            s["rows_read"].as_i64(),
-            s["new"].as_i64(),
-            s["duplicates"].as_i64()
-        ),
+        read_new_duplicates(&s),
         (Some(70_000), Some(30_000), Some(40_000))
     );
     assert_eq!(count(app), 130_000);

@@ -9,6 +9,14 @@ fn with_rows(app: &TestApp, rows: u64) {
     app.import_wf(0, rows);
 }
 
+/// `rows` rows, a verified backup of them (its name), then `more` rows after it.
+fn backup_then_more(app: &TestApp, rows: u64, more: u64) -> String {
+    with_rows(app, rows);
+    let b = backup(app);
+    app.import_wf(rows, more);
+    b
+}
+
 fn transactions(app: &TestApp) -> i64 {
     app.json(&["status", "--json"])["counts"]["transactions"]
         .as_i64()
@@ -104,9 +112,7 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
 #[test]
 fn a_backup_that_fails_verification_is_never_restored() {
     for app in TestApp::both() {
-        with_rows(&app, 500);
-        let b = backup(&app);
-        app.import_wf(500, 100);
+        let b = backup_then_more(&app, 500, 100);
         let path = app.path().join("ledgerflow-backups").join(&b);
         let mut bytes = std::fs::read(&path).expect("read");
         let mid = bytes.len() / 2;
@@ -123,9 +129,7 @@ fn a_backup_that_fails_verification_is_never_restored() {
 #[test]
 fn a_restore_killed_at_any_moment_leaves_the_old_or_the_new_store_whole() {
     for app in TestApp::both() {
-        with_rows(&app, 2_000);
-        let small = backup(&app);
-        app.import_wf(2_000, 1_500);
+        let small = backup_then_more(&app, 2_000, 1_500);
         let large = backup(&app);
         // One full restore, timed, to spread the kills over it.
         let full = app.timed(&["restore", &small, "--yes"]);
@@ -371,9 +375,7 @@ fn nuke_in_dev_deletes_after_a_verified_backup_and_can_be_undone() {
 #[test]
 fn in_prod_restore_and_bulk_deletion_need_authorization_a_fresh_backup_and_the_name() {
     let app = TestApp::sqlite().with_env("LEDGERFLOW_ENV", "prod");
-    with_rows(&app, 400);
-    let b = backup(&app);
-    app.import_wf(400, 100);
+    let b = backup_then_more(&app, 400, 100);
     for args in [
         &["restore", b.as_str(), "--yes"][..],
         &["restore", b.as_str(), "--authorize-prod"][..],
@@ -428,9 +430,7 @@ fn in_prod_restore_and_bulk_deletion_need_authorization_a_fresh_backup_and_the_n
 #[test]
 fn a_restore_to_a_much_smaller_state_keeps_backups_working() {
     let app = TestApp::sqlite();
-    with_rows(&app, 300);
-    let small = backup(&app);
-    app.import_wf(300, 6_000);
+    let small = backup_then_more(&app, 300, 6_000);
     backup(&app);
     backup(&app);
     let v = app.json(&["backup", "verify", &small, "--json"]);
