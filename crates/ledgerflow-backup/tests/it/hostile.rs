@@ -272,8 +272,7 @@ async fn b2_a_catalog_line_or_symlink_never_makes_prune_delete_anything_but_its_
 async fn b2_an_inflated_catalog_size_does_not_make_later_backups_look_small() {
     for t in stores(20).await {
         let s = t.settings();
-        let first = take(&t, Kind::Db).await.expect("backup");
-        assert!(first.verified);
+        take_verified(&t, Kind::Db).await;
         let lineage = t.lineage().await;
         append_catalog(
             &s.dir,
@@ -285,8 +284,7 @@ async fn b2_an_inflated_catalog_size_does_not_make_later_backups_look_small() {
                 "verified_at": "2099-12-31T00:00:00Z",
             }),
         );
-        let next = take(&t, Kind::Db).await.expect("backup");
-        assert!(next.verified, "{}: {}", t.name(), next.verification);
+        take_verified(&t, Kind::Db).await;
         t.store.close().await;
     }
 }
@@ -491,8 +489,7 @@ async fn w4_a_journal_cut_back_below_the_newest_verified_backup_is_noticed() {
             )
             .await
             .expect("tx");
-        let o = take(&t, Kind::Db).await.expect("backup");
-        assert!(o.verified, "{}", o.verification);
+        take_verified(&t, Kind::Db).await;
         assert_eq!(
             ledgerflow_backup::journal_behind_backups(t.store.as_ref(), &s)
                 .await
@@ -681,8 +678,7 @@ async fn the_leftovers_of_a_killed_backup_go_with_the_next_backup() {
     // Someone else's hidden file is not a leftover of ours.
     let theirs = s.dir.join(".nas-metadata");
     std::fs::write(&theirs, b"keep").expect("theirs");
-    let o = take(&t, Kind::Db).await.expect("backup");
-    assert!(o.verified, "{}", o.verification);
+    take_verified(&t, Kind::Db).await;
     assert!(
         !work.exists(),
         "the killed backup's work directory is still there"

@@ -163,6 +163,13 @@ pub async fn take(t: &TestStore, kind: Kind) -> Result<ledgerflow_backup::Outcom
     ledgerflow_backup::backup(t.store.as_ref(), &t.location, &t.settings(), kind, false).await
 }
 
+/// Takes a backup of `kind`, which must succeed and verify.
+pub async fn take_verified(t: &TestStore, kind: Kind) -> ledgerflow_backup::Outcome {
+    let o = take(t, kind).await.expect("backup");
+    assert!(o.verified, "{}: {}", t.name(), o.verification);
+    o
+}
+
 /// Restores a plain snapshot (a SQLite file or a pg_dump archive) with the engine's own tools
 /// and returns what they say of the transactions: "count|sum" in it.
 pub fn count_with_standard_tools(t: &TestStore, raw: &Path) -> String {

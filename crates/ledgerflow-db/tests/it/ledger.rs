@@ -76,35 +76,26 @@ async fn accounts_are_unique_editable_and_archivable() {
 #[tokio::test]
 async fn categories_form_a_tree_with_unique_sibling_names() {
     on_each_store(async |s| {
-        let mk = |name: &str, parent: Option<i64>| NewCategory {
-            parent_id: parent,
-            ..new_category(name)
+        // Creates expense category `name` under `parent`.
+        let add = async |name: &str, parent: Option<i64>| {
+            let new = NewCategory {
+                parent_id: parent,
+                ..new_category(name)
+            };
+            s.create_category(&actor(), &new).await
         };
-        let food = s
-            .create_category(&actor(), &mk("Food", None))
-            .await
-            .expect("food");
-        let groc = s
-            .create_category(&actor(), &mk("Groceries", Some(food.id)))
-            .await
-            .expect("groceries");
-        let travel = s
-            .create_category(&actor(), &mk("Travel", None))
-            .await
-            .expect("travel");
+        let food = add("Food", None).await.expect("food");
+        let groc = add("Groceries", Some(food.id)).await.expect("groceries");
+        let travel = add("Travel", None).await.expect("travel");
         // the same name under another parent is fine; twice under one parent is not
-        s.create_category(&actor(), &mk("Groceries", Some(travel.id)))
+        add("Groceries", Some(travel.id))
             .await
             .expect("same name elsewhere");
-        let err = s
-            .create_category(&actor(), &mk("groceries", Some(food.id)))
+        let err = add("groceries", Some(food.id))
             .await
             .expect_err("sibling duplicate");
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        let err = s
-            .create_category(&actor(), &mk("x", Some(12345)))
-            .await
-            .expect_err("unknown parent");
+        let err = add("x", Some(12345)).await.expect_err("unknown parent");
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
 
         let moved = s
