@@ -7,8 +7,7 @@ use crate::*;
 #[tokio::test]
 async fn a_backup_is_verified_and_restores_with_the_standard_tools_alone() {
     for t in stores(3_000).await {
-        let out = take(&t, Kind::Db).await.expect("backup");
-        assert!(out.verified, "{}: {}", t.name(), out.verification);
+        let out = take_verified(&t, Kind::Db).await;
         assert!(
             out.verification.contains("test restore"),
             "{}",
@@ -121,15 +120,7 @@ async fn bit_rot_and_empty_files_are_caught_by_verify_and_never_look_finished() 
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x40;
         std::fs::write(&a.file, &bytes).expect("write");
-        let rotten = ledgerflow_backup::verify(&t.location, &s, &a.file)
-            .await
-            .expect("verify runs");
-        assert!(!rotten.verified);
-        assert!(
-            rotten.verification.contains("SHA-256"),
-            "{}",
-            rotten.verification
-        );
+        let rotten = refused_by_verify(&t, &s, &a.file, "SHA-256").await;
         assert!(
             rotten.file.to_string_lossy().ends_with(".failed"),
             "renamed"
@@ -140,15 +131,7 @@ async fn bit_rot_and_empty_files_are_caught_by_verify_and_never_look_finished() 
         );
         // A cloud folder that cut the other one to 0 bytes.
         std::fs::write(&b.file, b"").expect("truncate");
-        let empty = ledgerflow_backup::verify(&t.location, &s, &b.file)
-            .await
-            .expect("verify runs");
-        assert!(!empty.verified);
-        assert!(
-            empty.verification.contains("empty"),
-            "{}",
-            empty.verification
-        );
+        refused_by_verify(&t, &s, &b.file, "empty").await;
         let states: Vec<bool> = ledgerflow_backup::list(&s)
             .expect("list")
             .iter()
@@ -166,8 +149,7 @@ async fn bit_rot_and_empty_files_are_caught_by_verify_and_never_look_finished() 
 #[tokio::test]
 async fn a_full_backup_holds_the_database_the_manifest_and_the_config_without_secrets() {
     for t in stores(200).await {
-        let out = take(&t, Kind::Full).await.expect("backup");
-        assert!(out.verified, "{}", out.verification);
+        let out = take_verified(&t, Kind::Full).await;
         let tar = t.dir.path().join("full.tar");
         zstd_decompress(&out.file, &tar);
         let listing = Command::new("tar")
@@ -233,8 +215,7 @@ async fn a_suspiciously_small_backup_fails_and_stops_pruning() {
         // beside them: the undone rows stay in the journal, so the dump shrinks by half only.
         let batch = fill(t.store.as_ref(), 12_000).await;
         for _ in 0..2 {
-            let o = take(&t, Kind::Db).await.expect("backup");
-            assert!(o.verified, "{}", o.verification);
+            take_verified(&t, Kind::Db).await;
             // Distinct file names even within one second.
         }
         // Most of the data goes (an import undone): the next backup is much smaller.
@@ -318,8 +299,7 @@ async fn pg_dump_missing_failing_or_too_old_fails_clearly_and_keeps_the_last_goo
         if t.name() != "postgres" {
             continue;
         }
-        let good = take(&t, Kind::Db).await.expect("backup");
-        assert!(good.verified, "{}", good.verification);
+        let good = take_verified(&t, Kind::Db).await;
         let cases = [
             (
                 Some(

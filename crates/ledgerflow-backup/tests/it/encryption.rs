@@ -5,6 +5,23 @@ use ledgerflow_backup::{BackupError, Kind, Settings};
 
 use crate::*;
 
+/// Verifying `archive` with the settings `with` cannot run (an environment error saying `why`),
+/// and the backup's recorded state (listed with `s`) stays verified.
+async fn verify_cannot_run(
+    t: &TestStore,
+    s: &Settings,
+    with: &Settings,
+    archive: &Path,
+    why: &str,
+) {
+    let err = ledgerflow_backup::verify(&t.location, with, archive)
+        .await
+        .expect_err("verify cannot run");
+    assert!(matches!(err, BackupError::Environment(_)), "{err}");
+    assert!(err.to_string().contains(why), "{err}");
+    assert!(ledgerflow_backup::list(s).expect("list")[0].verified);
+}
+
 /// A new age identity from the real `age-keygen`: its file and public key.
 fn keygen(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     let key = dir.join(name);
@@ -93,24 +110,14 @@ async fn an_encrypted_backup_is_verified_and_opens_with_age_and_zstd_alone() {
             age_identity: None,
             ..s.clone()
         };
-        let err = ledgerflow_backup::verify(&t.location, &keyless, &archive)
-            .await
-            .expect_err("no key");
-        assert!(matches!(err, BackupError::Environment(_)), "{err}");
-        assert!(err.to_string().contains("age_identity_file"), "{err}");
-        assert!(ledgerflow_backup::list(&s).expect("list")[0].verified);
+        verify_cannot_run(&t, &s, &keyless, &archive, "age_identity_file").await;
         // The wrong key (rotated, mixed up): nothing learnt about the backup either.
         let (other, _) = keygen(t.dir.path(), "other.txt");
         let wrong = Settings {
             age_identity: Some(other),
             ..s.clone()
         };
-        let err = ledgerflow_backup::verify(&t.location, &wrong, &archive)
-            .await
-            .expect_err("wrong key");
-        assert!(matches!(err, BackupError::Environment(_)), "{err}");
-        assert!(err.to_string().contains("does not open it"), "{err}");
-        assert!(ledgerflow_backup::list(&s).expect("list")[0].verified);
+        verify_cannot_run(&t, &s, &wrong, &archive, "does not open it").await;
         assert!(archive.exists(), "not renamed .failed");
 
         // A flipped byte in the ciphertext, with the manifest's hash forged to match: the
@@ -133,15 +140,7 @@ async fn an_encrypted_backup_is_verified_and_opens_with_age_and_zstd_alone() {
             serde_json::from_str(&std::fs::read_to_string(&side).expect("sidecar")).expect("json");
         m["sha256"] = sum.into();
         std::fs::write(&side, m.to_string()).expect("forge");
-        let rotten = ledgerflow_backup::verify(&t.location, &s, &archive)
-            .await
-            .expect("verify runs");
-        assert!(!rotten.verified);
-        assert!(
-            rotten.verification.contains("decompression failed"),
-            "{}",
-            rotten.verification
-        );
+        refused_by_verify(&t, &s, &archive, "decompression failed").await;
         t.store.close().await;
     }
 }

@@ -68,6 +68,14 @@ fn allow_other_lineage() -> Expect {
     }
 }
 
+/// A SQLite store of 20 rows, its settings, and a first backup of `kind`.
+async fn sqlite_backed_up(kind: Kind) -> (TestStore, Settings, ledgerflow_backup::Outcome) {
+    let t = stores(20).await.remove(0);
+    let s = t.settings();
+    let good = take(&t, kind).await.expect("backup");
+    (t, s, good)
+}
+
 fn default_expect() -> Expect {
     Expect {
         environment: "dev".into(),
@@ -77,9 +85,7 @@ fn default_expect() -> Expect {
 
 #[tokio::test]
 async fn b1_a_manifest_member_naming_the_live_database_or_a_path_outside_is_never_written() {
-    let t = stores(20).await.remove(0);
-    let s = t.settings();
-    let good = take(&t, Kind::Db).await.expect("backup");
+    let (t, s, good) = sqlite_backed_up(Kind::Db).await;
     assert!(good.verified, "{}", good.verification);
     let live = live_db(&t).expect("sqlite");
     let before = sha256_file(&live);
@@ -129,9 +135,7 @@ async fn b1_a_manifest_member_naming_the_live_database_or_a_path_outside_is_neve
 
 #[tokio::test]
 async fn b1_a_full_archive_with_an_extra_member_escaping_the_directory_is_not_verified() {
-    let t = stores(20).await.remove(0);
-    let s = t.settings();
-    let good = take(&t, Kind::Full).await.expect("backup");
+    let (t, s, good) = sqlite_backed_up(Kind::Full).await;
     assert!(good.verified, "{}", good.verification);
     let escape = t.dir.path().join("x");
     // Rebuild the archive: its real members, then one named "../../x" (written raw: the tar
@@ -192,60 +196,44 @@ fn append_catalog(dir: &Path, line: &serde_json::Value) {
 
 #[tokio::test]
 async fn b2_a_catalog_line_or_symlink_never_makes_prune_delete_anything_but_its_own_backups() {
-    let t = stores(20).await.remove(0);
-    let mut s = t.settings();
-    let good = take(&t, Kind::Db).await.expect("backup");
+    let (t, mut s, good) = sqlite_backed_up(Kind::Db).await;
     assert!(good.verified);
     let live = live_db(&t).expect("sqlite");
-    let lineage = t
-        .store
-        .meta()
-        .await
-        .expect("meta")
-        .expect("init")
-        .lineage_id
-        .to_string();
+    let lineage = t.lineage().await.to_string();
     let victim = t.dir.path().join("victim.txt");
     std::fs::write(&victim, b"precious").expect("victim");
     let old = "2020-01-01T00:00:00Z";
+    // A catalog line for a verified SQLite database backup of this ledger, taken long ago.
+    let record = |file: &str, size: u64, sha256: &str| {
+        append_catalog(
+            &s.dir,
+            &serde_json::json!({
+                "file": file, "kind": "db", "engine": "sqlite", "created_at": old,
+                "lineage_id": lineage, "size": size, "sha256": sha256,
+                "verified": true, "verification": "ok", "verified_at": old,
+            }),
+        );
+    };
     for file in [
         "../data/ledgerflow.db".to_string(),
         live.display().to_string(),
         victim.display().to_string(),
         "ledgerflow_db_backup_20200101_000000.sqlite.zst/../../victim.txt".to_string(),
     ] {
-        append_catalog(
-            &s.dir,
-            &serde_json::json!({
-                "file": file, "kind": "db", "engine": "sqlite", "created_at": old,
-                "lineage_id": lineage, "size": 10, "sha256": "00".repeat(32),
-                "verified": true, "verification": "ok", "verified_at": old,
-            }),
-        );
+        record(&file, 10, &"00".repeat(32));
     }
     // A backup-named symlink to the live database, recorded with the live file's true hash.
     let link = "ledgerflow_db_backup_20200102_000000.sqlite.zst";
     std::os::unix::fs::symlink(&live, s.dir.join(link)).expect("symlink");
-    append_catalog(
-        &s.dir,
-        &serde_json::json!({
-            "file": link, "kind": "db", "engine": "sqlite", "created_at": old,
-            "lineage_id": lineage, "size": std::fs::metadata(&live).expect("len").len(),
-            "sha256": sha256_file(&live),
-            "verified": true, "verification": "ok", "verified_at": old,
-        }),
+    record(
+        link,
+        std::fs::metadata(&live).expect("len").len(),
+        &sha256_file(&live),
     );
     // An old-looking real-name line whose file's content is not what the catalog says.
     let swapped = "ledgerflow_db_backup_20200103_000000.sqlite.zst";
     std::fs::write(s.dir.join(swapped), b"someone else's file").expect("swapped");
-    append_catalog(
-        &s.dir,
-        &serde_json::json!({
-            "file": swapped, "kind": "db", "engine": "sqlite", "created_at": old,
-            "lineage_id": lineage, "size": 19, "sha256": "11".repeat(32),
-            "verified": true, "verification": "ok", "verified_at": old,
-        }),
-    );
+    record(swapped, 19, &"11".repeat(32));
     s.keep = Keep {
         hourly: 0,
         daily: 0,
@@ -291,15 +279,8 @@ async fn b2_a_catalog_line_or_symlink_never_makes_prune_delete_anything_but_its_
 async fn b2_an_inflated_catalog_size_does_not_make_later_backups_look_small() {
     for t in stores(20).await {
         let s = t.settings();
-        let first = take(&t, Kind::Db).await.expect("backup");
-        assert!(first.verified);
-        let lineage = t
-            .store
-            .meta()
-            .await
-            .expect("meta")
-            .expect("init")
-            .lineage_id;
+        take_verified(&t, Kind::Db).await;
+        let lineage = t.lineage().await;
         append_catalog(
             &s.dir,
             &serde_json::json!({
@@ -310,17 +291,14 @@ async fn b2_an_inflated_catalog_size_does_not_make_later_backups_look_small() {
                 "verified_at": "2099-12-31T00:00:00Z",
             }),
         );
-        let next = take(&t, Kind::Db).await.expect("backup");
-        assert!(next.verified, "{}: {}", t.name(), next.verification);
+        take_verified(&t, Kind::Db).await;
         t.store.close().await;
     }
 }
 
 #[tokio::test]
 async fn w7_an_archive_that_inflates_beyond_its_manifest_stops_at_the_manifest_size() {
-    let t = stores(20).await.remove(0);
-    let s = t.settings();
-    let good = take(&t, Kind::Db).await.expect("backup");
+    let (t, s, good) = sqlite_backed_up(Kind::Db).await;
     // 256 MiB of zeros, a few hundred kilobytes compressed, claiming to be 16 KiB.
     let bomb = {
         let mut enc = zstd::Encoder::new(Vec::new(), 19).expect("enc");
@@ -341,15 +319,7 @@ async fn w7_an_archive_that_inflates_beyond_its_manifest_stops_at_the_manifest_s
         &bomb,
         m,
     );
-    let o = ledgerflow_backup::verify(&t.location, &s, &file)
-        .await
-        .expect("verify runs");
-    assert!(!o.verified);
-    assert!(
-        o.verification.contains("inflates beyond"),
-        "{}",
-        o.verification
-    );
+    refused_by_verify(&t, &s, &file, "inflates beyond").await;
     // Nothing big was left anywhere under the backup directory.
     for e in walk(&s.dir) {
         let len = std::fs::metadata(&e).map(|m| m.len()).unwrap_or(0);
@@ -522,27 +492,11 @@ async fn w4_a_journal_cut_back_below_the_newest_verified_backup_is_noticed() {
         t.store
             .insert_transactions(
                 &a,
-                vec![NewTransaction {
-                    account_id: account.id,
-                    posted_date: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).expect("date"),
-                    amount_minor: -4_200,
-                    currency: ledgerflow_core::Currency::USD,
-                    payee: "LAST ROW".into(),
-                    description: String::new(),
-                    memo: String::new(),
-                    category_id: None,
-                    status: TxStatus::Cleared,
-                    source: "manual".into(),
-                    import_batch_id: None,
-                    external_id: None,
-                    transfer_id: None,
-                    needs_review: false,
-                }],
+                vec![new_tx(account.id, "2024-05-01", -4_200, "LAST ROW")],
             )
             .await
             .expect("tx");
-        let o = take(&t, Kind::Db).await.expect("backup");
-        assert!(o.verified, "{}", o.verification);
+        take_verified(&t, Kind::Db).await;
         assert_eq!(
             ledgerflow_backup::journal_behind_backups(t.store.as_ref(), &s)
                 .await
@@ -628,25 +582,18 @@ async fn w5_w6_c4_restore_reads_the_environment_from_the_backup_itself_and_refus
         serde_json::to_vec_pretty(&m).expect("json"),
     )
     .expect("edit");
-    let err = ledgerflow_backup::restore(&t.location, &s, &prod, None, &default_expect())
-        .await
-        .expect_err("refused");
-    assert!(
-        err.to_string().contains("prod") || err.to_string().contains("environment"),
-        "{err}"
-    );
-    assert_eq!(ledger_state(&live), before);
+    restore_refused(&t, &s, &prod, ["prod", "environment"], (&live, &before)).await;
 
     // W6: a dev backup of another ledger is refused without the flag...
     let other = other_store_backup(Environment::Dev, &s).await;
-    let err = ledgerflow_backup::restore(&t.location, &s, &other, None, &default_expect())
-        .await
-        .expect_err("refused");
-    assert!(
-        err.to_string().contains("another ledger") || err.to_string().contains("lineage"),
-        "{err}"
-    );
-    assert_eq!(ledger_state(&live), before);
+    restore_refused(
+        &t,
+        &s,
+        &other,
+        ["another ledger", "lineage"],
+        (&live, &before),
+    )
+    .await;
     assert_eq!(
         safety_backups(&s),
         0,
@@ -680,25 +627,39 @@ async fn w5_w6_c4_restore_reads_the_environment_from_the_backup_itself_and_refus
     assert_eq!(safety_backups(&s), 1);
 }
 
+/// Restoring `file` without flags is refused, the error naming one of `words`, and the ledger
+/// in the SQLite file `live.0` still reads as `live.1`.
+async fn restore_refused(
+    t: &TestStore,
+    s: &Settings,
+    file: &Path,
+    words: [&str; 2],
+    live: (&Path, &str),
+) {
+    let err = ledgerflow_backup::restore(&t.location, s, file, None, &default_expect())
+        .await
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(words.iter().any(|w| text.contains(w)), "{err}");
+    assert_eq!(ledger_state(live.0), live.1);
+}
+
 /// What the ledger in a SQLite file holds, read by the standard tool.
 fn ledger_state(db: &Path) -> String {
-    let out = std::process::Command::new("sqlite3")
-        .arg(db)
-        .arg("SELECT count(*), sum(amount_minor) FROM transactions; SELECT seq, hex(hash) FROM journal_head; SELECT value FROM meta WHERE key = 'lineage_id';")
-        .output()
-        .expect("sqlite3");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    raw::sqlite3_stdout(
+        db,
+        "SELECT count(*), sum(amount_minor) FROM transactions; SELECT seq, hex(hash) FROM journal_head; SELECT value FROM meta WHERE key = 'lineage_id';",
+    )
 }
 
 /// Holds a read transaction open on a SQLite file from another connection (a running server).
 fn hold_sqlite(path: &Path) -> std::process::Child {
-    let child = std::process::Command::new("sqlite3")
+    let mut child = std::process::Command::new("sqlite3")
         .arg(path)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("sqlite3");
-    let mut child = child;
     if let Some(stdin) = child.stdin.as_mut() {
         writeln!(stdin, "BEGIN; SELECT count(*) FROM transactions;").expect("write");
         stdin.flush().expect("flush");
@@ -724,8 +685,7 @@ async fn the_leftovers_of_a_killed_backup_go_with_the_next_backup() {
     // Someone else's hidden file is not a leftover of ours.
     let theirs = s.dir.join(".nas-metadata");
     std::fs::write(&theirs, b"keep").expect("theirs");
-    let o = take(&t, Kind::Db).await.expect("backup");
-    assert!(o.verified, "{}", o.verification);
+    take_verified(&t, Kind::Db).await;
     assert!(
         !work.exists(),
         "the killed backup's work directory is still there"

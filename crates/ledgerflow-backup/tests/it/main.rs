@@ -9,6 +9,8 @@ use ledgerflow_backup::{BackupError, Destination, Kind, Settings};
 use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_db::{Location, OpenMode};
+use ledgerflow_test_support::fixtures::{new_account, new_tx, new_tx_on};
+use ledgerflow_test_support::raw;
 
 mod backups;
 mod encryption;
@@ -39,27 +41,23 @@ impl TestStore {
         }
     }
 
+    /// The store's lineage id (it is initialised).
+    pub async fn lineage(&self) -> uuid::Uuid {
+        self.store
+            .meta()
+            .await
+            .expect("meta")
+            .expect("init")
+            .lineage_id
+    }
+
     /// Runs SQL with the engine's own command-line tool, behind LedgerFlow's back.
     pub fn raw_sql(&self, sql: &str) {
-        let out = match &self.location {
-            Location::Sqlite(p) => Command::new("sqlite3").arg(p).arg(sql).output(),
-            Location::Postgres(url) => {
-                let pg = ledgerflow_test_support::postgres().expect("server");
-                Command::new(pg.bin("psql"))
-                    .arg("-X")
-                    .arg("-q")
-                    .arg(url)
-                    .arg("-c")
-                    .arg(sql)
-                    .output()
-            }
-        }
-        .expect("tool runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let target = match &self.location {
+            Location::Sqlite(p) => raw::Target::Sqlite(p),
+            Location::Postgres(url) => raw::Target::Postgres(url),
+        };
+        raw::sql(target, sql);
     }
 }
 
@@ -103,36 +101,20 @@ pub async fn fill(store: &dyn Store, rows: i64) -> i64 {
     let account = match store.find_account("Checking").await.expect("find") {
         Some(a) => a,
         None => store
-            .create_account(
-                &actor(),
-                &NewAccount {
-                    name: "Checking".into(),
-                    institution: None,
-                    kind: AccountKind::Checking,
-                    currency: ledgerflow_core::Currency::USD,
-                    opening_balance_minor: 0,
-                },
-            )
+            .create_account(&actor(), &new_account("Checking"))
             .await
             .expect("account"),
     };
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
     let new: Vec<NewTransaction> = (0..rows)
         .map(|i| NewTransaction {
-            account_id: account.id,
-            posted_date: start + chrono::Days::new((i % 365) as u64),
-            amount_minor: -(i % 9_000) - 1,
-            currency: ledgerflow_core::Currency::USD,
-            payee: format!("SHOP {i} SOMEWHERE IN TOWN"),
-            description: String::new(),
-            memo: String::new(),
-            category_id: None,
-            status: TxStatus::Cleared,
             source: "test".into(),
-            import_batch_id: None,
-            external_id: None,
-            transfer_id: None,
-            needs_review: false,
+            ..new_tx_on(
+                account.id,
+                start + chrono::Days::new((i % 365) as u64),
+                -(i % 9_000) - 1,
+                &format!("SHOP {i} SOMEWHERE IN TOWN"),
+            )
         })
         .collect();
     let batch = store
@@ -181,20 +163,21 @@ pub async fn take(t: &TestStore, kind: Kind) -> Result<ledgerflow_backup::Outcom
     ledgerflow_backup::backup(t.store.as_ref(), &t.location, &t.settings(), kind, false).await
 }
 
+/// Takes a backup of `kind`, which must succeed and verify.
+pub async fn take_verified(t: &TestStore, kind: Kind) -> ledgerflow_backup::Outcome {
+    let o = take(t, kind).await.expect("backup");
+    assert!(o.verified, "{}: {}", t.name(), o.verification);
+    o
+}
+
 /// Restores a plain snapshot (a SQLite file or a pg_dump archive) with the engine's own tools
 /// and returns what they say of the transactions: "count|sum" in it.
 pub fn count_with_standard_tools(t: &TestStore, raw: &Path) -> String {
     match &t.location {
-        Location::Sqlite(_) => {
-            let o = Command::new("sqlite3")
-                .arg(raw)
-                .arg(
-                    "SELECT count(*), sum(amount_minor) FROM transactions; PRAGMA integrity_check;",
-                )
-                .output()
-                .expect("sqlite3");
-            String::from_utf8_lossy(&o.stdout).to_string()
-        }
+        Location::Sqlite(_) => raw::sqlite3_stdout(
+            raw,
+            "SELECT count(*), sum(amount_minor) FROM transactions; PRAGMA integrity_check;",
+        ),
         Location::Postgres(_) => {
             let pg = ledgerflow_test_support::postgres().expect("server");
             let db = pg.create_database();
@@ -218,4 +201,20 @@ pub fn count_with_standard_tools(t: &TestStore, raw: &Path) -> String {
             String::from_utf8_lossy(&o.stdout).to_string()
         }
     }
+}
+
+/// Verifies `file` with `s`: the check must run and refuse the backup, saying `why` (any reason
+/// when `why` is empty). Returns the outcome.
+pub async fn refused_by_verify(
+    t: &TestStore,
+    s: &Settings,
+    file: &Path,
+    why: &str,
+) -> ledgerflow_backup::Outcome {
+    let o = ledgerflow_backup::verify(&t.location, s, file)
+        .await
+        .expect("verify runs");
+    assert!(!o.verified);
+    assert!(o.verification.contains(why), "{}", o.verification);
+    o
 }

@@ -23,6 +23,23 @@ fn with(t: &TestStore, name: &str, dest: Destination, hook: &Webhook) -> Setting
     }
 }
 
+/// Copies `out` to the one destination `name`, at `url` on the S3 service at `endpoint`, alerts
+/// going to `hook`: the copy must fail. Returns the settings and the error's text.
+async fn failed_copy(
+    t: &TestStore,
+    hook: &Webhook,
+    out: &ledgerflow_backup::Outcome,
+    name: &str,
+    endpoint: &str,
+    url: &str,
+) -> (Settings, String) {
+    let s = with(t, name, s3(t, endpoint, url), hook);
+    let err = ledgerflow_backup::copy_to(&s, out, name)
+        .await
+        .expect_err("the copy fails");
+    (s, err.to_string())
+}
+
 fn file_name(o: &ledgerflow_backup::Outcome) -> String {
     o.file
         .file_name()
@@ -68,16 +85,16 @@ async fn a_backup_is_copied_to_s3_and_read_back_before_it_counts() {
         assert!(hook.events().is_empty(), "{:?}", hook.received());
 
         // A missing bucket is a clear failure and an alert.
-        let missing = with(
+        let (_, err) = failed_copy(
             &t,
-            "gone",
-            s3(&t, &moto.endpoint, "s3://no-such-bucket"),
             &hook,
-        );
-        let err = ledgerflow_backup::copy_to(&missing, &out, "gone")
-            .await
-            .expect_err("no bucket");
-        assert!(err.to_string().contains("no-such-bucket"), "{err}");
+            &out,
+            "gone",
+            &moto.endpoint,
+            "s3://no-such-bucket",
+        )
+        .await;
+        assert!(err.contains("no-such-bucket"), "{err}");
         assert_eq!(hook.events(), vec!["copy_failed"]);
         t.store.close().await;
     }
@@ -86,22 +103,20 @@ async fn a_backup_is_copied_to_s3_and_read_back_before_it_counts() {
 #[tokio::test]
 async fn a_destination_that_keeps_an_empty_or_cut_file_is_reported_failed_at_once() {
     for t in stores(300).await {
-        let out = take(&t, Kind::Db).await.expect("backup");
-        assert!(out.verified, "{}", out.verification);
+        let out = take_verified(&t, Kind::Db).await;
         let name = file_name(&out);
         for (damage, says) in [(Damage::Empty, "emptied"), (Damage::Truncate, "cut")] {
             let hook = Webhook::start();
             let faulty = FaultyS3::start(damage);
-            let s = with(
+            let (s, text) = failed_copy(
                 &t,
-                "cloud",
-                s3(&t, &faulty.endpoint, "s3://bucket/ledger"),
                 &hook,
-            );
-            let err = ledgerflow_backup::copy_to(&s, &out, "cloud")
-                .await
-                .expect_err("damaged");
-            let text = err.to_string();
+                &out,
+                "cloud",
+                &faulty.endpoint,
+                "s3://bucket/ledger",
+            )
+            .await;
             assert!(
                 text.contains(says) && text.contains("reads back as"),
                 "{text}"
@@ -167,10 +182,7 @@ async fn failed_backups_and_verifications_raise_an_alert_and_keep_the_last_good_
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x10;
         std::fs::write(&good.file, &bytes).expect("write");
-        let rotten = ledgerflow_backup::verify(&t.location, &s, &good.file)
-            .await
-            .expect("verify runs");
-        assert!(!rotten.verified);
+        refused_by_verify(&t, &s, &good.file, "").await;
         assert_eq!(hook.events(), vec!["backup_failed", "verify_failed"]);
         t.store.close().await;
     }

@@ -23,8 +23,7 @@ fn batch(account_id: i64, sha: &str, n: i64) -> NewImportBatch {
 
 #[tokio::test]
 async fn an_import_is_recorded_found_and_undone_exactly() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let chk = account(s, "Checking").await;
         let manual = s
             .insert_transactions(&actor(), vec![new_tx(chk.id, "2024-01-01", -100, "manual")])
@@ -62,16 +61,7 @@ async fn an_import_is_recorded_found_and_undone_exactly() {
 
         // a user edit of an imported row does not stop the undo, and the undo takes only the batch
         let some = page.items[0].id;
-        s.update_transaction(
-            &actor(),
-            some,
-            &TransactionPatch {
-                memo: Some("seen".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("edit");
+        edit(s, some, |p| p.memo = Some("seen".into())).await;
         assert_eq!(s.undo_import(&actor(), b.id).await.expect("undo"), 30);
         assert_eq!(s.counts().await.expect("counts").transactions, 1);
         assert_eq!(
@@ -99,8 +89,7 @@ async fn an_import_is_recorded_found_and_undone_exactly() {
 
 #[tokio::test]
 async fn an_import_into_a_missing_account_records_nothing() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let err = s
             .create_import(
                 &actor(),
@@ -118,8 +107,7 @@ async fn an_import_into_a_missing_account_records_nothing() {
 
 #[tokio::test]
 async fn dedup_keys_cover_the_range_and_remember_deletions() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let chk = account(s, "Checking").await;
         let other = account(s, "Other").await;
         let mut a = new_tx(chk.id, "2024-01-05", -450, "Coffee");
@@ -174,8 +162,7 @@ async fn dedup_keys_cover_the_range_and_remember_deletions() {
 
 #[tokio::test]
 async fn a_streamed_import_commits_only_when_done() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let chk = account(s, "Checking").await;
         // Chunks, then the sender goes away without `Done` (a parse failure, a lost upload):
         // nothing of it stays.
@@ -299,11 +286,8 @@ async fn w14_a_postgres_import_in_progress_does_not_block_other_writers() {
             t.store.create_account(
                 &actor(),
                 &NewAccount {
-                    name: "Savings".into(),
-                    institution: None,
                     kind: AccountKind::Savings,
-                    currency: ledgerflow_core::Currency::USD,
-                    opening_balance_minor: 0,
+                    ..new_account("Savings")
                 },
             ),
         )

@@ -13,14 +13,7 @@ async fn with_history(t: &TestStore) -> Vec<i64> {
     let s = t.store.as_ref();
     let chk = account(s, "Checking").await;
     let cat = s
-        .create_category(
-            &actor(),
-            &NewCategory {
-                name: "Food".into(),
-                parent_id: None,
-                kind: CategoryKind::Expense,
-            },
-        )
+        .create_category(&actor(), &new_category("Food"))
         .await
         .expect("cat");
     let mut ids = s
@@ -37,16 +30,7 @@ async fn with_history(t: &TestStore) -> Vec<i64> {
         .await
         .expect("bulk"),
     );
-    s.update_transaction(
-        &actor(),
-        ids[3],
-        &TransactionPatch {
-            category_id: Some(Some(cat.id)),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("edit");
+    edit(s, ids[3], |p| p.category_id = Some(Some(cat.id))).await;
     s.delete_transaction(&actor(), ids[4])
         .await
         .expect("delete");
@@ -142,6 +126,22 @@ async fn a_direct_amount_update_is_reported_with_entity_and_id() {
     .await;
 }
 
+/// Runs `sql` behind LedgerFlow's back on a store with history; what verify then says.
+async fn problem_after(t: &TestStore, sql: &str) -> Option<String> {
+    with_history(t).await;
+    t.raw_sql(sql);
+    problem(t).await
+}
+
+/// On each engine, `sql` run behind LedgerFlow's back on a store with history makes verify say
+/// exactly `want`.
+async fn assert_reported(sql: &str, want: &str) {
+    on_each_engine(|t| async move {
+        assert_eq!(problem_after(&t, sql).await.as_deref(), Some(want), "{sql}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn direct_inserts_deletes_and_account_edits_are_reported() {
     on_each_engine(|t| async move {
@@ -154,24 +154,19 @@ async fn direct_inserts_deletes_and_account_edits_are_reported() {
         );
     })
     .await;
-    on_each_engine(|t| async move {
-        with_history(&t).await;
-        t.raw_sql("UPDATE accounts SET name = 'Hacked'");
-        assert_eq!(
-            problem(&t).await.as_deref(),
-            Some("account 1: the row differs from the journal (changed outside LedgerFlow)")
-        );
-    })
+    assert_reported(
+        "UPDATE accounts SET name = 'Hacked'",
+        "account 1: the row differs from the journal (changed outside LedgerFlow)",
+    )
     .await;
     on_each_engine(|t| async move {
-        with_history(&t).await;
         let blob = if t.engine == Engine::Sqlite { "x'00112233445566778899aabbccddeeff'" } else { "'\\x00112233445566778899aabbccddeeff'::bytea" };
-        t.raw_sql(&format!(
+        let sql = format!(
             "INSERT INTO transactions (id, account_id, posted_date, amount_minor, currency, status, source, fingerprint, created_at, updated_at) \
              VALUES (9000, 1, '2024-05-01', -5, 'USD', 'cleared', 'manual', {blob}, '2024-05-01T00:00:00Z', '2024-05-01T00:00:00Z')"
-        ));
+        );
         assert_eq!(
-            problem(&t).await.as_deref(),
+            problem_after(&t, &sql).await.as_deref(),
             Some("transaction 9000: the row exists but the journal never created it (inserted outside LedgerFlow)")
         );
     })
@@ -185,34 +180,25 @@ async fn direct_edits_of_the_store_facts_are_reported() {
         "UPDATE meta SET value = 'true' WHERE key = 'protected'",
         "UPDATE meta SET value = '00000000-0000-0000-0000-000000000000' WHERE key = 'lineage_id'",
     ] {
-        on_each_engine(|t| async move {
-            with_history(&t).await;
-            t.raw_sql(sql);
-            assert_eq!(
-                problem(&t).await.as_deref(),
-                Some("store 1: the row differs from the journal (changed outside LedgerFlow)"),
-                "{sql}"
-            );
-        })
+        assert_reported(
+            sql,
+            "store 1: the row differs from the journal (changed outside LedgerFlow)",
+        )
         .await;
     }
 }
 
 #[tokio::test]
 async fn edits_to_the_journal_itself_break_the_chain() {
-    on_each_engine(|t| async move {
-        with_history(&t).await;
-        t.raw_sql("UPDATE journal SET actor = 'someone-else' WHERE seq = 3");
-        assert_eq!(
-            problem(&t).await.as_deref(),
-            Some("journal entry 3: its hash does not match its contents (the entry was altered)")
-        );
-    })
+    assert_reported(
+        "UPDATE journal SET actor = 'someone-else' WHERE seq = 3",
+        "journal entry 3: its hash does not match its contents (the entry was altered)",
+    )
     .await;
     on_each_engine(|t| async move {
-        with_history(&t).await;
-        t.raw_sql("DELETE FROM journal WHERE seq = 4");
-        let p = problem(&t).await.expect("problem");
+        let p = problem_after(&t, "DELETE FROM journal WHERE seq = 4")
+            .await
+            .expect("problem");
         assert!(
             p.starts_with("journal entry 5: expected sequence number 4"),
             "{p}"
@@ -220,9 +206,9 @@ async fn edits_to_the_journal_itself_break_the_chain() {
     })
     .await;
     on_each_engine(|t| async move {
-        with_history(&t).await;
-        t.raw_sql("DELETE FROM journal WHERE seq = 7");
-        let p = problem(&t).await.expect("problem");
+        let p = problem_after(&t, "DELETE FROM journal WHERE seq = 7")
+            .await
+            .expect("problem");
         assert!(p.contains("entries were removed"), "{p}");
     })
     .await;
@@ -237,17 +223,7 @@ async fn an_edit_after_tampering_still_reveals_the_tampering() {
             ids[0]
         ));
         // LedgerFlow then edits the tampered row: the before-image disagrees with the journal
-        t.store
-            .update_transaction(
-                &actor(),
-                ids[0],
-                &TransactionPatch {
-                    memo: Some("note".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("edit");
+        edit(t.store.as_ref(), ids[0], |p| p.memo = Some("note".into())).await;
         let p = problem(&t).await.expect("problem");
         assert!(
             p.contains(&format!("transaction {}", ids[0]))

@@ -9,19 +9,15 @@ use crate::*;
 
 #[tokio::test]
 async fn accounts_are_unique_editable_and_archivable() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let a = account(s, "Checking").await;
         assert_eq!(a.opening_balance_minor, 10_000);
         let err = s
             .create_account(
                 &actor(),
                 &NewAccount {
-                    name: "Checking".into(),
-                    institution: None,
                     kind: AccountKind::Savings,
-                    currency: usd(),
-                    opening_balance_minor: 0,
+                    ..new_account("Checking")
                 },
             )
             .await
@@ -31,30 +27,22 @@ async fn accounts_are_unique_editable_and_archivable() {
             "an account named \"Checking\" already exists"
         );
 
+        // Account `id` patched with what `change` sets.
+        let patch = async |id: i64, change: fn(&mut AccountPatch)| {
+            let mut p = AccountPatch::default();
+            change(&mut p);
+            s.update_account(&actor(), id, &p).await
+        };
         let b = account(s, "Visa").await;
-        let renamed = s
-            .update_account(
-                &actor(),
-                b.id,
-                &AccountPatch {
-                    name: Some("Visa Signature".into()),
-                    kind: Some(AccountKind::CreditCard),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("update");
+        let renamed = patch(b.id, |p| {
+            p.name = Some("Visa Signature".into());
+            p.kind = Some(AccountKind::CreditCard);
+        })
+        .await
+        .expect("update");
         assert_eq!(renamed.name, "Visa Signature");
         assert_eq!(s.get_account(b.id).await.expect("get"), renamed);
-        let err = s
-            .update_account(
-                &actor(),
-                b.id,
-                &AccountPatch {
-                    name: Some("Checking".into()),
-                    ..Default::default()
-                },
-            )
+        let err = patch(b.id, |p| p.name = Some("Checking".into()))
             .await
             .expect_err("rename onto an existing name");
         assert!(matches!(err, StoreError::Conflict(_)));
@@ -63,16 +51,9 @@ async fn accounts_are_unique_editable_and_archivable() {
             "Visa Signature"
         );
 
-        s.update_account(
-            &actor(),
-            a.id,
-            &AccountPatch {
-                archived: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("archive");
+        patch(a.id, |p| p.archived = Some(true))
+            .await
+            .expect("archive");
         let active: Vec<String> = s
             .list_accounts(false)
             .await
@@ -94,38 +75,27 @@ async fn accounts_are_unique_editable_and_archivable() {
 
 #[tokio::test]
 async fn categories_form_a_tree_with_unique_sibling_names() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
-        let mk = |name: &str, parent: Option<i64>| NewCategory {
-            name: name.into(),
-            parent_id: parent,
-            kind: CategoryKind::Expense,
+    on_each_store(async |s| {
+        // Creates expense category `name` under `parent`.
+        let add = async |name: &str, parent: Option<i64>| {
+            let new = NewCategory {
+                parent_id: parent,
+                ..new_category(name)
+            };
+            s.create_category(&actor(), &new).await
         };
-        let food = s
-            .create_category(&actor(), &mk("Food", None))
-            .await
-            .expect("food");
-        let groc = s
-            .create_category(&actor(), &mk("Groceries", Some(food.id)))
-            .await
-            .expect("groceries");
-        let travel = s
-            .create_category(&actor(), &mk("Travel", None))
-            .await
-            .expect("travel");
+        let food = add("Food", None).await.expect("food");
+        let groc = add("Groceries", Some(food.id)).await.expect("groceries");
+        let travel = add("Travel", None).await.expect("travel");
         // the same name under another parent is fine; twice under one parent is not
-        s.create_category(&actor(), &mk("Groceries", Some(travel.id)))
+        add("Groceries", Some(travel.id))
             .await
             .expect("same name elsewhere");
-        let err = s
-            .create_category(&actor(), &mk("groceries", Some(food.id)))
+        let err = add("groceries", Some(food.id))
             .await
             .expect_err("sibling duplicate");
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        let err = s
-            .create_category(&actor(), &mk("x", Some(12345)))
-            .await
-            .expect_err("unknown parent");
+        let err = add("x", Some(12345)).await.expect_err("unknown parent");
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
 
         let moved = s
@@ -156,19 +126,11 @@ async fn categories_form_a_tree_with_unique_sibling_names() {
 
 #[tokio::test]
 async fn transactions_insert_list_filter_edit_delete() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let chk = account(s, "Checking").await;
         let visa = account(s, "Visa").await;
         let food = s
-            .create_category(
-                &actor(),
-                &NewCategory {
-                    name: "Food".into(),
-                    parent_id: None,
-                    kind: CategoryKind::Expense,
-                },
-            )
+            .create_category(&actor(), &new_category("Food"))
             .await
             .expect("category");
         let mut rows = vec![
@@ -190,127 +152,72 @@ async fn transactions_insert_list_filter_edit_delete() {
         assert_ne!(a.id, b.id);
         assert_eq!(a.amount_minor, -450);
 
-        let list = |f: TxFilter| async move { s.list_transactions(&f).await.expect("list").items };
-        let ids_of = |v: Vec<Transaction>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
-        // newest first, ties broken by id descending
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+        // Each filter (with a page of 50), and the ids it lists.
+        let cases = [
+            (
+                page(|_| ()),
+                vec![ids[3], ids[2], ids[1], ids[0]],
+                "newest first, ties by id descending",
             ),
-            vec![ids[3], ids[2], ids[1], ids[0]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    account_id: Some(visa.id),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.account_id = Some(visa.id)),
+                vec![ids[3]],
+                "one account",
             ),
-            vec![ids[3]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    text: Some("coffee".into()),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.text = Some("coffee".into())),
+                vec![ids[1], ids[0]],
+                "text search is case-insensitive",
             ),
-            vec![ids[1], ids[0]],
-            "text search is case-insensitive"
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    text: Some("50%".into()),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.text = Some("50%".into())),
+                vec![ids[3]],
+                "LIKE wildcards in the search text are literal",
             ),
-            vec![ids[3]],
-            "LIKE wildcards in the search text are literal"
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    text: Some("DRILL".into()),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.text = Some("DRILL".into())),
+                vec![ids[3]],
+                "memo is searched",
             ),
-            vec![ids[3]],
-            "memo is searched"
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    category_ids: vec![food.id],
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| f.category_ids = vec![food.id]),
+                vec![ids[0]],
+                "one category",
             ),
-            vec![ids[0]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    from: Some(date("2024-01-06")),
-                    to: Some(date("2024-01-31")),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| (f.from, f.to) = (Some(date("2024-01-06")), Some(date("2024-01-31")))),
+                vec![ids[2]],
+                "a date range",
             ),
-            vec![ids[2]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    min_amount_minor: Some(-1_000),
-                    max_amount_minor: Some(0),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| (f.min_amount_minor, f.max_amount_minor) = (Some(-1_000), Some(0))),
+                vec![ids[1], ids[0]],
+                "an amount range",
             ),
-            vec![ids[1], ids[0]]
-        );
-        assert_eq!(
-            ids_of(
-                list(TxFilter {
-                    uncategorized: true,
-                    account_id: Some(chk.id),
-                    limit: 50,
-                    ..Default::default()
-                })
-                .await
+            (
+                page(|f| (f.uncategorized, f.account_id) = (true, Some(chk.id))),
+                vec![ids[2], ids[1]],
+                "uncategorized in one account",
             ),
-            vec![ids[2], ids[1]]
-        );
+        ];
+        for (f, want, what) in cases {
+            let got: Vec<i64> = s
+                .list_transactions(&f)
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
+            assert_eq!(got, want, "{what}: {f:?}");
+        }
 
-        let edited = s
-            .update_transaction(
-                &actor(),
-                ids[1],
-                &TransactionPatch {
-                    amount_minor: Some(-475),
-                    category_id: Some(Some(food.id)),
-                    status: Some(TxStatus::Reconciled),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("edit");
+        let edited = edit(s, ids[1], |p| {
+            p.amount_minor = Some(-475);
+            p.category_id = Some(Some(food.id));
+            p.status = Some(TxStatus::Reconciled);
+        })
+        .await;
         assert_eq!(edited.amount_minor, -475);
         assert_ne!(
             edited.fingerprint, a.fingerprint,
@@ -374,8 +281,7 @@ async fn transactions_insert_list_filter_edit_delete() {
 
 #[tokio::test]
 async fn keyset_pagination_visits_every_row_once() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let chk = account(s, "Checking").await;
         // 2,500 rows over 50 days, many per day, inserted in two bulk batches
         let rows: Vec<NewTransaction> = (0..2_500)
@@ -428,8 +334,7 @@ async fn keyset_pagination_visits_every_row_once() {
 
 #[tokio::test]
 async fn users_have_roles_and_can_be_disabled() {
-    on_each_engine(|t| async move {
-        let s = t.store.as_ref();
+    on_each_store(async |s| {
         let hash = ledgerflow_core::password::hash_password("a long passphrase").expect("hash");
         let u = s
             .create_user(
@@ -477,4 +382,14 @@ async fn users_have_roles_and_can_be_disabled() {
         assert_eq!(s.counts().await.expect("counts").users, 1);
     })
     .await;
+}
+
+/// A page of 50 transactions, narrowed by `narrow`.
+fn page(narrow: impl FnOnce(&mut TxFilter)) -> TxFilter {
+    let mut f = TxFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    narrow(&mut f);
+    f
 }

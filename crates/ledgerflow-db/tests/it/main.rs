@@ -12,12 +12,13 @@ mod web;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_db::{Location, OpenMode};
+pub use ledgerflow_test_support::fixtures::{date, new_account, new_category, new_tx};
+use ledgerflow_test_support::raw;
 
 /// A store under test plus the means to reach it behind LedgerFlow's back.
 pub struct TestStore {
@@ -38,56 +39,39 @@ impl TestStore {
     pub async fn sqlite() -> TestStore {
         let dir = tempfile::tempdir().expect("tempdir");
         let location = Location::Sqlite(dir.path().join("ledgerflow.db"));
-        let store = ledgerflow_db::open(&location, OpenMode::Create)
-            .await
-            .expect("open sqlite");
-        TestStore {
-            store,
-            location,
-            engine: Engine::Sqlite,
-            _dir: Some(dir),
-        }
+        TestStore::create(location, Engine::Sqlite, Some(dir)).await
     }
 
     pub async fn postgres() -> Option<TestStore> {
         let server = ledgerflow_test_support::postgres()?;
         let location = Location::Postgres(server.create_database());
+        Some(TestStore::create(location, Engine::Postgres, None).await)
+    }
+
+    /// Creates the store at `location` (kept alive with `dir`, its temporary directory).
+    async fn create(
+        location: Location,
+        engine: Engine,
+        dir: Option<tempfile::TempDir>,
+    ) -> TestStore {
         let store = ledgerflow_db::open(&location, OpenMode::Create)
             .await
-            .expect("open postgres");
-        Some(TestStore {
+            .unwrap_or_else(|e| panic!("open {engine}: {e}"));
+        TestStore {
             store,
             location,
-            engine: Engine::Postgres,
-            _dir: None,
-        })
+            engine,
+            _dir: dir,
+        }
     }
 
     /// Runs SQL with the engine's own command-line tool (sqlite3 or psql), as a user would.
     pub fn raw_sql(&self, sql: &str) -> String {
-        let out = match &self.location {
-            Location::Sqlite(p) => Command::new("sqlite3")
-                .arg(p)
-                .arg(sql)
-                .output()
-                .expect("run sqlite3"),
-            Location::Postgres(url) => {
-                let server = ledgerflow_test_support::postgres().expect("server");
-                Command::new(server.bin("psql"))
-                    .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-                    .arg(url)
-                    .arg("-c")
-                    .arg(sql)
-                    .output()
-                    .expect("run psql")
-            }
+        let target = match &self.location {
+            Location::Sqlite(p) => raw::Target::Sqlite(p),
+            Location::Postgres(url) => raw::Target::Postgres(url),
         };
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        raw::sql(target, sql)
     }
 
     pub fn sqlite_path(&self) -> Option<PathBuf> {
@@ -129,16 +113,15 @@ where
     }
 }
 
+/// Runs `scenario` against the store of every engine available, for scenarios that need
+/// nothing else of their `TestStore`.
+pub async fn on_each_store(scenario: impl AsyncFn(&dyn Store)) {
+    let scenario = &scenario;
+    on_each_engine(|t| async move { scenario(t.store.as_ref()).await }).await;
+}
+
 pub fn actor() -> Actor {
     Actor::system("test")
-}
-
-pub fn usd() -> ledgerflow_core::Currency {
-    ledgerflow_core::Currency::USD
-}
-
-pub fn date(s: &str) -> chrono::NaiveDate {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
 }
 
 pub async fn account(store: &dyn Store, name: &str) -> Account {
@@ -146,32 +129,25 @@ pub async fn account(store: &dyn Store, name: &str) -> Account {
         .create_account(
             &actor(),
             &NewAccount {
-                name: name.into(),
                 institution: Some("Test Bank".into()),
-                kind: AccountKind::Checking,
-                currency: usd(),
                 opening_balance_minor: 10_000,
+                ..new_account(name)
             },
         )
         .await
         .expect("create account")
 }
 
-pub fn new_tx(account_id: i64, d: &str, amount: i64, payee: &str) -> NewTransaction {
-    NewTransaction {
-        account_id,
-        posted_date: date(d),
-        amount_minor: amount,
-        currency: usd(),
-        payee: payee.into(),
-        description: String::new(),
-        memo: String::new(),
-        category_id: None,
-        status: TxStatus::Cleared,
-        source: "manual".into(),
-        import_batch_id: None,
-        external_id: None,
-        transfer_id: None,
-        needs_review: false,
-    }
+/// Edits transaction `id` with the patch `change` makes of an empty one (the edit must
+/// succeed); returns the row after the edit.
+pub async fn edit(
+    s: &dyn Store,
+    id: i64,
+    change: impl FnOnce(&mut TransactionPatch),
+) -> Transaction {
+    let mut patch = TransactionPatch::default();
+    change(&mut patch);
+    s.update_transaction(&actor(), id, &patch)
+        .await
+        .expect("edit")
 }

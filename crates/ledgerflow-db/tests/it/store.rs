@@ -190,24 +190,15 @@ async fn a_version_1_sqlite_store_is_migrated_with_its_rows() {
         .expect("insert after migration");
     assert_eq!(ids, vec![4]);
     // The new CHECK still refuses a date that is not one, and foreign keys still hold.
-    let check = std::process::Command::new("sqlite3")
-        .arg(&path)
-        .arg(format!(
+    let check = raw::sqlite3(
+        &path,
+        &format!(
             "PRAGMA foreign_keys = ON; INSERT INTO transactions (account_id, posted_date, amount_minor, currency, status, source, fingerprint, created_at, updated_at) \
              VALUES (1, 'yesterday!', 1, 'USD', 'cleared', 'x', {fp}, 'x', 'x');"
-        ))
-        .output()
-        .expect("sqlite3 runs");
-    assert!(!check.status.success(), "a bad date is refused");
-    let fk = std::process::Command::new("sqlite3")
-        .arg(&path)
-        .arg("PRAGMA foreign_key_check;")
-        .output()
-        .expect("sqlite3 runs");
-    assert!(
-        fk.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&fk.stdout)
+        ),
     );
+    assert!(!check.status.success(), "a bad date is refused");
+    let fk = raw::sqlite3_stdout(&path, "PRAGMA foreign_key_check;");
+    assert!(fk.is_empty(), "{fk}");
     store.close().await;
 }

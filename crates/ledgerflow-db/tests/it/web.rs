@@ -127,16 +127,7 @@ async fn search_finds_words_and_prefixes_through_the_index_and_agrees_with_a_sca
             .find(|t| t.payee == "Café Crème")
             .map(|t| t.id)
             .expect("cafe");
-        s.update_transaction(
-            &actor(),
-            cafe_id,
-            &TransactionPatch {
-                payee: Some("Blue Bottle".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("edit");
+        edit(s, cafe_id, |p| p.payee = Some("Blue Bottle".into())).await;
         let find = |q: &'static str| async move {
             s.list_transactions(&TxFilter {
                 text: Some(q.into()),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ledgerflow_import::{Format, ParsedFile, parse};
+use ledgerflow_import::{Format, ParsedFile, ParsedTxn, Statement, parse};
 
 use crate::helpers::{corpora, sample_files};
 
@@ -26,6 +26,22 @@ fn read_sample(root: &Path, path: &Path) -> (String, Vec<u8>) {
 fn get(root: &Path, rel: &str) -> ParsedFile {
     let bytes = std::fs::read(root.join(rel)).expect("read sample");
     parse(&bytes, rel, None).unwrap_or_else(|e| panic!("{rel} must parse: {e}"))
+}
+
+/// The first transaction of `st` has this amount, payee and memo (`amount_payee_memo`) and
+/// this external id; it is returned for more checks.
+fn first_is<'a>(
+    st: &'a Statement,
+    amount_payee_memo: [&str; 3],
+    external_id: &str,
+) -> &'a ParsedTxn {
+    let t = &st.transactions[0];
+    let [amount, payee, memo] = amount_payee_memo;
+    assert_eq!(t.amount.to_string(), amount);
+    assert_eq!(t.payee, payee);
+    assert_eq!(t.memo, memo);
+    assert_eq!(t.external_id.as_deref(), Some(external_id));
+    t
 }
 
 #[test]
@@ -75,8 +91,7 @@ fn every_sample_parses_or_is_refused_clearly() {
 #[test]
 fn ofxparse_bank_medium_matches_its_project() {
     let Some(root) = corpora() else { return };
-    let f = get(&root, "ofx/ofxparse/bank_medium.ofx");
-    let st = &f.statements[0];
+    let st = &get(&root, "ofx/ofxparse/bank_medium.ofx").statements[0];
     assert_eq!(st.account.as_deref(), Some("12300 000012345678"));
     assert_eq!(st.currency.as_deref(), Some("CAD"));
     assert_eq!(
@@ -85,11 +100,15 @@ fn ofxparse_bank_medium_matches_its_project() {
     );
     assert_eq!(st.end.map(|d| d.to_string()).as_deref(), Some("2009-05-23"));
     assert_eq!(st.transactions.len(), 3);
-    let t = &st.transactions[0];
-    assert_eq!(t.amount.to_string(), "-6.60");
-    assert_eq!(t.payee, "MCDONALD'S #112");
-    assert_eq!(t.memo, "POS MERCHANDISE;MCDONALD'S #112");
-    assert_eq!(t.external_id.as_deref(), Some("0000123456782009040100001"));
+    first_is(
+        st,
+        [
+            "-6.60",
+            "MCDONALD'S #112",
+            "POS MERCHANDISE;MCDONALD'S #112",
+        ],
+        "0000123456782009040100001",
+    );
 }
 
 #[test]
@@ -171,11 +190,11 @@ fn camt_samples_match_their_project() {
     let st = &simple.statements[0];
     assert_eq!(st.account.as_deref(), Some("LT000000000000000000"));
     assert_eq!(st.transactions.len(), 4);
-    let t = &st.transactions[0];
-    assert_eq!(t.amount.to_string(), "-0.29");
-    assert_eq!(t.payee, "AB DNB Bankas");
-    assert_eq!(t.memo, "Sąskaitos aptarnavimo mokestis");
-    assert_eq!(t.external_id.as_deref(), Some("FC1261858984"));
+    let t = first_is(
+        st,
+        ["-0.29", "AB DNB Bankas", "Sąskaitos aptarnavimo mokestis"],
+        "FC1261858984",
+    );
     assert_eq!(t.date.to_string(), "2015-12-31");
     assert_eq!(
         t.value_date.map(|d| d.to_string()).as_deref(),

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ledgerflow_core::Store;
-use ledgerflow_core::model::{Account, AccountKind, Actor, NewAccount};
+use ledgerflow_core::model::{Account, Actor};
 use ledgerflow_db::{Location, OpenMode};
 use ledgerflow_import::service::{
     ImportError, ImportOptions, ImportSummary, Progress, Quiet, Source, import_file,
 };
+use ledgerflow_test_support::fixtures::new_account;
 
 pub(crate) struct Engine {
     pub(crate) store: Arc<dyn Store>,
@@ -56,16 +57,7 @@ pub(crate) fn actor() -> Actor {
 /// A new USD checking account.
 pub(crate) async fn checking(store: &dyn Store) -> Account {
     store
-        .create_account(
-            &actor(),
-            &NewAccount {
-                name: "Checking".into(),
-                institution: None,
-                kind: AccountKind::Checking,
-                currency: ledgerflow_core::Currency::USD,
-                opening_balance_minor: 0,
-            },
-        )
+        .create_account(&actor(), &new_account("Checking"))
         .await
         .expect("account")
 }
@@ -107,6 +99,24 @@ pub(crate) async fn import_bytes(
         Arc::new(Quiet),
     )
     .await
+}
+
+/// Imports `bytes` as `name` with the default options.
+pub(crate) async fn import_default(
+    s: &dyn Store,
+    account: &Account,
+    name: &str,
+    bytes: &[u8],
+) -> Result<ImportSummary, ImportError> {
+    import_bytes(s, account, name, bytes, &ImportOptions::default()).await
+}
+
+/// A temporary directory holding `wf.csv`: Wells Fargo rows `0..rows`.
+pub(crate) fn wf_csv_file(rows: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("wf.csv");
+    ledgerflow_test_support::write_wf_csv(&path, 0, rows).expect("write");
+    (dir, path)
 }
 
 /// Nothing was imported: no transaction, no batch.

@@ -13,7 +13,7 @@ use ledgerflow_import::service::{
 };
 use ledgerflow_import::{Format, MAX_DEPTH, MAX_LINE, parse};
 
-use crate::helpers::{actor, assert_nothing_written, import_bytes, on_each_store};
+use crate::helpers::{actor, assert_nothing_written, import_bytes, import_default, on_each_store};
 
 const CAMT_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\"><BkToCstmrStmt>\n";
 
@@ -120,7 +120,7 @@ fn ofx_at_the_depth_limit_still_parses() {
 async fn a_deeply_nested_upload_does_not_abort_a_tokio_worker() {
     on_each_store(async |s, account| {
         for bytes in [nested_camt("Stmt", 60_000), nested_camt("Ntry", 200_000)] {
-            let err = import_bytes(s, &account, "deep.xml", &bytes, &ImportOptions::default())
+            let err = import_default(s, &account, "deep.xml", &bytes)
                 .await
                 .expect_err("refused");
             assert!(
@@ -149,7 +149,7 @@ async fn a_csv_with_a_1_mib_payee_imports_nothing_streamed_or_decoded_whole() {
         let mut latin = utf8.clone();
         latin.splice(WF_ROW.len() + 29..WF_ROW.len() + 29, [0xE9]);
         for bytes in [&utf8, &latin] {
-            let err = import_bytes(s, &account, "big.csv", bytes, &ImportOptions::default())
+            let err = import_default(s, &account, "big.csv", bytes)
                 .await
                 .expect_err("refused");
             assert!(
@@ -177,12 +177,11 @@ async fn a_payee_or_memo_over_the_manual_entry_limits_refuses_the_file_naming_th
         // Into an empty account (one pass) and into one with history (scan, then write).
         for history in [false, true] {
             if history {
-                import_bytes(
+                import_default(
                     s,
                     &account,
                     "first.csv",
                     b"\"01/01/2024\",\"-1.00\",\"*\",\"\",\"FIRST\"\n",
-                    &ImportOptions::default(),
                 )
                 .await
                 .expect("history");
@@ -200,15 +199,9 @@ async fn a_payee_or_memo_over_the_manual_entry_limits_refuses_the_file_naming_th
                     "line 2: memo is longer than 4000 characters",
                 ),
             ] {
-                let err = import_bytes(
-                    s,
-                    &account,
-                    name,
-                    bytes.as_bytes(),
-                    &ImportOptions::default(),
-                )
-                .await
-                .expect_err("refused");
+                let err = import_default(s, &account, name, bytes.as_bytes())
+                    .await
+                    .expect_err("refused");
                 assert!(
                     matches!(err, ImportError::BadRows { .. }) && err.to_string().contains(said),
                     "{err}"
@@ -235,15 +228,9 @@ async fn a_payee_or_memo_over_the_manual_entry_limits_refuses_the_file_naming_th
                 .expect("undo");
         }
         // At the limit, the memo is kept whole.
-        let summary = import_bytes(
-            s,
-            &account,
-            "memo-ok.qif",
-            qif_memo(4_000).as_bytes(),
-            &ImportOptions::default(),
-        )
-        .await
-        .expect("imports");
+        let summary = import_default(s, &account, "memo-ok.qif", qif_memo(4_000).as_bytes())
+            .await
+            .expect("imports");
         assert_eq!(summary.new, 2);
         let page = s
             .list_transactions(&TxFilter {
@@ -440,27 +427,20 @@ async fn a_5000_character_file_name_becomes_a_255_character_label() {
     on_each_store(async |s, account| {
         let name = format!("{}.csv", "é".repeat(4_996));
         assert_eq!(name.chars().count(), 5_000);
-        let summary = import_bytes(
-            s,
-            &account,
-            &name,
-            WF_ROW.as_bytes(),
-            &ImportOptions::default(),
-        )
-        .await
-        .expect("imports");
+        let summary = import_default(s, &account, &name, WF_ROW.as_bytes())
+            .await
+            .expect("imports");
         assert_eq!(summary.file.chars().count(), MAX_FILE_NAME);
         assert!(summary.file.ends_with('…'), "{}", summary.file);
         let batches = s.list_imports().await.expect("imports");
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].file_name, summary.file);
         // Messages carry the label too.
-        let err = import_bytes(
+        let err = import_default(
             s,
             &account,
             &format!("{name}\n"),
             b"\"13/45/2024\",\"-1.00\",\"*\",\"\",\"BAD\"\n",
-            &ImportOptions::default(),
         )
         .await
         .expect_err("refused");

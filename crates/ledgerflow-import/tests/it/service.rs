@@ -10,7 +10,9 @@ use ledgerflow_import::service::{
     ImportError, ImportOptions, Progress, Quiet, ReadError, Source, import_file,
 };
 
-use crate::helpers::{actor, assert_nothing_written, import_bytes, import_path, on_each_store};
+use crate::helpers::{
+    actor, assert_nothing_written, import_default, import_path, on_each_store, wf_csv_file,
+};
 
 /// Appends a row to the file when a phase starts: the file changes under the import.
 struct ChangeFileAt {
@@ -55,9 +57,7 @@ async fn refused_when_changed_while_importing(s: &dyn Store, account: &Account, 
 #[tokio::test]
 async fn a_file_that_changes_during_the_import_imports_nothing() {
     on_each_store(async |s, account| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("wf.csv");
-        ledgerflow_test_support::write_wf_csv(&path, 0, 2_000).expect("write");
+        let (_dir, path) = wf_csv_file(2_000);
         // Into an account without history (one pass): changed while the rows are written.
         refused_when_changed_while_importing(s, &account, &path).await;
         assert_eq!(s.counts().await.expect("counts").transactions, 0);
@@ -92,9 +92,7 @@ async fn a_file_that_changes_during_the_import_imports_nothing() {
 #[tokio::test]
 async fn a_bad_row_late_in_a_large_file_imports_nothing_and_is_named() {
     on_each_store(async |s, account| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("wf.csv");
-        ledgerflow_test_support::write_wf_csv(&path, 0, 40_000).expect("write");
+        let (_dir, path) = wf_csv_file(40_000);
         // Row 39,991 of 40,001 gets an impossible date; two chunks were already sent by then.
         let text = std::fs::read_to_string(&path).expect("read");
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -153,7 +151,7 @@ async fn a_csv_that_is_not_utf8_is_decoded_whole_and_imported() {
         let mut bytes = b"\"01/02/2024\",\"-4.50\",\"*\",\"\",\"CAF".to_vec();
         bytes.push(0xE9);
         bytes.extend_from_slice(b" NOIR\"\n\"01/03/2024\",\"-2.00\",\"*\",\"\",\"BAKERY\"\n");
-        let summary = import_bytes(s, &account, "latin.csv", &bytes, &ImportOptions::default())
+        let summary = import_default(s, &account, "latin.csv", &bytes)
             .await
             .expect("imports");
         assert_eq!(summary.new, 2);
@@ -199,12 +197,11 @@ async fn a_file_that_cannot_be_read_is_an_io_error_with_its_cause_not_bad_input(
             "the cause is kept"
         );
         // Bad input stays bad input.
-        let err = import_bytes(
+        let err = import_default(
             s,
             &account,
             "bad.csv",
             b"\"13/45/2024\",\"-1.00\",\"*\",\"\",\"BAD\"\n",
-            &ImportOptions::default(),
         )
         .await
         .expect_err("refused");

@@ -47,15 +47,13 @@ fn backup_prints_its_verification_and_verify_fails_loudly_on_a_cut_file() {
         // The cloud folder hands back a 0-byte file: verify says so and exits 1.
         let path = app.path().join(&file);
         std::fs::write(&path, b"").expect("truncate");
-        let err = app.fails(&["backup", "verify", "--all"], 1);
-        assert!(err.contains("empty"), "{err}");
+        app.fails_saying(&["backup", "verify", "--all"], 1, "empty");
         let list = app.ok(&["backup", "list"]);
         assert!(list.contains("FAILED"), "{list}");
         let status = app.ok(&["status"]);
         assert!(status.contains("backup FAILED"), "{status}");
         // And pruning waits for a backup that verifies.
-        let err = app.fails(&["backup", "prune"], 1);
-        assert!(err.contains("nothing is pruned"), "{err}");
+        app.fails_saying(&["backup", "prune"], 1, "nothing is pruned");
     }
 }
 
@@ -275,14 +273,10 @@ fn an_encrypted_backup_goes_to_an_s3_destination_named_in_the_config() {
         .find_map(|l| l.strip_prefix("# public key: ").map(str::to_string))
         .expect("public key");
     std::fs::write(app.path().join("s3-secret"), "test").expect("secret");
-    std::fs::write(
-        app.path().join("ledgerflow.toml"),
-        format!(
-            "[backup]\nage_identity_file = \"key.txt\"\n\n[backup.destinations.offsite]\nurl = \"s3://ledgerflow-offsite/prod\"\nendpoint = \"{}\"\naccess_key_id = \"test\"\nsecret_access_key_file = \"s3-secret\"\n",
-            moto.endpoint
-        ),
-    )
-    .expect("config");
+    app.write_config(format!(
+        "[backup]\nage_identity_file = \"key.txt\"\n\n[backup.destinations.offsite]\nurl = \"s3://ledgerflow-offsite/prod\"\nendpoint = \"{}\"\naccess_key_id = \"test\"\nsecret_access_key_file = \"s3-secret\"\n",
+        moto.endpoint
+    ));
     let out = app.json(&[
         "backup",
         "--encrypt-to",

@@ -1,8 +1,7 @@
 //! Errors name the thing and exit with the documented codes; lists page; users and categories.
 
 use crate::TestApp;
-use crate::helpers::run_ok;
-use crate::helpers::tx_add;
+use crate::helpers::{account_add, run_ok, strings, tx_add};
 
 #[test]
 fn commands_on_a_missing_store_say_to_run_init_and_create_nothing() {
@@ -18,8 +17,7 @@ fn commands_on_a_missing_store_say_to_run_init_and_create_nothing() {
     }
     assert!(!app.path().join("ledgerflow-data").exists());
     if let Some(pg) = TestApp::postgres() {
-        let err = pg.fails(&["status"], 3);
-        assert!(err.contains("run `ledgerflow init`"), "{err}");
+        pg.fails_saying(&["status"], 3, "run `ledgerflow init`");
     }
 }
 
@@ -28,134 +26,50 @@ fn bad_input_gets_one_clear_sentence_and_exit_2() {
     let app = TestApp::sqlite();
     app.ok(&["init"]);
     app.ok(&["account", "add", "Checking", "--kind", "checking"]);
-    app.ok(&[
-        "account",
-        "add",
-        "Yen",
-        "--kind",
-        "cash",
-        "--currency",
-        "JPY",
-    ]);
-    let cases: &[(&[&str], &str)] = &[
+    app.ok(&account_add("Yen", "cash", "JPY", &[]));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            &[
-                "tx",
-                "add",
-                "--account",
-                "X",
-                "--date",
-                "2024-01-01",
-                "--amount",
-                "1",
-                "--payee",
-                "p",
-            ],
+            tx_add("X", "2024-01-01", "1", "p", &[]),
             "unknown account \"X\"",
         ),
         (
-            &[
-                "tx",
-                "add",
-                "--account",
-                "Checking",
-                "--date",
-                "2024-01-01",
-                "--amount",
-                "12.345",
-                "--payee",
-                "p",
-            ],
+            tx_add("Checking", "2024-01-01", "12.345", "p", &[]),
             "amount \"12.345\" has more decimals than USD allows (2)",
         ),
         (
-            &[
-                "tx",
-                "add",
-                "--account",
-                "Yen",
-                "--date",
-                "2024-01-01",
-                "--amount",
-                "1.5",
-                "--payee",
-                "p",
-            ],
+            tx_add("Yen", "2024-01-01", "1.5", "p", &[]),
             "amount \"1.5\" has more decimals than JPY allows (0)",
         ),
         (
-            &[
-                "tx",
-                "add",
-                "--account",
-                "Checking",
-                "--date",
-                "01/02/2024",
-                "--amount",
-                "1",
-                "--payee",
-                "p",
-            ],
+            tx_add("Checking", "01/02/2024", "1", "p", &[]),
             "date \"01/02/2024\" is not a valid date (use YYYY-MM-DD)",
         ),
         (
-            &[
-                "tx",
-                "add",
-                "--account",
-                "Checking",
-                "--date",
-                "2024-01-01",
-                "--amount",
-                "ten",
-                "--payee",
-                "p",
-            ],
+            tx_add("Checking", "2024-01-01", "ten", "p", &[]),
             "amount \"ten\" is not a decimal number",
         ),
         (
-            &[
-                "tx",
-                "add",
-                "--account",
-                "Checking",
-                "--date",
-                "2024-01-01",
-                "--amount",
-                "1",
-                "--payee",
-                "p",
-                "--category",
-                "Nope",
-            ],
+            tx_add("Checking", "2024-01-01", "1", "p", &["--category", "Nope"]),
             "unknown category \"Nope\"",
         ),
         (
-            &[
-                "account",
-                "add",
-                "Euro",
-                "--kind",
-                "checking",
-                "--currency",
-                "EURO",
-            ],
+            account_add("Euro", "checking", "EURO", &[]),
             "unknown currency \"EURO\"",
         ),
         (
-            &["tx", "list", "--cursor", "garbage"],
+            vec!["tx", "list", "--cursor", "garbage"],
             "cursor \"garbage\" is not valid",
         ),
         (
-            &["tx", "edit", "999", "--memo", "x"],
+            vec!["tx", "edit", "999", "--memo", "x"],
             "transaction 999 does not exist",
         ),
         (
-            &["journal", "show", "--entity", "planet"],
+            vec!["journal", "show", "--entity", "planet"],
             "unknown entity \"planet\"",
         ),
     ];
-    for (args, msg) in cases {
+    for (args, msg) in &cases {
         let err = app.fails(args, 2);
         assert!(err.contains(msg), "{args:?}: expected {msg:?} in {err:?}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -164,10 +78,10 @@ fn bad_input_gets_one_clear_sentence_and_exit_2() {
     app.fails(&["tx", "frobnicate"], 2);
     app.fails(&["account", "add", "Z", "--kind", "piggy-bank"], 2);
     // a duplicate is refused (1), and nothing was written by any failure above
-    let err = app.fails(&["account", "add", "Checking", "--kind", "savings"], 1);
-    assert!(
-        err.contains("an account named \"Checking\" already exists"),
-        "{err}"
+    app.fails_saying(
+        &["account", "add", "Checking", "--kind", "savings"],
+        1,
+        "an account named \"Checking\" already exists",
     );
     let st = app.json(&["status", "--json"]);
     assert_eq!(st["counts"]["transactions"], 0);
@@ -226,12 +140,7 @@ fn tx_list_pages_with_a_cursor_and_filters() {
         "-4.50",
         "--json",
     ]);
-    let payees: Vec<&str> = mid["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|t| t["payee"].as_str())
-        .collect();
+    let payees = strings(&mid["items"], "payee");
     assert_eq!(payees, vec!["Shop 4", "Shop 3"]);
     let text = app.ok(&["tx", "list", "--limit", "2"]);
     assert!(text.contains("More: --cursor "), "{text}");
@@ -251,10 +160,12 @@ fn users_roles_and_passwords() {
     assert_eq!(users[1]["role"], "editor");
     assert_eq!(users[1]["disabled"], true);
     assert_eq!(users[1]["has_password"], false);
-    let err = app.fails(&["user", "passwd", "bob"], 2);
-    assert!(err.contains("--password-stdin"), "{err}");
-    let err = app.fails(&["user", "role", "carol", "admin"], 2);
-    assert!(err.contains("unknown user \"carol\""), "{err}");
+    app.fails_saying(&["user", "passwd", "bob"], 2, "--password-stdin");
+    app.fails_saying(
+        &["user", "role", "carol", "admin"],
+        2,
+        "unknown user \"carol\"",
+    );
     // the hash is argon2id and no password is stored in clear
     let out = std::process::Command::new("sqlite3")
         .arg(app.sqlite_file())
@@ -274,21 +185,18 @@ fn categories_nest_rename_and_refuse_cycles() {
     app.ok(&["category", "add", "Groceries", "--parent", "Food"]);
     app.ok(&["category", "add", "Organic", "--parent", "Food:Groceries"]);
     app.ok(&["category", "add", "Salary", "--kind", "income"]);
-    let err = app.fails(&["category", "move", "Food", "--to", "Organic"], 2);
-    assert!(err.contains("cannot be moved under itself"), "{err}");
+    app.fails_saying(
+        &["category", "move", "Food", "--to", "Organic"],
+        2,
+        "cannot be moved under itself",
+    );
     app.ok(&["category", "rename", "Food:Groceries", "Supermarket"]);
     app.ok(&["category", "move", "Organic", "--top"]);
     let list = app.json(&["category", "list", "--json"]);
-    let paths: Vec<&str> = list
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|c| c["path"].as_str())
-        .collect();
+    let paths = strings(&list, "path");
     assert_eq!(paths, vec!["Food", "Food:Supermarket", "Organic", "Salary"]);
     assert_eq!(list[3]["kind"], "income");
-    let err = app.fails(&["category", "add", "A:B"], 2);
-    assert!(err.contains("must not contain ':'"), "{err}");
+    app.fails_saying(&["category", "add", "A:B"], 2, "must not contain ':'");
 }
 
 #[test]
@@ -296,14 +204,12 @@ fn prod_stores_are_protected_and_archived_accounts_refuse_new_rows() {
     let app = TestApp::sqlite();
     let out = app.ok(&["init", "--env", "prod"]);
     // The store says prod; this configuration runs as dev: refused, then run as prod.
-    let err = app.fails(&["status"], 1);
-    assert!(err.contains("status: 1 problem(s) found"), "{err}");
+    app.fails_saying(&["status"], 1, "status: 1 problem(s) found");
     assert!(out.contains("protected"), "{out}");
     let st = app.json(&["--as-env", "prod", "status", "--json"]);
     assert_eq!(st["environment"], "prod");
     assert_eq!(st["protected"], true);
-    let err = app.fails(&["--as-env", "prod", "init"], 1);
-    assert!(err.contains("already initialised"), "{err}");
+    app.fails_saying(&["--as-env", "prod", "init"], 1, "already initialised");
 
     app.ok(&[
         "--as-env", "prod", "account", "add", "Old", "--kind", "savings",
@@ -328,15 +234,11 @@ fn prod_stores_are_protected_and_archived_accounts_refuse_new_rows() {
     );
     assert!(err.contains("archived"), "{err}");
     assert_eq!(
-        app.json(&["--as-env", "prod", "account", "list", "--json"])
-            .as_array()
-            .map(Vec::len),
+        app.json_len(&["--as-env", "prod", "account", "list", "--json"]),
         Some(0)
     );
     assert_eq!(
-        app.json(&["--as-env", "prod", "account", "list", "--all", "--json"])
-            .as_array()
-            .map(Vec::len),
+        app.json_len(&["--as-env", "prod", "account", "list", "--all", "--json"]),
         Some(1)
     );
 }
@@ -346,10 +248,10 @@ fn a_store_from_a_newer_ledgerflow_is_refused_with_both_versions() {
     let app = TestApp::sqlite();
     app.ok(&["init"]);
     app.raw_sql("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (42, 'future', 1, x'00', 0)");
-    let err = app.fails(&["status"], 3);
-    assert!(
-        err.contains("schema is version 42, newer than this ledgerflow knows (4)"),
-        "{err}"
+    app.fails_saying(
+        &["status"],
+        3,
+        "schema is version 42, newer than this ledgerflow knows (4)",
     );
 }
 
@@ -381,28 +283,19 @@ fn a_closed_pipe_ends_output_quietly() {
 fn huge_amounts_are_refused_before_they_can_overflow_a_balance() {
     let app = TestApp::sqlite();
     app.ok(&["init"]);
-    let err = app.fails(
-        &[
+    let big = |balance| {
+        [
             "account",
             "add",
             "Big",
             "--kind",
             "cash",
             "--opening-balance",
-            "92233720368547758.07",
-        ],
-        2,
-    );
-    assert!(err.contains("is too large"), "{err}");
-    app.ok(&[
-        "account",
-        "add",
-        "Big",
-        "--kind",
-        "cash",
-        "--opening-balance",
-        "10000000000000.00",
-    ]);
+            balance,
+        ]
+    };
+    app.fails_saying(&big("92233720368547758.07"), 2, "is too large");
+    app.ok(&big("10000000000000.00"));
     app.ok(&tx_add("Big", "2024-01-01", "10000000000000.00", "p", &[]));
     let list = app.json(&["account", "list", "--json"]);
     assert_eq!(list[0]["balance"], "20000000000000.00");
@@ -413,8 +306,11 @@ fn names_filters_and_frozen_accounts_behave_as_a_user_expects() {
     let app = TestApp::sqlite();
     app.ok(&["init"]);
     app.ok(&["account", "add", "Checking", "--kind", "checking"]);
-    let err = app.fails(&["account", "add", "checking", "--kind", "savings"], 1);
-    assert!(err.contains("already exists"), "{err}");
+    app.fails_saying(
+        &["account", "add", "checking", "--kind", "savings"],
+        1,
+        "already exists",
+    );
     // account names are found whatever their case
     app.ok(&tx_add("CHECKING", "2024-01-01", "-1", "a", &[]));
 
@@ -487,12 +383,11 @@ fn journal_show_hides_password_hashes_and_verify_guards_the_store_facts() {
 
     app.raw_sql("UPDATE meta SET value = 'prod' WHERE key = 'environment'");
     // The environment lock sees a prod store now; run as prod, the journal names the change.
-    let err = app.fails(&["journal", "verify"], 1);
-    assert!(err.contains("environment mismatch"), "{err}");
-    let err = app.fails(&["--as-env", "prod", "journal", "verify"], 1);
-    assert!(
-        err.contains("store 1: the row differs from the journal"),
-        "{err}"
+    app.fails_saying(&["journal", "verify"], 1, "environment mismatch");
+    app.fails_saying(
+        &["--as-env", "prod", "journal", "verify"],
+        1,
+        "store 1: the row differs from the journal",
     );
 }
 
@@ -511,6 +406,9 @@ fn empty_variables_and_bad_addresses_are_named() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("data_dir must not be empty"));
-    let err = app.fails(&["serve", "--bind", "nonsense"], 2);
-    assert!(err.contains("server.bind \"nonsense\""), "{err}");
+    app.fails_saying(
+        &["serve", "--bind", "nonsense"],
+        2,
+        "server.bind \"nonsense\"",
+    );
 }

@@ -6,11 +6,7 @@ use crate::helpers::run_ok;
 #[test]
 fn config_show_names_each_value_and_its_source_with_secrets_redacted() {
     let app = TestApp::sqlite();
-    std::fs::write(
-        app.path().join("ledgerflow.toml"),
-        "data_dir = \"from-file\"\nbackup_dir = \"bk-file\"\n",
-    )
-    .expect("write");
+    app.write_config("data_dir = \"from-file\"\nbackup_dir = \"bk-file\"\n");
     let out = run_ok(
         app.command(&["config", "show", "--json", "--backup-dir", "bk-flag"])
             .env("LEDGERFLOW_DATA_DIR", "from-env")
@@ -48,13 +44,11 @@ fn config_show_names_each_value_and_its_source_with_secrets_redacted() {
             .contains("ledgerflow.toml")
     );
     // Webhook tokens (in the path or the query) and an S3 endpoint's user:password are hidden.
-    std::fs::write(
-        app.path().join("ledgerflow.toml"),
+    app.write_config(
         "[backup]\nalert_webhook = \"https://hooks.example/services/T0/B0/SeCrEtPaTh?token=QuErYsEcReT\"\n\n\
-         [backup.destinations.offsite]\nurl = \"s3://bucket/prod\"\n\
-         endpoint = \"https://minio:MiNiOpAsS@s3.example:9000\"\naccess_key_id = \"AKIAEXAMPLE\"\n",
-    )
-    .expect("write");
+             [backup.destinations.offsite]\nurl = \"s3://bucket/prod\"\n\
+             endpoint = \"https://minio:MiNiOpAsS@s3.example:9000\"\naccess_key_id = \"AKIAEXAMPLE\"\n",
+    );
     let out = run_ok(&mut app.command(&["config", "show", "--json"]), "");
     let stdout = String::from_utf8_lossy(&out.stdout);
     for secret in ["SeCrEtPaTh", "QuErYsEcReT", "MiNiOpAsS", "AKIAEXAMPLE"] {
@@ -70,22 +64,18 @@ fn config_show_names_each_value_and_its_source_with_secrets_redacted() {
 #[test]
 fn unknown_keys_in_the_file_are_errors_that_name_them() {
     let app = TestApp::sqlite();
-    std::fs::write(
-        app.path().join("ledgerflow.toml"),
-        "[server]\nbind = \"127.0.0.1:1\"\nprot = 8080\n",
-    )
-    .expect("write");
-    let err = app.fails(&["config", "show"], 2);
-    assert!(err.contains("unknown key \"server.prot\""), "{err}");
-    let err = app.fails(&["status"], 2);
-    assert!(err.contains("server.prot"), "{err}");
+    app.write_config("[server]\nbind = \"127.0.0.1:1\"\nprot = 8080\n");
+    app.fails_saying(&["config", "show"], 2, "unknown key \"server.prot\"");
+    app.fails_saying(&["status"], 2, "server.prot");
 
     let other = TestApp::sqlite();
-    let err = other.fails(&["--config", "missing.toml", "status"], 2);
-    assert!(err.contains("missing.toml does not exist"), "{err}");
+    other.fails_saying(
+        &["--config", "missing.toml", "status"],
+        2,
+        "missing.toml does not exist",
+    );
     std::fs::write(other.path().join("bad.toml"), "env = \"production\"\n").expect("write");
-    let err = other.fails(&["--config", "bad.toml", "status"], 2);
-    assert!(err.contains("env"), "{err}");
+    other.fails_saying(&["--config", "bad.toml", "status"], 2, "env");
 }
 
 #[test]
@@ -112,7 +102,7 @@ fn the_data_dir_and_database_url_pick_the_store() {
 fn config_default_prints_a_file_that_loads() {
     let app = TestApp::sqlite();
     let example = app.ok(&["config", "default"]);
-    std::fs::write(app.path().join("ledgerflow.toml"), &example).expect("write");
+    app.write_config(&example);
     let v = app.json(&["config", "show", "--json"]);
     assert_eq!(v["server.bind"]["value"], "127.0.0.1:9001");
 }

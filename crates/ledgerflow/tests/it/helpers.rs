@@ -58,3 +58,13 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
     );
     out
 }
+
+/// The string `field` of each element of the JSON array `list` (elements without one are left
+/// out).
+pub fn strings<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .filter_map(|e| e[field].as_str())
+        .collect()
+}

@@ -1,7 +1,7 @@
 //! `ledgerflow import`: batches, duplicates right in both directions, atomic failures, undo.
 
 use crate::TestApp;
-use crate::helpers::tx_add;
+use crate::helpers::{strings, tx_add};
 
 /// An OFX statement with one transaction per (day, amount, payee, fitid).
 fn ofx(rows: &[(u32, &str, &str, &str)]) -> String {
@@ -45,6 +45,15 @@ fn setup() -> Vec<TestApp> {
     apps
 }
 
+/// An import summary's rows read, new and duplicate (`None` where one is missing).
+fn read_new_duplicates(s: &serde_json::Value) -> (Option<i64>, Option<i64>, Option<i64>) {
+    (
+        s["rows_read"].as_i64(),
+        s["new"].as_i64(),
+        s["duplicates"].as_i64(),
+    )
+}
+
 #[test]
 fn an_overlapping_statement_adds_exactly_its_new_rows() {
     for app in setup() {
@@ -61,14 +70,7 @@ fn an_overlapping_statement_adds_exactly_its_new_rows() {
             .collect();
         let f1 = write(&app, "jan1.ofx", &ofx(&first));
         let s = app.json(&["import", &f1, "--account", "Checking", "--json"]);
-        assert_eq!(
-            (
-                s["rows_read"].as_i64(),
-                s["new"].as_i64(),
-                s["duplicates"].as_i64()
-            ),
-            (Some(5), Some(5), Some(0))
-        );
+        assert_eq!(read_new_duplicates(&s), (Some(5), Some(5), Some(0)));
         assert!(s["batch_id"].as_i64().is_some());
         // a later, overlapping export: days 3..8
         let second: Vec<(u32, &str, &str, &str)> = (3..=8)
@@ -83,14 +85,7 @@ fn an_overlapping_statement_adds_exactly_its_new_rows() {
             .collect();
         let f2 = write(&app, "jan2.ofx", &ofx(&second));
         let s = app.json(&["import", &f2, "--account", "Checking", "--json"]);
-        assert_eq!(
-            (
-                s["rows_read"].as_i64(),
-                s["new"].as_i64(),
-                s["duplicates"].as_i64()
-            ),
-            (Some(6), Some(3), Some(3))
-        );
+        assert_eq!(read_new_duplicates(&s), (Some(6), Some(3), Some(3)));
         assert_eq!(count(&app), 8);
 
         // the very same file again is a no-op that says so
@@ -149,19 +144,14 @@ fn a_file_with_one_bad_date_imports_nothing_and_names_the_line() {
         let body = ofx(&[(1, "-1.00", "OK", "B1"), (2, "-2.00", "OK", "B2")])
             .replace("<DTPOSTED>20240102", "<DTPOSTED>2024-13");
         let f = write(&app, "bad.ofx", &body);
-        let err = app.fails(&["import", &f, "--account", "Checking"], 2);
-        assert!(
-            err.contains("bad.ofx: line 9: DTPOSTED \"2024-13\" is not a date"),
-            "{err}"
+        let err = app.fails_saying(
+            &["import", &f, "--account", "Checking"],
+            2,
+            "bad.ofx: line 9: DTPOSTED \"2024-13\" is not a date",
         );
         assert!(err.contains("nothing was imported"), "{err}");
         assert_eq!(count(&app), 0);
-        assert_eq!(
-            app.json(&["import", "list", "--json"])
-                .as_array()
-                .map(Vec::len),
-            Some(0)
-        );
+        assert_eq!(app.json_len(&["import", "list", "--json"]), Some(0));
         // with --skip-invalid the good row lands and the bad one is listed
         let s = app.json(&[
             "import",
@@ -281,8 +271,11 @@ fn dry_run_writes_nothing_and_multi_statement_files_ask_which() {
         "--json",
     ]);
     assert_eq!(s["new"], 1);
-    let err = app.fails(&["import", &f, "--account", "Nope"], 2);
-    assert!(err.contains("unknown account \"Nope\""), "{err}");
+    app.fails_saying(
+        &["import", &f, "--account", "Nope"],
+        2,
+        "unknown account \"Nope\"",
+    );
 }
 
 #[test]
@@ -301,11 +294,7 @@ fn a_100k_row_wells_fargo_file_keeps_every_row_and_an_overlap_adds_only_the_rest
     ledgerflow_test_support::write_wf_csv(&second, 60_000, 130_000).expect("write");
     let s = app.json(&["import", "wf2.csv", "--account", "Checking", "--json"]);
     assert_eq!(
-        (
-            s["rows_read"].as_i64(),
-            s["new"].as_i64(),
-            s["duplicates"].as_i64()
-        ),
+        read_new_duplicates(&s),
         (Some(70_000), Some(30_000), Some(40_000))
     );
     assert_eq!(count(app), 130_000);
@@ -351,12 +340,7 @@ fn csv_profiles_are_saved_checked_and_used() {
     ]);
     assert_eq!(s["new"], 2);
     let rows = app.json(&["tx", "list", "--json"]);
-    let payees: Vec<&str> = rows["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|t| t["payee"].as_str())
-        .collect();
+    let payees = strings(&rows["items"], "payee");
     assert!(payees.contains(&"Bäcker"), "{payees:?}");
     assert_eq!(rows["items"][1]["amount_minor"], -123_456);
     // a broken profile is refused with the reason
@@ -365,13 +349,15 @@ fn csv_profiles_are_saved_checked_and_used() {
         "bad.toml",
         "name = \"x\"\ndate = 0\ndate_format = \"%d.%m\"\namount = 1\npayee = 2\n",
     );
-    let err = app.fails(&["import", "profile", "add", "bad.toml"], 2);
-    assert!(err.contains("does not describe a full date"), "{err}");
+    app.fails_saying(
+        &["import", "profile", "add", "bad.toml"],
+        2,
+        "does not describe a full date",
+    );
     write(
         app,
         "typo.toml",
         "name = \"x\"\ndate = 0\ndate_format = \"%d.%m.%Y\"\namount = 1\npayee = 2\ndelimeter = \";\"\n",
     );
-    let err = app.fails(&["import", "profile", "add", "typo.toml"], 2);
-    assert!(err.contains("delimeter"), "{err}");
+    app.fails_saying(&["import", "profile", "add", "typo.toml"], 2, "delimeter");
 }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ledgerflow_core::model::Engine;
+use ledgerflow_test_support::raw;
 
 /// A working directory plus, for PostgreSQL, a database of its own.
 pub struct TestApp {
@@ -67,6 +68,11 @@ impl TestApp {
 
     pub fn sqlite_file(&self) -> PathBuf {
         self.path().join("ledgerflow-data").join("ledgerflow.db")
+    }
+
+    /// Writes `ledgerflow.toml` in this app's directory.
+    pub fn write_config(&self, toml: impl AsRef<[u8]>) {
+        std::fs::write(self.path().join("ledgerflow.toml"), toml).expect("write ledgerflow.toml");
     }
 
     /// The binary, run in this app's directory, with a clean `LEDGERFLOW_*` environment.
@@ -138,10 +144,22 @@ impl TestApp {
         stderr
     }
 
+    /// Runs and expects exit `code` with `text` in stderr; returns stderr.
+    pub fn fails_saying(&self, args: &[&str], code: i32, text: &str) -> String {
+        let err = self.fails(args, code);
+        assert!(err.contains(text), "{err}");
+        err
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.ok(args);
         serde_json::from_str(&out)
             .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{out}"))
+    }
+
+    /// How many elements the JSON array that `args` prints has (`None`: not an array).
+    pub fn json_len(&self, args: &[&str]) -> Option<usize> {
+        self.json(args).as_array().map(Vec::len)
     }
 
     /// Runs with a terminal (util-linux `script` gives it a pseudo-terminal) and `typed` as
@@ -233,28 +251,12 @@ impl TestApp {
 
     /// Runs SQL behind LedgerFlow's back with sqlite3 or psql.
     pub fn raw_sql(&self, sql: &str) {
-        let out = match &self.db_url {
-            None => Command::new("sqlite3")
-                .arg(self.sqlite_file())
-                .arg(sql)
-                .output()
-                .expect("sqlite3"),
-            Some(url) => {
-                let server = ledgerflow_test_support::postgres().expect("server");
-                Command::new(server.bin("psql"))
-                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
-                    .arg(url)
-                    .arg("-c")
-                    .arg(sql)
-                    .output()
-                    .expect("psql")
-            }
+        let file = self.sqlite_file();
+        let target = match &self.db_url {
+            None => raw::Target::Sqlite(&file),
+            Some(url) => raw::Target::Postgres(url),
         };
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        raw::sql(target, sql);
     }
 }
 

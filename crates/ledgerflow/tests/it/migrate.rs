@@ -26,6 +26,18 @@ fn make_pending(app: &TestApp) {
     });
 }
 
+/// `doctor` exits 1 with a PROBLEM line that says `problem`.
+fn doctor_finds(app: &TestApp, problem: &str) {
+    let out = app.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let says = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        says.lines()
+            .any(|l| l.starts_with("PROBLEM") && l.contains(problem)),
+        "{says}"
+    );
+}
+
 fn pinned(app: &TestApp) -> usize {
     app.json(&["backup", "list", "--json"])
         .as_array()
@@ -40,14 +52,7 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
     for app in TestApp::both() {
         with_rows(&app);
         make_pending(&app);
-        let doctor = app.run(&["doctor"]);
-        assert_eq!(doctor.status.code(), Some(1));
-        let says = String::from_utf8_lossy(&doctor.stdout).to_string();
-        assert!(
-            says.lines()
-                .any(|l| l.starts_with("PROBLEM") && l.contains("run `ledgerflow migrate`")),
-            "{says}"
-        );
+        doctor_finds(&app, "run `ledgerflow migrate`");
         // Any command migrates, after the backup.
         let out = run_ok(&mut app.command(&["tx", "list", "--limit", "1"]), "");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -87,10 +92,8 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', true, '\\x00'::bytea, 0)",
             ),
         }
-        let err = app.fails(&["tx", "list"], 3);
-        assert!(err.contains("99"), "{err}");
-        let err = app.fails(&["migrate"], 3);
-        assert!(err.contains("99"), "{err}");
+        app.fails_saying(&["tx", "list"], 3, "99");
+        app.fails_saying(&["migrate"], 3, "99");
     }
 }
 
@@ -132,14 +135,7 @@ fn doctor_says_ok_on_a_sound_store_and_names_each_problem() {
     for app in TestApp::both() {
         with_rows(&app);
         // No backup yet.
-        let out = app.run(&["doctor"]);
-        assert_eq!(out.status.code(), Some(1));
-        let says = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            says.lines()
-                .any(|l| l.starts_with("PROBLEM") && l.contains("no verified backup")),
-            "{says}"
-        );
+        doctor_finds(&app, "no verified backup");
         app.ok(&["backup"]);
         let says = app.ok(&["doctor"]);
         for check in [

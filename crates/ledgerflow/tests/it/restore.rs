@@ -9,6 +9,14 @@ fn with_rows(app: &TestApp, rows: u64) {
     app.import_wf(0, rows);
 }
 
+/// `rows` rows, a verified backup of them (its name), then `more` rows after it.
+fn backup_then_more(app: &TestApp, rows: u64, more: u64) -> String {
+    with_rows(app, rows);
+    let b = backup(app);
+    app.import_wf(rows, more);
+    b
+}
+
 fn transactions(app: &TestApp) -> i64 {
     app.json(&["status", "--json"])["counts"]["transactions"]
         .as_i64()
@@ -36,8 +44,7 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
         assert_eq!(transactions(&app), 5_001);
 
         // No terminal and no --yes: refused, nothing changed.
-        let err = app.fails(&["restore", &b], 1);
-        assert!(err.contains("typed at a terminal"), "{err}");
+        app.fails_saying(&["restore", &b], 1, "typed at a terminal");
         assert_eq!(transactions(&app), 5_001);
 
         let out = app.ok(&["restore", &b, "--yes"]);
@@ -105,16 +112,13 @@ fn restore_returns_exactly_the_backups_state_and_leaves_a_pinned_safety_backup()
 #[test]
 fn a_backup_that_fails_verification_is_never_restored() {
     for app in TestApp::both() {
-        with_rows(&app, 500);
-        let b = backup(&app);
-        app.import_wf(500, 100);
+        let b = backup_then_more(&app, 500, 100);
         let path = app.path().join("ledgerflow-backups").join(&b);
         let mut bytes = std::fs::read(&path).expect("read");
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x20;
         std::fs::write(&path, &bytes).expect("write");
-        let err = app.fails(&["restore", &b, "--yes"], 1);
-        assert!(err.contains("failed its verification"), "{err}");
+        app.fails_saying(&["restore", &b, "--yes"], 1, "failed its verification");
         assert_eq!(transactions(&app), 600);
         app.ok(&["journal", "verify"]);
     }
@@ -125,9 +129,7 @@ fn a_backup_that_fails_verification_is_never_restored() {
 #[test]
 fn a_restore_killed_at_any_moment_leaves_the_old_or_the_new_store_whole() {
     for app in TestApp::both() {
-        with_rows(&app, 2_000);
-        let small = backup(&app);
-        app.import_wf(2_000, 1_500);
+        let small = backup_then_more(&app, 2_000, 1_500);
         let large = backup(&app);
         // One full restore, timed, to spread the kills over it.
         let full = app.timed(&["restore", &small, "--yes"]);
@@ -205,12 +207,7 @@ fn a_store_of_another_environment_is_refused_and_status_says_why() {
             "{v}"
         );
         assert_eq!(transactions(&app), 100);
-        assert_eq!(
-            app.json(&["account", "list", "--json"])
-                .as_array()
-                .map(Vec::len),
-            Some(1)
-        );
+        assert_eq!(app.json_len(&["account", "list", "--json"]), Some(1));
     }
 }
 
@@ -219,12 +216,10 @@ fn nuke_is_refused_on_protected_stores_without_a_terminal_and_in_prod() {
     for app in TestApp::both() {
         with_rows(&app, 200);
         app.ok(&["protect"]);
-        let err = app.fails(&["nuke"], 1);
-        assert!(err.contains("is protected"), "{err}");
+        app.fails_saying(&["nuke"], 1, "is protected");
         app.ok(&["unprotect"]);
         // No terminal to type DESTROY at: refused after the backup, data untouched.
-        let err = app.fails(&["nuke"], 1);
-        assert!(err.contains("typed at a terminal"), "{err}");
+        app.fails_saying(&["nuke"], 1, "typed at a terminal");
         assert_eq!(transactions(&app), 200);
         app.ok(&["journal", "verify"]);
         let pinned = app.json(&["backup", "list", "--json"]);
@@ -276,8 +271,7 @@ fn a_lost_store_is_refused_until_it_is_restored_or_a_new_one_accepted() {
                     .expect("psql");
                 assert!(st.success());
                 // Someone runs init on the empty database.
-                let err = app.fails(&["init"], 1);
-                assert!(err.contains("ledgerflow restore"), "{err}");
+                app.fails_saying(&["init"], 1, "ledgerflow restore");
             }
         }
         if app.db_url.is_none() {
@@ -381,9 +375,7 @@ fn nuke_in_dev_deletes_after_a_verified_backup_and_can_be_undone() {
 #[test]
 fn in_prod_restore_and_bulk_deletion_need_authorization_a_fresh_backup_and_the_name() {
     let app = TestApp::sqlite().with_env("LEDGERFLOW_ENV", "prod");
-    with_rows(&app, 400);
-    let b = backup(&app);
-    app.import_wf(400, 100);
+    let b = backup_then_more(&app, 400, 100);
     for args in [
         &["restore", b.as_str(), "--yes"][..],
         &["restore", b.as_str(), "--authorize-prod"][..],
@@ -438,9 +430,7 @@ fn in_prod_restore_and_bulk_deletion_need_authorization_a_fresh_backup_and_the_n
 #[test]
 fn a_restore_to_a_much_smaller_state_keeps_backups_working() {
     let app = TestApp::sqlite();
-    with_rows(&app, 300);
-    let small = backup(&app);
-    app.import_wf(300, 6_000);
+    let small = backup_then_more(&app, 300, 6_000);
     backup(&app);
     backup(&app);
     let v = app.json(&["backup", "verify", &small, "--json"]);
@@ -470,8 +460,11 @@ fn to_new_never_touches_an_existing_database() {
         .status()
         .expect("psql");
     assert!(st.success());
-    let err = app.fails(&["restore", &b, "--yes", "--to-new", &other], 1);
-    assert!(err.contains("already exists"), "{err}");
+    app.fails_saying(
+        &["restore", &b, "--yes", "--to-new", &other],
+        1,
+        "already exists",
+    );
     let out = pg
         .psql(&name)
         .args(["-At", "-c", "SELECT x FROM theirs"])

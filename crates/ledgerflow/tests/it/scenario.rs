@@ -1,8 +1,8 @@
 //! The foundation's user story, on both engines.
 
 use crate::TestApp;
-use crate::helpers::account_add;
 use crate::helpers::tx_add;
+use crate::helpers::{account_add, strings};
 
 #[test]
 fn init_account_tx_status_and_journal_on_both_engines() {
@@ -94,12 +94,7 @@ fn init_account_tx_status_and_journal_on_both_engines() {
             "{err}"
         );
         let shown = app.json(&["journal", "show", "--entity", "transaction", "--json"]);
-        let ops: Vec<&str> = shown
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|e| e["op"].as_str())
-            .collect();
+        let ops = strings(&shown, "op");
         assert_eq!(ops, vec!["insert", "insert", "insert", "update", "delete"]);
     }
 }

@@ -136,8 +136,11 @@ fn serve_initialises_the_embedded_store_and_prints_where() {
             .expect("list")
             .is_empty()
     );
-    let err = app.fails(&["token", "create", "--user", "nobody", "--name", "x"], 2);
-    assert!(err.contains("unknown user \"nobody\""), "{err}");
+    app.fails_saying(
+        &["token", "create", "--user", "nobody", "--name", "x"],
+        2,
+        "unknown user \"nobody\"",
+    );
 
     let kill = std::process::Command::new("kill")
         .arg("-TERM")
@@ -161,7 +164,10 @@ fn serve_on_postgres_refuses_an_uninitialised_database() {
     let Some(app) = TestApp::postgres() else {
         return;
     };
-    let err = app.fails(&["serve", "--bind", "127.0.0.1:0"], 3);
-    assert!(err.contains("run `ledgerflow init`"), "{err}");
+    app.fails_saying(
+        &["serve", "--bind", "127.0.0.1:0"],
+        3,
+        "run `ledgerflow init`",
+    );
     let _ = std::io::stdout().flush();
 }
