@@ -63,6 +63,7 @@ impl TestStore {
 
 /// An initialised store with `rows` imported transactions, on each engine this machine has.
 pub async fn stores(rows: i64) -> Vec<TestStore> {
+    ledgerflow_test_support::init_test_log();
     let mut v = Vec::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let location = Location::Sqlite(dir.path().join("data").join("ledgerflow.db"));

@@ -103,6 +103,7 @@ where
     F: Fn(TestStore) -> Fut,
     Fut: Future<Output = ()>,
 {
+    ledgerflow_test_support::init_test_log();
     let stores = TestStore::initialized().await;
     if stores.len() < 2 {
         eprintln!("WARNING: PostgreSQL unavailable, scenario ran on SQLite only");
