@@ -34,6 +34,8 @@ pub async fn verify(
             o.file.display(),
             o.verification
         )),
+        // A path that is not a backup of this directory (a typo) says nothing about backups.
+        Err(BackupError::NotFound(_)) => None,
         Err(e) => Some(format!(
             "the backup {} could not be re-verified: {e}",
             file.display()

@@ -27,6 +27,7 @@ pub(super) async fn get_account(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewAccountBody {
     name: String,
     #[serde(default)]
@@ -67,6 +68,7 @@ pub(super) async fn create_account(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct AccountPatchBody {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]

@@ -10,6 +10,7 @@ pub(super) async fn list_categories(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewCategoryBody {
     name: String,
     /// A parent id, path or unique name.
@@ -43,6 +44,7 @@ pub(super) async fn create_category(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct CategoryPatchBody {
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]

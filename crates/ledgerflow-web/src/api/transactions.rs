@@ -20,6 +20,7 @@ pub(super) async fn get_transaction(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewTxBody {
     /// An account id or name.
     account: serde_json::Value,
@@ -75,6 +76,7 @@ pub(super) async fn create_transaction(
 
 /// A change to a transaction; absent fields stay as they are, `"category": null` clears it.
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TxPatchBody {
     date: Option<String>,
     amount: Option<String>,
@@ -120,6 +122,7 @@ pub(super) async fn delete_transaction(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct CategorizeBody {
     ids: Vec<i64>,
     /// A category id, path or unique name; null or "" to clear.

@@ -115,7 +115,10 @@ pub(super) async fn login(State(st): State<AppState>, req: Request) -> Result<Re
         let mut resp = login_form(
             auth::new_secret(""),
             &next,
-            &format!("Too many failed sign-ins: try again in {mins} minutes."),
+            &format!(
+                "Too many failed sign-ins: try again in {mins} minute{}.",
+                if mins == 1 { "" } else { "s" }
+            ),
             &name,
             secure,
         );

@@ -225,6 +225,17 @@ async fn a_ledger_is_built_searched_categorized_and_undone_through_the_api() {
             "three decimals in USD: {}",
             r.body
         );
+        // A misspelt field is an error, not a silent no-op that looks like success.
+        let r = app
+            .json(
+                Method::PATCH,
+                &format!("/api/v1/transactions/{tiny}"),
+                ed,
+                json!({"amout": "-5"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("amout"), "{}", r.body);
         let r = app
             .send(
                 Method::DELETE,

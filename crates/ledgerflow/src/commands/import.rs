@@ -428,8 +428,12 @@ async fn import(
     let mut summaries = Vec::new();
     for path in &a.files {
         let file = path.display().to_string();
-        if let Err(e) = std::fs::metadata(path) {
-            return Err(BadInput(format!("cannot read {file}: {e}")).into());
+        match std::fs::metadata(path) {
+            Err(e) => return Err(BadInput(format!("cannot read {file}: {e}")).into()),
+            Ok(m) if m.is_dir() => {
+                return Err(BadInput(format!("{file} is a directory, not a bank file")).into());
+            }
+            Ok(_) => {}
         }
         let progress = crate::progress::for_import(&file);
         let summary = import_file(
@@ -443,7 +447,7 @@ async fn import(
         )
         .await?;
         if !a.json {
-            print_summary(&summary);
+            print_summary(&summary, &account.currency);
         }
         summaries.push(summary);
     }
@@ -456,7 +460,10 @@ async fn import(
     Ok(())
 }
 
-fn print_summary(s: &ledgerflow_import::service::ImportSummary) {
+fn print_summary(
+    s: &ledgerflow_import::service::ImportSummary,
+    currency: &ledgerflow_core::Currency,
+) {
     if let Some(b) = s.already_imported {
         crate::out!("{}: already imported as batch {b}; nothing to do.", s.file);
         return;
@@ -496,7 +503,7 @@ fn print_summary(s: &ledgerflow_import::service::ImportSummary) {
                 "  line {:>5}  {}  {:>12}  {:<10}  {}",
                 d.line,
                 d.date,
-                d.amount_minor,
+                currency.format_minor(d.amount_minor),
                 format!("{:?}", d.decision).to_lowercase(),
                 d.payee
             );

@@ -251,8 +251,19 @@ fn dry_run_writes_nothing_and_multi_statement_files_ask_which() {
     assert_eq!(s["new"], 2);
     assert_eq!(s["decisions"][0]["decision"], "new");
     assert_eq!(count(app), 0);
+    // The text report shows amounts as the bank wrote them, not in minor units.
+    let text = app.ok(&["import", &f, "--account", "Checking", "--dry-run"]);
+    assert!(text.contains("-1.00") && text.contains("-2.00"), "{text}");
+    assert!(!text.contains(" -100 "), "{text}");
     let head = app.json(&["status", "--json"])["journal"]["head_seq"].clone();
     assert_eq!(head, 2, "nothing journaled by a dry run");
+    // A directory is not a bank file: bad input, not an internal error.
+    let dir = app.path().to_string_lossy().to_string();
+    app.fails_saying(
+        &["import", &dir, "--account", "Checking"],
+        2,
+        "is a directory, not a bank file",
+    );
 
     let two = "!Account\nNChecking\nTBank\n^\n!Type:Bank\nD01/02/2024\nT-1\nPx\n^\n!Account\nNVisa\nTCCard\n^\n!Type:CCard\nD01/03/2024\nT-2\nPy\n^\n";
     let f = write(app, "two.qif", two);
