@@ -147,6 +147,7 @@ pub async fn restore(
         target: &target,
         current,
         fork: to_new.is_some(),
+        verified: &found,
     };
     let result = restore_after_safety(
         &into,
@@ -171,6 +172,9 @@ struct RestoreInto<'a> {
     target: &'a Location,
     current: Current,
     fork: bool,
+    /// What the verification's own test restore found (kept in memory): the bytes restored now
+    /// are read again from a directory others can write to, so they must prove to be those.
+    verified: &'a Facts,
 }
 
 /// Steps 3 and 4, once the safety backup (if any) is taken.
@@ -205,7 +209,7 @@ async fn restore_after_safety(
     })?;
     let (facts, kept_aside) = match &target {
         Location::Sqlite(path) => {
-            let staged = stage_sqlite(&member, path, manifest, fork).await?;
+            let staged = stage_sqlite(&member, path, manifest, into.verified, fork).await?;
             // 4. Nobody wrote to the store since its safety backup, then the swap.
             if let Some(s) = safety {
                 unchanged_since(&target, s).await?;
@@ -216,7 +220,7 @@ async fn restore_after_safety(
         Location::Postgres(url) => {
             let scratch =
                 Scratch::restore(&target, &member, settings.pg_bin_dir.as_deref()).await?;
-            let facts = match check_restored(&scratch, manifest, fork).await {
+            let facts = match check_restored(&scratch, manifest, into.verified, fork).await {
                 Ok(f) => f,
                 Err(e) => {
                     scratch.discard().await;
@@ -363,16 +367,38 @@ async fn unchanged_since(live: &Location, s: &Safety) -> Result<(), BackupError>
 /// journal cut short). A copy restored beside the ledger (`fork`, `--to-new`) also gets a
 /// lineage of its own: its backups and checks never mix with the ledger it was copied from.
 /// Returns its facts after that.
-async fn check_restored(scratch: &Scratch, m: &Manifest, fork: bool) -> Result<Facts, BackupError> {
-    check_and_mark(scratch.store.as_ref(), m, fork).await
+async fn check_restored(
+    scratch: &Scratch,
+    m: &Manifest,
+    verified: &Facts,
+    fork: bool,
+) -> Result<Facts, BackupError> {
+    check_and_mark(scratch.store.as_ref(), m, verified, fork).await
 }
 
+/// The store about to replace the live one must be exactly what was verified: its rows match
+/// its own journal (the chain, and every row against the head's rows digest), and its facts
+/// (journal head, counts, sums) are those of the verification's test restore and of the
+/// manifest. Then it is marked restored.
 async fn check_and_mark(
     store: &dyn ledgerflow_core::Store,
     m: &Manifest,
+    verified: &Facts,
     fork: bool,
 ) -> Result<Facts, BackupError> {
+    let report = ledgerflow_core::service::check_snapshot(store).await?;
+    if !report.ok {
+        return Err(BackupError::Restore(format!(
+            "the restored store does not match its own journal ({}); nothing was changed",
+            report.problem.as_deref().unwrap_or("unknown problem")
+        )));
+    }
     let facts = Facts::of(store).await?;
+    if let Some(d) = verified.difference(&facts) {
+        return Err(BackupError::Restore(format!(
+            "the restored store is not the one that was verified ({d}): was the backup file changed meanwhile? nothing was changed"
+        )));
+    }
     if let Some(d) = m.facts.difference(&facts) {
         return Err(BackupError::Restore(format!(
             "the restored store differs from the manifest: {d}; nothing was changed"
@@ -400,6 +426,7 @@ async fn stage_sqlite(
     member: &Path,
     live: &Path,
     m: &Manifest,
+    verified: &Facts,
     fork: bool,
 ) -> Result<Staged, BackupError> {
     let dir = live
@@ -424,7 +451,7 @@ async fn stage_sqlite(
     let store = ledgerflow_db::open(&location, OpenMode::Existing)
         .await
         .map_err(|e| BackupError::Restore(format!("the restored store does not open: {e}")))?;
-    let facts = check_and_mark(store.as_ref(), m, fork).await;
+    let facts = check_and_mark(store.as_ref(), m, verified, fork).await;
     store.close().await;
     let facts = facts?;
     // Everything in the main file (no -wal beside it), then fsynced.

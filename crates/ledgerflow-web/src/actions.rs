@@ -61,7 +61,7 @@ pub(crate) async fn undo_import(
         )));
     }
     s.get_import(id).await?;
-    Ok(s.undo_import(&who.actor(), id).await?)
+    Ok(service::undo_import(s, &who.actor(), id).await?.1)
 }
 
 #[derive(Serialize)]

@@ -7,7 +7,9 @@ use tracing::instrument;
 
 use crate::error::{CoreError, ValidationError};
 use crate::journal::Entity;
-use crate::model::{Account, Actor, NewTransaction, Transaction, TransactionPatch, TxStatus};
+use crate::model::{
+    Account, Actor, ImportBatch, NewTransaction, Transaction, TransactionPatch, TxStatus,
+};
 use crate::query::{MAX_LIMIT, Names, TxQuery, TxView};
 use crate::service::{
     CategorySpec, category_id, category_id_in, check_text, ensure_not_archived, parse_date,
@@ -131,6 +133,20 @@ pub async fn delete_transaction(
 ) -> Result<Transaction, CoreError> {
     refuse_if_archived(s, s.get_transaction(id).await?.account_id).await?;
     Ok(s.delete_transaction(actor, id).await?)
+}
+
+/// Undoes an import batch: its rows go (journaled as one bulk deletion, so they can be
+/// restored), unless its account is archived. Returns the batch and how many rows went.
+#[instrument(skip_all, fields(batch = %batch_id))]
+pub async fn undo_import(
+    s: &dyn Store,
+    actor: &Actor,
+    batch_id: i64,
+) -> Result<(ImportBatch, usize), CoreError> {
+    let batch = s.get_import(batch_id).await?;
+    refuse_if_archived(s, batch.account_id).await?;
+    let removed = s.undo_import(actor, batch_id).await?;
+    Ok((batch, removed))
 }
 
 /// Sets one category (`None`, or a blank or "none" spec: no category) on many transactions;

@@ -339,8 +339,9 @@ pub async fn run(ctx: &crate::context::Ctx, args: &Args) -> anyhow::Result<()> {
                 }
             }
             let result = async {
-                let b = store.get_import(*batch).await?;
-                let n = store.undo_import(&ctx.actor, *batch).await?;
+                let (b, n) =
+                    ledgerflow_core::service::undo_import(store.as_ref(), &ctx.actor, *batch)
+                        .await?;
                 crate::out!(
                     "Undid import batch {} ({}): removed {n} transactions",
                     b.id,

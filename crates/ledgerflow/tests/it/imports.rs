@@ -97,6 +97,11 @@ fn an_overlapping_statement_adds_exactly_its_new_rows() {
         // undo removes exactly the second batch's rows
         let batches = app.json(&["import", "list", "--json"]);
         let second_batch = batches[1]["id"].as_i64().expect("id").to_string();
+        // not while the account is archived: its transactions are frozen
+        app.ok(&["account", "archive", "Checking"]);
+        app.fails_saying(&["import", "undo", &second_batch], 1, "archived");
+        assert_eq!(count(&app), 8);
+        app.ok(&["account", "unarchive", "Checking"]);
         app.ok(&["import", "undo", &second_batch]);
         assert_eq!(count(&app), 5);
         app.ok(&["journal", "verify"]);
