@@ -48,6 +48,24 @@ pub async fn backup_now(
     pinned: bool,
     copies: Copies<'_>,
 ) -> Result<Outcome, BackupError> {
+    // A destination that is not configured is a typo: said before anything is taken.
+    if let Copies::Only(name) = copies
+        && !settings.destinations.contains_key(name)
+    {
+        return Err(BackupError::NotFound(format!(
+            "no backup destination \"{name}\" (configured: {}); nothing was taken",
+            if settings.destinations.is_empty() {
+                "none".to_string()
+            } else {
+                settings
+                    .destinations
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )));
+    }
     let o = backup(store, location, settings, kind, pinned).await?;
     if !o.verified {
         return Ok(o);

@@ -76,6 +76,23 @@ async fn a_backup_is_verified_and_restores_with_the_standard_tools_alone() {
             err.to_string().contains("no backup destination \"tape\""),
             "{err}"
         );
+        // Asked for by name, an unknown destination is refused before anything is taken.
+        let before = ledgerflow_backup::list(&t.settings()).expect("list").len();
+        let err = ledgerflow_backup::backup_now(
+            t.store.as_ref(),
+            &t.location,
+            &t.settings(),
+            Kind::Db,
+            false,
+            ledgerflow_backup::Copies::Only("tape"),
+        )
+        .await
+        .expect_err("unknown destination");
+        assert!(err.to_string().contains("nothing was taken"), "{err}");
+        assert_eq!(
+            ledgerflow_backup::list(&t.settings()).expect("list").len(),
+            before
+        );
 
         // LedgerFlow gone: zstd, then sqlite3 or pg_restore + psql.
         let raw = t.dir.path().join("restored");

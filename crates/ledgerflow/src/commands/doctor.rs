@@ -43,9 +43,11 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
     match ledgerflow_db::open(&location, OpenMode::AsIs).await {
         Err(e) => unopened(ctx, &location, &settings, &e, &mut f),
         Ok(store) => {
-            let checked = store_checks(ctx, store.as_ref(), &settings, &mut f).await;
+            // A store that opens but cannot be read is a finding, not the end of the report.
+            if let Err(e) = store_checks(ctx, store.as_ref(), &settings, &mut f).await {
+                f.add("store", false, format!("{}: {e:#}", location.display()));
+            }
             store.close().await;
-            checked?;
         }
     }
     disk_checks(&location, &settings, &mut f);

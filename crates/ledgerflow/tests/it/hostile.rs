@@ -344,3 +344,24 @@ fn f5_moving_the_newest_backup_away_does_not_hide_a_journal_cut_back() {
     let doctor = app.run(&["doctor"]);
     assert!(!doctor.status.success());
 }
+
+#[test]
+fn doctor_reports_a_store_that_opens_but_cannot_be_read_and_goes_on() {
+    let app = TestApp::sqlite();
+    app.ok(&["init"]);
+    app.raw_sql("UPDATE meta SET value = 'prodx' WHERE key = 'environment'");
+    let out = app.run(&["doctor"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a finding, not an internal error"
+    );
+    let says = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        says.lines()
+            .any(|l| l.starts_with("PROBLEM") && l.contains("store") && l.contains("prodx")),
+        "{says}"
+    );
+    // the other checks still ran
+    assert!(says.contains("disk (backups)"), "{says}");
+}
