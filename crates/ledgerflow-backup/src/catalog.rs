@@ -280,3 +280,29 @@ pub(crate) fn settle(
         restored: None,
     })
 }
+
+impl Entry {
+    /// A verified sqlite backup of lineage `L` of `kind` taken at `at`, for the unit tests of
+    /// retention and the schedule.
+    #[cfg(test)]
+    pub(crate) fn test(file: &str, kind: &str, at: DateTime<Utc>) -> Entry {
+        Entry {
+            file: file.into(),
+            kind: kind.into(),
+            engine: "sqlite".into(),
+            created_at: at,
+            lineage_id: Some("L".into()),
+            size: 1,
+            sha256: String::new(),
+            verified: true,
+            verification: String::new(),
+            verified_at: at,
+            pinned: false,
+            deleted: false,
+            transactions: 0,
+            copies: Vec::new(),
+            journal_seq: None,
+            journal_hash: None,
+        }
+    }
+}

@@ -254,26 +254,11 @@ mod tests {
 
     fn entry(file: &str, hours_ago: i64, verified: bool, now: DateTime<Utc>) -> Entry {
         Entry {
-            file: file.into(),
-            kind: "db".into(),
-            engine: "sqlite".into(),
-            created_at: now - Duration::hours(hours_ago),
-            lineage_id: Some("L".into()),
             size: 100,
-            sha256: String::new(),
             verified,
-            verification: if verified {
-                "ok".into()
-            } else {
-                "empty file".into()
-            },
+            verification: if verified { "ok" } else { "empty file" }.into(),
             verified_at: now,
-            pinned: false,
-            deleted: false,
-            transactions: 0,
-            copies: Vec::new(),
-            journal_seq: None,
-            journal_hash: None,
+            ..Entry::test(file, "db", now - Duration::hours(hours_ago))
         }
     }
 

@@ -214,24 +214,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn entry(kind: &str, at: DateTime<Utc>) -> Entry {
-        Entry {
-            file: format!("{kind}-{at}"),
-            kind: kind.into(),
-            engine: "sqlite".into(),
-            created_at: at,
-            lineage_id: Some("L".into()),
-            size: 1,
-            sha256: String::new(),
-            verified: true,
-            verification: String::new(),
-            verified_at: at,
-            pinned: false,
-            deleted: false,
-            transactions: 0,
-            copies: Vec::new(),
-            journal_seq: None,
-            journal_hash: None,
-        }
+        Entry::test(&format!("{kind}-{at}"), kind, at)
     }
 
     fn local(h: u32, m: u32) -> DateTime<Local> {

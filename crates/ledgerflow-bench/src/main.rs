@@ -77,16 +77,7 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-const MERCHANTS: &[&str] = &[
-    "PURCHASE AUTHORIZED ON 03/14 BLUE BOTTLE COFFEE OAKLAND CA S384072123456789 CARD 4821",
-    "RECURRING PAYMENT AUTHORIZED ON 03/01 NETFLIX.COM LOS GATOS CA S584072123456789 CARD 4821",
-    "ACME CORP PAYROLL PPD ID: 1234567890",
-    "ONLINE TRANSFER REF #IB0Q8ZK7TC TO SAVINGS XXXXXX1234",
-    "ATM WITHDRAWAL AUTHORIZED ON 03/20 1 MAIN ST SAN FRANCISCO CA 0001234 ATM ID 0087K CARD 4821",
-    "SAFEWAY #1234 SAN FRANCISCO CA",
-    "ZELLE TO SMITH JOHN ON 03/22 REF # PP0ABCD123",
-    "MONTHLY SERVICE FEE",
-];
+const MERCHANTS: &[&str] = ledgerflow_test_support::WF_TEXT;
 
 /// Deterministic rows: 8 accounts, 10 years, mostly small debits.
 fn rows(n: usize, offset: usize, total: usize, accounts: &[i64]) -> Vec<NewTransaction> {

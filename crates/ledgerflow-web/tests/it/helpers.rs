@@ -98,18 +98,8 @@ impl TestApp {
             .expect("init");
         let engine = store.engine();
         let settings = ledgerflow_backup::Settings {
-            dir: dir.path().join("backups"),
-            compression: ledgerflow_backup::Compression::Zstd,
-            min_size: 1024,
-            size_ratio: 0.5,
-            keep: ledgerflow_backup::Keep::default(),
             pg_bin_dir: ledgerflow_test_support::find_bindir(),
-            config_toml: String::new(),
-            replay_journal: false,
-            destinations: Default::default(),
-            encrypt_to: None,
-            age_identity: None,
-            alert_webhook: None,
+            ..ledgerflow_backup::Settings::in_dir(dir.path().join("backups"))
         };
         let backups = ledgerflow_web::BackupMonitor {
             settings,
