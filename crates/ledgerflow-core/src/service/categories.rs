@@ -219,7 +219,16 @@ pub async fn update_category(
     c: &CategoryChanges<'_>,
 ) -> Result<Category, CoreError> {
     if let Some(p) = c.parent_id {
-        check_no_cycle(&s.list_categories().await?, id, p)?;
+        let all = s.list_categories().await?;
+        // A parent that does not exist is not found (the store would only see a constraint).
+        if let Some(pid) = p
+            && !all.iter().any(|x| x.id == pid)
+        {
+            return Err(CoreError::NotFound(format!(
+                "category {pid} does not exist"
+            )));
+        }
+        check_no_cycle(&all, id, p)?;
     }
     let patch = CategoryPatch {
         name: c.name.map(check_category_name).transpose()?,

@@ -78,6 +78,17 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
     }
+    // A parent that does not exist is not found, not a name conflict.
+    let r = app
+        .json(
+            Method::PATCH,
+            &format!("/api/v1/categories/{}", rent.id),
+            &app.editor,
+            json!({"parent_id": 999_999}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert!(r.body.contains("999999"), "{}", r.body);
     let r = app
         .post_json("/api/v1/categories", &app.editor, json!({"name": "none"}))
         .await;
