@@ -71,13 +71,12 @@ fn classify(err: &anyhow::Error) -> Option<(u8, &(dyn std::error::Error + 'stati
 
 fn typed(cause: &(dyn std::error::Error + 'static)) -> Option<(u8, bool)> {
     let code = code_of(cause)?;
-    let alone = code != INTERNAL
-        || cause.is::<ImportError>()
-            && !matches!(
-                cause.downcast_ref::<ImportError>(),
-                Some(ImportError::Store(_))
-            );
-    let alone = alone && !cause.is::<ledgerflow_backup::BackupError>();
+    let alone = match cause.downcast_ref::<ImportError>() {
+        // An import's own failure (a bad file, an unreadable one) names its cause already.
+        Some(e) if !matches!(e, ImportError::Store(_)) => true,
+        // A backup's failure reads best with its context; other internal errors print it all.
+        _ => code != INTERNAL && !cause.is::<ledgerflow_backup::BackupError>(),
+    };
     Some((code, alone))
 }
 

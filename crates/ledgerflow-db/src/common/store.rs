@@ -230,18 +230,7 @@ impl Store for This {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, || format!("an account named \"{}\" already exists", after.name)))?;
-        commit_journaled(
-            tx,
-            PendingEntry::row(
-                actor,
-                Entity::Account,
-                id,
-                Op::Update,
-                Some(&before),
-                Some(&after),
-            )?,
-        )
-        .await?;
+        commit_update(tx, actor, Entity::Account, id, &before, &after).await?;
         Ok(after)
     }
 
@@ -330,18 +319,7 @@ impl Store for This {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_err(e, || format!("a category named \"{}\" already exists there", after.name)))?;
-        commit_journaled(
-            tx,
-            PendingEntry::row(
-                actor,
-                Entity::Category,
-                id,
-                Op::Update,
-                Some(&before),
-                Some(&after),
-            )?,
-        )
-        .await?;
+        commit_update(tx, actor, Entity::Category, id, &before, &after).await?;
         Ok(after)
     }
 
@@ -614,18 +592,7 @@ impl Store for This {
         .execute(&mut *tx)
         .await
         .map_err(dberr)?;
-        commit_journaled(
-            tx,
-            PendingEntry::row(
-                actor,
-                Entity::User,
-                id,
-                Op::Update,
-                Some(&before),
-                Some(&after),
-            )?,
-        )
-        .await?;
+        commit_update(tx, actor, Entity::User, id, &before, &after).await?;
         Ok(after)
     }
 

@@ -7,7 +7,8 @@ use ledgerflow_core::journal::{Entity, Op, PendingEntry};
 use ledgerflow_core::model::*;
 use ledgerflow_core::store::{Store, StoreError, StoreResult};
 
-use super::{Conn, Db, HEAD_FOR_WRITE, This};
+use super::{Conn, Db, HEAD_FOR_WRITE, MIGRATE_WHEN_CURRENT, MIGRATOR, This};
+use crate::OpenMode;
 use crate::chain::{Chain, INSERT_ENTRY, MOVE_HEAD};
 use crate::rows::*;
 
@@ -105,6 +106,19 @@ pub(super) async fn commit_journaled(
     tx.commit().await.map_err(dberr)
 }
 
+/// Commits a row's update with its journal entry (the row before and after).
+pub(super) async fn commit_update<T: serde::Serialize>(
+    tx: sqlx::Transaction<'static, Db>,
+    actor: &Actor,
+    entity: Entity,
+    id: i64,
+    before: &T,
+    after: &T,
+) -> StoreResult<()> {
+    let entry = PendingEntry::row(actor, entity, id, Op::Update, Some(before), Some(after))?;
+    commit_journaled(tx, entry).await
+}
+
 /// One row by id, converted to its model type; `NotFound` names `what` and the id.
 pub(super) async fn fetch_by_id<R, T>(
     conn: &mut Conn,
@@ -154,6 +168,31 @@ pub(super) async fn fetch_user(conn: &mut Conn, id: i64) -> StoreResult<User> {
 }
 
 impl This {
+    /// Brings the schema up to date: a newer one is refused, an empty store is
+    /// `NotInitialized` unless it may be created, `AsIs` leaves it as it is.
+    pub(super) async fn migrate(&self, mode: OpenMode) -> StoreResult<()> {
+        let known = crate::latest_version(&MIGRATOR);
+        let applied = self.schema_version().await?;
+        if applied > known {
+            return Err(StoreError::SchemaTooNew {
+                store: applied,
+                binary: known,
+            });
+        }
+        if applied == 0 && mode != OpenMode::Create {
+            return Err(StoreError::NotInitialized {
+                location: self.location(),
+            });
+        }
+        if mode == OpenMode::AsIs || (applied == known && !MIGRATE_WHEN_CURRENT) {
+            return Ok(());
+        }
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))
+    }
+
     /// Changes the store's facts and journals the change, in one transaction
     /// ([`crate::meta_change`]).
     pub(super) async fn change_meta(

@@ -23,6 +23,8 @@ const ENGINE: Engine = Engine::Postgres;
 /// The journal head, read for an append, its row locked: writers append in commit order.
 const HEAD_FOR_WRITE: &str =
     "SELECT seq, hash, rows_digest FROM journal_head WHERE id = 1 FOR UPDATE";
+/// Whether the migrator runs on a store already at this binary's schema: the migrator runs at every open (it also checks the applied migrations' checksums).
+const MIGRATE_WHEN_CURRENT: bool = true;
 /// Whether sqlx's migration table exists.
 const HAS_MIGRATIONS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
@@ -87,29 +89,6 @@ impl PgStore {
         };
         store.migrate(mode).await?;
         Ok(store)
-    }
-
-    async fn migrate(&self, mode: OpenMode) -> StoreResult<()> {
-        let known = crate::latest_version(&MIGRATOR);
-        let applied = self.schema_version().await?;
-        if applied > known {
-            return Err(StoreError::SchemaTooNew {
-                store: applied,
-                binary: known,
-            });
-        }
-        if applied == 0 && mode != OpenMode::Create {
-            return Err(StoreError::NotInitialized {
-                location: self.location(),
-            });
-        }
-        if mode == OpenMode::AsIs {
-            return Ok(());
-        }
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))
     }
 
     pub fn pool(&self) -> &PgPool {

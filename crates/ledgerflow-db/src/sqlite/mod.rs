@@ -27,6 +27,8 @@ type This = SqliteStore;
 const ENGINE: Engine = Engine::Sqlite;
 /// The journal head, read for an append (writers hold the database lock since `BEGIN IMMEDIATE`).
 const HEAD_FOR_WRITE: &str = crate::chain::READ_HEAD;
+/// Whether the migrator runs on a store already at this binary's schema: a current store is opened without the migrator (a read-only store on a full disk takes no write lock).
+const MIGRATE_WHEN_CURRENT: bool = false;
 /// Whether sqlx's migration table exists.
 const HAS_MIGRATIONS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 
@@ -145,29 +147,6 @@ impl SqliteStore {
             )));
         }
         Ok(store)
-    }
-
-    async fn migrate(&self, mode: OpenMode) -> StoreResult<()> {
-        let known = crate::latest_version(&MIGRATOR);
-        let applied = self.schema_version().await?;
-        if applied > known {
-            return Err(StoreError::SchemaTooNew {
-                store: applied,
-                binary: known,
-            });
-        }
-        if applied == 0 && mode != OpenMode::Create {
-            return Err(StoreError::NotInitialized {
-                location: self.location(),
-            });
-        }
-        if mode == OpenMode::AsIs || applied == known {
-            return Ok(());
-        }
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))
     }
 
     pub fn path(&self) -> &Path {
