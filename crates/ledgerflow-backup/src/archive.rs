@@ -173,19 +173,11 @@ pub(crate) fn check_fresh_archive(
     let mut reader = decoder(path, m, settings.age_identity.as_deref())?.take(want.size + 1);
     let mut h = <sha2::Sha256 as sha2::Digest>::new();
     let mut c = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| Failure::Archive(format!("decompression failed: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        sha2::Digest::update(&mut h, &buf[..n]);
-        c.update(&buf[..n]);
-    }
+    let total = for_each_chunk(&mut reader, |_, chunk| {
+        sha2::Digest::update(&mut h, chunk);
+        c.update(chunk);
+        Ok(())
+    })?;
     if total != want.size || c.finalize() != crc {
         return Err(Failure::Archive(format!(
             "{} decompresses to {total} bytes that are not the snapshot's",
@@ -341,28 +333,20 @@ fn copy_out(from: &mut impl Read, to: Option<&Path>, want: &Member) -> Result<()
         None => None,
     };
     let mut h = <sha2::Sha256 as sha2::Digest>::new();
-    let mut limited = from.take(want.size.saturating_add(1));
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = limited
-            .read(&mut buf)
-            .map_err(|e| Failure::Archive(format!("decompression failed: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
+    let limited = from.take(want.size.saturating_add(1));
+    let total = for_each_chunk(limited, |total, chunk| {
         if total > want.size {
             return Err(Failure::Archive(format!(
                 "{} inflates beyond the {} bytes its manifest lists: refused",
                 want.name, want.size
             )));
         }
-        sha2::Digest::update(&mut h, &buf[..n]);
+        sha2::Digest::update(&mut h, chunk);
         if let Some(f) = file.as_mut() {
-            f.write_all(&buf[..n]).map_err(here)?;
+            f.write_all(chunk).map_err(here)?;
         }
-    }
+        Ok(())
+    })?;
     if let Some(mut f) = file {
         f.flush().map_err(here)?;
     }
@@ -374,4 +358,24 @@ fn copy_out(from: &mut impl Read, to: Option<&Path>, want: &Member) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// Reads `reader` to its end in 64 KiB chunks, handing `each` the total so far and the chunk;
+/// returns the total.
+fn for_each_chunk(
+    mut reader: impl Read,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), Failure>,
+) -> Result<u64, Failure> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| Failure::Archive(format!("decompression failed: {e}")))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+        each(total, &buf[..n])?;
+    }
 }

@@ -101,6 +101,26 @@ pub async fn scheduled_backup(
     Ok(o)
 }
 
+/// A verified db backup of `store`, pinned so retention keeps it, taken before a risky step.
+/// One that does not verify refuses the step: "`what` failed its verification (why):
+/// `undone`". A backup that cannot be taken at all is the error it is.
+pub async fn pinned_backup(
+    store: &dyn Store,
+    location: &Location,
+    settings: &Settings,
+    what: &str,
+    undone: &str,
+) -> Result<Outcome, BackupError> {
+    let outcome = backup(store, location, settings, Kind::Db, true).await?;
+    if !outcome.verified {
+        return Err(BackupError::Refused(format!(
+            "{what} failed its verification ({}): {undone}",
+            outcome.verification
+        )));
+    }
+    Ok(outcome)
+}
+
 /// Takes a backup of `store` (at `location`) and verifies it. A verification failure is an
 /// `Outcome` with `verified: false` (the archive renamed `*.failed`); a failure before any
 /// archive exists is an error. Either raises an alert.
@@ -152,10 +172,7 @@ pub(crate) async fn take_backup(
     // directories and partial archives there are leftovers of a killed backup, whatever their age.
     let _lock = backup_lock(dir).await?;
     remove_stale_leftovers(dir);
-    let work = tempfile::Builder::new()
-        .prefix(".work-")
-        .tempdir_in(dir)
-        .map_err(|e| BackupError::io(dir, e))?;
+    let work = crate::fsx::work_dir(dir, ".work-")?;
     let member_name = location.member_name();
     let member = work.path().join(member_name);
     let pg_bin = settings.pg_bin_dir.as_deref();

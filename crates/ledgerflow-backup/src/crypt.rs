@@ -86,18 +86,22 @@ impl<W: Write> Sink<W> {
     }
 }
 
-impl<W: Write> Write for Sink<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+impl<W: Write> Sink<W> {
+    /// Where the bytes go: the file itself, or the age stream in front of it.
+    fn writer(&mut self) -> &mut dyn Write {
         match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Age(w) => w.write(buf),
+            Sink::Plain(w) => w,
+            Sink::Age(w) => w,
         }
     }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer().write(buf)
+    }
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Age(w) => w.flush(),
-        }
+        self.writer().flush()
     }
 }
 

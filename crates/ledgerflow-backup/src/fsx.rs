@@ -35,13 +35,9 @@ pub fn backup_name(name: &str) -> Option<BackupName> {
         return None;
     }
     let rest = name.strip_prefix("ledgerflow_")?;
-    let (kind, rest) = if let Some(r) = rest.strip_prefix("db_backup_") {
-        ("db", r)
-    } else if let Some(r) = rest.strip_prefix("full_backup_") {
-        ("full", r)
-    } else {
-        return None;
-    };
+    let (kind, rest) = [("db_backup_", "db"), ("full_backup_", "full")]
+        .into_iter()
+        .find_map(|(prefix, kind)| Some((kind, rest.strip_prefix(prefix)?)))?;
     // YYYYMMDD_HHMMSS
     let b = rest.as_bytes();
     if b.len() < 15
@@ -64,13 +60,9 @@ pub fn backup_name(name: &str) -> Option<BackupName> {
         Some(r) => (true, r),
         None => (false, rest),
     };
-    let (compression, rest) = if let Some(r) = rest.strip_suffix(".zst") {
-        ("zstd", r)
-    } else if let Some(r) = rest.strip_suffix(".gz") {
-        ("gzip", r)
-    } else {
-        return None;
-    };
+    let (compression, rest) = [(".zst", "zstd"), (".gz", "gzip")]
+        .into_iter()
+        .find_map(|(suffix, name)| Some((name, rest.strip_suffix(suffix)?)))?;
     let ext = match (kind, rest) {
         ("db", ".sqlite") => "sqlite",
         ("db", ".pgdump") => "pgdump",
@@ -321,6 +313,14 @@ pub fn write_atomic_replace(path: &Path, bytes: &[u8]) -> Result<(), BackupError
     })();
     r.map_err(|e| BackupError::io(path, e))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// A work directory `prefix…` inside `dir`, removed when dropped.
+pub fn work_dir(dir: &Path, prefix: &str) -> Result<tempfile::TempDir, BackupError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(dir)
+        .map_err(|e| BackupError::io(dir, e))
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), BackupError> {

@@ -29,7 +29,7 @@ pub use ledgerflow_db::Location;
 use serde::Serialize;
 
 pub(crate) use crate::archive::{Failure, extract_member};
-pub use crate::backup::{Copies, backup, backup_now, scheduled_backup};
+pub use crate::backup::{Copies, backup, backup_now, pinned_backup, scheduled_backup};
 pub use crate::catalog::set_pinned;
 pub use crate::destination::{Destination, S3Destination, copy_to, copy_to_destinations};
 pub(crate) use crate::fsx::{hash_file, sync_dir, write_atomic, write_atomic_replace};
@@ -45,12 +45,10 @@ use ledgerflow_db::admin::AdminError;
 pub enum BackupError {
     #[error("{0}")]
     Io(String),
-    #[error("the snapshot failed: {0}")]
-    Snapshot(String),
-    #[error("{tool} failed: {message}")]
-    Tool { tool: &'static str, message: String },
-    #[error("the test restore failed: {0}")]
-    Restore(String),
+    /// The snapshot, a tool or the test restore failed: [`AdminError::Snapshot`],
+    /// [`AdminError::Tool`] or [`AdminError::Restore`].
+    #[error(transparent)]
+    Failed(AdminError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -66,17 +64,25 @@ pub enum BackupError {
 impl From<AdminError> for BackupError {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::Snapshot(m) => BackupError::Snapshot(m),
-            AdminError::Tool { tool, message } => BackupError::Tool { tool, message },
-            AdminError::Restore(m) => BackupError::Restore(m),
             AdminError::Refused(m) => BackupError::Refused(m),
             AdminError::Environment(m) => BackupError::Environment(m),
             AdminError::Store(e) => BackupError::Store(e),
+            failed => BackupError::Failed(failed),
         }
     }
 }
 
 impl BackupError {
+    /// The test restore failed.
+    pub fn restore(message: String) -> BackupError {
+        BackupError::Failed(AdminError::Restore(message))
+    }
+
+    /// The snapshot failed.
+    pub fn snapshot(message: String) -> BackupError {
+        BackupError::Failed(AdminError::Snapshot(message))
+    }
+
     pub fn io(path: &Path, e: std::io::Error) -> BackupError {
         BackupError::Io(format!("{}: {e}", path.display()))
     }

@@ -27,7 +27,7 @@ use serde::Serialize;
 use tracing::info;
 
 use crate::manifest::{Facts, Manifest};
-use crate::{BackupError, Failure, Kind, Settings, extract_member, read_manifest, sync_dir};
+use crate::{BackupError, Failure, Settings, extract_member, read_manifest, sync_dir};
 use ledgerflow_db::admin::{self as engine, Scratch};
 
 /// What a restore did.
@@ -190,10 +190,7 @@ async fn restore_after_safety(
     let target = into.target.clone();
 
     // 3. Restored beside the live store and checked.
-    let work = tempfile::Builder::new()
-        .prefix(".restore-")
-        .tempdir_in(&settings.dir)
-        .map_err(|e| BackupError::io(&settings.dir, e))?;
+    let work = crate::fsx::work_dir(&settings.dir, ".restore-")?;
     let member = {
         let (file, m, key, to) = (
             checked.file.clone(),
@@ -205,7 +202,7 @@ async fn restore_after_safety(
     }
     .map_err(|f| match f {
         Failure::Here(e) => BackupError::Environment(e),
-        Failure::Archive(e) => BackupError::Restore(e),
+        Failure::Archive(e) => BackupError::restore(e),
     })?;
     let (facts, kept_aside) = match &target {
         Location::Sqlite(path) => {
@@ -323,19 +320,14 @@ struct Safety {
 /// A verified, pinned backup of the live store, taken as it is (no migration).
 async fn safety_backup(live: &Location, settings: &Settings) -> Result<Safety, BackupError> {
     let store = ledgerflow_db::open(live, OpenMode::AsIs).await?;
-    let taken = crate::backup(store.as_ref(), live, settings, Kind::Db, true).await;
+    let what = "the safety backup of the current store";
+    let taken = crate::pinned_backup(store.as_ref(), live, settings, what, "nothing was changed");
+    let taken = taken.await;
     store.close().await;
-    let outcome = taken.map_err(|e| {
-        BackupError::Refused(format!(
-            "the safety backup of the current store failed ({e}): nothing was changed"
-        ))
+    let outcome = taken.map_err(|e| match e {
+        refused @ BackupError::Refused(_) => refused,
+        e => BackupError::Refused(format!("{what} failed ({e}): nothing was changed")),
     })?;
-    if !outcome.verified {
-        return Err(BackupError::Refused(format!(
-            "the safety backup of the current store failed its verification ({}): nothing was changed",
-            outcome.verification
-        )));
-    }
     let m = read_manifest(&outcome.file)?;
     Ok(Safety {
         file: outcome.file,
@@ -388,19 +380,19 @@ async fn check_and_mark(
 ) -> Result<Facts, BackupError> {
     let report = ledgerflow_core::service::check_snapshot(store).await?;
     if !report.ok {
-        return Err(BackupError::Restore(format!(
+        return Err(BackupError::restore(format!(
             "the restored store does not match its own journal ({}); nothing was changed",
             report.problem.as_deref().unwrap_or("unknown problem")
         )));
     }
     let facts = Facts::of(store).await?;
     if let Some(d) = verified.difference(&facts) {
-        return Err(BackupError::Restore(format!(
+        return Err(BackupError::restore(format!(
             "the restored store is not the one that was verified ({d}): was the backup file changed meanwhile? nothing was changed"
         )));
     }
     if let Some(d) = m.facts.difference(&facts) {
-        return Err(BackupError::Restore(format!(
+        return Err(BackupError::restore(format!(
             "the restored store differs from the manifest: {d}; nothing was changed"
         )));
     }
@@ -435,10 +427,7 @@ async fn stage_sqlite(
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
     remove_stale_restores(dir);
-    let staging = tempfile::Builder::new()
-        .prefix(".restoring-")
-        .tempdir_in(dir)
-        .map_err(|e| BackupError::io(dir, e))?;
+    let staging = crate::fsx::work_dir(dir, ".restoring-")?;
     let restored = staging.path().join("ledgerflow.db");
     {
         let (from, to) = (member.to_path_buf(), restored.clone());
@@ -450,13 +439,13 @@ async fn stage_sqlite(
     // Opening migrates an older schema forward and refuses a newer one.
     let store = ledgerflow_db::open(&location, OpenMode::Existing)
         .await
-        .map_err(|e| BackupError::Restore(format!("the restored store does not open: {e}")))?;
+        .map_err(|e| BackupError::restore(format!("the restored store does not open: {e}")))?;
     let facts = check_and_mark(store.as_ref(), m, verified, fork).await;
     store.close().await;
     let facts = facts?;
     // Everything in the main file (no -wal beside it), then fsynced.
     engine::set_rollback_journal(&restored).await.map_err(|e| {
-        BackupError::Restore(format!("the restored store cannot leave WAL mode: {e}"))
+        BackupError::restore(format!("the restored store cannot leave WAL mode: {e}"))
     })?;
     std::fs::File::open(&restored)
         .and_then(|f| f.sync_all())

@@ -151,10 +151,7 @@ async fn test_restore(
     path: &Path,
     manifest: &Manifest,
 ) -> Result<Result<Facts, String>, BackupError> {
-    let work = tempfile::Builder::new()
-        .prefix(".verify-")
-        .tempdir_in(&settings.dir)
-        .map_err(|e| BackupError::io(&settings.dir, e))?;
+    let work = crate::fsx::work_dir(&settings.dir, ".verify-")?;
     let extracted = {
         let (path, m, key, to) = (
             path.to_path_buf(),
@@ -242,7 +239,7 @@ pub(crate) async fn restore_and_check(
     integrity?;
     let report = report?;
     if !report.ok {
-        return Err(BackupError::Restore(format!(
+        return Err(BackupError::restore(format!(
             "the restored journal does not match its rows: {}",
             report.problem.unwrap_or_default()
         )));
@@ -258,7 +255,7 @@ pub(crate) async fn check_part_of_live_history(
 ) -> Result<(), BackupError> {
     let live = store.meta().await?.map(|m| m.lineage_id.to_string());
     if live != facts.lineage_id {
-        return Err(BackupError::Snapshot(
+        return Err(BackupError::snapshot(
             "the snapshot's lineage id is not the live store's".into(),
         ));
     }
@@ -267,7 +264,7 @@ pub(crate) async fn check_part_of_live_history(
     {
         return Ok(());
     }
-    Err(BackupError::Snapshot(format!(
+    Err(BackupError::snapshot(format!(
         "journal entry {} of the snapshot is not in the live journal",
         facts.journal_seq
     )))

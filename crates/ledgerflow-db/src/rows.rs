@@ -494,6 +494,11 @@ pub fn fingerprint_array(b: &[u8]) -> Result<[u8; 16], StoreError> {
 }
 
 /// Turns a list of stored rows into model values.
+/// Credential rows as the journal records them.
+pub fn credential_records(rows: Vec<CredentialRow>) -> Result<Vec<CredentialRecord>, StoreError> {
+    rows.iter().map(CredentialRecord::try_from).collect()
+}
+
 pub fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
 where
     T: TryFrom<R, Error = StoreError>,

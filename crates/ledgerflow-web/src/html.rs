@@ -35,12 +35,15 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-pub(crate) fn render(t: impl Template) -> Result<Response, Problem> {
+/// What a page handler answers: the page, a redirect, or the problem shown instead.
+pub(crate) type Page = Result<Response, Problem>;
+
+pub(crate) fn render(t: impl Template) -> Page {
     Ok(Html(t.render()?).into_response())
 }
 
 /// A page that may show a form's error: 400 when it does.
-pub(crate) fn render_form(t: impl Template, error: &str) -> Result<Response, Problem> {
+pub(crate) fn render_form(t: impl Template, error: &str) -> Page {
     let mut resp = render(t)?;
     if !error.is_empty() {
         *resp.status_mut() = StatusCode::BAD_REQUEST;

@@ -9,9 +9,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::Local;
 
-use crate::{AppState, Problem};
+use crate::{Problem, Shared};
 
-pub(crate) async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, Problem> {
+pub(crate) async fn metrics(State(st): Shared) -> Result<impl IntoResponse, Problem> {
     let counts = st.store.counts().await?;
     let head = st.store.journal_head().await?;
     let mut out = String::new();

@@ -8,6 +8,7 @@ use ledgerflow_core::model::Actor;
 use ledgerflow_db::{Location, OpenMode};
 
 use crate::config::Settings;
+use crate::guard::lost_store_refusal;
 
 pub struct Ctx {
     pub settings: Settings,
@@ -25,6 +26,17 @@ impl Ctx {
     /// Opens an existing, initialised store (a missing one says to run `init`).
     pub async fn store(&self) -> anyhow::Result<Arc<dyn Store>> {
         self.open(OpenMode::Existing).await
+    }
+
+    /// Runs `f` on the existing store and closes the store after, whatever `f` returned.
+    pub async fn with_store<T>(
+        &self,
+        f: impl AsyncFnOnce(&dyn Store) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let store = self.store().await?;
+        let result = f(store.as_ref()).await;
+        store.close().await;
+        result
     }
 
     /// Opens the store after the environment lock and the lineage guard ([`crate::guard`]).
@@ -55,13 +67,7 @@ impl Ctx {
             && !self.accept_new_lineage
             && let Some(e) = crate::guard::lost_store(backup_dir, None)
         {
-            return Err(crate::guard::lost_store_refusal(
-                &e,
-                &location.display(),
-                true,
-                self.settings.env,
-            )
-            .into());
+            return Err(lost_store_refusal(self, &e, &location.display(), true).into());
         }
         // As it is first: migrations wait for the backup that precedes them.
         let opened = match ledgerflow_db::open(&location, OpenMode::AsIs).await {
@@ -77,13 +83,7 @@ impl Ctx {
                 if !self.accept_new_lineage
                     && let Some(lost) = crate::guard::lost_store(backup_dir, None)
                 {
-                    return Err(crate::guard::lost_store_refusal(
-                        &lost,
-                        &location.display(),
-                        false,
-                        self.settings.env,
-                    )
-                    .into());
+                    return Err(lost_store_refusal(self, &lost, &location.display(), false).into());
                 }
                 return Err(anyhow::Error::new(e)
                     .context(format!("opening the store at {}", location.display())));
@@ -103,13 +103,7 @@ impl Ctx {
             {
                 let c = store.counts().await?;
                 if c.transactions == 0 && c.accounts == 0 {
-                    return Err(crate::guard::lost_store_refusal(
-                        &e,
-                        &store.location(),
-                        false,
-                        self.settings.env,
-                    )
-                    .into());
+                    return Err(lost_store_refusal(self, &e, &store.location(), false).into());
                 }
             }
             if meta.is_none() && mode != OpenMode::Create {
@@ -182,6 +176,50 @@ macro_rules! out {
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     write_out(format_args!("{}", serde_json::to_string_pretty(v)?));
     Ok(())
+}
+
+/// A command's result: the value as JSON with `--json`, else the line `text` makes of it.
+pub fn print_result<T: serde::Serialize>(
+    json: bool,
+    v: &T,
+    text: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(v);
+    }
+    write_out(format_args!("{}", text(v)));
+    Ok(())
+}
+
+/// A listing command's output: the items as JSON with `--json`, else `empty` when there are
+/// none, else a table with one row per item.
+pub fn print_list<T: serde::Serialize>(
+    items: &[T],
+    json: bool,
+    empty: &str,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(&items);
+    }
+    if items.is_empty() {
+        write_out(format_args!("{empty}"));
+    } else {
+        print_rows(header, items, row);
+    }
+    Ok(())
+}
+
+/// Prints one table row per item.
+pub fn print_rows<T>(header: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) {
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    print_table(header, &rows);
+}
+
+/// A table cell that names a flag when it is set and stays empty otherwise.
+pub fn flag(set: bool, name: &str) -> String {
+    if set { name.to_string() } else { String::new() }
 }
 
 /// Prints rows as an aligned text table.

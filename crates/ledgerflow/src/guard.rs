@@ -56,11 +56,12 @@ pub fn lost_store(
 
 /// The refusal for a lost store, with the command that brings it back.
 pub fn lost_store_refusal(
+    ctx: &crate::context::Ctx,
     entry: &ledgerflow_backup::catalog::Entry,
     location: &str,
     missing: bool,
-    running_as: Environment,
 ) -> Refused {
+    let running_as = ctx.settings.env;
     Refused(format!(
         "the store at {location} is {} but the backup directory holds verified backups of a store with {} transactions (lineage {}), the newest taken {}. \
          This is what a deleted volume or data directory looks like (`docker compose down -v`). \
@@ -142,6 +143,26 @@ pub fn store_name(location: &ledgerflow_db::Location) -> String {
 /// Which store must have a verified backup younger than `backup.prod_max_age_minutes`.
 pub struct FreshBackup<'a> {
     pub lineage: &'a str,
+}
+
+/// [`authorize_prod`] for a step on `store`, which must have a fresh verified backup.
+pub async fn authorize_prod_on(
+    ctx: &crate::context::Ctx,
+    store: &dyn ledgerflow_core::Store,
+    action: &str,
+    authorized: bool,
+) -> anyhow::Result<()> {
+    let lineage = store
+        .meta()
+        .await?
+        .map(|m| m.lineage_id.to_string())
+        .unwrap_or_default();
+    authorize_prod(
+        ctx,
+        action,
+        authorized,
+        Some(FreshBackup { lineage: &lineage }),
+    )
 }
 
 /// The gate of a destructive step in prod (restore, migration, a bulk deletion): the

@@ -91,6 +91,16 @@ pub struct AccountChanges<'a> {
     pub archived: Option<bool>,
 }
 
+impl AccountChanges<'_> {
+    /// Archives (`true`) or brings back (`false`) an account, and nothing else.
+    pub fn archived(archived: bool) -> Self {
+        AccountChanges {
+            archived: Some(archived),
+            ..Default::default()
+        }
+    }
+}
+
 /// Changes an account and returns it as it is now.
 #[instrument(skip_all, fields(id = %id))]
 pub async fn update_account(

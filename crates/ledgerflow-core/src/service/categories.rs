@@ -210,6 +210,24 @@ pub struct CategoryChanges<'a> {
     pub kind: Option<CategoryKind>,
 }
 
+impl<'a> CategoryChanges<'a> {
+    /// A new name, and nothing else.
+    pub fn renamed(name: &'a str) -> Self {
+        CategoryChanges {
+            name: Some(name),
+            ..Default::default()
+        }
+    }
+
+    /// A new parent (`None`: the top level), and nothing else.
+    pub fn moved(parent_id: Option<i64>) -> Self {
+        CategoryChanges {
+            parent_id: Some(parent_id),
+            ..Default::default()
+        }
+    }
+}
+
 /// Renames, moves or re-kinds a category (its children follow).
 #[instrument(skip_all, fields(id = %id))]
 pub async fn update_category(
@@ -321,25 +339,26 @@ mod tests {
         assert_eq!(category_id_in(&all, CategorySpec::named("7")).ok(), Some(2));
     }
 
-    #[test]
-    fn descendants_include_every_level() {
-        let all = vec![
+    /// A, B under A, C under B.
+    fn chain_a_b_c() -> Vec<Category> {
+        vec![
             cat(1, "A", None),
             cat(2, "B", Some(1)),
             cat(3, "C", Some(2)),
-            cat(4, "D", None),
-        ];
+        ]
+    }
+
+    #[test]
+    fn descendants_include_every_level() {
+        let mut all = chain_a_b_c();
+        all.push(cat(4, "D", None));
         assert_eq!(with_descendants(&all, 1), vec![1, 2, 3]);
         assert_eq!(with_descendants(&all, 4), vec![4]);
     }
 
     #[test]
     fn moving_a_category_under_its_child_is_refused() {
-        let all = vec![
-            cat(1, "A", None),
-            cat(2, "B", Some(1)),
-            cat(3, "C", Some(2)),
-        ];
+        let all = chain_a_b_c();
         assert!(check_no_cycle(&all, 1, Some(3)).is_err());
         assert!(check_no_cycle(&all, 1, Some(1)).is_err());
         assert!(check_no_cycle(&all, 3, Some(1)).is_ok());

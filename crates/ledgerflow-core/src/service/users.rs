@@ -59,6 +59,32 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
 }
 
+impl UserChanges {
+    /// A new role, and nothing else.
+    pub fn role(role: Role) -> Self {
+        UserChanges {
+            role: Some(role),
+            ..Default::default()
+        }
+    }
+
+    /// Disables (`true`) or enables (`false`) the user, and nothing else.
+    pub fn disabled(disabled: bool) -> Self {
+        UserChanges {
+            disabled: Some(disabled),
+            ..Default::default()
+        }
+    }
+
+    /// A new password (its Argon2id hash), and nothing else.
+    pub fn password(hash: String) -> Self {
+        UserChanges {
+            password_hash: Some(hash),
+            ..Default::default()
+        }
+    }
+}
+
 /// Changes a user. Disabling one revokes every session and token it holds; a new password
 /// revokes its sessions (signed-in browsers sign in again). Returns the user and how many
 /// credentials were revoked.

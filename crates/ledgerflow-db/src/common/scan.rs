@@ -17,8 +17,9 @@ pub(super) async fn scan_rows(
     limit: u32,
 ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
     let limit = i64::from(limit.max(1));
+    // `$models` turns the page of rows into the models the journal encodes.
     macro_rules! scan {
-        ($row:ty, $model:ty, $table:literal) => {{
+        ($row:ty, $table:literal, $models:expr) => {{
             let rows = sqlx::query_as::<_, $row>(concat!(
                 "SELECT * FROM ",
                 $table,
@@ -29,45 +30,20 @@ pub(super) async fn scan_rows(
             .fetch_all(&store.pool)
             .await
             .map_err(dberr)?;
-            let models: Vec<$model> = convert(rows)?;
-            canonical(models, |m| m.id)
+            canonical($models(rows)?, |m| m.id)
         }};
     }
+    let batches = |rows: Vec<BatchRow>| -> StoreResult<Vec<ImportBatch>> {
+        Ok(rows.into_iter().map(ImportBatch::from).collect())
+    };
     match entity {
-        Entity::Account => scan!(AccountRow, Account, "accounts"),
-        Entity::Category => scan!(CategoryRow, Category, "categories"),
-        Entity::Transaction => scan!(TxRow, Transaction, "transactions"),
-        Entity::User => scan!(UserRow, User, "users"),
-        Entity::ImportBatch => {
-            let rows = sqlx::query_as::<_, BatchRow>(
-                "SELECT * FROM import_batches WHERE id > $1 ORDER BY id LIMIT $2",
-            )
-            .bind(after_id)
-            .bind(limit)
-            .fetch_all(&store.pool)
-            .await
-            .map_err(dberr)?;
-            canonical(
-                rows.into_iter().map(ImportBatch::from).collect(),
-                |m: &ImportBatch| m.id,
-            )
-        }
+        Entity::Account => scan!(AccountRow, "accounts", convert::<_, Account>),
+        Entity::Category => scan!(CategoryRow, "categories", convert::<_, Category>),
+        Entity::Transaction => scan!(TxRow, "transactions", convert::<_, Transaction>),
+        Entity::User => scan!(UserRow, "users", convert::<_, User>),
+        Entity::ImportBatch => scan!(BatchRow, "import_batches", batches),
         Entity::Store => crate::store_facts_rows(store.meta().await?, after_id),
-        Entity::Credential => {
-            let rows = sqlx::query_as::<_, CredentialRow>(
-                "SELECT * FROM credentials WHERE id > $1 ORDER BY id LIMIT $2",
-            )
-            .bind(after_id)
-            .bind(limit)
-            .fetch_all(&store.pool)
-            .await
-            .map_err(dberr)?;
-            let records: Vec<CredentialRecord> = rows
-                .iter()
-                .map(CredentialRecord::try_from)
-                .collect::<StoreResult<_>>()?;
-            canonical(records, |m| m.id)
-        }
+        Entity::Credential => scan!(CredentialRow, "credentials", credential_records),
         Entity::Tombstone => {
             let rows = sqlx::query_as::<_, TombstoneRow>(
                 "SELECT transaction_id, account_id, posted_date, fingerprint, external_id \

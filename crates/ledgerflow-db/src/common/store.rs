@@ -158,10 +158,7 @@ impl Store for This {
             .fetch_all(&mut *tx)
             .await
             .map_err(dberr)?;
-        let records: Vec<CredentialRecord> = rows
-            .iter()
-            .map(CredentialRecord::try_from)
-            .collect::<StoreResult<_>>()?;
+        let records = credential_records(rows)?;
         if let Some(entry) = crate::adopted_credentials(actor, &records)? {
             append(&mut tx, vec![entry]).await?;
         }

@@ -28,15 +28,7 @@ const MIGRATE_WHEN_CURRENT: bool = true;
 /// Whether sqlx's migration table exists.
 const HAS_MIGRATIONS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
-#[path = "../common/scan.rs"]
-#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
-mod scan;
-#[path = "../common/store.rs"]
-#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
-mod store;
-#[path = "../common/write.rs"]
-#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
-mod write;
+crate::engine_common_modules!();
 use write::*;
 
 pub(crate) mod admin;
@@ -155,28 +147,17 @@ impl PgStore {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(dberr)?;
-                    let full: Vec<Transaction> = rows
-                        .into_iter()
-                        .zip(reserved)
-                        .map(|(mut r, id)| {
-                            r.import_batch_id = batch_id.or(r.import_batch_id);
-                            r.into_row(id, at)
-                        })
-                        .collect();
+                    let full = crate::imported_rows(rows, reserved, batch_id, at);
                     for chunk in full.chunks(TX_CHUNK) {
                         insert_chunk(&mut tx, chunk).await?;
                     }
                     ids.extend(full.iter().map(|t| t.id));
                     if etx.send(full).await.is_err() {
-                        break Err(StoreError::Database("the journal encoder stopped".into()));
+                        break Err(crate::encoder_stopped());
                     }
                 }
                 Some(ImportChunk::Done(c)) => break Ok(c),
-                None => {
-                    break Err(StoreError::Conflict(
-                        "the import stopped before its end: nothing was written".into(),
-                    ));
-                }
+                None => break Err(crate::import_cut_short()),
             }
         };
         drop(etx);
@@ -364,7 +345,8 @@ impl PgStore {
     }
 }
 
-/// The import batch's row, before its rows (its counts are set when they are all in).
+/// The import batch's row, before its rows. Its counts start at zero and are set, in the same
+/// transaction, when the rows are all in (`stream` commits only then).
 async fn insert_batch(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -374,18 +356,13 @@ async fn insert_batch(
     sqlx::query_scalar::<_, i64>(
         "INSERT INTO import_batches (account_id, file_name, file_sha256, format, actor, rows_read, \
          rows_new, rows_duplicate, rows_flagged, rows_skipped, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, 0, $6) RETURNING id",
     )
     .bind(b.account_id)
     .bind(&b.file_name)
     .bind(&b.file_sha256)
     .bind(&b.format)
     .bind(actor.as_str())
-    .bind(b.rows_read)
-    .bind(b.rows_new)
-    .bind(b.rows_duplicate)
-    .bind(b.rows_flagged)
-    .bind(b.rows_skipped)
     .bind(at)
     .fetch_one(&mut *conn)
     .await

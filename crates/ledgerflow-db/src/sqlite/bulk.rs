@@ -154,14 +154,7 @@ impl BulkWriter {
                             if rows.is_empty() {
                                 continue;
                             }
-                            let full: Vec<Transaction> = rows
-                                .into_iter()
-                                .enumerate()
-                                .map(|(i, mut r)| {
-                                    r.import_batch_id = batch_id.or(r.import_batch_id);
-                                    r.into_row(next + i as i64, at)
-                                })
-                                .collect();
+                            let full = crate::imported_rows(rows, next.., batch_id, at);
                             next += full.len() as i64;
                             if matches!(text_index, TextIndex::Triggered)
                                 && full.len() >= DEFER_TEXT_INDEX_AT
@@ -178,15 +171,11 @@ impl BulkWriter {
                             }
                             ids.extend(full.iter().map(|t| t.id));
                             if etx.send(full).is_err() {
-                                break Err(StoreError::Database("the journal encoder stopped".into()));
+                                break Err(crate::encoder_stopped());
                             }
                         }
                         Some(ImportChunk::Done(c)) => break Ok(c),
-                        None => {
-                            break Err(StoreError::Conflict(
-                                "the import stopped before its end: nothing was written".into(),
-                            ));
-                        }
+                        None => break Err(crate::import_cut_short()),
                     }
                 };
                 drop(etx);

@@ -32,15 +32,7 @@ const MIGRATE_WHEN_CURRENT: bool = false;
 /// Whether sqlx's migration table exists.
 const HAS_MIGRATIONS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 
-#[path = "../common/scan.rs"]
-#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
-mod scan;
-#[path = "../common/store.rs"]
-#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
-mod store;
-#[path = "../common/write.rs"]
-#[allow(clippy::duplicate_mod)] // compiled once per engine, on purpose (ARCHITECTURE.md)
-mod write;
+crate::engine_common_modules!();
 
 pub(crate) mod admin;
 mod bulk;

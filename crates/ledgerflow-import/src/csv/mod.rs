@@ -95,6 +95,15 @@ mod tests {
         assert_eq!(t[0].payee, "CHECK CRD PURCHASE 12/02 EUPHORIA");
     }
 
+    /// The amounts of the file's first statement, as written.
+    fn amounts(f: &crate::model::ParsedFile) -> Vec<String> {
+        f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| t.amount.to_string())
+            .collect()
+    }
+
     #[test]
     fn presets_are_found_by_header_even_after_a_preamble() {
         let bofa = "Description,,Summary Amt.\nBeginning balance,,100.00\n\nDate,Description,Amount,Running Bal.\n01/02/2024,COFFEE,-4.50,95.50\n";
@@ -103,12 +112,7 @@ mod tests {
         assert_eq!(f.statements[0].transactions[0].amount.to_string(), "-4.50");
         let cap = "Transaction Date,Posted Date,Card No.,Description,Category,Debit,Credit\n2024-01-03,2024-01-04,1234,STORE,Shopping,25.10,\n2024-01-05,2024-01-05,1234,PAYMENT,Payment,,100.00\n";
         let f = parse(cap.as_bytes(), "c1.csv", None).expect("parses");
-        let a: Vec<String> = f.statements[0]
-            .transactions
-            .iter()
-            .map(|t| t.amount.to_string())
-            .collect();
-        assert_eq!(a, vec!["-25.10", "100.00"]);
+        assert_eq!(amounts(&f), ["-25.10", "100.00"]);
         let disc = "Trans. Date,Post Date,Description,Amount,Category\n01/02/2024,01/02/2024,STORE,25.00,Shopping\n";
         let f = parse(disc.as_bytes(), "d.csv", None).expect("parses");
         assert_eq!(
@@ -152,12 +156,7 @@ thousands = "."
             Some(&p),
         )
         .expect("parses");
-        let a: Vec<String> = f.statements[0]
-            .transactions
-            .iter()
-            .map(|t| t.amount.to_string())
-            .collect();
-        assert_eq!(a, vec!["-1234.56", "2500.00"]);
+        assert_eq!(amounts(&f), ["-1234.56", "2500.00"]);
         assert_eq!(
             f.statements[0].transactions[0].date.to_string(),
             "2024-01-31"

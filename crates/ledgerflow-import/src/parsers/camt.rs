@@ -22,10 +22,14 @@ use crate::parsers::decode::{decode, encoding_for};
 
 pub fn sniff(bytes: &[u8]) -> bool {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
-    head.contains("camt.05")
-        || head.contains("BkToCstmrStmt")
-        || head.contains("BkToCstmrAcctRpt")
-        || head.contains("BkToCstmrDbtCdtNtfctn")
+    // The namespace, or the root of a statement, a report or a notification.
+    const MARKS: [&str; 4] = [
+        "camt.05",
+        "BkToCstmrStmt",
+        "BkToCstmrAcctRpt",
+        "BkToCstmrDbtCdtNtfctn",
+    ];
+    MARKS.iter().any(|m| head.contains(m))
 }
 
 /// An element. The tree is a flat arena ([`Doc`]): children are indices, so neither walking

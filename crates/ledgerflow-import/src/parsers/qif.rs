@@ -24,10 +24,9 @@ pub enum DateOrder {
 pub fn sniff(bytes: &[u8]) -> bool {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]);
     let t = head.trim_start_matches('\u{feff}').trim_start();
-    t.starts_with("!Type:")
-        || t.starts_with("!Account")
-        || t.starts_with("!Option")
-        || t.starts_with("!type:")
+    ["!Type:", "!Account", "!Option", "!type:"]
+        .iter()
+        .any(|m| t.starts_with(m))
 }
 
 /// A date split into its parts, before the order is known.

@@ -10,17 +10,17 @@ pub(super) struct ArchivedParam {
 
 pub(super) async fn list_accounts(
     Viewer(_): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Params(p): Params<ArchivedParam>,
-) -> Result<Json<Vec<AccountView>>, Problem> {
+) -> Answer<Vec<AccountView>> {
     Ok(Json(account_views(st.store.as_ref(), p.archived).await?))
 }
 
 pub(super) async fn get_account(
     Viewer(_): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
-) -> Result<Json<AccountView>, Problem> {
+) -> Answer<AccountView> {
     let a = st.store.get_account(id).await?;
     let sums = service::account_sums(st.store.as_ref()).await?;
     Ok(Json(account_view(a, &sums)?))
@@ -50,9 +50,9 @@ pub(super) fn default_currency() -> String {
 
 pub(super) async fn create_account(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Body(b): Body<NewAccountBody>,
-) -> Result<(StatusCode, Json<AccountView>), Problem> {
+) -> Created<AccountView> {
     let input = AccountInput {
         name: &b.name,
         institution: b.institution.as_deref(),
@@ -80,10 +80,10 @@ pub(super) struct AccountPatchBody {
 
 pub(super) async fn update_account(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
     Body(b): Body<AccountPatchBody>,
-) -> Result<Json<AccountView>, Problem> {
+) -> Answer<AccountView> {
     let changes = AccountChanges {
         name: b.name.as_deref(),
         institution: b.institution.as_ref().map(|i| i.as_deref()),

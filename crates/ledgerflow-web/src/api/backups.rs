@@ -2,10 +2,7 @@
 
 use super::*;
 
-pub(super) async fn backups(
-    Admin(_): Admin,
-    State(st): State<AppState>,
-) -> Result<Json<BackupStatus>, Problem> {
+pub(super) async fn backups(Admin(_): Admin, State(st): Shared) -> Answer<BackupStatus> {
     Ok(Json(backup_status(&st).await?))
 }
 
@@ -17,9 +14,9 @@ pub(super) struct BackupParams {
 
 pub(super) async fn backup_now(
     Admin(who): Admin,
-    State(st): State<AppState>,
+    State(st): Shared,
     Params(p): Params<BackupParams>,
-) -> Result<(StatusCode, Json<ledgerflow_backup::Outcome>), Problem> {
+) -> Created<ledgerflow_backup::Outcome> {
     let kind = match p.kind.as_deref() {
         None | Some("db") => ledgerflow_backup::Kind::Db,
         Some("full") => ledgerflow_backup::Kind::Full,

@@ -4,8 +4,8 @@ use super::*;
 
 pub(super) async fn list_categories(
     Viewer(_): Viewer,
-    State(st): State<AppState>,
-) -> Result<Json<Vec<CategoryView>>, Problem> {
+    State(st): Shared,
+) -> Answer<Vec<CategoryView>> {
     Ok(Json(category_views(st.store.as_ref()).await?))
 }
 
@@ -26,9 +26,9 @@ pub(super) fn default_category_kind() -> String {
 
 pub(super) async fn create_category(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Body(b): Body<NewCategoryBody>,
-) -> Result<(StatusCode, Json<CategoryView>), Problem> {
+) -> Created<CategoryView> {
     let input = CategoryInput {
         name: &b.name,
         parent: b.parent.as_deref().map(CategorySpec::id_or_named),
@@ -54,10 +54,10 @@ pub(super) struct CategoryPatchBody {
 
 pub(super) async fn update_category(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
     Body(b): Body<CategoryPatchBody>,
-) -> Result<Json<CategoryView>, Problem> {
+) -> Answer<CategoryView> {
     let changes = CategoryChanges {
         name: b.name.as_deref(),
         parent_id: b.parent_id,

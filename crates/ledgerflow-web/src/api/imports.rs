@@ -2,10 +2,7 @@
 
 use super::*;
 
-pub(super) async fn list_imports(
-    Viewer(_): Viewer,
-    State(st): State<AppState>,
-) -> Result<Json<Vec<ImportBatch>>, Problem> {
+pub(super) async fn list_imports(Viewer(_): Viewer, State(st): Shared) -> Answer<Vec<ImportBatch>> {
     Ok(Json(st.store.list_imports().await?))
 }
 
@@ -24,10 +21,10 @@ pub(super) struct ImportParams {
 
 pub(super) async fn create_import(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Params(p): Params<ImportParams>,
     body: Bytes,
-) -> Result<(StatusCode, Json<ImportSummary>), Problem> {
+) -> Created<ImportSummary> {
     let s = st.store.as_ref();
     let account = service::account_by_id_or_name(s, &p.account).await?;
     // A label only: bounded and printable, whatever the client sends.
@@ -49,9 +46,9 @@ pub(super) async fn create_import(
 
 pub(super) async fn undo_import(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Answer<serde_json::Value> {
     let removed = undo(&st, &who, id).await?;
     Ok(Json(serde_json::json!({ "batch": id, "removed": removed })))
 }

@@ -17,7 +17,6 @@ use ledgerflow_core::service::{
 use ledgerflow_import::service::ImportSummary;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::AppState;
 use crate::actions::{BackupStatus, backup_status, import_bytes, take_backup, undo_import as undo};
 use crate::auth::{Admin, Editor, Viewer};
 use crate::error::Problem;
@@ -25,6 +24,7 @@ use crate::views::{
     AccountView, CategoryView, TxList, account_view, account_views, category_views, tx_page,
     tx_view,
 };
+use crate::{AppState, Shared};
 
 mod accounts;
 mod backups;
@@ -46,6 +46,11 @@ use self::transactions::*;
 pub(crate) const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 
 /// One route: its method, its path and its handler.
+/// What an API handler answers: the JSON body, or the problem (RFC 9457) instead.
+pub(crate) type Answer<T> = Result<Json<T>, Problem>;
+/// What a handler that creates answers: 201 and the created resource.
+pub(crate) type Created<T> = Result<(StatusCode, Json<T>), Problem>;
+
 pub(crate) type Route = (Method, &'static str, MethodRouter<AppState>);
 
 /// Every API route, one method each. The router is built from this table, and

@@ -32,10 +32,7 @@ pub(super) struct StatusBody {
     journal: ledgerflow_core::journal::JournalHead,
 }
 
-pub(super) async fn status(
-    Viewer(_): Viewer,
-    State(st): State<AppState>,
-) -> Result<Json<StatusBody>, Problem> {
+pub(super) async fn status(Viewer(_): Viewer, State(st): Shared) -> Answer<StatusBody> {
     let meta = st.store.meta().await?;
     Ok(Json(StatusBody {
         version: ledgerflow_core::VERSION,

@@ -5,17 +5,17 @@ use super::*;
 
 pub(super) async fn list_transactions(
     Viewer(_): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Params(q): Params<TxQuery>,
-) -> Result<Json<TxList>, Problem> {
+) -> Answer<TxList> {
     Ok(Json(tx_page(st.store.as_ref(), &q).await?))
 }
 
 pub(super) async fn get_transaction(
     Viewer(_): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
-) -> Result<Json<TxView>, Problem> {
+) -> Answer<TxView> {
     Ok(Json(tx_view(st.store.as_ref(), id).await?))
 }
 
@@ -48,9 +48,9 @@ pub(super) fn spec(v: &serde_json::Value) -> String {
 
 pub(super) async fn create_transaction(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Body(b): Body<NewTxBody>,
-) -> Result<(StatusCode, Json<TxView>), Problem> {
+) -> Created<TxView> {
     let s = st.store.as_ref();
     let account = service::account_by_id_or_name(s, &spec(&b.account)).await?;
     let category = b.category.as_ref().filter(|c| !c.is_null()).map(spec);
@@ -90,10 +90,10 @@ pub(super) struct TxPatchBody {
 
 pub(super) async fn update_transaction(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
     Body(b): Body<TxPatchBody>,
-) -> Result<Json<TxView>, Problem> {
+) -> Answer<TxView> {
     let s = st.store.as_ref();
     let category = b.category.as_ref().map(|c| c.as_ref().map(spec));
     let changes = TxChanges {
@@ -114,7 +114,7 @@ pub(super) async fn update_transaction(
 
 pub(super) async fn delete_transaction(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, Problem> {
     service::delete_transaction(st.store.as_ref(), &who.actor(), id).await?;
@@ -131,9 +131,9 @@ pub(super) struct CategorizeBody {
 
 pub(super) async fn categorize(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Body(b): Body<CategorizeBody>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Answer<serde_json::Value> {
     let category = b.category.as_ref().map(spec).filter(|c| c != "null");
     let changed = service::categorize_many(
         st.store.as_ref(),
@@ -147,8 +147,8 @@ pub(super) async fn categorize(
 
 pub(super) async fn history(
     Viewer(_): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
-) -> Result<Json<Vec<service::Change>>, Problem> {
+) -> Answer<Vec<service::Change>> {
     Ok(Json(service::tx_history(st.store.as_ref(), id).await?))
 }

@@ -11,11 +11,7 @@ pub(super) struct AccountsPage {
     error: String,
 }
 
-pub(super) async fn accounts_page(
-    st: &AppState,
-    who: &CurrentUser,
-    error: String,
-) -> Result<Response, Problem> {
+pub(super) async fn accounts_page(st: &AppState, who: &CurrentUser, error: String) -> Page {
     let kinds = options(
         AccountKind::ALL
             .iter()
@@ -33,17 +29,11 @@ pub(super) async fn accounts_page(
     )
 }
 
-pub(super) async fn accounts(
-    Viewer(who): Viewer,
-    State(st): State<AppState>,
-) -> Result<Response, Problem> {
+pub(super) async fn accounts(Viewer(who): Viewer, State(st): Shared) -> Page {
     accounts_page(&st, &who, String::new()).await
 }
 
-pub(super) async fn add_account(
-    State(st): State<AppState>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn add_account(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     let made = async {
         let currency = p.text("currency").to_uppercase();
@@ -77,11 +67,7 @@ pub(super) struct CategoriesPage {
     error: String,
 }
 
-pub(super) async fn categories_page(
-    st: &AppState,
-    who: &CurrentUser,
-    error: String,
-) -> Result<Response, Problem> {
+pub(super) async fn categories_page(st: &AppState, who: &CurrentUser, error: String) -> Page {
     let cats = category_views(st.store.as_ref()).await?;
     let mut parents = vec![(String::new(), "(top level)".to_string())];
     parents.extend(cats.iter().map(|c| (c.id.to_string(), c.path.clone())));
@@ -112,17 +98,11 @@ pub(super) async fn categories_page(
     )
 }
 
-pub(super) async fn categories(
-    Viewer(who): Viewer,
-    State(st): State<AppState>,
-) -> Result<Response, Problem> {
+pub(super) async fn categories(Viewer(who): Viewer, State(st): Shared) -> Page {
     categories_page(&st, &who, String::new()).await
 }
 
-pub(super) async fn add_category(
-    State(st): State<AppState>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn add_category(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     let made = async {
         let parent = p.text("parent");

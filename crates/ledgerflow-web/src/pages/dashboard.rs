@@ -25,10 +25,7 @@ pub(super) struct DashboardPage {
     uncategorized: String,
 }
 
-pub(super) async fn dashboard(
-    Viewer(who): Viewer,
-    State(st): State<AppState>,
-) -> Result<Response, Problem> {
+pub(super) async fn dashboard(Viewer(who): Viewer, State(st): Shared) -> Page {
     let s = st.store.as_ref();
     let today = Utc::now().date_naive();
     let first = today.with_day(1).unwrap_or(today);

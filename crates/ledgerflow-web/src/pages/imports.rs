@@ -78,11 +78,7 @@ pub(super) struct ImportsPage {
     error: String,
 }
 
-pub(super) async fn imports_page(
-    st: &AppState,
-    who: &CurrentUser,
-    error: String,
-) -> Result<Response, Problem> {
+pub(super) async fn imports_page(st: &AppState, who: &CurrentUser, error: String) -> Page {
     let s = st.store.as_ref();
     let accounts = s.list_accounts(false).await?;
     let names: HashMap<i64, String> = s
@@ -114,10 +110,7 @@ pub(super) async fn imports_page(
     )
 }
 
-pub(super) async fn imports(
-    Viewer(who): Viewer,
-    State(st): State<AppState>,
-) -> Result<Response, Problem> {
+pub(super) async fn imports(Viewer(who): Viewer, State(st): Shared) -> Page {
     imports_page(&st, &who, String::new()).await
 }
 
@@ -158,11 +151,15 @@ pub(super) fn decision_rank(d: Decision) -> u8 {
     }
 }
 
-pub(super) async fn upload(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    mut form: Multipart,
-) -> Result<Response, Problem> {
+/// A text field of the upload form.
+async fn field_text(field: axum::extract::multipart::Field<'_>) -> Result<String, Problem> {
+    field
+        .text()
+        .await
+        .map_err(|e| Problem::bad_request(e.to_string()))
+}
+
+pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Multipart) -> Page {
     let who = auth::authenticate(&st, &headers)
         .await?
         .ok_or_else(|| Problem::unauthorized("sign in first"))?;
@@ -173,22 +170,8 @@ pub(super) async fn upload(
         .map_err(|e| Problem::bad_request(format!("the upload is not valid: {e}")))?
     {
         match field.name().unwrap_or_default() {
-            "csrf" => {
-                csrf = Some(
-                    field
-                        .text()
-                        .await
-                        .map_err(|e| Problem::bad_request(e.to_string()))?,
-                )
-            }
-            "account" => {
-                account = Some(
-                    field
-                        .text()
-                        .await
-                        .map_err(|e| Problem::bad_request(e.to_string()))?,
-                )
-            }
+            "csrf" => csrf = Some(field_text(field).await?),
+            "account" => account = Some(field_text(field).await?),
             "file" => {
                 // A label only: bounded, whatever the browser sends.
                 file_name = field
@@ -247,10 +230,10 @@ pub(super) struct PageParam {
 /// Another page of a waiting upload's preview.
 pub(super) async fn preview_page(
     Editor(who): Editor,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(key): Path<String>,
     Query(p): Query<PageParam>,
-) -> Result<Response, Problem> {
+) -> Page {
     let page = p.page.trim().parse::<usize>().unwrap_or(1).max(1);
     let Some((account_id, summary)) = st.web.uploads.summary(&key, who.user.id) else {
         return imports_page(
@@ -271,7 +254,7 @@ pub(super) async fn preview(
     account: &Account,
     summary: Arc<ImportSummary>,
     page: usize,
-) -> Result<Response, Problem> {
+) -> Page {
     let total = summary.decisions.len();
     let pages = total.div_ceil(PREVIEW_ROWS).max(1);
     let page = page.min(pages);
@@ -308,10 +291,7 @@ pub(super) async fn preview(
     })
 }
 
-pub(super) async fn confirm_import(
-    State(st): State<AppState>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     let Some(u) = st.web.uploads.take(&p.text("upload"), p.user.user.id) else {
         return imports_page(
@@ -332,11 +312,7 @@ pub(super) async fn confirm_import(
     Ok(Redirect::to(&to).into_response())
 }
 
-pub(super) async fn undo_import(
-    State(st): State<AppState>,
-    Path(id): Path<i64>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn undo_import(State(st): Shared, Path(id): Path<i64>, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     undo_batch(&st, &p.user, id).await?;
     Ok(Redirect::to("/imports").into_response())

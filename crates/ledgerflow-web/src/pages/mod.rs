@@ -20,7 +20,6 @@ use ledgerflow_core::query::{TxQuery, TxView};
 use ledgerflow_core::service::{self, AccountInput, CategoryInput, CategorySpec, TxChanges};
 use ledgerflow_import::service::{Decision, ImportSummary};
 
-use crate::AppState;
 use crate::actions::{
     BackupStatus, backup_status, import_bytes, take_backup, undo_import as undo_batch,
 };
@@ -29,8 +28,9 @@ use crate::auth::{
     self, Admin, CSRF_HEADER, CurrentUser, Editor, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Viewer,
 };
 use crate::error::Problem;
-use crate::html::{render, render_form, url_encode};
+use crate::html::{Page, render, render_form, url_encode};
 use crate::views::{AccountView, CategoryView, account_views, category_views, tx_page, tx_view};
+use crate::{AppState, Shared};
 
 mod accounts;
 mod dashboard;
@@ -94,9 +94,9 @@ async fn redirect_or_again<T, Fut>(
     done: Result<T, Problem>,
     to: &str,
     again: impl FnOnce(String) -> Fut,
-) -> Result<Response, Problem>
+) -> Page
 where
-    Fut: std::future::Future<Output = Result<Response, Problem>>,
+    Fut: std::future::Future<Output = Page>,
 {
     match done {
         Ok(_) => Ok(Redirect::to(to).into_response()),

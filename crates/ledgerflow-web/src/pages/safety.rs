@@ -34,10 +34,7 @@ pub(super) fn age(t: Option<chrono::DateTime<Utc>>) -> String {
     }
 }
 
-pub(super) async fn safety(
-    Admin(who): Admin,
-    State(st): State<AppState>,
-) -> Result<Response, Problem> {
+pub(super) async fn safety(Admin(who): Admin, State(st): Shared) -> Page {
     let s = st.store.as_ref();
     let head = s.journal_head().await?;
     let status = backup_status(&st).await?;
@@ -62,7 +59,7 @@ pub(super) async fn safety(
     })
 }
 
-pub(super) async fn backup_now(State(st): State<AppState>, p: Posted) -> Result<Response, Problem> {
+pub(super) async fn backup_now(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Admin)?;
     let kind = if p.text("kind") == "full" {
         ledgerflow_backup::Kind::Full

@@ -68,11 +68,11 @@ pub(super) fn login_form(
 }
 
 pub(super) async fn login_page(
-    State(st): State<AppState>,
+    State(st): Shared,
     headers: HeaderMap,
     Query(p): Query<NextParam>,
     req: Request,
-) -> Result<Response, Problem> {
+) -> Page {
     if st.store.list_users().await?.is_empty() {
         return render(NoUsersPage {});
     }
@@ -84,22 +84,49 @@ pub(super) async fn login_page(
 #[template(path = "no_users.html")]
 pub(super) struct NoUsersPage {}
 
-pub(super) async fn login(State(st): State<AppState>, req: Request) -> Result<Response, Problem> {
-    let headers = req.headers().clone();
-    let (ip, secure) = auth::client(&headers, auth::peer_of(&req), &st.web);
-    let body = Bytes::from_request(req, &st)
-        .await
-        .map_err(|e| Problem::bad_request(e.body_text()))?;
-    let f = parse_form(&body);
-    let field = |k: &str| {
-        f.iter()
-            .find(|(n, _)| n == k)
+/// A form posted before anyone is signed in (sign-in, first-run setup): no session, so no
+/// [`Posted`].
+struct SignedOutForm {
+    headers: HeaderMap,
+    /// The client's address (behind a trusted proxy, the one it forwarded).
+    ip: Option<std::net::IpAddr>,
+    /// Whether the client came over HTTPS.
+    secure: bool,
+    fields: Vec<(String, String)>,
+}
+
+impl SignedOutForm {
+    async fn read(st: &AppState, req: Request) -> Result<Self, Problem> {
+        let headers = req.headers().clone();
+        let (ip, secure) = auth::client(&headers, auth::peer_of(&req), &st.web);
+        let body = Bytes::from_request(req, st)
+            .await
+            .map_err(|e| Problem::bad_request(e.body_text()))?;
+        Ok(SignedOutForm {
+            headers,
+            ip,
+            secure,
+            fields: parse_form(&body),
+        })
+    }
+
+    /// The field's first value, or empty.
+    fn field(&self, name: &str) -> String {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
-    };
+    }
+}
+
+pub(super) async fn login(State(st): Shared, req: Request) -> Page {
+    let form = SignedOutForm::read(&st, req).await?;
+    let (headers, ip, secure) = (&form.headers, form.ip, form.secure);
+    let field = |k: &str| form.field(k);
     let (name, password, next) = (field("name"), field("password"), field("next"));
     // Double-submit check: the form's token must match the cookie set with the form.
-    let cookie = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let cookie = auth::cookie(headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if cookie.is_empty() || !auth::same(&cookie, &field("csrf")) {
         return Ok(login_form(
             auth::new_secret(""),
@@ -178,7 +205,7 @@ pub(super) fn signed_in(secret: &str, to: &str, secure: bool) -> Response {
     resp
 }
 
-pub(super) async fn logout(State(st): State<AppState>, p: Posted) -> Result<Response, Problem> {
+pub(super) async fn logout(State(st): Shared, p: Posted) -> Page {
     st.store
         .revoke_credentials(&p.user.actor(), Some(p.user.credential_id), None, None)
         .await?;
@@ -209,10 +236,7 @@ pub(super) fn setup_valid(st: &AppState, token: &str) -> bool {
     expected.is_some_and(|h| auth::same(&hex::encode(h), &hex::encode(auth::secret_hash(token))))
 }
 
-pub(super) async fn setup_page(
-    State(st): State<AppState>,
-    Query(p): Query<TokenParam>,
-) -> Result<Response, Problem> {
+pub(super) async fn setup_page(State(st): Shared, Query(p): Query<TokenParam>) -> Page {
     if !st.store.list_users().await?.is_empty() || !setup_valid(&st, &p.token) {
         return Err(Problem::forbidden(
             "this setup link is not valid: it works once, while no user exists (ask the admin, or run `ledgerflow user add NAME --role admin`)",
@@ -225,14 +249,10 @@ pub(super) async fn setup_page(
     })
 }
 
-pub(super) async fn setup(State(st): State<AppState>, req: Request) -> Result<Response, Problem> {
-    let headers = req.headers().clone();
-    let (_, secure) = auth::client(&headers, auth::peer_of(&req), &st.web);
-    let body = Bytes::from_request(req, &st)
-        .await
-        .map_err(|e| Problem::bad_request(e.body_text()))?;
-    let f: HashMap<String, String> = parse_form(&body).into_iter().collect();
-    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+pub(super) async fn setup(State(st): Shared, req: Request) -> Page {
+    let form = SignedOutForm::read(&st, req).await?;
+    let secure = form.secure;
+    let get = |k: &str| form.field(k);
     let token = get("token");
     // The setup secret in the form is the proof (it came from the server's own output).
     if !st.store.list_users().await?.is_empty() || !setup_valid(&st, &token) {
@@ -293,7 +313,7 @@ pub(super) async fn my_account_page(
     who: &CurrentUser,
     message: String,
     error: String,
-) -> Result<Response, Problem> {
+) -> Page {
     let tokens = st
         .store
         .list_credentials(CredentialKind::Token, Some(who.user.id))
@@ -320,9 +340,9 @@ pub(super) struct ChangedParam {
 
 pub(super) async fn my_account(
     Viewer(who): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Query(c): Query<ChangedParam>,
-) -> Result<Response, Problem> {
+) -> Page {
     let message = if c.changed == "1" {
         "Password changed; your other sessions were signed out.".to_string()
     } else {
@@ -333,35 +353,23 @@ pub(super) async fn my_account(
 
 /// A user changes their own password: the current one is checked, every session of theirs
 /// ends, and this browser gets a new one.
-pub(super) async fn change_password(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn change_password(State(st): Shared, headers: HeaderMap, p: Posted) -> Page {
     if !matches!(p.user.via, auth::Via::Session { .. }) {
         return Err(Problem::forbidden(
             "change a password from a signed-in browser",
         ));
     }
+    let refuse = async |why: String| my_account_page(&st, &p.user, String::new(), why).await;
     let current = p.get("current").unwrap_or_default().to_string();
     let new = p.get("password").unwrap_or_default().to_string();
     if new != p.get("password2").unwrap_or_default() {
-        return my_account_page(
-            &st,
-            &p.user,
-            String::new(),
-            "The two new passwords differ.".into(),
-        )
-        .await;
+        return refuse("The two new passwords differ.".into()).await;
     }
     if let Err(wait) = st.web.throttle.check_password_change(p.user.user.id) {
         let secs = wait.as_secs().max(1);
-        return my_account_page(
-            &st,
-            &p.user,
-            String::new(),
-            format!("Too many wrong current passwords: try again in {secs} seconds."),
-        )
+        return refuse(format!(
+            "Too many wrong current passwords: try again in {secs} seconds."
+        ))
         .await;
     }
     let stored = p.user.user.password_hash.clone();
@@ -374,15 +382,9 @@ pub(super) async fn change_password(
     let hash = match checked {
         (false, _) => {
             st.web.throttle.password_change_failed(p.user.user.id);
-            return my_account_page(
-                &st,
-                &p.user,
-                String::new(),
-                "The current password is wrong.".into(),
-            )
-            .await;
+            return refuse("The current password is wrong.".into()).await;
         }
-        (true, Some(Err(e))) => return my_account_page(&st, &p.user, String::new(), e.0).await,
+        (true, Some(Err(e))) => return refuse(e.0).await,
         (true, Some(Ok(h))) => h,
         (true, None) => return Err(Problem::internal("no hash")),
     };

@@ -79,9 +79,9 @@ pub(super) fn v(s: &Option<String>) -> String {
 
 pub(super) async fn transactions(
     Viewer(who): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Query(q): Query<TxQuery>,
-) -> Result<Response, Problem> {
+) -> Page {
     let s = st.store.as_ref();
     let cats = category_views(s).await?;
     let (rows, next, error) = match tx_page(s, &q).await {
@@ -158,11 +158,11 @@ pub(super) fn is_htmx(headers: &HeaderMap) -> bool {
 
 /// The inline category change: htmx gets the row back; a plain form goes back to the list.
 pub(super) async fn set_category(
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
     headers: HeaderMap,
     p: Posted,
-) -> Result<Response, Problem> {
+) -> Page {
     p.user.require(Role::Editor)?;
     let s = st.store.as_ref();
     let category = p.text("category");
@@ -181,11 +181,7 @@ pub(super) async fn set_category(
     Ok(back(&headers, "/transactions").into_response())
 }
 
-pub(super) async fn bulk_categorize(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn bulk_categorize(State(st): Shared, headers: HeaderMap, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     let ids = p
         .all("ids")
@@ -223,7 +219,7 @@ pub(super) async fn transaction_page(
     who: &CurrentUser,
     id: i64,
     error: String,
-) -> Result<Response, Problem> {
+) -> Page {
     let s = st.store.as_ref();
     let t = tx_view(s, id).await?;
     let cats = category_views(s).await?;
@@ -249,17 +245,13 @@ pub(super) async fn transaction_page(
 
 pub(super) async fn transaction(
     Viewer(who): Viewer,
-    State(st): State<AppState>,
+    State(st): Shared,
     Path(id): Path<i64>,
-) -> Result<Response, Problem> {
+) -> Page {
     transaction_page(&st, &who, id, String::new()).await
 }
 
-pub(super) async fn edit_transaction(
-    State(st): State<AppState>,
-    Path(id): Path<i64>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn edit_transaction(State(st): Shared, Path(id): Path<i64>, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     let changed = async {
         let changes = TxChanges {
@@ -288,11 +280,7 @@ pub(super) async fn edit_transaction(
     }
 }
 
-pub(super) async fn delete_transaction(
-    State(st): State<AppState>,
-    Path(id): Path<i64>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn delete_transaction(State(st): Shared, Path(id): Path<i64>, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     service::delete_transaction(st.store.as_ref(), &p.user.actor(), id).await?;
     Ok(Redirect::to("/transactions").into_response())

@@ -24,7 +24,7 @@ pub(super) async fn users_page(
     who: &CurrentUser,
     new_token: String,
     error: String,
-) -> Result<Response, Problem> {
+) -> Page {
     let s = st.store.as_ref();
     let tokens = s.list_credentials(CredentialKind::Token, None).await?;
     let users = s
@@ -55,14 +55,11 @@ pub(super) async fn users_page(
     )
 }
 
-pub(super) async fn users(
-    Admin(who): Admin,
-    State(st): State<AppState>,
-) -> Result<Response, Problem> {
+pub(super) async fn users(Admin(who): Admin, State(st): Shared) -> Page {
     users_page(&st, &who, String::new(), String::new()).await
 }
 
-pub(super) async fn add_user(State(st): State<AppState>, p: Posted) -> Result<Response, Problem> {
+pub(super) async fn add_user(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Admin)?;
     let made = async {
         // The name is checked before the (slow) hash.
@@ -83,25 +80,16 @@ pub(super) async fn add_user(State(st): State<AppState>, p: Posted) -> Result<Re
     .await
 }
 
-pub(super) async fn change_user(
-    State(st): State<AppState>,
-    Path(id): Path<i64>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn change_user(State(st): Shared, Path(id): Path<i64>, p: Posted) -> Page {
     p.user.require(Role::Admin)?;
     let s = st.store.as_ref();
+    let refuse = async |why: String| users_page(&st, &p.user, String::new(), why).await;
     let role: Option<Role> = p.get("role").map(str::parse).transpose()?;
     let disabled = p.get("disabled").map(|d| d == "1");
     // One's own password is changed on the account page, with the current one (and its
     // throttle): not here, where it would need neither.
     if id == p.user.user.id && p.get("password").is_some_and(|pw| !pw.is_empty()) {
-        return users_page(
-            &st,
-            &p.user,
-            String::new(),
-            "Change your own password on your account page (your name at the top; it asks for the current one).".into(),
-        )
-        .await;
+        return refuse("Change your own password on your account page (your name at the top; it asks for the current one).".into()).await;
     }
     let password_hash = match p.get("password").filter(|pw| !pw.is_empty()) {
         Some(pw) => {
@@ -111,19 +99,13 @@ pub(super) async fn change_user(
                 .map_err(Problem::internal)?
             {
                 Ok(h) => Some(h),
-                Err(e) => return users_page(&st, &p.user, String::new(), e.0).await,
+                Err(e) => return refuse(e.0).await,
             }
         }
         None => None,
     };
     if id == p.user.user.id && (disabled == Some(true) || role.is_some_and(|r| r != Role::Admin)) {
-        return users_page(
-            &st,
-            &p.user,
-            String::new(),
-            "You cannot demote or disable yourself: another admin can.".into(),
-        )
-        .await;
+        return refuse("You cannot demote or disable yourself: another admin can.".into()).await;
     }
     let changes = UserChanges {
         role,
@@ -134,10 +116,7 @@ pub(super) async fn change_user(
     Ok(Redirect::to("/users").into_response())
 }
 
-pub(super) async fn create_token(
-    State(st): State<AppState>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn create_token(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Admin)?;
     let s = st.store.as_ref();
     let user_id: i64 = p
@@ -156,11 +135,7 @@ pub(super) async fn create_token(
     users_page(&st, &p.user, secret, String::new()).await
 }
 
-pub(super) async fn revoke_token(
-    State(st): State<AppState>,
-    Path(id): Path<i64>,
-    p: Posted,
-) -> Result<Response, Problem> {
+pub(super) async fn revoke_token(State(st): Shared, Path(id): Path<i64>, p: Posted) -> Page {
     p.user.require(Role::Admin)?;
     service::revoke_token(st.store.as_ref(), &p.user.actor(), id).await?;
     Ok(Redirect::to("/users").into_response())

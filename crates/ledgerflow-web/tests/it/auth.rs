@@ -31,6 +31,16 @@ fn api(
     }
 }
 
+/// A write with a JSON body that needs an editor.
+fn edit(method: Method, path: impl Into<String>, body: serde_json::Value) -> Case {
+    api(method, path, Some(body), Role::Editor)
+}
+
+/// A `GET` that needs role `least`.
+fn get(path: impl Into<String>, least: Role) -> Case {
+    api(Method::GET, path, None, least)
+}
+
 fn page_post(path: impl Into<String>, fields: Vec<(&'static str, String)>, least: Role) -> Case {
     Case {
         method: Method::POST,
@@ -76,95 +86,61 @@ async fn every_endpoint_enforces_its_role_for_tokens_and_sessions() {
     ];
     let cases = |k: u32| {
         vec![
-            api(Method::GET, "/api/v1/status", None, Role::Viewer),
-            api(Method::GET, "/api/v1/me", None, Role::Viewer),
-            api(Method::GET, "/api/v1/accounts", None, Role::Viewer),
-            api(
-                Method::GET,
-                format!("/api/v1/accounts/{acct}"),
-                None,
-                Role::Viewer,
-            ),
-            api(
+            get("/api/v1/status", Role::Viewer),
+            get("/api/v1/me", Role::Viewer),
+            get("/api/v1/accounts", Role::Viewer),
+            get(format!("/api/v1/accounts/{acct}"), Role::Viewer),
+            edit(
                 Method::POST,
                 "/api/v1/accounts",
-                Some(json!({"name": format!("A{k}")})),
-                Role::Editor,
+                json!({"name": format!("A{k}")}),
             ),
-            api(
+            edit(
                 Method::PATCH,
                 format!("/api/v1/accounts/{acct}"),
-                Some(json!({"institution": "Bank"})),
-                Role::Editor,
+                json!({"institution": "Bank"}),
             ),
-            api(Method::GET, "/api/v1/categories", None, Role::Viewer),
-            api(
+            get("/api/v1/categories", Role::Viewer),
+            edit(
                 Method::POST,
                 "/api/v1/categories",
-                Some(json!({"name": format!("C{k}")})),
-                Role::Editor,
+                json!({"name": format!("C{k}")}),
             ),
-            api(
+            edit(
                 Method::PATCH,
                 format!("/api/v1/categories/{cat}"),
-                Some(json!({"kind": "expense"})),
-                Role::Editor,
+                json!({"kind": "expense"}),
             ),
-            api(
-                Method::GET,
-                "/api/v1/transactions?q=safeway",
-                None,
-                Role::Viewer,
-            ),
-            api(
-                Method::GET,
-                format!("/api/v1/transactions/{tx}"),
-                None,
-                Role::Viewer,
-            ),
-            api(
-                Method::GET,
-                format!("/api/v1/transactions/{tx}/history"),
-                None,
-                Role::Viewer,
-            ),
-            api(
+            get("/api/v1/transactions?q=safeway", Role::Viewer),
+            get(format!("/api/v1/transactions/{tx}"), Role::Viewer),
+            get(format!("/api/v1/transactions/{tx}/history"), Role::Viewer),
+            edit(
                 Method::POST,
                 "/api/v1/transactions",
-                Some(
-                    json!({"account": acct, "date": "2024-01-01", "amount": "-1.00", "payee": format!("P{k}")}),
-                ),
-                Role::Editor,
+                json!({"account": acct, "date": "2024-01-01", "amount": "-1.00", "payee": format!("P{k}")}),
             ),
-            api(
+            edit(
                 Method::PATCH,
                 format!("/api/v1/transactions/{tx}"),
-                Some(json!({"memo": format!("m{k}")})),
-                Role::Editor,
+                json!({"memo": format!("m{k}")}),
             ),
-            api(
+            edit(
                 Method::POST,
                 "/api/v1/transactions/categorize",
-                Some(json!({"ids": [tx], "category": cat})),
-                Role::Editor,
+                json!({"ids": [tx], "category": cat}),
             ),
-            api(Method::GET, "/api/v1/imports", None, Role::Viewer),
-            api(Method::GET, "/api/v1/backups", None, Role::Admin),
+            get("/api/v1/imports", Role::Viewer),
+            get("/api/v1/backups", Role::Admin),
             // Pages.
-            api(Method::GET, "/", None, Role::Viewer),
-            api(Method::GET, "/transactions?q=safeway", None, Role::Viewer),
-            api(
-                Method::GET,
-                format!("/transactions/{tx}"),
-                None,
-                Role::Viewer,
-            ),
-            api(Method::GET, "/accounts", None, Role::Viewer),
-            api(Method::GET, "/categories", None, Role::Viewer),
-            api(Method::GET, "/imports", None, Role::Viewer),
-            api(Method::GET, "/safety", None, Role::Admin),
-            api(Method::GET, "/users", None, Role::Admin),
-            api(Method::GET, "/account", None, Role::Viewer),
+            get("/", Role::Viewer),
+            get("/transactions?q=safeway", Role::Viewer),
+            get(format!("/transactions/{tx}"), Role::Viewer),
+            get("/accounts", Role::Viewer),
+            get("/categories", Role::Viewer),
+            get("/imports", Role::Viewer),
+            get("/safety", Role::Admin),
+            get("/users", Role::Admin),
+            get("/account", Role::Viewer),
             page_post(
                 format!("/transactions/{tx}/category"),
                 vec![("category", cat.to_string())],
@@ -348,8 +324,7 @@ async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
         csrf: other_csrf,
     };
     assert_eq!(
-        app.json(
-            Method::PATCH,
+        app.patch_json(
             &format!("/api/v1/accounts/{acct}"),
             &cross,
             json!({"institution": "X"})
@@ -455,12 +430,7 @@ async fn tokens_act_with_their_users_role_until_revoked() {
         .post_json("/api/v1/accounts", &app.viewer, json!({"name": "X"}))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(
-        r.json()["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("editor role")
-    );
+    assert!(r.error().contains("editor role"));
     // Bad credentials: 401 with a Bearer challenge.
     for bad in ["Bearer lft_nope", "Basic dmVyYTpwdw==", "Bearer "] {
         let r = app

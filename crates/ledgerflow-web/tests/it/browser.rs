@@ -80,20 +80,20 @@ async fn browser(port: u16) -> WebDriver {
         .expect("a browser session")
 }
 
+/// Types `text` into the element with this id.
+async fn type_into(d: &WebDriver, id: &str, text: &str) {
+    d.find(By::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .send_keys(text)
+        .await
+        .expect("type");
+}
+
 async fn sign_in(d: &WebDriver, base: &str, name: &str) {
     d.goto(format!("{base}/login")).await.expect("login page");
-    d.find(By::Id("name"))
-        .await
-        .expect("name")
-        .send_keys(name)
-        .await
-        .expect("type");
-    d.find(By::Id("password"))
-        .await
-        .expect("password")
-        .send_keys(PASSWORD)
-        .await
-        .expect("type");
+    type_into(d, "name", name).await;
+    type_into(d, "password", PASSWORD).await;
     d.find(By::Id("sign-in"))
         .await
         .expect("button")

@@ -27,6 +27,16 @@ pub enum As {
     },
 }
 
+impl As {
+    /// A signed-in browser's CSRF token (panics for any other caller).
+    pub fn csrf(&self) -> &str {
+        match self {
+            As::Session { csrf, .. } => csrf,
+            _ => panic!("not a signed-in browser: {self:?}"),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
@@ -37,6 +47,13 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    /// The problem's `error` text (empty when there is none).
+    pub fn error(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
     pub fn location(&self) -> String {
         self.headers
@@ -210,6 +227,11 @@ impl TestApp {
     /// A JSON `POST`.
     pub async fn post_json(&self, path: &str, who: &As, v: serde_json::Value) -> Reply {
         self.json(Method::POST, path, who, v).await
+    }
+
+    /// A JSON `PATCH`.
+    pub async fn patch_json(&self, path: &str, who: &As, v: serde_json::Value) -> Reply {
+        self.json(Method::PATCH, path, who, v).await
     }
 
     /// A user by name (it must exist).

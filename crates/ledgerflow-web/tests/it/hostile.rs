@@ -69,8 +69,7 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
         .expect("rent");
     for bad in ["Bills:Rent", "none", ":"] {
         let r = app
-            .json(
-                Method::PATCH,
+            .patch_json(
                 &format!("/api/v1/categories/{}", rent.id),
                 &app.editor,
                 json!({"name": bad}),
@@ -80,8 +79,7 @@ async fn b6_renaming_a_category_refuses_the_path_separator_on_every_face() {
     }
     // A parent that does not exist is not found, not a name conflict.
     let r = app
-        .json(
-            Method::PATCH,
+        .patch_json(
             &format!("/api/v1/categories/{}", rent.id),
             &app.editor,
             json!({"parent_id": 999_999}),
@@ -205,14 +203,12 @@ async fn c6_the_preview_shows_every_row_new_and_flagged_first_with_counts_per_de
     let app = TestApp::sqlite().await;
     let acct = app.with_rows(600).await;
     let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
-    let As::Session { csrf, .. } = &ed else {
-        panic!()
-    };
+    let csrf = ed.csrf();
     // An overlapping statement: the 600 known rows first, the 600 new ones at its end.
     let csv = wf_csv(0, 1_200);
     let boundary = "----hostile-boundary";
     let mut body = Vec::new();
-    for (k, v) in [("csrf", csrf.as_str()), ("account", &acct.to_string())] {
+    for (k, v) in [("csrf", csrf), ("account", &acct.to_string())] {
         body.extend_from_slice(
             format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
                 .as_bytes(),

@@ -4,7 +4,7 @@ use ledgerflow_core::Store;
 use ledgerflow_core::model::AccountKind;
 use ledgerflow_core::service::{self, AccountChanges, AccountInput, account_by_name};
 
-use crate::context::{Ctx, print_json, print_table};
+use crate::context::{Ctx, flag, print_list, print_result};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -53,9 +53,7 @@ pub enum Cmd {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let s = store.as_ref();
-    let result = async {
+    ctx.with_store(async |s| {
         match cmd {
             Cmd::Add {
                 name,
@@ -77,18 +75,16 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                     },
                 )
                 .await?;
-                if *json {
-                    print_json(&a)?;
-                } else {
-                    crate::out!(
+                print_result(*json, &a, |a| {
+                    format!(
                         "Added account \"{}\" (id {}, {}, {}, opening balance {})",
                         a.name,
                         a.id,
                         a.kind,
                         a.currency,
                         a.currency.format_minor(a.opening_balance_minor)
-                    );
-                }
+                    )
+                })?;
             }
             Cmd::List { all, json } => list(s, *all, *json).await?,
             Cmd::Edit {
@@ -112,16 +108,8 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
             Cmd::Archive { name } | Cmd::Unarchive { name } => {
                 let archive = matches!(cmd, Cmd::Archive { .. });
                 let a = account_by_name(s, name).await?;
-                service::update_account(
-                    s,
-                    &ctx.actor,
-                    a.id,
-                    &AccountChanges {
-                        archived: Some(archive),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                let changes = AccountChanges::archived(archive);
+                service::update_account(s, &ctx.actor, a.id, &changes).await?;
                 crate::out!(
                     "{} account \"{}\"",
                     if archive { "Archived" } else { "Unarchived" },
@@ -130,38 +118,26 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
             }
         }
         anyhow::Ok(())
-    }
-    .await;
-    store.close().await;
-    result
+    })
+    .await
 }
 
 async fn list(s: &dyn Store, all: bool, json: bool) -> anyhow::Result<()> {
     let views = service::account_views(s, all).await?;
-    if json {
-        print_json(&views)?;
-    } else if views.is_empty() {
-        crate::out!("No accounts yet: add one with `ledgerflow account add NAME --kind checking`.");
-    } else {
-        let rows: Vec<Vec<String>> = views
-            .iter()
-            .map(|v| {
-                vec![
-                    v.id.to_string(),
-                    v.name.clone(),
-                    v.kind.to_string(),
-                    v.institution.clone().unwrap_or_default(),
-                    format!("{} {}", v.balance, v.currency),
-                    if v.archived {
-                        "archived".into()
-                    } else {
-                        String::new()
-                    },
-                ]
-            })
-            .collect();
-        print_table(&["ID", "NAME", "KIND", "INSTITUTION", "BALANCE", ""], &rows);
-    }
-
-    Ok(())
+    print_list(
+        &views,
+        json,
+        "No accounts yet: add one with `ledgerflow account add NAME --kind checking`.",
+        &["ID", "NAME", "KIND", "INSTITUTION", "BALANCE", ""],
+        |v| {
+            vec![
+                v.id.to_string(),
+                v.name.clone(),
+                v.kind.to_string(),
+                v.institution.clone().unwrap_or_default(),
+                format!("{} {}", v.balance, v.currency),
+                flag(v.archived, "archived"),
+            ]
+        },
+    )
 }

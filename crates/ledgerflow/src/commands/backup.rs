@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 use ledgerflow_backup::{Copies, Kind, Location, Outcome, Settings};
 
-use crate::context::{Ctx, print_json, print_table};
+use crate::context::{Ctx, print_json, print_list};
 use crate::exit::{BadInput, CheckFailed};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -129,17 +129,13 @@ async fn take(
 /// `backup list`.
 fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let entries = ledgerflow_backup::list(settings)?;
-    if json {
-        return print_json(&entries);
-    }
-    if entries.is_empty() {
-        crate::out!("No backups in {} yet.", settings.dir.display());
-        return Ok(());
-    }
     let now = Utc::now();
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
+    print_list(
+        &entries,
+        json,
+        &format!("No backups in {} yet.", settings.dir.display()),
+        &["FILE", "KIND", "SIZE", "AGE", "STATE", "TRANSACTIONS"],
+        |e| {
             vec![
                 e.file.clone(),
                 e.kind.clone(),
@@ -149,13 +145,8 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<()> {
                     + if e.pinned { ", pinned" } else { "" },
                 e.transactions.to_string(),
             ]
-        })
-        .collect();
-    print_table(
-        &["FILE", "KIND", "SIZE", "AGE", "STATE", "TRANSACTIONS"],
-        &rows,
-    );
-    Ok(())
+        },
+    )
 }
 
 /// `backup verify [FILE|--all]`: every level again, and the live store against the newest
@@ -238,10 +229,9 @@ async fn schedule(ctx: &Ctx, settings: &Settings) -> anyhow::Result<()> {
 
 /// `backup prune [--dry-run]`: retention.
 async fn prune(ctx: &Ctx, settings: &Settings, dry_run: bool, json: bool) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let plan = ledgerflow_backup::prune(store.as_ref(), settings, dry_run).await;
-    store.close().await;
-    let plan = plan?;
+    let plan = ctx
+        .with_store(async |s| Ok(ledgerflow_backup::prune(s, settings, dry_run).await?))
+        .await?;
     if json {
         return print_json(&serde_json::json!({
             "dry_run": dry_run, "keep": plan.keep, "delete": plan.delete

@@ -7,7 +7,7 @@ use ledgerflow_core::service::{
     category_views_of, resolve_category,
 };
 
-use crate::context::{Ctx, print_json, print_table};
+use crate::context::{Ctx, print_list};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -41,9 +41,7 @@ pub enum Cmd {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let s = store.as_ref();
-    let result = async {
+    ctx.with_store(async |s| {
         let all = s.list_categories().await?;
         match cmd {
             Cmd::Add { name, parent, kind } => {
@@ -74,31 +72,20 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
             }
             Cmd::List { json } => {
                 let views = category_views_of(&all);
-                if *json {
-                    print_json(&views)?;
-                } else if views.is_empty() {
-                    crate::out!("No categories yet: add one with `ledgerflow category add NAME`.");
-                } else {
-                    let rows: Vec<Vec<String>> = views
-                        .iter()
-                        .map(|v| vec![v.id.to_string(), v.path.clone(), v.kind.to_string()])
-                        .collect();
-                    print_table(&["ID", "CATEGORY", "KIND"], &rows);
-                }
+                print_list(
+                    &views,
+                    *json,
+                    "No categories yet: add one with `ledgerflow category add NAME`.",
+                    &["ID", "CATEGORY", "KIND"],
+                    |v| vec![v.id.to_string(), v.path.clone(), v.kind.to_string()],
+                )?;
             }
             Cmd::Rename { category, new_name } => {
                 let c = resolve_category(&all, category)?;
-                let after = service::update_category(
-                    s,
-                    &ctx.actor,
-                    c.id,
-                    &CategoryChanges {
-                        name: Some(new_name),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                let name = after.name;
+                let changes = CategoryChanges::renamed(new_name);
+                let name = service::update_category(s, &ctx.actor, c.id, &changes)
+                    .await?
+                    .name;
                 crate::out!("Renamed category \"{}\" to \"{name}\"", c.name);
             }
             Cmd::Move { category, to, top } => {
@@ -111,16 +98,8 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
                         .transpose()?
                         .map(|p| p.id)
                 };
-                service::update_category(
-                    s,
-                    &ctx.actor,
-                    c.id,
-                    &CategoryChanges {
-                        parent_id: Some(parent),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+                let changes = CategoryChanges::moved(parent);
+                service::update_category(s, &ctx.actor, c.id, &changes).await?;
                 crate::out!(
                     "Moved category \"{}\" {}",
                     c.name,
@@ -132,8 +111,6 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
             }
         }
         anyhow::Ok(())
-    }
-    .await;
-    store.close().await;
-    result
+    })
+    .await
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::context::{Ctx, print_json};
 use crate::exit::CheckFailed;
+use crate::guard::lost_store_refusal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,12 +93,7 @@ fn unopened(
         Some(entry) => f.add(
             "lineage",
             false,
-            one_line(crate::guard::lost_store_refusal(
-                &entry,
-                &location.display(),
-                true,
-                ctx.settings.env,
-            )),
+            one_line(lost_store_refusal(ctx, &entry, &location.display(), true)),
         ),
         None => f.add("store", false, format!("{}: {e}", location.display())),
     }
@@ -134,12 +130,7 @@ async fn store_checks(
         Some(entry) => f.add(
             "lineage",
             false,
-            one_line(crate::guard::lost_store_refusal(
-                &entry,
-                &store.location(),
-                false,
-                ctx.settings.env,
-            )),
+            one_line(lost_store_refusal(ctx, &entry, &store.location(), false)),
         ),
         None => f.add("lineage", true, "no sign of a lost store".into()),
     }

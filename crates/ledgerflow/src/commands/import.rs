@@ -8,7 +8,7 @@ use ledgerflow_core::Currency;
 use ledgerflow_import::{Format, ParsedFile};
 use serde::Serialize;
 
-use crate::context::{print_json, print_table};
+use crate::context::{print_json, print_rows, print_table};
 use crate::exit::BadInput;
 
 #[derive(Debug, clap::Args)]
@@ -311,53 +311,34 @@ pub async fn run(ctx: &crate::context::Ctx, args: &Args) -> anyhow::Result<()> {
     match &args.cmd {
         Some(Cmd::Inspect(a)) => inspect(ctx, a),
         Some(Cmd::Profile(p)) => profile_cmd(ctx, p),
-        Some(Cmd::List { json }) => {
-            let store = ctx.store().await?;
-            let result = list(store.as_ref(), *json).await;
-            store.close().await;
-            result
-        }
+        Some(Cmd::List { json }) => ctx.with_store(async |s| list(s, *json).await).await,
         Some(Cmd::Undo {
             batch,
             authorize_prod,
         }) => {
-            let store = ctx.store().await?;
-            if ctx.settings.env == ledgerflow_core::model::Environment::Prod {
-                let lineage = store
-                    .meta()
-                    .await?
-                    .map(|m| m.lineage_id.to_string())
-                    .unwrap_or_default();
-                if let Err(e) = crate::guard::authorize_prod(
-                    ctx,
-                    &format!("undoing import batch {batch}"),
-                    *authorize_prod,
-                    Some(crate::guard::FreshBackup { lineage: &lineage }),
-                ) {
-                    store.close().await;
-                    return Err(e);
+            ctx.with_store(async |s| {
+                if ctx.settings.env == ledgerflow_core::model::Environment::Prod {
+                    crate::guard::authorize_prod_on(
+                        ctx,
+                        s,
+                        &format!("undoing import batch {batch}"),
+                        *authorize_prod,
+                    )
+                    .await?;
                 }
-            }
-            let result = async {
-                let (b, n) =
-                    ledgerflow_core::service::undo_import(store.as_ref(), &ctx.actor, *batch)
-                        .await?;
+                let (b, n) = ledgerflow_core::service::undo_import(s, &ctx.actor, *batch).await?;
                 crate::out!(
                     "Undid import batch {} ({}): removed {n} transactions",
                     b.id,
                     b.file_name
                 );
-                anyhow::Ok(())
-            }
-            .await;
-            store.close().await;
-            result
+                Ok(())
+            })
+            .await
         }
         None => {
-            let store = ctx.store().await?;
-            let result = import(ctx, store.as_ref(), &args.run).await;
-            store.close().await;
-            result
+            ctx.with_store(async |s| import(ctx, s, &args.run).await)
+                .await
         }
     }
 }
@@ -377,9 +358,12 @@ async fn list(s: &dyn ledgerflow_core::Store, json: bool) -> anyhow::Result<()> 
         .into_iter()
         .map(|a| (a.id, a.name))
         .collect();
-    let rows: Vec<Vec<String>> = batches
-        .iter()
-        .map(|b| {
+    print_rows(
+        &[
+            "BATCH", "WHEN", "WHO", "FILE", "SHA-256", "FORMAT", "ACCOUNT", "ROWS",
+        ],
+        &batches,
+        |b| {
             vec![
                 b.id.to_string(),
                 b.created_at.format("%Y-%m-%d %H:%M").to_string(),
@@ -393,13 +377,7 @@ async fn list(s: &dyn ledgerflow_core::Store, json: bool) -> anyhow::Result<()> 
                     b.rows_read, b.rows_new, b.rows_duplicate, b.rows_flagged, b.rows_skipped
                 ),
             ]
-        })
-        .collect();
-    print_table(
-        &[
-            "BATCH", "WHEN", "WHO", "FILE", "SHA-256", "FORMAT", "ACCOUNT", "ROWS",
-        ],
-        &rows,
+        },
     );
     Ok(())
 }
@@ -543,21 +521,20 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
                 s.end.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
             );
         }
-        let rows: Vec<Vec<String>> = shown
-            .transactions
-            .iter()
-            .map(|t| {
-                vec![
-                    t.line.to_string(),
-                    t.date.to_string(),
-                    format!("{} {}", t.amount, t.currency),
-                    t.payee.clone(),
-                    t.external_id.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        if !rows.is_empty() {
-            print_table(&["LINE", "DATE", "AMOUNT", "PAYEE", "BANK ID"], &rows);
+        if !shown.transactions.is_empty() {
+            print_rows(
+                &["LINE", "DATE", "AMOUNT", "PAYEE", "BANK ID"],
+                &shown.transactions,
+                |t| {
+                    vec![
+                        t.line.to_string(),
+                        t.date.to_string(),
+                        format!("{} {}", t.amount, t.currency),
+                        t.payee.clone(),
+                        t.external_id.clone().unwrap_or_default(),
+                    ]
+                },
+            );
         }
         for w in &shown.warnings {
             crate::out!("warning: {w}");

@@ -32,9 +32,7 @@ pub enum Cmd {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let s = store.as_ref();
-    let result = async {
+    ctx.with_store(async |s| {
         match cmd {
             Cmd::Verify { json } => {
                 let mut r = verify_journal(s).await?;
@@ -128,10 +126,8 @@ pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
             }
         }
         anyhow::Ok(())
-    }
-    .await;
-    store.close().await;
-    result
+    })
+    .await
 }
 
 /// An entry's row as JSON for display, with password hashes hidden.

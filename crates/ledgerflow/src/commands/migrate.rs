@@ -3,9 +3,6 @@
 //! behind, except in prod, where only `migrate --authorize-prod` does. The migration history
 //! stays in the store (`_sqlx_migrations`); a store newer than this binary is refused.
 
-use std::sync::Arc;
-
-use ledgerflow_core::Store;
 use ledgerflow_core::model::Environment;
 use ledgerflow_db::OpenMode;
 
@@ -27,7 +24,13 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
     if ctx.settings.env == Environment::Prod
-        && let Err(e) = authorize(ctx, &store, applied, known, a.authorize_prod).await
+        && let Err(e) = crate::guard::authorize_prod_on(
+            ctx,
+            store.as_ref(),
+            &format!("a migration from schema {applied} to {known}"),
+            a.authorize_prod,
+        )
+        .await
     {
         store.close().await;
         return Err(e);
@@ -35,24 +38,4 @@ pub async fn run(ctx: &Ctx, a: &Args) -> anyhow::Result<()> {
     let store = crate::backups::migrate_with_backup(ctx, store).await?;
     store.close().await;
     Ok(())
-}
-
-async fn authorize(
-    ctx: &Ctx,
-    store: &Arc<dyn Store>,
-    applied: i64,
-    known: i64,
-    flag: bool,
-) -> anyhow::Result<()> {
-    let lineage = store
-        .meta()
-        .await?
-        .map(|m| m.lineage_id.to_string())
-        .unwrap_or_default();
-    crate::guard::authorize_prod(
-        ctx,
-        &format!("a migration from schema {applied} to {known}"),
-        flag,
-        Some(crate::guard::FreshBackup { lineage: &lineage }),
-    )
 }

@@ -9,8 +9,7 @@ use crate::context::Ctx;
 use crate::exit::Refused;
 
 pub async fn run(ctx: &Ctx, protect: bool) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let result = async {
+    ctx.with_store(async |store| {
         let meta = store
             .meta()
             .await?
@@ -40,10 +39,8 @@ pub async fn run(ctx: &Ctx, protect: bool) -> anyhow::Result<()> {
             }
         );
         Ok(())
-    }
-    .await;
-    store.close().await;
-    result
+    })
+    .await
 }
 
 #[derive(Debug, clap::Args)]

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::context::{Ctx, print_json};
+use crate::guard::lost_store_refusal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,13 +39,7 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
             // A missing store that the backups remember is reported as the lost store it is.
             if let Some(lost) = crate::guard::lost_store(&ctx.settings.backup_dir, None) {
                 let location = ctx.location()?.display();
-                return Err(crate::guard::lost_store_refusal(
-                    &lost,
-                    &location,
-                    true,
-                    ctx.settings.env,
-                )
-                .into());
+                return Err(lost_store_refusal(ctx, &lost, &location, true).into());
             }
             return Err(e);
         }
@@ -79,9 +74,8 @@ pub async fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<()> {
     if let Some(e) = crate::guard::lost_store(&ctx.settings.backup_dir, Some(&meta))
         && empty
     {
-        s.problems.push(
-            crate::guard::lost_store_refusal(&e, &s.location, false, ctx.settings.env).to_string(),
-        );
+        s.problems
+            .push(lost_store_refusal(ctx, &e, &s.location, false).to_string());
     }
     store.close().await;
     let problems = s.problems.len();
@@ -99,62 +93,70 @@ fn print(s: &Status, json: bool) -> anyhow::Result<()> {
         return print_json(s);
     }
     crate::out!("LedgerFlow {}", s.version);
-    crate::out!(
-        "  environment:    {} (running as {})",
-        s.environment,
-        s.configured_environment
-    );
-    crate::out!("  engine:         {}", s.engine);
-    crate::out!("  data:           {}", s.location);
-    crate::out!(
-        "  schema version: {} (this binary knows {})",
-        s.schema_version,
-        s.known_schema_version
-    );
-    crate::out!("  lineage:        {}", s.lineage_id);
-    crate::out!("  created:        {}", s.created_at);
-    crate::out!(
-        "  protected:      {}",
-        if s.protected { "yes" } else { "no" }
-    );
-    crate::out!(
-        "  counts:         {} accounts, {} transactions, {} categories, {} users",
-        s.counts.accounts,
-        s.counts.transactions,
-        s.counts.categories,
-        s.counts.users
-    );
-    crate::out!(
-        "  journal:        head {} ({})",
-        s.journal.head_seq,
-        &hex_prefix(&s.journal.head_hash)
-    );
+    let mut fields: Vec<(&str, String)> = vec![
+        ("environment", {
+            let running = &s.configured_environment;
+            format!("{} (running as {running})", s.environment)
+        }),
+        ("engine", s.engine.to_string()),
+        ("data", s.location.to_string()),
+        (
+            "schema version",
+            format!(
+                "{} (this binary knows {})",
+                s.schema_version, s.known_schema_version
+            ),
+        ),
+        ("lineage", s.lineage_id.to_string()),
+        ("created", s.created_at.to_string()),
+        ("protected", (if s.protected { "yes" } else { "no" }).into()),
+        (
+            "counts",
+            format!(
+                "{} accounts, {} transactions, {} categories, {} users",
+                s.counts.accounts, s.counts.transactions, s.counts.categories, s.counts.users
+            ),
+        ),
+        (
+            "journal",
+            format!(
+                "head {} ({})",
+                s.journal.head_seq,
+                hex_prefix(&s.journal.head_hash)
+            ),
+        ),
+    ];
     if let Some(b) = &s.backups {
         let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
             at.map(|t| format!("{} ago", crate::backups::age(chrono::Utc::now() - t)))
                 .unwrap_or_else(|| "never".into())
         };
-        crate::out!(
-            "  last backup:    {} {}",
-            when(b.last_backup_at),
-            b.last_backup.as_deref().unwrap_or("")
-        );
-        crate::out!(
-            "  last verified:  {} {}{}",
-            when(b.last_verified_at),
-            b.last_verified.as_deref().unwrap_or(""),
-            if b.stale {
-                " (STALE: take one with `ledgerflow backup`)"
-            } else {
-                ""
-            }
-        );
-        for f in &b.failures {
-            crate::out!("  backup FAILED:  {f}");
-        }
+        fields.push((
+            "last backup",
+            format!(
+                "{} {}",
+                when(b.last_backup_at),
+                b.last_backup.as_deref().unwrap_or("")
+            ),
+        ));
+        let stale = if b.stale {
+            " (STALE: take one with `ledgerflow backup`)"
+        } else {
+            ""
+        };
+        fields.push((
+            "last verified",
+            format!(
+                "{} {}{stale}",
+                when(b.last_verified_at),
+                b.last_verified.as_deref().unwrap_or("")
+            ),
+        ));
+        fields.extend(b.failures.iter().map(|f| ("backup FAILED", f.clone())));
     }
-    for p in &s.problems {
-        crate::out!("  PROBLEM:        {p}");
+    fields.extend(s.problems.iter().map(|p| ("PROBLEM", p.clone())));
+    for (label, value) in fields {
+        crate::out!("  {:<16}{value}", format!("{label}:"));
     }
     Ok(())
 }

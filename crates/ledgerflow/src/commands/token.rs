@@ -6,7 +6,7 @@ use ledgerflow_core::model::{Actor, CredentialKind};
 use ledgerflow_core::service::{self, user_by_name};
 use serde::Serialize;
 
-use crate::context::{Ctx, print_json, print_table};
+use crate::context::{Ctx, print_list};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -44,10 +44,7 @@ struct TokenView {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let result = run_on(store.as_ref(), cmd).await;
-    store.close().await;
-    result
+    ctx.with_store(async |s| run_on(s, cmd).await).await
 }
 
 async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
@@ -89,20 +86,16 @@ async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                     revoked_at: t.revoked_at,
                 })
                 .collect();
-            if *json {
-                return print_json(&views);
-            }
-            if views.is_empty() {
-                crate::out!("No tokens: `ledgerflow token create --user NAME --name LABEL`.");
-                return Ok(());
-            }
             let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
                 t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                     .unwrap_or_default()
             };
-            let rows: Vec<Vec<String>> = views
-                .iter()
-                .map(|t| {
+            print_list(
+                &views,
+                *json,
+                "No tokens: `ledgerflow token create --user NAME --name LABEL`.",
+                &["ID", "USER", "NAME", "CREATED", "LAST USED", "REVOKED"],
+                |t| {
                     vec![
                         t.id.to_string(),
                         t.user.clone(),
@@ -111,12 +104,8 @@ async fn run_on(s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                         when(t.last_used_at),
                         when(t.revoked_at),
                     ]
-                })
-                .collect();
-            print_table(
-                &["ID", "USER", "NAME", "CREATED", "LAST USED", "REVOKED"],
-                &rows,
-            );
+                },
+            )?;
         }
         Cmd::Revoke { id } => {
             service::revoke_token(s, &Actor::cli(), *id).await?;

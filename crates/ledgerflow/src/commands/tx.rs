@@ -5,7 +5,7 @@ use ledgerflow_core::query::TxQuery;
 use ledgerflow_core::service::{self, CategorySpec, TxChanges, TxInput, TxList, account_by_name};
 use ledgerflow_core::{Store, ValidationError};
 
-use crate::context::{Ctx, print_json, print_table};
+use crate::context::{Ctx, print_json, print_result, print_rows};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -101,106 +101,89 @@ pub struct ListArgs {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let result = run_on(ctx, store.as_ref(), cmd).await;
-    store.close().await;
-    result
-}
-
-async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
-    match cmd {
-        Cmd::Add {
-            account,
-            date,
-            amount,
-            payee,
-            category,
-            memo,
-            description,
-            status,
-            json,
-        } => {
-            let t = service::add_transaction(
-                s,
-                &ctx.actor,
-                &TxInput {
-                    account: &account_by_name(s, account).await?,
-                    date,
-                    amount,
-                    payee,
-                    description,
-                    memo,
-                    category: category.as_deref().map(CategorySpec::named),
+    ctx.with_store(async |s| {
+        match cmd {
+            Cmd::Add {
+                account,
+                date,
+                amount,
+                payee,
+                category,
+                memo,
+                description,
+                status,
+                json,
+            } => {
+                let t = service::add_transaction(
+                    s,
+                    &ctx.actor,
+                    &TxInput {
+                        account: &account_by_name(s, account).await?,
+                        date,
+                        amount,
+                        payee,
+                        description,
+                        memo,
+                        category: category.as_deref().map(CategorySpec::named),
+                        status: *status,
+                    },
+                )
+                .await?;
+                let view = service::tx_view(s, t).await?;
+                print_result(*json, &view, |view| {
+                    format!(
+                        "Added transaction {}: {} {} {} {} \"{}\"",
+                        view.id, view.date, view.account, view.amount, view.currency, view.payee
+                    )
+                })?;
+            }
+            Cmd::List(args) => list(s, args).await?,
+            Cmd::Edit {
+                id,
+                date,
+                amount,
+                payee,
+                description,
+                memo,
+                category,
+                status,
+                reviewed,
+                json,
+            } => {
+                let changes = TxChanges {
+                    date: date.as_deref(),
+                    amount: amount.as_deref(),
+                    payee: payee.as_deref(),
+                    description: description.as_deref(),
+                    memo: memo.as_deref(),
+                    category: category.as_deref().map(|c| Some(CategorySpec::named(c))),
                     status: *status,
-                },
-            )
-            .await?;
-            let view = service::tx_view(s, t).await?;
-            if *json {
-                print_json(&view)?;
-            } else {
+                    reviewed: *reviewed,
+                };
+                let after = service::patch_transaction(s, &ctx.actor, *id, &changes).await?;
+                let view = service::tx_view(s, after).await?;
+                print_result(*json, &view, |view| {
+                    format!(
+                        "Updated transaction {}: {} {} {} \"{}\"",
+                        view.id, view.date, view.amount, view.currency, view.payee
+                    )
+                })?;
+            }
+            Cmd::Delete { id } => {
+                let t = service::delete_transaction(s, &ctx.actor, *id).await?;
                 crate::out!(
-                    "Added transaction {}: {} {} {} {} \"{}\"",
-                    view.id,
-                    view.date,
-                    view.account,
-                    view.amount,
-                    view.currency,
-                    view.payee
+                    "Deleted transaction {}: {} {} {} \"{}\"",
+                    t.id,
+                    t.posted_date,
+                    t.currency.format_minor(t.amount_minor),
+                    t.currency,
+                    t.payee
                 );
             }
         }
-        Cmd::List(args) => list(s, args).await?,
-        Cmd::Edit {
-            id,
-            date,
-            amount,
-            payee,
-            description,
-            memo,
-            category,
-            status,
-            reviewed,
-            json,
-        } => {
-            let changes = TxChanges {
-                date: date.as_deref(),
-                amount: amount.as_deref(),
-                payee: payee.as_deref(),
-                description: description.as_deref(),
-                memo: memo.as_deref(),
-                category: category.as_deref().map(|c| Some(CategorySpec::named(c))),
-                status: *status,
-                reviewed: *reviewed,
-            };
-            let after = service::patch_transaction(s, &ctx.actor, *id, &changes).await?;
-            let view = service::tx_view(s, after).await?;
-            if *json {
-                print_json(&view)?;
-            } else {
-                crate::out!(
-                    "Updated transaction {}: {} {} {} \"{}\"",
-                    view.id,
-                    view.date,
-                    view.amount,
-                    view.currency,
-                    view.payee
-                );
-            }
-        }
-        Cmd::Delete { id } => {
-            let t = service::delete_transaction(s, &ctx.actor, *id).await?;
-            crate::out!(
-                "Deleted transaction {}: {} {} {} \"{}\"",
-                t.id,
-                t.posted_date,
-                t.currency.format_minor(t.amount_minor),
-                t.currency,
-                t.payee
-            );
-        }
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
 async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
@@ -234,9 +217,12 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
         crate::out!("No transactions match.");
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|v| {
+    print_rows(
+        &[
+            "ID", "DATE", "ACCOUNT", "AMOUNT", "PAYEE", "CATEGORY", "STATUS",
+        ],
+        &items,
+        |v| {
             vec![
                 v.id.to_string(),
                 v.date.to_string(),
@@ -246,13 +232,7 @@ async fn list(s: &dyn Store, args: &ListArgs) -> anyhow::Result<()> {
                 v.category.clone().unwrap_or_default(),
                 v.status.to_string(),
             ]
-        })
-        .collect();
-    print_table(
-        &[
-            "ID", "DATE", "ACCOUNT", "AMOUNT", "PAYEE", "CATEGORY", "STATUS",
-        ],
-        &rows,
+        },
     );
     if let Some(c) = next {
         crate::out!("More: --cursor {c}");

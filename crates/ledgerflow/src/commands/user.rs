@@ -8,7 +8,7 @@ use ledgerflow_core::service::{self, UserChanges, check_user_name, user_by_name}
 use ledgerflow_core::{Store, ValidationError};
 use serde::Serialize;
 
-use crate::context::{Ctx, print_json, print_table};
+use crate::context::{Ctx, flag, print_list};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -64,10 +64,7 @@ fn read_password() -> Result<String, ValidationError> {
 }
 
 pub async fn run(ctx: &Ctx, cmd: &Cmd) -> anyhow::Result<()> {
-    let store = ctx.store().await?;
-    let result = run_on(ctx, store.as_ref(), cmd).await;
-    store.close().await;
-    result
+    ctx.with_store(async |s| run_on(ctx, s, cmd).await).await
 }
 
 async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
@@ -105,30 +102,21 @@ async fn run_on(ctx: &Ctx, s: &dyn Store, cmd: &Cmd) -> anyhow::Result<()> {
                 .into());
             }
             let u = user_by_name(s, name).await?;
-            let changes = UserChanges {
-                // Signed-in browsers must sign in again with the new password.
-                password_hash: Some(hash_password(&read_password()?)?),
-                ..Default::default()
-            };
+            // Signed-in browsers must sign in again with the new password.
+            let changes = UserChanges::password(hash_password(&read_password()?)?);
             service::change_user(s, &ctx.actor, u.id, &changes).await?;
             crate::out!("Password of \"{}\" changed", u.name);
         }
         Cmd::Role { name, role } => {
             let u = user_by_name(s, name).await?;
-            let changes = UserChanges {
-                role: Some(*role),
-                ..Default::default()
-            };
+            let changes = UserChanges::role(*role);
             service::change_user(s, &ctx.actor, u.id, &changes).await?;
             crate::out!("\"{}\" is now {role}", u.name);
         }
         Cmd::Disable { name } | Cmd::Enable { name } => {
             let disable = matches!(cmd, Cmd::Disable { .. });
             let u = user_by_name(s, name).await?;
-            let changes = UserChanges {
-                disabled: Some(disable),
-                ..Default::default()
-            };
+            let changes = UserChanges::disabled(disable);
             // Disabling revokes the user's sessions and API tokens.
             let (_, n) = service::change_user(s, &ctx.actor, u.id, &changes).await?;
             if disable && n > 0 {
@@ -157,35 +145,19 @@ async fn list(s: &dyn Store, json: bool) -> anyhow::Result<()> {
             disabled: u.disabled,
         })
         .collect();
-    if json {
-        print_json(&views)?;
-    } else if views.is_empty() {
-        crate::out!(
-            "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`."
-        );
-    } else {
-        let rows: Vec<Vec<String>> = views
-            .iter()
-            .map(|u| {
-                vec![
-                    u.id.to_string(),
-                    u.name.clone(),
-                    u.role.to_string(),
-                    if u.has_password {
-                        "set".into()
-                    } else {
-                        "none".into()
-                    },
-                    if u.disabled {
-                        "disabled".into()
-                    } else {
-                        String::new()
-                    },
-                ]
-            })
-            .collect();
-        print_table(&["ID", "NAME", "ROLE", "PASSWORD", ""], &rows);
-    }
-
-    Ok(())
+    print_list(
+        &views,
+        json,
+        "No users yet: add one with `ledgerflow user add NAME --role admin --password-stdin`.",
+        &["ID", "NAME", "ROLE", "PASSWORD", ""],
+        |u| {
+            vec![
+                u.id.to_string(),
+                u.name.clone(),
+                u.role.to_string(),
+                if u.has_password { "set" } else { "none" }.to_string(),
+                flag(u.disabled, "disabled"),
+            ]
+        },
+    )
 }

@@ -3,6 +3,16 @@
 
 use std::process::{Command, Output};
 
+/// `words`, then each flag followed by its value, then `more`.
+fn command<'a>(words: &[&'a str], flags: &[(&'a str, &'a str)], more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = words.to_vec();
+    for (flag, value) in flags {
+        args.extend([*flag, *value]);
+    }
+    args.extend_from_slice(more);
+    args
+}
+
 /// The arguments of `account add NAME --kind KIND --currency CURRENCY`, followed by `more`.
 pub fn account_add<'a>(
     name: &'a str,
@@ -10,17 +20,8 @@ pub fn account_add<'a>(
     currency: &'a str,
     more: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut args = vec![
-        "account",
-        "add",
-        name,
-        "--kind",
-        kind,
-        "--currency",
-        currency,
-    ];
-    args.extend_from_slice(more);
-    args
+    let flags = [("--kind", kind), ("--currency", currency)];
+    command(&["account", "add", name], &flags, more)
 }
 
 /// The arguments of `tx add --account ACCOUNT --date DATE --amount AMOUNT --payee PAYEE`,
@@ -32,20 +33,13 @@ pub fn tx_add<'a>(
     payee: &'a str,
     more: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut args = vec![
-        "tx",
-        "add",
-        "--account",
-        account,
-        "--date",
-        date,
-        "--amount",
-        amount,
-        "--payee",
-        payee,
+    let flags = [
+        ("--account", account),
+        ("--date", date),
+        ("--amount", amount),
+        ("--payee", payee),
     ];
-    args.extend_from_slice(more);
-    args
+    command(&["tx", "add"], &flags, more)
 }
 
 /// Runs `cmd` and asserts that it succeeded (else fails with `what` and its stderr).
