@@ -101,26 +101,6 @@ pub async fn scheduled_backup(
     Ok(o)
 }
 
-/// A verified db backup of `store`, pinned so retention keeps it, taken before a risky step.
-/// One that does not verify refuses the step: "`what` failed its verification (why):
-/// `undone`". A backup that cannot be taken at all is the error it is.
-pub async fn pinned_backup(
-    store: &dyn Store,
-    location: &Location,
-    settings: &Settings,
-    what: &str,
-    undone: &str,
-) -> Result<Outcome, BackupError> {
-    let outcome = backup(store, location, settings, Kind::Db, true).await?;
-    if !outcome.verified {
-        return Err(BackupError::Refused(format!(
-            "{what} failed its verification ({}): {undone}",
-            outcome.verification
-        )));
-    }
-    Ok(outcome)
-}
-
 /// Takes a backup of `store` (at `location`) and verifies it. A verification failure is an
 /// `Outcome` with `verified: false` (the archive renamed `*.failed`); a failure before any
 /// archive exists is an error. Either raises an alert.

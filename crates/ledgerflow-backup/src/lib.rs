@@ -29,7 +29,7 @@ pub use ledgerflow_db::Location;
 use serde::Serialize;
 
 pub(crate) use crate::archive::{Failure, extract_member};
-pub use crate::backup::{Copies, backup, backup_now, pinned_backup, scheduled_backup};
+pub use crate::backup::{Copies, backup, backup_now, scheduled_backup};
 pub use crate::catalog::set_pinned;
 pub use crate::destination::{Destination, S3Destination, copy_to, copy_to_destinations};
 pub(crate) use crate::fsx::{hash_file, sync_dir, write_atomic, write_atomic_replace};

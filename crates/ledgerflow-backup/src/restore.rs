@@ -27,7 +27,7 @@ use serde::Serialize;
 use tracing::info;
 
 use crate::manifest::{Facts, Manifest};
-use crate::{BackupError, Failure, Settings, extract_member, read_manifest, sync_dir};
+use crate::{BackupError, Failure, Kind, Settings, extract_member, read_manifest, sync_dir};
 use ledgerflow_db::admin::{self as engine, Scratch};
 
 /// What a restore did.
@@ -320,14 +320,19 @@ struct Safety {
 /// A verified, pinned backup of the live store, taken as it is (no migration).
 async fn safety_backup(live: &Location, settings: &Settings) -> Result<Safety, BackupError> {
     let store = ledgerflow_db::open(live, OpenMode::AsIs).await?;
-    let what = "the safety backup of the current store";
-    let taken = crate::pinned_backup(store.as_ref(), live, settings, what, "nothing was changed");
-    let taken = taken.await;
+    let taken = crate::backup(store.as_ref(), live, settings, Kind::Db, true).await;
     store.close().await;
-    let outcome = taken.map_err(|e| match e {
-        refused @ BackupError::Refused(_) => refused,
-        e => BackupError::Refused(format!("{what} failed ({e}): nothing was changed")),
+    let outcome = taken.map_err(|e| {
+        BackupError::Refused(format!(
+            "the safety backup of the current store failed ({e}): nothing was changed"
+        ))
     })?;
+    if !outcome.verified {
+        return Err(BackupError::Refused(format!(
+            "the safety backup of the current store failed its verification ({}): nothing was changed",
+            outcome.verification
+        )));
+    }
     let m = read_manifest(&outcome.file)?;
     Ok(Safety {
         file: outcome.file,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ledgerflow_backup::{Compression, Keep, Outcome, Settings};
+use ledgerflow_backup::{Compression, Keep, Kind, Outcome, Settings};
 use ledgerflow_core::Store;
 use ledgerflow_db::OpenMode;
 
@@ -61,12 +61,18 @@ pub async fn pinned_backup(
 ) -> anyhow::Result<Outcome> {
     let settings = settings(ctx)?;
     let location = ctx.location()?;
-    let what = format!("the backup before {before}");
     let taken =
-        ledgerflow_backup::pinned_backup(store.as_ref(), &location, &settings, &what, refused);
-    let taken = taken.await;
+        ledgerflow_backup::backup(store.as_ref(), &location, &settings, Kind::Db, true).await;
     store.close().await;
-    Ok(taken?)
+    let outcome = taken?;
+    if !outcome.verified {
+        return Err(crate::exit::Refused(format!(
+            "the backup before {before} failed its verification ({}): {refused}",
+            outcome.verification
+        ))
+        .into());
+    }
+    Ok(outcome)
 }
 
 /// The backups' health for `status`: stale when no verified backup is younger than two

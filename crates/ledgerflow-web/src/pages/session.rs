@@ -252,7 +252,9 @@ pub(super) async fn setup_page(State(st): Shared, Query(p): Query<TokenParam>) -
 pub(super) async fn setup(State(st): Shared, req: Request) -> Page {
     let form = SignedOutForm::read(&st, req).await?;
     let secure = form.secure;
-    let get = |k: &str| form.field(k);
+    // A field given twice counts with its last value here (sign-in takes the first).
+    let f: HashMap<String, String> = form.fields.into_iter().collect();
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     let token = get("token");
     // The setup secret in the form is the proof (it came from the server's own output).
     if !st.store.list_users().await?.is_empty() || !setup_valid(&st, &token) {
