@@ -195,12 +195,12 @@ async fn copy_checked(
             "no backup destination \"{name}\" (configure backup.destinations.{name} = \"/path\")"
         ))
     })?;
-    if !outcome.verified {
-        return Err(BackupError::Refused(format!(
+    outcome.verified_or(|o| {
+        format!(
             "{} is not verified: it is not copied off-site",
-            outcome.file.display()
-        )));
-    }
+            o.file.display()
+        )
+    })?;
     let file_name = outcome
         .file
         .file_name()

@@ -200,4 +200,18 @@ pub struct Outcome {
     pub restored: Option<Facts>,
 }
 
+impl Outcome {
+    /// Refuses a backup that did not verify, saying `why`.
+    pub(crate) fn verified_or(
+        &self,
+        why: impl FnOnce(&Outcome) -> String,
+    ) -> Result<(), BackupError> {
+        if self.verified {
+            Ok(())
+        } else {
+            Err(BackupError::Refused(why(self)))
+        }
+    }
+}
+
 // ---- internals

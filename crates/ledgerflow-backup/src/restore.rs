@@ -322,14 +322,15 @@ async fn safety_backup(live: &Location, settings: &Settings) -> Result<Safety, B
     let store = ledgerflow_db::open(live, OpenMode::AsIs).await?;
     let taken = crate::backup(store.as_ref(), live, settings, Kind::Db, true).await;
     store.close().await;
-    let outcome = taken.map_err(|e| {
+    let failed = |why: String| {
         BackupError::Refused(format!(
-            "the safety backup of the current store failed ({e}): nothing was changed"
+            "the safety backup of the current store failed {why}: nothing was changed"
         ))
-    })?;
+    };
+    let outcome = taken.map_err(|e| failed(format!("({e})")))?;
     if !outcome.verified {
-        return Err(BackupError::Refused(format!(
-            "the safety backup of the current store failed its verification ({}): nothing was changed",
+        return Err(failed(format!(
+            "its verification ({})",
             outcome.verification
         )));
     }
