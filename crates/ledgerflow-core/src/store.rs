@@ -144,6 +144,10 @@ pub trait Store: Send + Sync {
         let rx = ImportChunk::complete(rows, batch.counts());
         self.import_rows(actor, batch, rx).await
     }
+    /// Waits until no other import into `account_id` runs (from this process or another) and
+    /// holds the others off until the returned lock is dropped. An import decides its duplicates
+    /// and writes under it: two at once would each miss the other's rows and both add them.
+    async fn lock_imports(&self, account_id: i64) -> StoreResult<ImportLock>;
     /// The batch that imported the file with this SHA-256 into this account, if any.
     async fn find_import(
         &self,

@@ -89,6 +89,23 @@ pub struct DedupKey {
     pub deleted: bool,
 }
 
+/// Held while an import decides its duplicates and writes ([`crate::Store::lock_imports`]);
+/// dropping it lets the next import into the account in.
+pub struct ImportLock(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+
+impl ImportLock {
+    /// A lock that lasts as long as `guard` (a locked file, a connection holding a lock).
+    pub fn new(guard: impl std::any::Any + Send + Sync) -> Self {
+        ImportLock(Box::new(guard))
+    }
+}
+
+impl std::fmt::Debug for ImportLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImportLock")
+    }
+}
+
 /// The final counts of a streamed import, sent when every row has been sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportCounts {

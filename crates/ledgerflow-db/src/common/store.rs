@@ -347,6 +347,10 @@ impl Store for This {
         self.native_import_rows(actor, batch, rows).await
     }
 
+    async fn lock_imports(&self, account_id: i64) -> StoreResult<ImportLock> {
+        self.native_lock_imports(account_id).await
+    }
+
     async fn find_import(
         &self,
         account_id: i64,

@@ -40,6 +40,9 @@ pub struct PgStore {
     url: String,
 }
 
+/// The first key of the advisory lock an import into an account holds ("LFIM").
+const IMPORT_LOCK_CLASS: i32 = 0x4C46_494D;
+
 /// Rows per `INSERT … SELECT FROM UNNEST(…)` statement.
 const TX_CHUNK: usize = 10_000;
 
@@ -233,6 +236,19 @@ impl PgStore {
 
     /// Nothing to tidy after an undo.
     async fn after_undo(&self) {}
+
+    /// A session advisory lock on (`IMPORT_LOCK_CLASS`, the account), held by a connection taken
+    /// out of the pool: dropping the lock closes that connection, which releases it.
+    async fn native_lock_imports(&self, account_id: i64) -> StoreResult<ImportLock> {
+        let mut conn = self.pool.acquire().await.map_err(dberr)?.detach();
+        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2::TEXT))")
+            .bind(IMPORT_LOCK_CLASS)
+            .bind(account_id)
+            .execute(&mut conn)
+            .await
+            .map_err(dberr)?;
+        Ok(ImportLock::new(conn))
+    }
 
     async fn native_close(&self) {
         self.pool.close().await;

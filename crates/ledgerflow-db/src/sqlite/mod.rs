@@ -188,6 +188,27 @@ impl SqliteStore {
         Ok(crate::schema_difference(&want, &have))
     }
 
+    /// One lock file beside the database (`NAME.import-lock`), locked exclusively: imports into
+    /// any account of this store take turns (SQLite writes one at a time anyway).
+    async fn native_lock_imports(&self, _account_id: i64) -> StoreResult<ImportLock> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".import-lock");
+        let path = PathBuf::from(name);
+        let locked = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("the import lock: {e}")))?
+        .map_err(|e| StoreError::Database(format!("the import lock beside the store: {e}")))?;
+        Ok(ImportLock::new(locked))
+    }
+
     async fn native_close(&self) {
         self.bulk.close();
         self.pool.close().await;

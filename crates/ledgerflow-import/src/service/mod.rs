@@ -30,6 +30,10 @@
 //! 4. Write: read the rows again and stream the new ones to the store in chunks, all in one
 //!    database transaction that commits only if the file still has the hash of step 1.
 //!
+//! Steps 1 to 4 of a real import run under the store's import lock for the account
+//! (`Store::lock_imports`): two imports at once, from one process or two, take turns, so the
+//! second decides against what the first wrote.
+//!
 //! Each step of [`import_file`] (numbered in its body) has its own file: `source` (1: where the
 //! bytes are, their hash), `rows` (2: how the rows are read, and each checked), `scan` (3),
 //! `dedup` (4), `write` (5), `report` (the summary) and `error`.
@@ -120,6 +124,13 @@ pub async fn import_file(
 
     // 1. The file's identity: the very same file again is a no-op.
     let id = source::identify(&source, file_name, &progress).await?;
+    // Another import into the account (this process or another) finishes first: what it wrote
+    // counts when this one decides its duplicates. A dry run writes nothing and does not wait.
+    let _turn = if opts.dry_run {
+        None
+    } else {
+        Some(store.lock_imports(account.id).await?)
+    };
     if let Some(b) = store.find_import(account.id, &id.sha).await? {
         summary.already_imported(b.id, &id, account);
         summary.duration_ms = started.elapsed().as_millis();

@@ -40,6 +40,28 @@ pub(crate) async fn engines() -> Vec<Engine> {
     v
 }
 
+/// Each engine's fresh store opened twice, as two processes would (the CLI and the server).
+pub(crate) async fn twice_opened() -> Vec<(Arc<dyn Store>, Arc<dyn Store>, tempfile::TempDir)> {
+    ledgerflow_test_support::init_test_log();
+    let sqlite = tempfile::tempdir().expect("tempdir");
+    let mut locations = vec![(Location::Sqlite(sqlite.path().join("l.db")), sqlite)];
+    if let Some(pg) = ledgerflow_test_support::postgres() {
+        let at = Location::Postgres(pg.create_database());
+        locations.push((at, tempfile::tempdir().expect("tempdir")));
+    }
+    let mut v = Vec::new();
+    for (at, dir) in locations {
+        let first = ledgerflow_db::open(&at, OpenMode::Create)
+            .await
+            .expect("first");
+        let second = ledgerflow_db::open(&at, OpenMode::Existing)
+            .await
+            .expect("second");
+        v.push((first, second, dir));
+    }
+    v
+}
+
 /// Runs `test` on a fresh store of each engine with a new checking account, then closes it.
 pub(crate) async fn on_each_store(test: impl AsyncFn(&dyn Store, Account)) {
     for e in engines().await {

@@ -11,7 +11,8 @@ use ledgerflow_import::service::{
 };
 
 use crate::helpers::{
-    actor, assert_nothing_written, import_default, import_path, on_each_store, wf_csv_file,
+    actor, assert_nothing_written, checking, import_default, import_path, on_each_store,
+    twice_opened, wf_csv_file,
 };
 
 /// Appends a row to the file when a phase starts: the file changes under the import.
@@ -209,4 +210,44 @@ async fn a_file_that_cannot_be_read_is_an_io_error_with_its_cause_not_bad_input(
         assert_nothing_written(s).await;
     })
     .await;
+}
+
+/// Two imports into one account at once, by two handles on the store (the CLI and the server):
+/// a long statement and a short one that repeats its first rows. They take turns, so the second
+/// finds the first's rows: each row is in the account once, whichever finished first. Without
+/// the turns both found the account without those rows and added them twice.
+#[tokio::test]
+async fn two_imports_at_once_into_one_account_add_each_row_once() {
+    const LONG: u64 = 20_000;
+    const SHORT: u64 = 1_000;
+    let files = tempfile::tempdir().expect("tempdir");
+    let (long, short) = (
+        files.path().join("long.csv"),
+        files.path().join("short.csv"),
+    );
+    ledgerflow_test_support::write_wf_csv(&long, 0, LONG).expect("long");
+    ledgerflow_test_support::write_wf_csv(&short, 0, SHORT).expect("short");
+    for (a, b, _dir) in twice_opened().await {
+        let account = checking(a.as_ref()).await;
+        let (x, y) = tokio::join!(
+            import_path(a.as_ref(), &account, &long, Arc::new(Quiet)),
+            import_path(b.as_ref(), &account, &short, Arc::new(Quiet)),
+        );
+        let (x, y) = (x.expect("long"), y.expect("short"));
+        assert_eq!(
+            x.new + y.new,
+            LONG as usize,
+            "long: {} new, {} duplicates; short: {} new, {} duplicates",
+            x.new,
+            x.duplicates,
+            y.new,
+            y.duplicates
+        );
+        assert_eq!(x.new + x.duplicates, LONG as usize);
+        assert_eq!(y.new + y.duplicates, SHORT as usize);
+        let stored = a.counts().await.expect("counts").transactions;
+        assert_eq!(stored, LONG as i64, "rows in the account");
+        a.close().await;
+        b.close().await;
+    }
 }
