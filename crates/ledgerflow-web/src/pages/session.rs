@@ -239,7 +239,7 @@ pub(super) fn setup_valid(st: &AppState, token: &str) -> bool {
 pub(super) async fn setup_page(State(st): Shared, Query(p): Query<TokenParam>) -> Page {
     if !st.store.list_users().await?.is_empty() || !setup_valid(&st, &p.token) {
         return Err(Problem::forbidden(
-            "this setup link is not valid: it works once, while no user exists (ask the admin, or run `ledgerflow user add NAME --role admin`)",
+            "this setup link is not valid: it works once, while no user exists (ask the admin, or run `ledgerflow user add NAME --role admin --password-stdin`)",
         ));
     }
     render(SetupPage {

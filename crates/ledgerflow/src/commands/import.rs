@@ -298,8 +298,13 @@ fn view(
                 account: s.account.clone(),
                 currency: s.currency.clone(),
                 transactions: s.transactions.len(),
-                start: s.start,
-                end: s.end,
+                // The period the file declares, else the one its rows span.
+                start: s
+                    .start
+                    .or_else(|| s.transactions.iter().map(|t| t.date).min()),
+                end: s
+                    .end
+                    .or_else(|| s.transactions.iter().map(|t| t.date).max()),
             })
             .collect(),
         transactions,
@@ -505,9 +510,12 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
         if a.json {
             return print_json(&shown);
         }
+        let read_as = match &shown.profile {
+            Some(p) => format!("{} file read as {p}", shown.format.as_str()),
+            None => format!("{} file", shown.format.as_str()),
+        };
         crate::out!(
-            "{name}: {} file, {} statement(s), {} transaction(s)",
-            shown.format.as_str(),
+            "{name}: {read_as}, {} statement(s), {} transaction(s)",
             shown.statements.len(),
             shown.transactions.len()
         );

@@ -78,7 +78,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
             addr
         };
         crate::out!(
-            "No users yet. Create the first admin with this one-time link (or `ledgerflow user add NAME --role admin`):"
+            "No users yet. Create the first admin with this one-time link (or `ledgerflow user add NAME --role admin --password-stdin`):"
         );
         crate::out!("  http://{host}/setup?token={secret}");
     }
