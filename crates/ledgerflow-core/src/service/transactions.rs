@@ -144,9 +144,10 @@ pub async fn undo_import(
     batch_id: i64,
 ) -> Result<(ImportBatch, usize), CoreError> {
     let batch = s.get_import(batch_id).await?;
-    refuse_if_archived(s, batch.account_id).await?;
-    // Not while an import into the account decides its duplicates against these rows.
+    // Not while an import into the account decides its duplicates against these rows; the
+    // account is checked once the turn is taken (it may have been archived during the wait).
     let _turn = s.lock_imports(batch.account_id).await?;
+    refuse_if_archived(s, batch.account_id).await?;
     let removed = s.undo_import(actor, batch_id).await?;
     Ok((batch, removed))
 }

@@ -38,6 +38,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 pub struct PgStore {
     pool: PgPool,
     url: String,
+    import_turns: crate::ImportTurns,
 }
 
 /// The first key of the advisory lock an import into an account holds ("LFIM").
@@ -81,6 +82,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             url: url.to_string(),
+            import_turns: Default::default(),
         };
         store.migrate(mode).await?;
         Ok(store)
@@ -238,16 +240,25 @@ impl PgStore {
     async fn after_undo(&self) {}
 
     /// A session advisory lock on (`IMPORT_LOCK_CLASS`, the account), held by a connection taken
-    /// out of the pool: dropping the lock closes that connection, which releases it.
+    /// out of the pool: dropping the lock closes that connection, which releases it. One waiter
+    /// per account in this process tries it, every [`crate::IMPORT_LOCK_POLL`] (no backend is
+    /// left waiting when the import is given up); the others wait without a connection.
     async fn native_lock_imports(&self, account_id: i64) -> StoreResult<ImportLock> {
+        let turn = self.import_turns.take(account_id).await;
         let mut conn = self.pool.acquire().await.map_err(dberr)?.detach();
-        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2::TEXT))")
-            .bind(IMPORT_LOCK_CLASS)
-            .bind(account_id)
-            .execute(&mut conn)
-            .await
-            .map_err(dberr)?;
-        Ok(ImportLock::new(conn))
+        loop {
+            let locked: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2::TEXT))")
+                    .bind(IMPORT_LOCK_CLASS)
+                    .bind(account_id)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(dberr)?;
+            if locked {
+                return Ok(ImportLock::new((turn, conn)));
+            }
+            tokio::time::sleep(crate::IMPORT_LOCK_POLL).await;
+        }
     }
 
     async fn native_close(&self) {

@@ -48,6 +48,55 @@ pub struct SqliteStore {
     /// Opened as an unchanging snapshot ([`SqliteStore::open_snapshot`]): read without locks
     /// and nothing created beside it.
     immutable: bool,
+    import_turns: crate::ImportTurns,
+}
+
+/// The import lock file, created when missing (never through a symlink) and opened for reading
+/// only (a lock needs no more, so a file another user created does not stop this one); a
+/// symlink, a FIFO, a directory or a device there is refused, never waited on.
+fn open_import_lock(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(flags)
+        .open(path);
+    match created {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::PermissionDenied
+            ) => {}
+        Err(e) => return Err(e),
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a symlink")
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+fn lock_error(path: &Path, e: &std::io::Error) -> StoreError {
+    StoreError::Database(format!(
+        "the import lock {} cannot be used ({e}): remove it if it is not LedgerFlow's",
+        path.display()
+    ))
 }
 
 impl SqliteStore {
@@ -95,6 +144,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
             immutable: false,
+            import_turns: Default::default(),
         };
         store.migrate(mode).await?;
         Ok(store)
@@ -127,6 +177,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
             immutable: true,
+            import_turns: Default::default(),
         };
         let (applied, known) = (
             store.schema_version().await?,
@@ -188,25 +239,33 @@ impl SqliteStore {
         Ok(crate::schema_difference(&want, &have))
     }
 
-    /// One lock file beside the database (`NAME.import-lock`), locked exclusively: imports into
-    /// any account of this store take turns (SQLite writes one at a time anyway).
+    /// One lock file beside the database file itself (`NAME.import-lock`, after symlinks), locked
+    /// exclusively: imports into any account of this store take turns (SQLite writes one at a
+    /// time anyway). Tried every [`crate::IMPORT_LOCK_POLL`], so a wait holds no thread and ends
+    /// when the import is given up.
     async fn native_lock_imports(&self, _account_id: i64) -> StoreResult<ImportLock> {
-        let mut name = self.path.clone().into_os_string();
+        let turn = self.import_turns.take(0).await;
+        let db = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        let mut name = db.into_os_string();
         name.push(".import-lock");
         let path = PathBuf::from(name);
-        let locked = tokio::task::spawn_blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            file.lock()?;
-            Ok::<_, std::io::Error>(file)
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("the import lock: {e}")))?
-        .map_err(|e| StoreError::Database(format!("the import lock beside the store: {e}")))?;
-        Ok(ImportLock::new(locked))
+        let opened = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || open_import_lock(&path))
+        };
+        let file = opened
+            .await
+            .map_err(|e| StoreError::Database(format!("the import lock: {e}")))?
+            .map_err(|e| lock_error(&path, &e))?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(ImportLock::new((turn, file))),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    tokio::time::sleep(crate::IMPORT_LOCK_POLL).await
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(&path, &e)),
+            }
+        }
     }
 
     async fn native_close(&self) {

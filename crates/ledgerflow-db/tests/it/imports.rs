@@ -304,3 +304,115 @@ async fn w14_a_postgres_import_in_progress_does_not_block_other_writers() {
     })
     .await;
 }
+
+/// Whether `store` can take the account's import lock within a moment (while another holds it,
+/// it cannot).
+async fn lock_free(store: &dyn Store, account_id: i64) -> bool {
+    let wait = std::time::Duration::from_millis(400);
+    match tokio::time::timeout(wait, store.lock_imports(account_id)).await {
+        Ok(taken) => {
+            taken.expect("lock");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// A second handle on the store (another process would open it like this).
+async fn second_handle(t: &TestStore) -> std::sync::Arc<dyn Store> {
+    ledgerflow_db::open(&t.location, OpenMode::Existing)
+        .await
+        .expect("second handle")
+}
+
+#[tokio::test]
+async fn the_import_lock_is_held_until_dropped_across_handles() {
+    on_each_engine(|t| async move {
+        let s = t.store.as_ref();
+        let chk = account(s, "Checking").await;
+        let other = second_handle(&t).await;
+        let held = s.lock_imports(chk.id).await.expect("lock");
+        assert!(
+            !lock_free(other.as_ref(), chk.id).await,
+            "{}: taken twice",
+            t.engine
+        );
+        assert!(
+            !lock_free(s, chk.id).await,
+            "{}: taken twice in-process",
+            t.engine
+        );
+        drop(held);
+        assert!(
+            lock_free(other.as_ref(), chk.id).await,
+            "{}: not released",
+            t.engine
+        );
+        other.close().await;
+    })
+    .await;
+}
+
+/// SQLite: the lock is beside the database file itself, so a path through a symlink shares it;
+/// a symlink, FIFO or directory where the lock file goes is refused at once, naming it.
+#[tokio::test]
+async fn the_sqlite_import_lock_follows_the_database_and_refuses_what_is_not_its_file() {
+    let t = TestStore::sqlite().await;
+    let s = t.store.as_ref();
+    let chk = account(s, "Checking").await;
+    let db = t.sqlite_path().expect("sqlite");
+    let links = tempfile::tempdir().expect("tempdir");
+    let link = links.path().join("ledgerflow.db");
+    std::os::unix::fs::symlink(&db, &link).expect("symlink");
+    let through_link = ledgerflow_db::open(&Location::Sqlite(link), OpenMode::Existing)
+        .await
+        .expect("open through the link");
+    let held = s.lock_imports(chk.id).await.expect("lock");
+    assert!(
+        !lock_free(through_link.as_ref(), chk.id).await,
+        "a symlinked path has its own lock"
+    );
+    drop(held);
+    through_link.close().await;
+
+    let lock_path = db.with_file_name("ledgerflow.db.import-lock");
+    let victim = links.path().join("victim");
+    for (what, plant) in [
+        (
+            "a symlink",
+            Box::new(|p: &std::path::Path| std::os::unix::fs::symlink(&victim, p))
+                as Box<dyn Fn(&std::path::Path) -> std::io::Result<()>>,
+        ),
+        (
+            "a directory",
+            Box::new(|p: &std::path::Path| std::fs::create_dir(p)),
+        ),
+        (
+            "a FIFO",
+            Box::new(|p: &std::path::Path| {
+                let made = std::process::Command::new("mkfifo").arg(p).status()?;
+                assert!(made.success(), "mkfifo");
+                Ok(())
+            }),
+        ),
+    ] {
+        let _ = std::fs::remove_file(&lock_path);
+        plant(&lock_path).expect(what);
+        let wait = std::time::Duration::from_secs(5);
+        let err = tokio::time::timeout(wait, s.lock_imports(chk.id))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the lock waited on it"))
+            .expect_err(what);
+        assert!(
+            err.to_string().contains("ledgerflow.db.import-lock"),
+            "{what}: {err}"
+        );
+        assert!(
+            !victim.exists(),
+            "{what}: a file was created through the link"
+        );
+        let _ = std::fs::remove_file(&lock_path);
+        let _ = std::fs::remove_dir(&lock_path);
+    }
+    assert!(lock_free(s, chk.id).await, "the lock file is made again");
+}

@@ -49,8 +49,8 @@ mod write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ledgerflow_core::Store;
-use ledgerflow_core::model::{Account, Actor};
+use ledgerflow_core::model::{Account, Actor, ImportLock};
+use ledgerflow_core::{Store, StoreError};
 use tracing::instrument;
 
 pub use error::{ImportError, ReadError};
@@ -104,6 +104,31 @@ pub trait Progress: Send + Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
+/// Waits for the account's import lock (saying so when another import holds it), then checks
+/// again that the account takes imports: it may have been archived during the wait.
+async fn take_turn(
+    store: &dyn Store,
+    account: &Account,
+    progress: &Arc<dyn Progress>,
+) -> Result<ImportLock, ImportError> {
+    let mut lock = std::pin::pin!(store.lock_imports(account.id));
+    let lock = match tokio::time::timeout(std::time::Duration::from_secs(1), lock.as_mut()).await {
+        Ok(taken) => taken?,
+        Err(_) => {
+            tracing::info!("waiting for another import into this account to finish");
+            progress.phase("waiting for another import into this account", 0);
+            lock.await?
+        }
+    };
+    if store.get_account(account.id).await?.archived {
+        return Err(ImportError::Store(StoreError::Conflict(format!(
+            "account \"{}\" was archived meanwhile: nothing was imported",
+            account.name
+        ))));
+    }
+    Ok(lock)
+}
+
 /// Imports one file into `account`. A `file_name` longer than [`MAX_FILE_NAME`] characters is
 /// cut ([`file_label`]).
 #[instrument(skip_all, fields(file = tracing::field::Empty, account = %account.name, account_id = account.id))]
@@ -129,7 +154,7 @@ pub async fn import_file(
     let _turn = if opts.dry_run {
         None
     } else {
-        Some(store.lock_imports(account.id).await?)
+        Some(take_turn(store, account, &progress).await?)
     };
     if let Some(b) = store.find_import(account.id, &id.sha).await? {
         summary.already_imported(b.id, &id, account);

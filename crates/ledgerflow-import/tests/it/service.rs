@@ -251,3 +251,37 @@ async fn two_imports_at_once_into_one_account_add_each_row_once() {
         b.close().await;
     }
 }
+
+/// An import that waited for another one checks the account again when its turn comes: one
+/// archived during the wait takes nothing.
+#[tokio::test]
+async fn an_import_waiting_its_turn_into_an_account_archived_meanwhile_imports_nothing() {
+    let (_files, path) = wf_csv_file(50);
+    for (a, b, _dir) in twice_opened().await {
+        let account = checking(a.as_ref()).await;
+        let held = a.lock_imports(account.id).await.expect("lock");
+        let waiting = {
+            let (b, account, path) = (b.clone(), account.clone(), path.clone());
+            tokio::spawn(
+                async move { import_path(b.as_ref(), &account, &path, Arc::new(Quiet)).await },
+            )
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let archive = ledgerflow_core::model::AccountPatch {
+            archived: Some(true),
+            ..Default::default()
+        };
+        a.update_account(&actor(), account.id, &archive)
+            .await
+            .expect("archive");
+        drop(held);
+        let err = waiting
+            .await
+            .expect("task")
+            .expect_err("imported into an archived account");
+        assert!(err.to_string().contains("archived"), "{err}");
+        assert_eq!(a.counts().await.expect("counts").transactions, 0);
+        a.close().await;
+        b.close().await;
+    }
+}

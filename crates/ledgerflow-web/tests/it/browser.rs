@@ -160,8 +160,17 @@ async fn in_a_real_browser_an_editor_imports_searches_and_categorizes_and_a_view
         d.goto(format!("{base}/transactions")).await?;
         d.find(By::Id("search")).await?.send_keys("safeway").await?;
         d.find(By::Id("apply")).await?.click().await?;
+        // The old list stays on screen until the new page arrives: wait for its address.
+        let mut searched = false;
+        for _ in 0..100 {
+            if d.current_url().await?.as_str().contains("q=safeway") {
+                searched = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(searched, "the search page did not load");
         d.query(By::Css("#tx-table tbody tr")).first().await?;
-        assert!(d.current_url().await?.as_str().contains("q=safeway"));
         let rows = d.find_all(By::Css("#tx-table tbody tr")).await?;
         assert!(!rows.is_empty());
         for r in &rows {
