@@ -100,6 +100,16 @@ fn lock_error(path: &Path, e: &std::io::Error) -> StoreError {
 }
 
 impl SqliteStore {
+    fn with_pool(pool: SqlitePool, path: &Path, immutable: bool) -> Self {
+        SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+            bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
+            immutable,
+            import_turns: Default::default(),
+        }
+    }
+
     /// Opens (and in `Create` mode creates) the database file, then brings its schema up to
     /// date. A missing file in `Existing` mode is `NotInitialized`.
     pub async fn open(path: &Path, mode: OpenMode) -> StoreResult<Self> {
@@ -139,13 +149,7 @@ impl SqliteStore {
                 });
             }
         };
-        let store = SqliteStore {
-            pool,
-            path: path.to_path_buf(),
-            bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
-            immutable: false,
-            import_turns: Default::default(),
-        };
+        let store = SqliteStore::with_pool(pool, path, false);
         store.migrate(mode).await?;
         Ok(store)
     }
@@ -172,13 +176,7 @@ impl SqliteStore {
                 location: location.clone(),
                 reason: e.to_string(),
             })?;
-        let store = SqliteStore {
-            pool,
-            path: path.to_path_buf(),
-            bulk: Arc::new(BulkWriter::new(path.to_path_buf())),
-            immutable: true,
-            import_turns: Default::default(),
-        };
+        let store = SqliteStore::with_pool(pool, path, true);
         let (applied, known) = (
             store.schema_version().await?,
             crate::latest_version(&MIGRATOR),
