@@ -62,3 +62,16 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Characters of someone else's text (a file's, a request's) quoted in a message, at most.
+const SHOWN: usize = 60;
+
+/// Text from a file or a request as a message quotes it: whole when short, else its first
+/// characters and how long it is, so that a message stays one readable sentence whatever it
+/// holds.
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(SHOWN) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}… ({} bytes)", &s[..cut], s.len())),
+    }
+}

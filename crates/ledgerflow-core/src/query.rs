@@ -66,7 +66,12 @@ impl TxQuery {
                     .iter()
                     .find(|x| a.parse::<i64>().is_ok_and(|id| id == x.id))
                     .or_else(|| accounts.iter().find(|x| x.name.eq_ignore_ascii_case(a)))
-                    .ok_or_else(|| CoreError::NotFound(format!("unknown account \"{a}\"")))?,
+                    .ok_or_else(|| {
+                        CoreError::NotFound(format!(
+                            "unknown account \"{}\"",
+                            crate::error::shown(a)
+                        ))
+                    })?,
             ),
         };
         let (category_ids, uncategorized) = match given(&self.category) {

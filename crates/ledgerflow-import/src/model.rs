@@ -116,17 +116,7 @@ pub(crate) fn too_deep(line: usize) -> String {
     format!("the elements are nested too deeply at line {line} (more than {MAX_DEPTH} levels)")
 }
 
-/// Characters of a file's own text quoted in a message, at most.
-const SHOWN: usize = 60;
-
-/// Text from the file as a message quotes it: whole when short, else its first characters and
-/// how long it is, so that a message stays one readable sentence whatever the file holds.
-pub(crate) fn shown(s: &str) -> std::borrow::Cow<'_, str> {
-    match s.char_indices().nth(SHOWN) {
-        None => std::borrow::Cow::Borrowed(s),
-        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}… ({} bytes)", &s[..cut], s.len())),
-    }
-}
+pub(crate) use ledgerflow_core::error::shown;
 
 /// Parses amount text the way banks write it: optional sign (leading `+`/`-`, trailing `-`,
 /// parentheses), optional currency symbol, `.` or `,` as the decimal separator, and thousands

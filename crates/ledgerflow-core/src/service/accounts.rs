@@ -14,10 +14,9 @@ use crate::store::Store;
 
 /// Looks an account up by its exact name.
 pub async fn account_by_name(store: &dyn Store, name: &str) -> Result<Account, CoreError> {
-    store
-        .find_account(name.trim())
-        .await?
-        .ok_or_else(|| CoreError::NotFound(format!("unknown account \"{name}\"")))
+    store.find_account(name.trim()).await?.ok_or_else(|| {
+        CoreError::NotFound(format!("unknown account \"{}\"", crate::error::shown(name)))
+    })
 }
 
 /// An account given by id or by name (the API accepts either).

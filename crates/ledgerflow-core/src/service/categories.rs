@@ -60,10 +60,12 @@ pub fn resolve_category<'a>(all: &'a [Category], spec: &str) -> Result<&'a Categ
     let spec = spec.trim();
     let paths = category_paths(all);
     if let Some((id, _)) = paths.iter().find(|(_, p)| p.eq_ignore_ascii_case(spec)) {
-        return all
-            .iter()
-            .find(|c| c.id == *id)
-            .ok_or_else(|| CoreError::NotFound(format!("unknown category \"{spec}\"")));
+        return all.iter().find(|c| c.id == *id).ok_or_else(|| {
+            CoreError::NotFound(format!(
+                "unknown category \"{}\"",
+                crate::error::shown(spec)
+            ))
+        });
     }
     let by_name: Vec<&Category> = all
         .iter()
@@ -71,7 +73,10 @@ pub fn resolve_category<'a>(all: &'a [Category], spec: &str) -> Result<&'a Categ
         .collect();
     match by_name.as_slice() {
         [one] => Ok(one),
-        [] => Err(CoreError::NotFound(format!("unknown category \"{spec}\""))),
+        [] => Err(CoreError::NotFound(format!(
+            "unknown category \"{}\"",
+            crate::error::shown(spec)
+        ))),
         many => {
             let names: Vec<String> = many
                 .iter()

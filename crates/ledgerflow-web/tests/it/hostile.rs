@@ -296,3 +296,28 @@ async fn w9_wrong_current_passwords_are_throttled_apart_from_sign_in() {
     // Signing in is not locked by those failures.
     assert!(app.sign_in("ed", PASSWORD).await.is_ok());
 }
+
+/// A name that is no account, however long, is quoted in a bounded message, not sent back whole.
+#[tokio::test]
+async fn an_unknown_account_name_is_quoted_short() {
+    let app = TestApp::sqlite().await;
+    let long = "x".repeat(20_000);
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/imports?account={long}&file_name=wf.csv"),
+            &app.editor,
+            Some("text/csv"),
+            wf_csv(0, 3),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        &r.body[..200.min(r.body.len())]
+    );
+    assert!(r.error().contains("unknown account"), "{}", r.error());
+    assert!(r.body.len() < 1_000, "{} bytes", r.body.len());
+}

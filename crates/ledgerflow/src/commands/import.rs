@@ -420,7 +420,7 @@ async fn import(
             Ok(_) => {}
         }
         let progress = crate::progress::for_import(&file);
-        let summary = import_file(
+        let imported = import_file(
             s,
             &ctx.actor,
             &account,
@@ -429,7 +429,17 @@ async fn import(
             &opts,
             progress,
         )
-        .await?;
+        .await;
+        let summary = match imported {
+            Ok(summary) => summary,
+            Err(e) => {
+                // The files before this one were imported (each is its own batch): say so.
+                if a.json && !summaries.is_empty() {
+                    print_json(&summaries)?;
+                }
+                return Err(e.into());
+            }
+        };
         if !a.json {
             print_summary(&summary, &account.currency);
         }

@@ -176,6 +176,16 @@ fn a_file_with_one_bad_date_imports_nothing_and_names_the_line() {
                 .expect("row")
                 .contains("line 9")
         );
+        // Several files: each is its own batch. When a later one fails, --json still reports
+        // the ones imported before it (on stdout), and the failure on stderr.
+        let good = write(&app, "good.qif", &qif(&[(5, "-5.00", "FIVE")]));
+        let bad = write(&app, "bad2.ofx", &body.replace("B1", "C1"));
+        let out = app.run(&["import", &good, &bad, "--account", "Checking", "--json"]);
+        assert_eq!(out.status.code(), Some(2));
+        let done: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        assert_eq!(done.as_array().map(Vec::len), Some(1), "{done}");
+        assert_eq!(done[0]["new"].as_i64(), Some(1), "{done}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("bad2.ofx"));
     }
 }
 
