@@ -148,39 +148,9 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
     )
 }
 
-/// Opens a file of LedgerFlow's own in the backup directory (the catalog, a lock, a list) with
-/// `opts`: never through a symlink, never blocking on a FIFO or a device, and only when what is
-/// there is a regular file. Anything else is an error naming it.
-pub fn open_regular(path: &Path, opts: &mut OpenOptions) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let f = opts
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "{} is a symlink: LedgerFlow does not follow it",
-                        path.display()
-                    ),
-                )
-            } else {
-                e
-            }
-        })?;
-    if !f.metadata()?.file_type().is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "{} is not a regular file (a FIFO, a device or a directory): LedgerFlow does not use it",
-                path.display()
-            ),
-        ));
-    }
-    Ok(f)
-}
+/// Opens a file of LedgerFlow's own (see [`ledgerflow_db::files::open_regular`]): never through
+/// a symlink, never blocking on a FIFO or a device, only a regular file.
+pub use ledgerflow_db::files::open_regular;
 
 /// Appends `line` to a file of LedgerFlow's own (created when missing) and fsyncs it; refused
 /// like [`open_regular`] when it is a symlink or not a regular file.

@@ -56,14 +56,9 @@ pub struct SqliteStore {
 /// symlink, a FIFO, a directory or a device there is refused, never waited on.
 fn open_import_lock(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(flags)
-        .open(path);
-    match created {
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true).mode(0o644);
+    match crate::files::open_regular(path, &mut create) {
         Ok(_) => {}
         Err(e)
             if matches!(
@@ -72,24 +67,7 @@ fn open_import_lock(path: &Path) -> std::io::Result<std::fs::File> {
             ) => {}
         Err(e) => return Err(e),
     }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a symlink")
-            } else {
-                e
-            }
-        })?;
-    if !file.metadata()?.file_type().is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "it is not a regular file",
-        ));
-    }
-    Ok(file)
+    crate::files::open_regular(path, std::fs::OpenOptions::new().read(true))
 }
 
 fn lock_error(path: &Path, e: &std::io::Error) -> StoreError {
