@@ -287,7 +287,17 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
     let mut statements = Vec::new();
     let mut errors = Vec::new();
     let mut pending = 0usize;
+    let mut undated = 0usize;
+    let mut headers = Vec::new();
+    root.descendants("GrpHdr", &mut headers);
+    let file_created = headers.first().and_then(|h| h.at("CreDtTm"));
     for s in stmts {
+        // An entry with neither a booking nor a value date (seen in CAMT.052/.054) takes the
+        // date the report or notification was created.
+        let created = s
+            .at("CreDtTm")
+            .or(file_created)
+            .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok());
         let currency = s.at("Acct/Ccy").map(str::to_string);
         let mut st = Statement {
             account: s
@@ -309,8 +319,11 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
                 pending += 1;
                 continue;
             }
-            match entry(e, currency.as_deref()) {
-                Ok(mut ts) => st.transactions.append(&mut ts),
+            match entry(e, currency.as_deref(), created) {
+                Ok((mut ts, dated_by_report)) => {
+                    undated += usize::from(dated_by_report);
+                    st.transactions.append(&mut ts)
+                }
                 Err(err) => errors.push(err),
             }
         }
@@ -325,6 +338,11 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
     if pending > 0 {
         warnings.push(format!(
             "skipped {pending} entries that are not booked (pending or information only)"
+        ));
+    }
+    if undated > 0 {
+        warnings.push(format!(
+            "{undated} entries have neither a booking nor a value date: dated by the report's creation date (CreDtTm)"
         ));
     }
     Ok(ParsedFile {
@@ -374,7 +392,13 @@ fn remittance(d: El<'_>) -> String {
     v.join(" ")
 }
 
-fn entry(e: El<'_>, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> {
+/// The transactions of one entry, and whether its date had to be taken from the report
+/// (`created`) because the entry has neither a booking nor a value date.
+fn entry(
+    e: El<'_>,
+    currency: Option<&str>,
+    created: Option<NaiveDate>,
+) -> Result<(Vec<ParsedTxn>, bool), RowError> {
     let err = |reason: String| RowError {
         line: e.line(),
         reason,
@@ -395,9 +419,10 @@ fn entry(e: El<'_>, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> 
     let reversal = e
         .at("RvslInd")
         .is_some_and(|r| r.eq_ignore_ascii_case("true"));
-    let date = date_of(e.child("BookgDt"))
-        .or_else(|| date_of(e.child("ValDt")))
-        .ok_or_else(|| err("entry has no booking or value date".into()))?;
+    let own_date = date_of(e.child("BookgDt")).or_else(|| date_of(e.child("ValDt")));
+    let date = own_date.or(created).ok_or_else(|| {
+        err("entry has no booking or value date, and the report no creation date".into())
+    })?;
     let value_date = date_of(e.child("ValDt"));
     let ccy = amt_node.attr("Ccy").or(currency).map(str::to_string);
     let entry_ref = e.at("AcctSvcrRef").map(str::to_string);
@@ -432,7 +457,13 @@ fn entry(e: El<'_>, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> 
             .map(str::to_string)
             .or_else(|| entry_ref.clone())
             .map(|r| if split { format!("{r}#{}", idx + 1) } else { r });
-        let ind = d.and_then(|d| d.at("CdtDbtInd")).or(ind);
+        // The entry's own amount takes the entry's own sign; a detail's amount (a split batch)
+        // takes the detail's, when it gives one.
+        let ind = if split {
+            d.and_then(|d| d.at("CdtDbtInd")).or(ind)
+        } else {
+            ind
+        };
         ParsedTxn {
             date,
             value_date,
@@ -446,15 +477,16 @@ fn entry(e: El<'_>, currency: Option<&str>) -> Result<Vec<ParsedTxn>, RowError> 
             line: d.map(|d| d.line()).unwrap_or(e.line()),
         }
     };
-    if split {
-        Ok(details
+    let txns = if split {
+        details
             .iter()
             .enumerate()
             .filter_map(|(i, d)| detail_amount(*d).map(|a| one(Some(*d), a, i)))
-            .collect())
+            .collect()
     } else {
-        Ok(vec![one(details.first().copied(), amount, 0)])
-    }
+        vec![one(details.first().copied(), amount, 0)]
+    };
+    Ok((txns, own_date.is_none()))
 }
 
 #[cfg(test)]
@@ -495,5 +527,54 @@ mod tests {
         let err =
             parse(b"<Document><BkToCstmrStmt><Stmt>\n<Ntry></Stmt>", "b.xml").expect_err("refused");
         assert!(err.reason.contains("line"), "{err}");
+    }
+
+    /// An entry marked DBIT whose one transaction detail says CRDT is money out: the entry's
+    /// amount takes the entry's sign (it was imported as +200,000).
+    #[test]
+    fn the_entry_amount_takes_the_entry_sign() {
+        let doc = r#"<Document><BkToCstmrStmt><Stmt><Acct><Id><IBAN>X</IBAN></Id><Ccy>EUR</Ccy></Acct>
+<Ntry><Amt Ccy="EUR">200000.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2024-03-01</Dt></BookgDt>
+<NtryDtls><TxDtls><CdtDbtInd>CRDT</CdtDbtInd><RltdPties><Cdtr><Nm>Builder</Nm></Cdtr></RltdPties></TxDtls></NtryDtls></Ntry>
+<Ntry><Amt Ccy="EUR">5.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2024-03-02</Dt></BookgDt>
+<NtryDtls><TxDtls><CdtDbtInd>DBIT</CdtDbtInd></TxDtls></NtryDtls></Ntry>
+</Stmt></BkToCstmrStmt></Document>"#;
+        let f = parse(doc.as_bytes(), "sign.xml").expect("parses");
+        let t = &f.statements[0].transactions;
+        let amounts: Vec<String> = t.iter().map(|t| t.amount.to_string()).collect();
+        assert_eq!(amounts, vec!["-200000.00", "5.00"]);
+    }
+
+    /// CAMT.054 notifications may leave both dates out: the entry takes the notification's
+    /// creation date, with a warning, and the file is read.
+    #[test]
+    fn an_undated_entry_takes_the_report_date_and_warns() {
+        let doc = r#"<Document><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>1</MsgId><CreDtTm>2024-05-06T08:00:00</CreDtTm></GrpHdr>
+<Ntfctn><Acct><Id><IBAN>X</IBAN></Id></Acct>
+<Ntry><Amt Ccy="EUR">7.50</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts></Ntry>
+<Ntry><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><ValDt><Dt>2024-05-01</Dt></ValDt></Ntry>
+</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>"#;
+        let f = parse(doc.as_bytes(), "n.xml").expect("parses");
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        let t = &f.statements[0].transactions;
+        assert_eq!(t[0].date, NaiveDate::from_ymd_opt(2024, 5, 6).expect("d"));
+        assert_eq!(t[1].date, NaiveDate::from_ymd_opt(2024, 5, 1).expect("d"));
+        assert!(
+            f.warnings
+                .iter()
+                .any(|w| w.contains("1 entries have neither")),
+            "{:?}",
+            f.warnings
+        );
+        // The report's own creation date wins over the group header's.
+        let own = doc.replace(
+            "<Ntfctn><Acct>",
+            "<Ntfctn><CreDtTm>2024-05-07T00:00:00</CreDtTm><Acct>",
+        );
+        let f = parse(own.as_bytes(), "n.xml").expect("parses");
+        assert_eq!(
+            f.statements[0].transactions[0].date,
+            NaiveDate::from_ymd_opt(2024, 5, 7).expect("d")
+        );
     }
 }

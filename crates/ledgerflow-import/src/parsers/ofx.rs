@@ -10,6 +10,8 @@
 //! bytes (a whole OFX file is often one line, so lines themselves are not limited).
 
 use chrono::NaiveDate;
+use ledgerflow_core::money::Currency;
+use rust_decimal::RoundingStrategy;
 
 use crate::model::{
     Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
@@ -377,7 +379,10 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         };
         for tid in txn_ids {
             match read_txn(&tree, tid, currency.as_deref()) {
-                Ok(t) => st.transactions.push(t),
+                Ok(mut t) => {
+                    to_currency_decimals(&mut t, &mut warnings);
+                    st.transactions.push(t)
+                }
                 Err(e) => errors.push(e),
             }
         }
@@ -399,6 +404,34 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         warnings,
         errors,
     })
+}
+
+/// Money-market and sweep rows carry more decimals than their currency has (`115.8331` USD):
+/// rounded half to even to the currency, with a warning that keeps the text the bank wrote,
+/// instead of refusing the whole file. A row whose currency is not known here is left as it is
+/// (the import refuses it against the account's currency).
+fn to_currency_decimals(t: &mut ParsedTxn, warnings: &mut Vec<String>) {
+    let Some(currency) = t
+        .currency
+        .as_deref()
+        .and_then(|c| Currency::from_code(c).ok())
+    else {
+        return;
+    };
+    let places = currency.exponent();
+    if t.amount.normalize().scale() <= places {
+        return;
+    }
+    let rounded = t
+        .amount
+        .round_dp_with_strategy(places, RoundingStrategy::MidpointNearestEven);
+    warnings.push(format!(
+        "line {}: amount {} has more decimals than {} ({places}): rounded to {rounded}",
+        t.line,
+        t.amount,
+        currency.code()
+    ));
+    t.amount = rounded;
 }
 
 /// A value transaction `tid` must have: missing, or not readable by `read`, it is an error on
@@ -509,5 +542,41 @@ mod tests {
         );
         assert_eq!(unescape("TPAY &amp;lt;DEFTPYMT&amp;gt;"), "TPAY <DEFTPYMT>");
         assert_eq!(unescape("A & B &#233;"), "A & B é");
+    }
+
+    /// Money-market rows with more decimals than the currency are rounded half to even, each
+    /// with a warning that keeps the bank's text; exact amounts (trailing zeros) are left alone,
+    /// and a JPY statement rounds to whole yen.
+    #[test]
+    fn extra_decimals_round_half_even_with_a_warning() {
+        let doc = |cur: &str, amounts: &[&str]| {
+            let rows: String = amounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("<STMTTRN><TRNTYPE>DEP<DTPOSTED>20240105<TRNAMT>{a}<FITID>F{i}<NAME>Sweep</STMTTRN>\n"))
+                .collect();
+            format!(
+                "OFXHEADER:100\nDATA:OFXSGML\n\n<OFX><STMTRS><CURDEF>{cur}<BANKACCTFROM><ACCTID>1</BANKACCTFROM><BANKTRANLIST>\n{rows}</BANKTRANLIST></STMTRS></OFX>"
+            )
+        };
+        let f = parse(
+            doc("USD", &["115.8331", "0.125", "0.135", "-2.005", "-30.000"]).as_bytes(),
+            "mm.ofx",
+        )
+        .expect("parses");
+        let amounts: Vec<String> = f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| t.amount.to_string())
+            .collect();
+        assert_eq!(amounts, vec!["115.83", "0.12", "0.14", "-2.00", "-30.000"]);
+        assert_eq!(f.warnings.len(), 4, "{:?}", f.warnings);
+        assert!(
+            f.warnings[0].contains("115.8331") && f.warnings[0].contains("rounded to 115.83"),
+            "{:?}",
+            f.warnings
+        );
+        let f = parse(doc("JPY", &["1200.5"]).as_bytes(), "jpy.ofx").expect("parses");
+        assert_eq!(f.statements[0].transactions[0].amount.to_string(), "1200");
     }
 }

@@ -22,11 +22,37 @@ pub enum DateOrder {
 }
 
 pub fn sniff(bytes: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]);
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
     let t = head.trim_start_matches('\u{feff}').trim_start();
-    ["!Type:", "!Account", "!Option", "!type:"]
+    let lower = t.get(..8).unwrap_or(t).to_ascii_lowercase();
+    ["!type:", "!account", "!option", "!clear"]
         .iter()
-        .any(|m| t.starts_with(m))
+        .any(|m| lower.starts_with(m))
+        || headerless(t)
+}
+
+/// A file of QIF records with no `!` header at all: every line up to the first record
+/// separator (`^`, also written `^^`) starts with a QIF field code, and the record has a date
+/// and an amount. A CSV never has a line that is only `^`.
+fn headerless(text: &str) -> bool {
+    let (mut date, mut amount) = (false, false);
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(64)
+    {
+        if line.trim_start_matches('^').is_empty() {
+            return date && amount;
+        }
+        match line.bytes().next() {
+            Some(b'D') => date = true,
+            Some(b'T' | b'U') => amount = true,
+            Some(b'P' | b'M' | b'L' | b'N' | b'C' | b'A' | b'S' | b'E' | b'$' | b'%' | b'F') => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// A date split into its parts, before the order is known.
@@ -144,7 +170,7 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
     if !sniff(text.as_bytes()) {
         return Err(ParseError {
             file: file.to_string(),
-            reason: "not a QIF file: it does not start with !Type, !Account or !Option".into(),
+            reason: "not a QIF file: it does not start with !Type, !Account, !Option or !Clear, nor with a record (D, T … ^)".into(),
         });
     }
     let (statements, skipped_sections) = read_records(&text, file, &mut warnings)?;
@@ -463,5 +489,44 @@ mod tests {
         assert_eq!(f.statements.len(), 2);
         assert_eq!(f.statements[1].account.as_deref(), Some("Visa"));
         assert_eq!(f.statements[1].transactions[0].amount.to_string(), "-2");
+    }
+
+    /// Files that begin with `!Option:AutoSwitch`, `!Clear:AutoSwitch`, `!Account`, an unknown
+    /// `!Type:` or no header at all, with records ended by `^^`, are QIF and read as such.
+    #[test]
+    fn every_opening_banks_write_is_qif() {
+        let body = "D01/02/2024\nT-1.50\nPShop\n^^\nD01/03/2024\nT2.00\nPPay\n^\n";
+        for head in [
+            "!Option:AutoSwitch\n!Account\nNChecking\nTBank\n^\n!Clear:AutoSwitch\n!Type:Bank\n",
+            "!Clear:AutoSwitch\n!Type:Bank\n",
+            "!Account\nNChecking\nTBank\n^\n!Type:Bank\n",
+            "!Type:Savings\n",
+            "!TYPE:BANK\n",
+            "",
+        ] {
+            let text = format!("{head}{body}");
+            assert!(sniff(text.as_bytes()), "{head:?} is QIF");
+            assert_eq!(
+                crate::detect(text.as_bytes()),
+                Some(Format::Qif),
+                "{head:?} is detected as QIF"
+            );
+            let f = p(&text);
+            let amounts: Vec<String> = f
+                .statements
+                .iter()
+                .flat_map(|s| &s.transactions)
+                .map(|t| t.amount.to_string())
+                .collect();
+            assert_eq!(amounts, vec!["-1.50", "2.00"], "{head:?}");
+        }
+        // A CSV whose first column starts with D is not taken for headerless QIF.
+        for not_qif in [
+            "Date,Amount,Payee\n2024-01-02,-1.00,Shop\n",
+            "D01/02/2024\nT-1\nhello\n^\n",
+            "D01/02/2024\nPShop\n^\n",
+        ] {
+            assert!(!sniff(not_qif.as_bytes()), "{not_qif:?}");
+        }
     }
 }
