@@ -3,7 +3,7 @@
 //! its line). The parsers never touch the store; [`service::import_file`] (the CLI's
 //! `ledgerflow import` and the web upload) turns a file into an import batch.
 //!
-//! - [`parsers`]: OFX/QFX, QIF, CAMT and the text decoding they share; [`parse`] and [`detect`].
+//! - [`parsers`]: OFX/QFX, QIF, CAMT, MT940 and the text decoding they share; [`parse`] and [`detect`].
 //! - [`csv`]: profiles and presets, read whole or streamed.
 //! - [`model`]: what every parser produces.
 //! - [`service`]: the import, one step a file.
@@ -18,6 +18,6 @@ pub mod parsers;
 pub mod service;
 
 pub use model::{
-    Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
+    Balance, Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement,
 };
-pub use parsers::{camt, decode, detect, ofx, parse, qif};
+pub use parsers::{camt, decode, detect, mt940, ofx, parse, qif};

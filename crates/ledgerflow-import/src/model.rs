@@ -12,6 +12,7 @@ pub enum Format {
     Ofx,
     Qif,
     Camt,
+    Mt940,
     Csv,
 }
 
@@ -21,6 +22,7 @@ impl Format {
             Format::Ofx => "ofx",
             Format::Qif => "qif",
             Format::Camt => "camt",
+            Format::Mt940 => "mt940",
             Format::Csv => "csv",
         }
     }
@@ -54,7 +56,19 @@ pub struct Statement {
     pub currency: Option<String>,
     pub start: Option<NaiveDate>,
     pub end: Option<NaiveDate>,
+    /// The balances the bank printed (MT940 `:60F:`/`:62F:`), when the format gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opening: Option<Balance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closing: Option<Balance>,
     pub transactions: Vec<ParsedTxn>,
+}
+
+/// A balance a statement states: on `date`, `amount` (signed, exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    pub date: NaiveDate,
+    pub amount: Decimal,
 }
 
 /// A row that could not be read, and why.

@@ -88,7 +88,7 @@ pub enum Command {
     /// Transactions: add, list, edit, delete.
     #[command(subcommand)]
     Tx(commands::tx::Cmd),
-    /// Import bank files (OFX/QFX, QIF, CAMT.053) into an account; inspect, list, undo.
+    /// Import bank files (OFX/QFX, QIF, CAMT, MT940, CSV) into an account; inspect, list, undo.
     Import(commands::import::Args),
     /// Backups proven by a test restore: take one, list, verify, prune.
     Backup(commands::backup::Args),

@@ -70,6 +70,7 @@ pub fn parse(
             start,
             end,
             transactions: txns,
+            ..Default::default()
         }],
         warnings,
         errors,

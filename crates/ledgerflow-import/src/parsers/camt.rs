@@ -312,6 +312,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
                 .at("FrToDt/ToDtTm")
                 .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()),
             transactions: Vec::new(),
+            ..Default::default()
         };
         for e in s.children_named("Ntry") {
             let status = e.at("Sts/Cd").or_else(|| e.at("Sts")).unwrap_or("BOOK");

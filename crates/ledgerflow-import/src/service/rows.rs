@@ -194,11 +194,17 @@ fn parsed_rows(
     };
     summary.format = Some(parsed.format);
     summary.warnings.extend(parsed.warnings.iter().cloned());
-    let with_rows = parsed
+    // Several statements of one account (an MT940 file of daily statements) are one import;
+    // statements of different accounts need a choice.
+    let mut accounts: Vec<Option<&str>> = parsed
         .statements
         .iter()
         .filter(|s| !s.transactions.is_empty())
-        .count();
+        .map(|s| s.account.as_deref())
+        .collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let with_rows = accounts.len();
     let chosen: Vec<usize> = match &opts.statement {
         Some(id) => {
             let picked: Vec<usize> = parsed
@@ -216,12 +222,7 @@ fn parsed_rows(
             picked
         }
         None if with_rows > 1 => {
-            let ids: Vec<String> = parsed
-                .statements
-                .iter()
-                .filter(|s| !s.transactions.is_empty())
-                .map(|s| s.account.clone().unwrap_or_else(|| "?".into()))
-                .collect();
+            let ids: Vec<&str> = accounts.iter().map(|a| a.unwrap_or("?")).collect();
             return Err(ImportError::Ambiguous(format!(
                 "{file_name} holds {with_rows} statements (accounts {}): import one with --statement ACCOUNT_ID",
                 ids.join(", ")

@@ -256,3 +256,120 @@ fn every_csv_sample_is_read_by_a_preset_or_refused_clearly() {
     }
     assert!(read + refused > 100);
 }
+
+/// Every MT940 sample of the corpora is detected as MT940, and each statement that gives both
+/// balances adds up (the parser refuses it otherwise); the one file OCA marks wrong is refused.
+#[test]
+fn mt940_samples_reconcile_with_their_balances() {
+    let Some(root) = corpora() else { return };
+    let files = samples(&root, "mt940");
+    assert!(files.len() >= 8, "the MT940 samples are there");
+    let (mut statements, mut checked, mut txns) = (0, 0, 0);
+    for path in files {
+        let (rel, bytes) = read_sample(&root, &path);
+        if rel.contains("test-wrong-file") {
+            let err = parse(&bytes, &rel, Some(Format::Mt940)).expect_err("OCA's wrong file");
+            assert!(err.reason.contains(":9401:"), "{err}");
+            continue;
+        }
+        assert_eq!(
+            ledgerflow_import::detect(&bytes),
+            Some(Format::Mt940),
+            "{rel} is detected"
+        );
+        let f = parse(&bytes, &rel, None).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert!(f.errors.is_empty(), "{rel}: {:?}", f.errors);
+        for st in &f.statements {
+            statements += 1;
+            txns += st.transactions.len();
+            let (Some(open), Some(close)) = (st.opening, st.closing) else {
+                // SNS's sample ends its last message before the closing balance: said, not
+                // silently passed.
+                assert!(rel.ends_with("test-sns.940"), "{rel} has both balances");
+                assert!(
+                    f.warnings
+                        .iter()
+                        .any(|w| w.contains("could not be checked")),
+                    "{rel}: {:?}",
+                    f.warnings
+                );
+                continue;
+            };
+            checked += 1;
+            let sum: rust_decimal::Decimal = st.transactions.iter().map(|t| t.amount).sum();
+            assert_eq!(open.amount + sum, close.amount, "{rel}");
+            for t in &st.transactions {
+                assert!(t.currency.is_some(), "{rel}: line {}", t.line);
+            }
+        }
+    }
+    eprintln!("mt940: {statements} statements ({txns} entries), {checked} reconciled");
+    assert_eq!(
+        checked + 1,
+        statements,
+        "all but SNS's cut-short message reconcile"
+    );
+}
+
+/// What the samples say, entry by entry: German `?` subfields, SEPA slash tags, free text,
+/// decimal commas without decimals, and years before 2000.
+#[test]
+fn mt940_samples_read_their_details() {
+    let Some(root) = corpora() else { return };
+    let f = get(&root, "mt940/actual/data.sta");
+    assert_eq!(f.format, Format::Mt940);
+    let st = &f.statements[0];
+    assert_eq!(st.account.as_deref(), Some("FR7630006000011234567890189"));
+    let t = &st.transactions;
+    assert_eq!(t.len(), 6);
+    first_is(
+        st,
+        ["-42.50", "Boulangerie L'Étoile", "Facture 2025-0042"],
+        "BANKREF001",
+    );
+    assert_eq!(
+        (t[1].payee.as_str(), t[1].memo.as_str()),
+        ("Employeur Acme SARL", "Salaire août 2025")
+    );
+    assert_eq!(
+        (t[2].payee.as_str(), t[2].memo.as_str()),
+        ("MÜLLER GMBH", "Rechnung 4711")
+    );
+    assert_eq!(t[3].payee, "RETRAIT GUICHET AUTOMATIQUE");
+    assert_eq!(t[0].date.to_string(), "2025-08-01");
+
+    let f = get(&root, "mt940/gnucash-docs/gnc_sample_mt940.mt940");
+    let st = &f.statements[0];
+    assert_eq!(st.currency.as_deref(), Some("DEM"));
+    assert_eq!(st.transactions.len(), 11);
+    assert_eq!(st.transactions[0].amount.to_string(), "-6800");
+    assert_eq!(st.transactions[0].payee, "SCHECK-NR. 0000016703074");
+    assert_eq!(st.transactions[0].date.to_string(), "1995-10-17");
+
+    let f = get(
+        &root,
+        "mt940/oca-bank-statement-import/mt940_nl_ing/test_files/test-ing.940",
+    );
+    let st = &f.statements[0];
+    assert_eq!(st.account.as_deref(), Some("NL77INGB0574908765"));
+    assert_eq!(st.transactions.len(), 8);
+    assert_eq!(st.transactions[0].payee, "ING BANK NV INZAKE WEB");
+    assert_eq!(st.transactions[0].memo, "EV10001REP1000000T1000");
+    assert_eq!(st.transactions[2].payee, "J.Janssen");
+
+    let f = get(
+        &root,
+        "mt940/oca-bank-statement-import/mt940_nl_rabo/test_files/test-rabo.swi",
+    );
+    assert_eq!(f.statements.len(), 4);
+    assert_eq!(f.statements[0].transactions[0].payee, "R. SMITH");
+    assert_eq!(f.statements[2].transactions[0].payee, "Kosten");
+
+    let f = get(
+        &root,
+        "mt940/oca-bank-statement-import/mt940_base/test_files/test-sns.940",
+    );
+    let t = &f.statements[0].transactions;
+    assert_eq!(t[0].payee, "gerrits glas en schilderwerk");
+    assert_eq!(t[1].payee, "Jumbo Wijchen B.V.");
+}

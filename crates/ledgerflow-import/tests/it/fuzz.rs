@@ -16,7 +16,7 @@ use ledgerflow_core::Currency;
 use ledgerflow_import::csv::{CsvItem, Profile, StreamError, preset, presets};
 use ledgerflow_import::qif::DateOrder;
 use ledgerflow_import::{
-    Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, camt, csv, detect, ofx, parse, qif,
+    Format, MAX_DEPTH, MAX_LINE, ParseError, ParsedFile, camt, csv, detect, mt940, ofx, parse, qif,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -99,6 +99,7 @@ fn currencies() -> &'static [Currency] {
 fn parse_every_way(bytes: &[u8]) -> Result<(), TestCaseError> {
     check(&ofx::parse(bytes, FILE))?;
     check(&camt::parse(bytes, FILE))?;
+    check(&mt940::parse(bytes, FILE))?;
     check(&qif::parse(bytes, FILE, DateOrder::MonthFirst))?;
     check(&qif::parse(bytes, FILE, DateOrder::DayFirst))?;
     check(&csv::parse(bytes, FILE, None))?;
@@ -178,6 +179,7 @@ fn seeds() -> &'static [(Format, Vec<u8>)] {
                 ("ofx", Format::Ofx),
                 ("qif", Format::Qif),
                 ("camt", Format::Camt),
+                ("mt940", Format::Mt940),
                 ("csv", Format::Csv),
             ] {
                 // Sample files up to 32 KiB.
@@ -195,6 +197,13 @@ fn seeds() -> &'static [(Format, Vec<u8>)] {
 
 /// Pieces the mutations splice in: the formats' own syntax and troublesome bytes.
 const TOKENS: &[&str] = &[
+    ":20:",
+    ":61:2401020102RD1,5NTRFNONREF//B\n",
+    ":86:166?00X?20y?32z\n",
+    ":60F:C240101EUR0,\n",
+    ":62F:D240102EUR1,5\n",
+    "{4:\n",
+    "-}",
     "<OFX>",
     "<STMTRS>",
     "</STMTRS>",

@@ -285,3 +285,55 @@ async fn an_import_waiting_its_turn_into_an_account_archived_meanwhile_imports_n
         b.close().await;
     }
 }
+
+/// An MT940 file of several daily statements of one account imports as one batch, on each
+/// engine; importing it again adds nothing; a statement that does not add up imports nothing.
+#[tokio::test]
+async fn mt940_daily_statements_import_once_and_a_broken_one_not_at_all() {
+    const RABO: &str = ":940:\r\n:20:940S140102\r\n:25:NL34RABO0142623393 EUR\r\n:28C:0\r\n:60F:C131231EUR000000004433,52\r\n:61:140102C000000000400,00N541NONREF\r\nNL66RABO0160878799\r\n:86:/ORDP//NAME/R. SMITH/REMI/Test money/\r\n:62F:C140102EUR000000004833,52\r\n:20:940S140106\r\n:25:NL34RABO0142623393 EUR\r\n:28C:0\r\n:60F:C140102EUR000000004833,52\r\n:61:140106D000000000034,61N093NONREF\r\n:86:/BENM//NAME/Kosten/REMI/Periode 4/\r\n:62F:C140106EUR000000004798,91\r\n";
+    for e in crate::helpers::engines().await {
+        let s = e.store.as_ref();
+        let mut new = ledgerflow_test_support::fixtures::new_account("Rabo");
+        new.currency = ledgerflow_core::Currency::from_code("EUR").expect("EUR");
+        let account = s.create_account(&actor(), &new).await.expect("account");
+        let broken = RABO.replace("C140106EUR000000004798,91", "C140106EUR000000004798,90");
+        let err = import_default(s, &account, "rabo.swi", broken.as_bytes())
+            .await
+            .expect_err("a statement that does not add up is refused");
+        assert!(err.to_string().contains("closing balance"), "{err}");
+        assert_nothing_written(s).await;
+
+        let first = import_default(s, &account, "rabo.swi", RABO.as_bytes())
+            .await
+            .expect("imports");
+        assert_eq!(first.format, Some(ledgerflow_import::Format::Mt940));
+        assert_eq!((first.new, first.duplicates), (2, 0));
+        let page = s
+            .list_transactions(&ledgerflow_core::model::TxFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        let mut rows: Vec<(String, i64)> = page
+            .items
+            .iter()
+            .map(|t| (t.payee.clone(), t.amount_minor))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            vec![
+                ("Kosten".to_string(), -3461),
+                ("R. SMITH".to_string(), 40000)
+            ]
+        );
+        // The same statements exported again (another file name): every row a duplicate.
+        let again = RABO.replace(":940:\r\n", "");
+        let second = import_default(s, &account, "rabo-again.swi", again.as_bytes())
+            .await
+            .expect("imports");
+        assert_eq!((second.new, second.duplicates), (0, 2));
+        s.close().await;
+    }
+}

@@ -54,13 +54,13 @@ pub enum ProfileCmd {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Bank files (OFX/QFX/QBO, QIF, CAMT.053).
+    /// Bank files (OFX/QFX/QBO, QIF, CAMT.053/052/054, MT940/MT942, CSV).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The account the rows belong to.
     #[arg(long, required = true)]
     pub account: Option<String>,
-    /// auto, ofx, qif, camt, or csv:PRESET / csv:PROFILE (see `import profile list`).
+    /// auto, ofx, qif, camt, mt940, or csv:PRESET / csv:PROFILE (see `import profile list`).
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Show what would be imported, with each row's decision; write nothing.
@@ -85,7 +85,7 @@ pub struct RunArgs {
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     pub file: PathBuf,
-    /// auto, ofx, qif, camt, or csv:PRESET / csv:PROFILE.
+    /// auto, ofx, qif, camt, mt940, or csv:PRESET / csv:PROFILE.
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Currency of amounts the file does not label (QIF) [default: USD].
@@ -105,6 +105,11 @@ struct StatementView {
     transactions: usize,
     start: Option<chrono::NaiveDate>,
     end: Option<chrono::NaiveDate>,
+    /// The balances the file states (MT940), as decimal text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opening_balance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closing_balance: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -135,10 +140,11 @@ fn parse_format(s: &str) -> Result<Option<Format>, BadInput> {
         "ofx" | "qfx" | "qbo" => Ok(Some(Format::Ofx)),
         "qif" => Ok(Some(Format::Qif)),
         "camt" | "camt.053" | "camt053" => Ok(Some(Format::Camt)),
+        "mt940" | "mt942" | "sta" | "swi" => Ok(Some(Format::Mt940)),
         "csv" => Ok(Some(Format::Csv)),
         f if f.starts_with("csv:") => Ok(Some(Format::Csv)),
         other => Err(BadInput(format!(
-            "unknown format \"{other}\" (expected auto, ofx, qif, camt, csv or csv:PROFILE)"
+            "unknown format \"{other}\" (expected auto, ofx, qif, camt, mt940, csv or csv:PROFILE)"
         ))),
     }
 }
@@ -305,6 +311,8 @@ fn view(
                 end: s
                     .end
                     .or_else(|| s.transactions.iter().map(|t| t.date).max()),
+                opening_balance: s.opening.map(|b| b.amount.to_string()),
+                closing_balance: s.closing.map(|b| b.amount.to_string()),
             })
             .collect(),
         transactions,
@@ -538,6 +546,9 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
                 s.start.map(|d| d.to_string()).unwrap_or_else(|| "?".into()),
                 s.end.map(|d| d.to_string()).unwrap_or_else(|| "?".into())
             );
+            if let (Some(open), Some(close)) = (&s.opening_balance, &s.closing_balance) {
+                crate::out!("    opening balance {open}, closing balance {close}");
+            }
         }
         if !shown.transactions.is_empty() {
             print_rows(
