@@ -137,6 +137,16 @@ pub(crate) use ledgerflow_core::error::shown;
 /// separators when both appear. Exact: never through a float.
 pub fn parse_amount(text: &str) -> Option<Decimal> {
     let mut s: String = text.trim().chars().filter(|c| !c.is_whitespace()).collect();
+    // A currency code or symbol before or after the number: "EUR-12.00", "12,00€", "5USD".
+    for _ in 0..2 {
+        s = s.trim_matches(['$', '€', '£', '¥']).to_string();
+        let b = s.as_bytes();
+        if b.len() > 3 && b[..3].iter().all(u8::is_ascii_uppercase) {
+            s = s[3..].to_string();
+        } else if b.len() > 3 && b[b.len() - 3..].iter().all(u8::is_ascii_uppercase) {
+            s = s[..s.len() - 3].to_string();
+        }
+    }
     if s.is_empty() {
         return None;
     }
@@ -202,12 +212,18 @@ mod tests {
         assert_eq!(parse_amount("-30.000"), Some(d("-30.000")));
         assert_eq!(parse_amount("12.50-"), Some(d("-12.50")));
         assert_eq!(parse_amount("1,234,567"), Some(d("1234567")));
+        assert_eq!(parse_amount("12,00 €"), Some(d("12.00")));
+        assert_eq!(parse_amount("EUR -12.00"), Some(d("-12.00")));
+        assert_eq!(parse_amount("-5.10 USD"), Some(d("-5.10")));
+        assert_eq!(parse_amount("$-3.00"), Some(d("-3.00")));
         for bad in [
             "",
             "abc",
             "1.2.3",
             "12a",
             "--",
+            "EUR",
+            "12.00 CR",
             "1.000000000000000000000000000001",
             "99999999999999999999999999999",
         ] {

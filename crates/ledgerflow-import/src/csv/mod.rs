@@ -11,11 +11,13 @@
 //! `record.rs` (a record as a transaction), `stream.rs` (the streaming reader); here, [`parse`]
 //! reads a whole file.
 
+mod infer;
 mod presets;
 mod profile;
 mod record;
 mod stream;
 
+pub use infer::{ColumnRole, Inferred, infer, infer_bytes};
 pub use presets::{detect_preset, preset, presets, sniff};
 pub use profile::{Column, Profile, Sign, settle_profile};
 pub use stream::{CsvItem, CsvSummary, StreamError, stream};
@@ -57,7 +59,7 @@ pub fn parse(
         }
     };
     if summary.pending > 0 {
-        warnings.push(format!("skipped {} pending rows", summary.pending));
+        warnings.push(format!("skipped {} pending or empty rows", summary.pending));
     }
     let start = txns.iter().map(|t| t.date).min();
     let end = txns.iter().map(|t| t.date).max();

@@ -85,7 +85,18 @@ impl DateFormat {
         DateFormat::Numeric(parts)
     }
 
+    /// Reads a date cell; a cell with a time or words after its date (`2024-01-02 10:00`,
+    /// `2024-01-02T10:00:00`, `11/14/2020 as of 11/13/2020`) is read by its first part.
     pub(super) fn parse(&self, text: &str) -> Option<NaiveDate> {
+        self.parse_whole(text).or_else(|| {
+            let head = date_head(text);
+            (head.len() < text.len() && !head.is_empty())
+                .then(|| self.parse_whole(head))
+                .flatten()
+        })
+    }
+
+    fn parse_whole(&self, text: &str) -> Option<NaiveDate> {
         match self {
             DateFormat::Chrono(f) => NaiveDate::parse_from_str(text, f).ok(),
             DateFormat::Numeric(parts) => match Self::numeric(parts, text.as_bytes()) {
@@ -152,7 +163,14 @@ impl DateFormat {
     }
 }
 
-/// One record as a transaction, a row error, or `None` for a pending row.
+/// The text of a date cell before a time or other words: up to the first space or `T`.
+pub(super) fn date_head(text: &str) -> &str {
+    let t = text.trim();
+    t.split([' ', 'T']).next().unwrap_or(t)
+}
+
+/// One record as a transaction, a row error, or `None` for a pending row or a row with
+/// neither a date nor an amount (a blank or a separator line).
 pub(super) fn row(
     profile: &Profile,
     cols: &Columns,
@@ -163,6 +181,10 @@ pub(super) fn row(
     let get = |i: usize| r.get(i).map(str::trim).unwrap_or("");
     let date_text = get(cols.date);
     if date_text.eq_ignore_ascii_case("pending") {
+        return None;
+    }
+    let amount_cells = [cols.amount, cols.debit, cols.credit];
+    if date_text.is_empty() && amount_cells.iter().flatten().all(|&i| get(i).is_empty()) {
         return None;
     }
     let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));

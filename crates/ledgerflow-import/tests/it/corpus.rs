@@ -373,3 +373,63 @@ fn mt940_samples_read_their_details() {
     assert_eq!(t[0].payee, "gerrits glas en schilderwerk");
     assert_eq!(t[1].payee, "Jumbo Wijchen B.V.");
 }
+
+/// Every corpus CSV that no preset recognises gets an inferred reading, or a reason; the
+/// share that infers and then reads without a bad row is reported (and must not fall).
+#[test]
+fn csv_without_a_profile_is_inferred() {
+    let Some(root) = corpora() else { return };
+    let (mut total, mut clean, mut refused) = (0, 0, 0);
+    let mut report = Vec::new();
+    for path in samples(&root, "csv") {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !["csv", "tsv", "ssv", "txt", "dat"].contains(&ext.as_str()) {
+            continue;
+        }
+        let (rel, bytes) = read_sample(&root, &path);
+        let decoded = ledgerflow_import::decode::decode(&bytes, None);
+        if ledgerflow_import::csv::detect_preset(&decoded.text).is_some() {
+            continue;
+        }
+        total += 1;
+        match ledgerflow_import::csv::infer(&decoded.text, decoded.encoding) {
+            Err(why) => {
+                refused += 1;
+                report.push(format!("no reading  {rel}: {why}"));
+            }
+            Ok(inf) => {
+                let f = ledgerflow_import::csv::parse(&bytes, &rel, Some(&inf.profile));
+                match f {
+                    Ok(f) if f.errors.is_empty() && f.transaction_count() > 0 => {
+                        clean += 1;
+                        report.push(format!(
+                            "ok {:>3}%     {rel}: {} rows",
+                            inf.confidence,
+                            f.transaction_count()
+                        ));
+                    }
+                    Ok(f) => report.push(format!(
+                        "row errors  {rel}: {} of {}: {:?}",
+                        f.errors.len(),
+                        f.transaction_count() + f.errors.len(),
+                        f.errors.first()
+                    )),
+                    Err(e) => report.push(format!("refused     {e}")),
+                }
+            }
+        }
+    }
+    eprintln!("csv inference: {clean}/{total} read cleanly, {refused} without a reading");
+    for r in &report {
+        eprintln!("  {r}");
+    }
+    assert!(total >= 50, "the CSV samples are there");
+    assert!(
+        clean * 2 >= total,
+        "at least half read cleanly: {clean}/{total}"
+    );
+}

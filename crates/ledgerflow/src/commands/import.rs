@@ -44,8 +44,19 @@ pub enum Cmd {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ProfileCmd {
-    /// Check a profile written in TOML and save it under its name (use it with --format csv:NAME).
-    Add { file: PathBuf },
+    /// Check a profile written in TOML and save it under its name (use it with --format csv:NAME);
+    /// or, with --from, save the reading inferred from a bank file.
+    Add {
+        /// A profile in TOML.
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        file: Option<PathBuf>,
+        /// A CSV export: save the reading LedgerFlow infers for it.
+        #[arg(long, requires = "name")]
+        from: Option<PathBuf>,
+        /// The name to save the inferred profile under (letters, digits, - and _).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// List the presets and the saved profiles.
     List,
     /// Print a profile as TOML (a preset is a good start for your own).
@@ -132,6 +143,9 @@ struct Inspection {
     statements: Vec<StatementView>,
     transactions: Vec<TxnView>,
     warnings: Vec<String>,
+    /// The reading inferred for a CSV no preset recognises: mapping, confidence, evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inferred: Option<ledgerflow_import::csv::Inferred>,
 }
 
 fn parse_format(s: &str) -> Result<Option<Format>, BadInput> {
@@ -147,6 +161,78 @@ fn parse_format(s: &str) -> Result<Option<Format>, BadInput> {
             "unknown format \"{other}\" (expected auto, ofx, qif, camt, mt940, csv or csv:PROFILE)"
         ))),
     }
+}
+
+/// `--format csv:auto`: the reading inferred from each file.
+const AUTO: &str = "auto";
+
+fn is_auto(format: &str) -> bool {
+    format
+        .split_once(':')
+        .is_some_and(|(f, n)| f.eq_ignore_ascii_case("csv") && n.eq_ignore_ascii_case(AUTO))
+}
+
+/// Text safe to paste into a shell: as it is when plain, else in single quotes.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:-=+,@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The first megabyte of a file (enough to infer a CSV reading, or to detect a format).
+fn file_head(path: &std::path::Path) -> Result<Vec<u8>, BadInput> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let cannot = |e: std::io::Error| BadInput(format!("cannot read {file}: {e}"));
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(BadInput(format!("{file} is not a regular file")));
+    }
+    let f = std::fs::File::open(path).map_err(cannot)?;
+    let mut head = Vec::new();
+    f.take(1024 * 1024).read_to_end(&mut head).map_err(cannot)?;
+    Ok(head)
+}
+
+/// The reading LedgerFlow infers for a CSV no preset recognises, or why there is none.
+fn inferred_reading(path: &std::path::Path) -> Result<ledgerflow_import::csv::Inferred, BadInput> {
+    let head = file_head(path)?;
+    let whole = std::fs::metadata(path).is_ok_and(|m| m.len() <= head.len() as u64);
+    let bytes = if whole {
+        head
+    } else {
+        std::fs::read(path).map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?
+    };
+    ledgerflow_import::csv::infer_bytes(&bytes).map_err(|why| {
+        BadInput(format!(
+            "{}: no reading could be inferred ({why}); write a profile (`ledgerflow import profile show wellsfargo` is a start)",
+            path.display()
+        ))
+    })
+}
+
+/// The refusal for a CSV no preset recognises, imported without `--format csv:auto`: the
+/// reading LedgerFlow would use and the exact commands to accept or keep it.
+fn unknown_csv(path: &std::path::Path, account: &str) -> Option<BadInput> {
+    let head = file_head(path).ok()?;
+    if ledgerflow_import::detect(&head).is_some() {
+        return None;
+    }
+    let inferred = inferred_reading(path).ok()?;
+    let file = shell_word(&path.display().to_string());
+    Some(BadInput(format!(
+        "{}: this CSV matches no known bank export. LedgerFlow would read it so:\n{}\n\
+         Check it with:   ledgerflow import inspect {file}\n\
+         Import it so:    ledgerflow import {file} --account {} --format csv:auto\n\
+         Keep the reading to edit and reuse: ledgerflow import profile add --from {file} --name NAME",
+        path.display(),
+        inferred.describe(),
+        shell_word(account),
+    )))
 }
 
 /// Where saved CSV profiles live.
@@ -165,6 +251,10 @@ fn profile_for(
     else {
         return Ok(None);
     };
+    if name.eq_ignore_ascii_case(AUTO) {
+        // Inferred for each file (`reading_for`).
+        return Ok(None);
+    }
     let path = profiles_dir(ctx).join(format!("{name}.toml"));
     if path.exists() {
         return load_profile(&path).map(Some);
@@ -189,8 +279,24 @@ fn load_profile(path: &std::path::Path) -> Result<ledgerflow_import::csv::Profil
 
 fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()> {
     match cmd {
-        ProfileCmd::Add { file } => {
-            let p = load_profile(file)?;
+        ProfileCmd::Add { file, from, name } => {
+            let (p, note) = match (file, from) {
+                (Some(file), _) => (load_profile(file)?, String::new()),
+                (None, Some(from)) => {
+                    let inferred = inferred_reading(from)?;
+                    let mut p = inferred.profile.clone();
+                    p.name = name.clone().unwrap_or_default();
+                    let note: String =
+                        format!("Inferred from {}:\n{}", from.display(), inferred.describe())
+                            .lines()
+                            .map(|l| format!("# {l}\n"))
+                            .collect();
+                    (p, note)
+                }
+                (None, None) => {
+                    return Err(BadInput("name a profile file or --from FILE".into()).into());
+                }
+            };
             if !p
                 .name
                 .chars()
@@ -205,7 +311,7 @@ fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()
             let dir = profiles_dir(ctx);
             std::fs::create_dir_all(&dir)?;
             let dest = dir.join(format!("{}.toml", p.name));
-            std::fs::write(&dest, toml::to_string_pretty(&p)?)?;
+            std::fs::write(&dest, format!("{note}{}", toml::to_string_pretty(&p)?))?;
             crate::out!(
                 "Saved CSV profile \"{}\" ({}); use it with --format csv:{}",
                 p.name,
@@ -317,6 +423,7 @@ fn view(
             .collect(),
         transactions,
         warnings,
+        inferred: None,
     })
 }
 
@@ -427,6 +534,17 @@ async fn import(
             }
             Ok(_) => {}
         }
+        let mut opts = opts.clone();
+        if is_auto(&a.format) {
+            opts.profile = Some(inferred_reading(path)?.profile);
+        } else if opts.format.is_none()
+            && let Some(refusal) = unknown_csv(path, name)
+        {
+            if a.json && !summaries.is_empty() {
+                print_json(&summaries)?;
+            }
+            return Err(refusal.into());
+        }
         let progress = crate::progress::for_import(&file);
         let imported = import_file(
             s,
@@ -519,12 +637,31 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
         let bytes =
             std::fs::read(&a.file).map_err(|e| BadInput(format!("cannot read {name}: {e}")))?;
         let fallback = Currency::from_code(&a.currency)?;
-        let parsed = match profile_for(ctx, &a.format)? {
-            Some(p) => ledgerflow_import::csv::parse(&bytes, &name, Some(&p)),
-            None => ledgerflow_import::parse(&bytes, &name, parse_format(&a.format)?),
+        let format = parse_format(&a.format)?;
+        // A CSV no preset recognises (or `csv:auto`): read as LedgerFlow infers it.
+        let inferred = if is_auto(&a.format)
+            || (format.is_none() && ledgerflow_import::detect(&bytes).is_none())
+        {
+            match ledgerflow_import::csv::infer_bytes(&bytes) {
+                Ok(i) => Some(i),
+                Err(_) if !is_auto(&a.format) => None,
+                Err(why) => {
+                    return Err(
+                        BadInput(format!("{name}: no reading could be inferred ({why})")).into(),
+                    );
+                }
+            }
+        } else {
+            None
+        };
+        let parsed = match (profile_for(ctx, &a.format)?, &inferred) {
+            (Some(p), _) => ledgerflow_import::csv::parse(&bytes, &name, Some(&p)),
+            (None, Some(i)) => ledgerflow_import::csv::parse(&bytes, &name, Some(&i.profile)),
+            (None, None) => ledgerflow_import::parse(&bytes, &name, format),
         }
         .map_err(|e| BadInput(e.to_string()))?;
-        let shown = view(parsed, fallback, &name, a.skip_invalid)?;
+        let mut shown = view(parsed, fallback, &name, a.skip_invalid)?;
+        shown.inferred = inferred;
         if a.json {
             return print_json(&shown);
         }
@@ -537,6 +674,13 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
             shown.statements.len(),
             shown.transactions.len()
         );
+        if let Some(i) = &shown.inferred {
+            crate::out!("No preset matches; the inferred reading:\n{}", i.describe());
+            crate::out!(
+                "Import with --format csv:auto, or keep it: ledgerflow import profile add --from {} --name NAME",
+                shell_word(&name)
+            );
+        }
         for s in &shown.statements {
             crate::out!(
                 "  account {} ({}): {} transactions, {} to {}",

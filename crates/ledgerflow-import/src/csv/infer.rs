@@ -1,0 +1,971 @@
+//! Inferring how to read a CSV that no preset recognises: the delimiter, the preamble and the
+//! header, the date column and its format (decided from the whole column), the amount as one
+//! signed column, a debit/credit pair or an amount with a direction column, the decimal and
+//! thousands separators, payee and memo, a bank id, the footer. A running balance, when the
+//! file has one, proves the sign convention row by row.
+//!
+//! The result is an ordinary [`Profile`] (named `auto`) the user can accept as it is
+//! (`--format csv:auto`), save and edit, with the evidence and the ambiguities that led to it.
+
+use std::collections::HashSet;
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::profile::{Column, Profile, Sign};
+use crate::model::parse_amount;
+
+/// Records looked at, at most.
+const SAMPLE_RECORDS: usize = 2_000;
+/// Bytes looked at, at most.
+const SAMPLE_BYTES: usize = 1024 * 1024;
+
+/// What the inference decided, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inferred {
+    pub profile: Profile,
+    /// 0–100: how sure the reading is.
+    pub confidence: u8,
+    /// Each column: its header (or `column N`) and the role it was given.
+    pub columns: Vec<ColumnRole>,
+    /// Why: "balance reconciles on 41/41 rows with debit negative", …
+    pub evidence: Vec<String>,
+    /// What could be read more than one way, with the choices.
+    pub ambiguities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnRole {
+    pub index: usize,
+    pub header: String,
+    pub role: String,
+}
+
+impl Inferred {
+    /// The mapping in one line per column, for a terminal or an error message.
+    pub fn describe(&self) -> String {
+        let p = &self.profile;
+        let mut out = vec![format!(
+            "delimiter {:?}, {}header{}, dates {}, decimal \"{}\"{}",
+            p.delimiter,
+            if p.has_header { "" } else { "no " },
+            if p.skip_lines > 0 {
+                format!(" after {} preamble lines", p.skip_lines)
+            } else {
+                String::new()
+            },
+            p.date_format,
+            p.decimal,
+            if p.skip_footer > 0 {
+                format!(", {} footer lines skipped", p.skip_footer)
+            } else {
+                String::new()
+            }
+        )];
+        for c in self.columns.iter().filter(|c| c.role != "ignored") {
+            out.push(format!("  {} \"{}\": {}", c.index + 1, c.header, c.role));
+        }
+        out.push(format!("confidence {}%", self.confidence));
+        out.extend(self.evidence.iter().map(|e| format!("  evidence: {e}")));
+        out.extend(self.ambiguities.iter().map(|a| format!("  ambiguous: {a}")));
+        out.join("\n")
+    }
+}
+
+/// A date format candidate: the chrono format and how to read a cell with it.
+const DATE_FORMATS: [&str; 19] = [
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%Y.%m.%d.",
+    "%d %b %y",
+    "%Y%m%d",
+    "%d.%m.%Y",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%d.%m.%y",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%d-%m-%y",
+    "%d %b %Y",
+    "%d-%b-%Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+];
+
+fn parse_date(cell: &str, fmt: &str) -> Option<NaiveDate> {
+    let read = |t: &str| {
+        NaiveDate::parse_from_str(t, fmt)
+            .ok()
+            // Two-digit years read as 1970–2069; anything else is not a bank date.
+            .filter(|d| (1950..=2100).contains(&d.year()))
+    };
+    let c = cell.trim();
+    read(c).or_else(|| {
+        let head = super::record::date_head(c);
+        (head.len() < c.len()).then(|| read(head)).flatten()
+    })
+}
+
+/// Words in header names (lower case, several languages) that say what a column holds.
+const DATE_WORDS: [&str; 14] = [
+    "date",
+    "datum",
+    "buchung",
+    "fecha",
+    "data",
+    "posted",
+    "booking",
+    "transaction date",
+    "valuta",
+    "value",
+    "dátum",
+    "päivä",
+    "dato",
+    "day",
+];
+const AMOUNT_WORDS: [&str; 12] = [
+    "amount", "betrag", "bedrag", "montant", "importe", "importo", "kwota", "belopp", "beløb",
+    "summa", "umsatz", "value",
+];
+const DEBIT_WORDS: [&str; 12] = [
+    "debit",
+    "withdrawal",
+    "paid out",
+    "money out",
+    "out",
+    "soll",
+    "ausgang",
+    "uitgaven",
+    "débit",
+    "charge",
+    "spent",
+    "outflow",
+];
+const CREDIT_WORDS: [&str; 11] = [
+    "credit",
+    "deposit",
+    "paid in",
+    "money in",
+    "in",
+    "haben",
+    "eingang",
+    "inkomsten",
+    "crédit",
+    "received",
+    "inflow",
+];
+const BALANCE_WORDS: [&str; 6] = ["balance", "saldo", "solde", "kontostand", "running", "bal"];
+const PAYEE_WORDS: [&str; 17] = [
+    "payee",
+    "name",
+    "merchant",
+    "beguenstigter",
+    "begünstigter",
+    "empfänger",
+    "empfaenger",
+    "naam",
+    "tegenpartij",
+    "counterparty",
+    "beneficiary",
+    "auftraggeber",
+    "zahlungspflichtig",
+    "description",
+    "libellé",
+    "omschrijving",
+    "bezeichnung",
+];
+const MEMO_WORDS: [&str; 11] = [
+    "memo",
+    "verwendungszweck",
+    "mededelingen",
+    "reference",
+    "details",
+    "notes",
+    "purpose",
+    "narrative",
+    "remittance",
+    "buchungstext",
+    "text",
+];
+const ID_WORDS: [&str; 6] = [
+    "transaction id",
+    "fitid",
+    "transaktions-id",
+    "reference number",
+    "trans id",
+    "id",
+];
+/// Values of a direction column, as (money out, money in).
+const DIRECTIONS: [(&str, &str); 7] = [
+    ("dr", "cr"),
+    ("d", "c"),
+    ("af", "bij"),
+    ("s", "h"),
+    ("debit", "credit"),
+    ("db", "cr"),
+    ("-", "+"),
+];
+
+/// A header names one of `words`: the whole header, one of its words (for words of four
+/// letters or more, so "in" is not found in "Betrag in EUR"), or containing a long word.
+fn words_match(header: &str, words: &[&str]) -> bool {
+    let h = header.trim().to_lowercase();
+    words.iter().any(|w| {
+        h == *w
+            || (w.len() >= 4
+                && h.split(|c: char| !c.is_alphanumeric() && c != '-')
+                    .any(|part| part == *w))
+            || (w.len() > 4 && h.contains(w))
+            || (w.contains(' ') && h.contains(w))
+    })
+}
+
+/// One record and the line it starts on.
+struct Rec {
+    line: usize,
+    cells: Vec<String>,
+}
+
+fn records(text: &str, delimiter: u8) -> Vec<Rec> {
+    let mut rdr = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    let mut rec = ::csv::StringRecord::new();
+    while out.len() < SAMPLE_RECORDS {
+        let line = rdr.position().line() as usize;
+        match rdr.read_record(&mut rec) {
+            Ok(true) => out.push(Rec {
+                line,
+                cells: rec.iter().map(|c| c.trim().to_string()).collect(),
+            }),
+            Ok(false) => break,
+            // A broken quote in the sample: what was read so far decides.
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// The delimiter whose records agree most on a field count (more than one field).
+fn pick_delimiter(text: &str) -> Option<(u8, Vec<Rec>, usize)> {
+    let mut best: Option<(usize, u8, Vec<Rec>, usize)> = None;
+    for d in [b',', b';', b'\t', b'|'] {
+        let recs = records(text, d);
+        let mut counts: std::collections::HashMap<usize, usize> = Default::default();
+        for r in &recs {
+            *counts.entry(r.cells.len()).or_default() += 1;
+        }
+        let Some((&width, &n)) = counts
+            .iter()
+            .filter(|(w, _)| **w > 1)
+            .max_by_key(|(w, n)| (**n, **w))
+        else {
+            continue;
+        };
+        let score = n * width.min(12);
+        if best.as_ref().is_none_or(|b| score > b.0) {
+            best = Some((score, d, recs, width));
+        }
+    }
+    best.map(|(_, d, recs, w)| (d, recs, w))
+}
+
+/// What a column's cells look like.
+#[derive(Default)]
+struct Profile1 {
+    filled: usize,
+    /// Date formats that read at least 80% of the filled cells (pending rows aside).
+    date_formats: Vec<&'static str>,
+    date_hits: Vec<usize>,
+    numeric: usize,
+    negative: usize,
+    comma_decimal: usize,
+    dot_decimal: usize,
+    distinct: HashSet<String>,
+    letters: usize,
+    total_len: usize,
+}
+
+fn has_letters(s: &str) -> bool {
+    s.chars().any(char::is_alphabetic)
+}
+
+/// A cell as a number, with the separators `decimal` decides (currency symbols and codes,
+/// spaces and apostrophes dropped).
+fn number(cell: &str, decimal: char) -> Option<Decimal> {
+    let mut t: String = cell
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\''))
+        .collect();
+    if t.is_empty() {
+        return None;
+    }
+    let thousands = if decimal == ',' { '.' } else { ',' };
+    t = t.replace(thousands, "");
+    if decimal == ',' {
+        t = t.replace(',', ".");
+    }
+    parse_amount(&t)
+}
+
+/// Which separator ends a number as its decimal point (`1.234,56` → `,`), if any.
+fn decimal_mark(cell: &str) -> Option<char> {
+    let digits: String = cell
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
+        .collect();
+    let (comma, dot) = (digits.rfind(','), digits.rfind('.'));
+    let (sep, at) = match (comma, dot) {
+        (Some(c), Some(d)) if c > d => (',', c),
+        (Some(_), Some(d)) => ('.', d),
+        (Some(c), None) => (',', c),
+        (None, Some(d)) => ('.', d),
+        (None, None) => return None,
+    };
+    let after = digits.len() - at - 1;
+    let both = comma.is_some() && dot.is_some();
+    ((1..=2).contains(&after) || (after == 3 && both)).then_some(sep)
+}
+
+fn survey(rows: &[&Rec], col: usize) -> Profile1 {
+    let mut p = Profile1 {
+        date_hits: vec![0; DATE_FORMATS.len()],
+        ..Default::default()
+    };
+    let mut pending = 0;
+    for r in rows {
+        let c = r.cells.get(col).map(String::as_str).unwrap_or("");
+        if c.is_empty() {
+            continue;
+        }
+        p.filled += 1;
+        p.total_len += c.chars().count();
+        if p.distinct.len() < 1000 {
+            p.distinct.insert(c.to_lowercase());
+        }
+        if c.eq_ignore_ascii_case("pending") {
+            pending += 1;
+        }
+        for (hits, f) in p.date_hits.iter_mut().zip(DATE_FORMATS) {
+            if parse_date(c, f).is_some() {
+                *hits += 1;
+            }
+        }
+        let bare = c.trim_start_matches(['-', '+', '(']);
+        let looks_numeric = number(c, '.').is_some() || number(c, ',').is_some();
+        if looks_numeric && !bare.is_empty() {
+            p.numeric += 1;
+            if c.starts_with('-') || c.starts_with('(') || c.ends_with('-') {
+                p.negative += 1;
+            }
+            match decimal_mark(c) {
+                Some(',') => p.comma_decimal += 1,
+                Some(_) => p.dot_decimal += 1,
+                None => {}
+            }
+        } else if has_letters(c) {
+            p.letters += 1;
+        }
+    }
+    let dates = p.filled - pending;
+    let best = p.date_hits.iter().copied().max().unwrap_or(0);
+    if dates > 0 && best * 5 >= dates * 4 {
+        p.date_formats = DATE_FORMATS
+            .iter()
+            .zip(&p.date_hits)
+            .filter(|(_, h)| **h == best)
+            .map(|(f, _)| *f)
+            .collect();
+    }
+    p
+}
+
+/// The role of each column as decided, kept while deciding.
+#[derive(Default)]
+struct Roles {
+    date: Option<usize>,
+    amount: Option<usize>,
+    debit: Option<usize>,
+    credit: Option<usize>,
+    flag: Option<(usize, Vec<String>)>,
+    balance: Option<usize>,
+    payee: Option<usize>,
+    memo: Option<usize>,
+    id: Option<usize>,
+}
+
+/// Infers a profile for `text` (decoded), read with `encoding` (recorded in the profile when it
+/// is not UTF-8). `Err` says why no reading was found.
+pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
+    let mut cut = text.len().min(SAMPLE_BYTES);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let sample = text[..cut].trim_start_matches('\u{feff}');
+    let (delimiter, recs, width) = pick_delimiter(sample)
+        .ok_or_else(|| "no delimiter splits its lines into columns".to_string())?;
+    let mut evidence = Vec::new();
+    let mut ambiguities = Vec::new();
+    // The table: records of the common width (a record one short, a trailing empty cell
+    // dropped by the bank, counts too).
+    let fits = |r: &Rec| r.cells.len() == width || r.cells.len() + 1 == width;
+    let first = recs.iter().position(fits).ok_or("no rows")?;
+    let last = recs.iter().rposition(fits).unwrap_or(first);
+    let table: Vec<&Rec> = recs[first..=last].iter().filter(|r| fits(r)).collect();
+    if table.len() < 2 {
+        return Err("fewer than two rows share a shape".into());
+    }
+    // The header: a first row with no date or number where the rows below have them.
+    let body_probe: Vec<&Rec> = table[1..].to_vec();
+    let head = table[0];
+    let typed_below = (0..width).filter(|&c| {
+        let p = survey(&body_probe, c);
+        p.filled > 0 && (!p.date_formats.is_empty() || p.numeric * 10 >= p.filled * 9)
+    });
+    let mut header_votes = 0;
+    let mut typed = 0;
+    for c in typed_below {
+        typed += 1;
+        let cell = head.cells.get(c).map(String::as_str).unwrap_or("");
+        let p = survey(&[head], c);
+        if cell.is_empty() || (p.date_formats.is_empty() && p.numeric == 0) {
+            header_votes += 1;
+        }
+    }
+    let has_header = typed > 0 && header_votes * 2 > typed;
+    let rows: Vec<&Rec> = if has_header {
+        body_probe
+    } else {
+        table.clone()
+    };
+    let headers: Vec<String> = (0..width)
+        .map(|i| {
+            if has_header {
+                head.cells.get(i).cloned().unwrap_or_default()
+            } else {
+                format!("column {}", i + 1)
+            }
+        })
+        .collect();
+    let skip_lines = head.line.saturating_sub(1);
+    let surveys: Vec<Profile1> = (0..width).map(|c| survey(&rows, c)).collect();
+    let named = |c: usize, words: &[&str]| has_header && words_match(&headers[c], words);
+    let mut roles = Roles::default();
+
+    // The date: a column every cell of which reads as a date, preferring a header that says so
+    // and, among those, the first (the booking date before the value date).
+    let dated: Vec<usize> = (0..width)
+        .filter(|&c| {
+            surveys[c].filled * 10 >= rows.len() * 9 && !surveys[c].date_formats.is_empty()
+        })
+        .collect();
+    let date_col = dated
+        .iter()
+        .copied()
+        .find(|&c| named(c, &DATE_WORDS))
+        .or_else(|| dated.first().copied())
+        .ok_or("no column holds dates in every row")?;
+    roles.date = Some(date_col);
+    let formats = &surveys[date_col].date_formats;
+    let date_format = pick_date_format(formats, &rows, date_col, &mut evidence, &mut ambiguities);
+
+    // The decimal separator, from every numeric column.
+    let (commas, dots) = surveys
+        .iter()
+        .fold((0, 0), |(c, d), s| (c + s.comma_decimal, d + s.dot_decimal));
+    let decimal = if commas > dots { ',' } else { '.' };
+    if commas > 0 && dots > 0 {
+        ambiguities.push(format!(
+            "decimal separator: {commas} amounts end in \",dd\" and {dots} in \".dd\"; read with \"{decimal}\""
+        ));
+    }
+    let numeric: Vec<usize> = (0..width)
+        .filter(|&c| {
+            !dated.contains(&c)
+                && surveys[c].numeric > 0
+                && surveys[c].numeric == surveys[c].filled
+                && surveys[c].letters == 0
+                && !(surveys[c].filled == rows.len()
+                    && surveys[c].distinct.len() == rows.len()
+                    && surveys[c].negative == 0
+                    && surveys[c].comma_decimal + surveys[c].dot_decimal == 0
+                    && !named(c, &AMOUNT_WORDS))
+        })
+        .collect();
+    let amounts = |c: usize| -> Vec<Option<Decimal>> {
+        rows.iter()
+            .map(|r| r.cells.get(c).and_then(|v| number(v, decimal)))
+            .collect()
+    };
+
+    // The balance: a numeric column named so, else none (proved below, never guessed).
+    roles.balance = numeric.iter().copied().find(|&c| named(c, &BALANCE_WORDS));
+    let money: Vec<usize> = numeric
+        .iter()
+        .copied()
+        .filter(|c| Some(*c) != roles.balance)
+        .collect();
+    let debit = money.iter().copied().find(|&c| named(c, &DEBIT_WORDS));
+    let credit = money
+        .iter()
+        .copied()
+        .find(|&c| named(c, &CREDIT_WORDS) && Some(c) != debit);
+    let amount_named = money.iter().copied().find(|&c| named(c, &AMOUNT_WORDS));
+    // Two columns of which each row fills exactly one: a debit/credit pair.
+    let pair = |a: usize, b: usize| {
+        let both_or_none = rows
+            .iter()
+            .filter(|r| {
+                let f = |c: usize| {
+                    r.cells.get(c).is_some_and(|v| {
+                        !v.is_empty() && number(v, decimal).is_some_and(|d| !d.is_zero())
+                    })
+                };
+                f(a) == f(b)
+            })
+            .count();
+        both_or_none * 10 <= rows.len()
+    };
+    let mut sign = Sign::Signed;
+    if let (Some(d), Some(c)) = (debit, credit) {
+        sign = Sign::DebitCredit;
+        roles.debit = Some(d);
+        roles.credit = Some(c);
+        evidence.push(format!(
+            "columns \"{}\" and \"{}\" are named debit and credit",
+            headers[d], headers[c]
+        ));
+    } else if let Some(a) = amount_named.or_else(|| {
+        // An unnamed signed column: the money column with negative values.
+        money.iter().copied().find(|&c| surveys[c].negative > 0)
+    }) {
+        roles.amount = Some(a);
+        // An unsigned amount and a direction column.
+        if surveys[a].negative == 0
+            && let Some((fc, outs)) = direction_column(&surveys, &rows, date_col)
+        {
+            sign = Sign::Flag;
+            evidence.push(format!(
+                "column \"{}\" says the direction ({} mean money out)",
+                headers[fc],
+                outs.join(", ")
+            ));
+            roles.flag = Some((fc, outs));
+        }
+    } else if money.len() >= 2 && pair(money[0], money[1]) {
+        sign = Sign::DebitCredit;
+        roles.debit = Some(money[0]);
+        roles.credit = Some(money[1]);
+        ambiguities.push(format!(
+            "\"{}\" and \"{}\" are never filled together: read as debit and credit (which is which was guessed unless a balance proves it)",
+            headers[money[0]], headers[money[1]]
+        ));
+    } else if let Some(&a) = money.first() {
+        roles.amount = Some(a);
+    }
+    if roles.amount.is_none() && roles.debit.is_none() {
+        return Err("no column holds amounts".into());
+    }
+    // A balance not named: the last money column that the amounts reconcile against.
+    let mut invert = false;
+    let flows = |inv: bool, swap: bool| -> Vec<Option<Decimal>> {
+        let v: Vec<Option<Decimal>> = match (&sign, roles.amount, roles.debit, roles.credit) {
+            (Sign::DebitCredit, _, Some(d), Some(c)) => {
+                let (d, c) = if swap { (c, d) } else { (d, c) };
+                let (dv, cv) = (amounts(d), amounts(c));
+                dv.iter()
+                    .zip(&cv)
+                    .map(|(d, c)| match (d, c) {
+                        (Some(d), Some(c)) => Some(c.abs() - d.abs()),
+                        (Some(d), None) => Some(-d.abs()),
+                        (None, Some(c)) => Some(c.abs()),
+                        (None, None) => None,
+                    })
+                    .collect()
+            }
+            (Sign::Flag, Some(a), _, _) => {
+                let (fc, outs) = roles.flag.clone().unwrap_or_default();
+                amounts(a)
+                    .iter()
+                    .zip(&rows)
+                    .map(|(v, r)| {
+                        let out = r
+                            .cells
+                            .get(fc)
+                            .is_some_and(|f| outs.iter().any(|o| o.eq_ignore_ascii_case(f)));
+                        let out = out != swap;
+                        v.map(|v| if out { -v.abs() } else { v.abs() })
+                    })
+                    .collect()
+            }
+            (_, Some(a), _, _) => amounts(a),
+            _ => Vec::new(),
+        };
+        v.into_iter()
+            .map(|x| x.map(|x| if inv { -x } else { x }))
+            .collect()
+    };
+    let balance_candidates: Vec<usize> = match roles.balance {
+        Some(b) => vec![b],
+        None => numeric
+            .iter()
+            .copied()
+            .filter(|c| {
+                Some(*c) != roles.amount && Some(*c) != roles.debit && Some(*c) != roles.credit
+            })
+            .collect(),
+    };
+    let mut proved = false;
+    'search: for b in balance_candidates {
+        let bal = amounts(b);
+        let mut best: Option<(usize, bool, bool)> = None;
+        let swaps: &[bool] = if matches!(sign, Sign::Signed) {
+            &[false]
+        } else {
+            &[false, true]
+        };
+        for &swap in swaps {
+            for inv in [false, true] {
+                let f = flows(inv, swap);
+                let n = reconciled(&f, &bal);
+                if best.is_none_or(|x| n > x.0) {
+                    best = Some((n, inv, swap));
+                }
+            }
+        }
+        let checked = rows.len().saturating_sub(1);
+        if let Some((n, inv, swap)) = best
+            && checked > 0
+            && n * 10 >= checked * 9
+        {
+            roles.balance = Some(b);
+            invert = inv && matches!(sign, Sign::Signed);
+            if swap {
+                if let (Some(d), Some(c)) = (roles.debit, roles.credit) {
+                    roles.debit = Some(c);
+                    roles.credit = Some(d);
+                }
+                if let Some((fc, outs)) = roles.flag.take() {
+                    let ins: Vec<String> = rows
+                        .iter()
+                        .filter_map(|r| r.cells.get(fc))
+                        .filter(|v| !outs.iter().any(|o| o.eq_ignore_ascii_case(v)))
+                        .map(|v| v.to_string())
+                        .collect::<HashSet<_>>()
+                        .into_iter()
+                        .collect();
+                    roles.flag = Some((fc, ins));
+                }
+            }
+            let how = match sign {
+                Sign::Signed if invert => "with the signs flipped (charges positive)",
+                Sign::Signed => "with money out negative",
+                Sign::DebitCredit => "with debit negative",
+                Sign::Flag => "with the direction column's values",
+            };
+            evidence.push(format!(
+                "balance \"{}\" reconciles on {n}/{checked} rows {how}",
+                headers[b]
+            ));
+            proved = true;
+            break 'search;
+        }
+    }
+    if !proved {
+        roles.balance = None;
+        if matches!(sign, Sign::Signed)
+            && let Some(a) = roles.amount
+            && surveys[a].negative == 0
+        {
+            ambiguities.push(format!(
+                "every amount in \"{}\" is positive and no balance proves the sign: read as money in (a card export may mean charges; flip with invert = true)",
+                headers[a]
+            ));
+        }
+    }
+
+    // Payee and memo: named columns, else the text columns with the most distinct values.
+    let taken: HashSet<usize> = [
+        Some(date_col),
+        roles.amount,
+        roles.debit,
+        roles.credit,
+        roles.balance,
+        roles.flag.as_ref().map(|f| f.0),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(dated.iter().copied())
+    .collect();
+    let texts: Vec<usize> = (0..width)
+        .filter(|c| !taken.contains(c) && surveys[*c].letters > 0)
+        .collect();
+    roles.id = (0..width).find(|&c| {
+        !taken.contains(&c)
+            && named(c, &ID_WORDS)
+            && surveys[c].filled == rows.len()
+            && surveys[c].distinct.len() == rows.len()
+    });
+    let payee_named = texts
+        .iter()
+        .copied()
+        .find(|&c| named(c, &PAYEE_WORDS) && Some(c) != roles.id);
+    let by_variety = |skip: Option<usize>| {
+        texts
+            .iter()
+            .copied()
+            .filter(|c| Some(*c) != skip && Some(*c) != roles.id)
+            .max_by_key(|&c| {
+                let s = &surveys[c];
+                let avg = s.total_len / s.filled.max(1);
+                (s.distinct.len() * 4 + s.filled) * usize::from((2..=80).contains(&avg))
+            })
+    };
+    roles.payee = payee_named.or_else(|| by_variety(None));
+    roles.memo = texts
+        .iter()
+        .copied()
+        .find(|&c| named(c, &MEMO_WORDS) && Some(c) != roles.payee && Some(c) != roles.id)
+        .or_else(|| by_variety(roles.payee).filter(|_| payee_named.is_none() || !has_header));
+    let Some(payee) = roles.payee.or(roles.memo) else {
+        return Err("no column holds text for the payee".into());
+    };
+    if payee_named.is_none() {
+        ambiguities.push(format!(
+            "payee: no column is named so; \"{}\" has the most varied text",
+            headers[payee]
+        ));
+    }
+
+    // Direction of the file.
+    let dates: Vec<NaiveDate> = rows
+        .iter()
+        .filter_map(|r| {
+            r.cells
+                .get(date_col)
+                .and_then(|c| parse_date(c, date_format))
+        })
+        .collect();
+    if dates.windows(2).all(|w| w[0] >= w[1]) && dates.first() != dates.last() {
+        evidence.push("rows are newest first".into());
+    } else if dates.windows(2).all(|w| w[0] <= w[1]) && dates.first() != dates.last() {
+        evidence.push("rows are oldest first".into());
+    }
+
+    let col = |c: usize| Column::Index(c);
+    let mut profile = Profile {
+        name: "auto".into(),
+        delimiter: match delimiter {
+            b'\t' => "\\t".into(),
+            d => (d as char).to_string(),
+        },
+        encoding: if encoding.eq_ignore_ascii_case("utf-8") {
+            String::new()
+        } else {
+            encoding.to_ascii_lowercase()
+        },
+        skip_lines,
+        skip_footer: 0,
+        has_header,
+        date: col(date_col),
+        date_format: date_format.to_string(),
+        sign: sign.clone(),
+        amount: roles.amount.map(col),
+        debit: roles.debit.map(col),
+        credit: roles.credit.map(col),
+        flag: roles.flag.as_ref().map(|f| col(f.0)),
+        debit_flags: roles.flag.as_ref().map(|f| f.1.clone()).unwrap_or_default(),
+        payee: col(payee),
+        memo: roles.memo.filter(|m| *m != payee).map(col),
+        external_id: roles.id.map(col),
+        check_number: None,
+        decimal: decimal.to_string(),
+        thousands: if decimal == ',' { "." } else { "," }.to_string(),
+        invert,
+        detect_header: Vec::new(),
+    };
+    // Footer lines: the records after the last row whose date reads ("Total", "Saldo", a
+    // blank row of delimiters), when the whole file was looked at.
+    if cut == text.len() && recs.len() < SAMPLE_RECORDS {
+        let dated_row = |r: &Rec| {
+            fits(r)
+                && r.cells
+                    .get(date_col)
+                    .and_then(|c| parse_date(c, date_format))
+                    .is_some()
+        };
+        if let Some(last_good) = recs.iter().rposition(dated_row) {
+            profile.skip_footer = recs.len() - 1 - last_good;
+            if profile.skip_footer > 0 {
+                evidence.push(format!(
+                    "the last {} records are not transactions (footer)",
+                    profile.skip_footer
+                ));
+            }
+        }
+    }
+    if profile.validate().is_err() {
+        return Err("the columns found do not make a readable profile".into());
+    }
+    // The confidence: start sure, lose for each guess.
+    let mut confidence: i32 = 100;
+    if !has_header {
+        confidence -= 10;
+    }
+    if !proved {
+        confidence -= if matches!(sign, Sign::DebitCredit) && debit.is_none() {
+            25
+        } else {
+            10
+        };
+    }
+    confidence -= 10 * ambiguities.len() as i32;
+    let columns = (0..width)
+        .map(|c| ColumnRole {
+            index: c,
+            header: headers[c].clone(),
+            role: role_name(&profile, &roles, c),
+        })
+        .collect();
+    Ok(Inferred {
+        profile,
+        confidence: confidence.clamp(5, 100) as u8,
+        columns,
+        evidence,
+        ambiguities,
+    })
+}
+
+fn role_name(p: &Profile, roles: &Roles, c: usize) -> String {
+    let is = |x: &Option<Column>| matches!(x, Some(Column::Index(i)) if *i == c);
+    if matches!(p.date, Column::Index(i) if i == c) {
+        format!("date ({})", p.date_format)
+    } else if is(&p.amount) {
+        match p.sign {
+            Sign::Flag => "amount (unsigned)".into(),
+            _ if p.invert => "amount (charges positive: signs flipped)".into(),
+            _ => "amount (signed)".into(),
+        }
+    } else if is(&p.debit) {
+        "debit (money out)".into()
+    } else if is(&p.credit) {
+        "credit (money in)".into()
+    } else if is(&p.flag) {
+        format!("direction ({} = money out)", p.debit_flags.join(", "))
+    } else if roles.balance == Some(c) {
+        "balance (checks the signs)".into()
+    } else if matches!(p.payee, Column::Index(i) if i == c) {
+        "payee".into()
+    } else if is(&p.memo) {
+        "memo".into()
+    } else if is(&p.external_id) {
+        "bank id".into()
+    } else {
+        "ignored".into()
+    }
+}
+
+/// Picks among the formats that read every date, deciding day-first vs month-first from the
+/// whole column; when every date reads either way, from which order keeps the file sorted.
+fn pick_date_format(
+    formats: &[&'static str],
+    rows: &[&Rec],
+    col: usize,
+    evidence: &mut Vec<String>,
+    ambiguities: &mut Vec<String>,
+) -> &'static str {
+    if formats.len() == 1 {
+        evidence.push(format!("every date reads as {}", formats[0]));
+        return formats[0];
+    }
+    let sorted = |f: &str| {
+        let d: Vec<NaiveDate> = rows
+            .iter()
+            .filter_map(|r| r.cells.get(col).and_then(|c| parse_date(c, f)))
+            .collect();
+        d.windows(2).all(|w| w[0] <= w[1]) || d.windows(2).all(|w| w[0] >= w[1])
+    };
+    let in_order: Vec<&'static str> = formats.iter().copied().filter(|f| sorted(f)).collect();
+    if in_order.len() == 1 {
+        evidence.push(format!(
+            "dates read either way; only {} keeps the rows in date order",
+            in_order[0]
+        ));
+        return in_order[0];
+    }
+    let choice = formats
+        .iter()
+        .copied()
+        .find(|f| f.starts_with("%d"))
+        .unwrap_or(formats[0]);
+    ambiguities.push(format!(
+        "every date reads as {}: read as {choice}",
+        formats.join(" or ")
+    ));
+    choice
+}
+
+/// A column of few distinct values that pair up as a direction (`DR`/`CR`, `Af`/`Bij`, `S`/`H`,
+/// `Debit`/`Credit`…). Returns it and the values meaning money out.
+fn direction_column(
+    surveys: &[Profile1],
+    rows: &[&Rec],
+    date_col: usize,
+) -> Option<(usize, Vec<String>)> {
+    for (c, s) in surveys.iter().enumerate() {
+        if c == date_col || s.filled == 0 || s.distinct.len() > 2 {
+            continue;
+        }
+        for (out, inn) in DIRECTIONS {
+            if s.distinct.iter().all(|v| v == out || v == inn) && s.distinct.contains(out) {
+                let outs: HashSet<String> = rows
+                    .iter()
+                    .filter_map(|r| r.cells.get(c))
+                    .filter(|v| v.eq_ignore_ascii_case(out))
+                    .cloned()
+                    .collect();
+                return Some((c, outs.into_iter().collect()));
+            }
+        }
+    }
+    None
+}
+
+/// Rows where the balance moved by the row's amount, read oldest first or newest first.
+fn reconciled(flows: &[Option<Decimal>], bal: &[Option<Decimal>]) -> usize {
+    let mut forward = 0;
+    let mut backward = 0;
+    for i in 1..flows.len().min(bal.len()) {
+        if let (Some(p), Some(b)) = (bal[i - 1], bal[i]) {
+            if flows[i].is_some_and(|f| p.checked_add(f) == Some(b)) {
+                forward += 1;
+            }
+            if flows[i - 1].is_some_and(|f| b.checked_add(f) == Some(p)) {
+                backward += 1;
+            }
+        }
+    }
+    forward.max(backward)
+}
+
+/// Infers a reading for a file's bytes (decoded as the import would: BOM, UTF-8, else
+/// Windows-1252). Only the first megabyte is looked at.
+pub fn infer_bytes(bytes: &[u8]) -> Result<Inferred, String> {
+    let head = &bytes[..bytes.len().min(SAMPLE_BYTES)];
+    let decoded = crate::parsers::decode::decode(head, None);
+    let mut inferred = infer(&decoded.text, decoded.encoding)?;
+    if head.len() < bytes.len() {
+        inferred.profile.skip_footer = 0;
+        inferred.ambiguities.push(
+            "only the first megabyte was looked at: footer lines, if any, are not known".into(),
+        );
+    }
+    Ok(inferred)
+}
