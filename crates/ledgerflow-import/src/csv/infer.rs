@@ -64,7 +64,12 @@ impl Inferred {
             }
         )];
         for c in self.columns.iter().filter(|c| c.role != "ignored") {
-            out.push(format!("  {} \"{}\": {}", c.index + 1, c.header, c.role));
+            out.push(format!(
+                "  column {} \"{}\": {}",
+                c.index + 1,
+                c.header,
+                c.role
+            ));
         }
         out.push(format!("confidence {}%", self.confidence));
         out.extend(self.evidence.iter().map(|e| format!("  evidence: {e}")));
@@ -283,7 +288,8 @@ struct Profile1 {
     filled: usize,
     /// Date formats that read at least 80% of the filled cells (pending rows aside).
     date_formats: Vec<&'static str>,
-    date_hits: Vec<usize>,
+    /// Per format: cells read, cells not read, cells not read since the last one read.
+    date_hits: Vec<(usize, usize, usize)>,
     numeric: usize,
     negative: usize,
     comma_decimal: usize,
@@ -336,7 +342,7 @@ fn decimal_mark(cell: &str) -> Option<char> {
 
 fn survey(rows: &[&Rec], col: usize) -> Profile1 {
     let mut p = Profile1 {
-        date_hits: vec![0; DATE_FORMATS.len()],
+        date_hits: vec![(0, 0, 0); DATE_FORMATS.len()],
         ..Default::default()
     };
     let mut pending = 0;
@@ -352,10 +358,15 @@ fn survey(rows: &[&Rec], col: usize) -> Profile1 {
         }
         if c.eq_ignore_ascii_case("pending") {
             pending += 1;
-        }
-        for (hits, f) in p.date_hits.iter_mut().zip(DATE_FORMATS) {
-            if parse_date(c, f).is_some() {
-                *hits += 1;
+        } else {
+            for ((hits, misses, since), f) in p.date_hits.iter_mut().zip(DATE_FORMATS) {
+                if parse_date(c, f).is_some() {
+                    *hits += 1;
+                    *since = 0;
+                } else {
+                    *misses += 1;
+                    *since += 1;
+                }
             }
         }
         let bare = c.trim_start_matches(['-', '+', '(']);
@@ -374,13 +385,24 @@ fn survey(rows: &[&Rec], col: usize) -> Profile1 {
             p.letters += 1;
         }
     }
+    // A date column: its format reads 80% of the cells, or every cell but the last few (the
+    // footer of a short file).
     let dates = p.filled - pending;
-    let best = p.date_hits.iter().copied().max().unwrap_or(0);
-    if dates > 0 && best * 5 >= dates * 4 {
+    let qualifies = |&(hits, misses, since): &(usize, usize, usize)| {
+        hits * 5 >= dates * 4 || (hits >= 2 && misses == since)
+    };
+    let best = p
+        .date_hits
+        .iter()
+        .filter(|h| qualifies(h))
+        .map(|h| h.0)
+        .max()
+        .unwrap_or(0);
+    if dates > 0 && best > 0 {
         p.date_formats = DATE_FORMATS
             .iter()
             .zip(&p.date_hits)
-            .filter(|(_, h)| **h == best)
+            .filter(|(_, h)| h.0 == best && qualifies(h))
             .map(|(f, _)| *f)
             .collect();
     }
@@ -419,8 +441,8 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     let first = recs.iter().position(fits).ok_or("no rows")?;
     let last = recs.iter().rposition(fits).unwrap_or(first);
     let table: Vec<&Rec> = recs[first..=last].iter().filter(|r| fits(r)).collect();
-    if table.len() < 2 {
-        return Err("fewer than two rows share a shape".into());
+    if table.is_empty() {
+        return Err("no rows share a shape".into());
     }
     // The header: a first row with no date or number where the rows below have them.
     let body_probe: Vec<&Rec> = table[1..].to_vec();
@@ -439,8 +461,8 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             header_votes += 1;
         }
     }
-    let has_header = typed > 0 && header_votes * 2 > typed;
-    let rows: Vec<&Rec> = if has_header {
+    let has_header = table.len() > 1 && typed > 0 && header_votes * 2 > typed;
+    let mut rows: Vec<&Rec> = if has_header {
         body_probe
     } else {
         table.clone()
@@ -455,15 +477,20 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         })
         .collect();
     let skip_lines = head.line.saturating_sub(1);
-    let surveys: Vec<Profile1> = (0..width).map(|c| survey(&rows, c)).collect();
+    let mut surveys: Vec<Profile1> = (0..width).map(|c| survey(&rows, c)).collect();
     let named = |c: usize, words: &[&str]| has_header && words_match(&headers[c], words);
     let mut roles = Roles::default();
 
     // The date: a column every cell of which reads as a date, preferring a header that says so
     // and, among those, the first (the booking date before the value date).
+    // Rows with anything in them (a blank row of delimiters is no evidence either way).
+    let filled_rows = rows
+        .iter()
+        .filter(|r| r.cells.iter().any(|c| !c.is_empty()))
+        .count();
     let dated: Vec<usize> = (0..width)
         .filter(|&c| {
-            surveys[c].filled * 10 >= rows.len() * 9 && !surveys[c].date_formats.is_empty()
+            surveys[c].filled * 5 >= filled_rows * 4 && !surveys[c].date_formats.is_empty()
         })
         .collect();
     let date_col = dated
@@ -473,13 +500,29 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         .or_else(|| dated.first().copied())
         .ok_or("no column holds dates in every row")?;
     roles.date = Some(date_col);
-    let formats = &surveys[date_col].date_formats;
-    let date_format = pick_date_format(formats, &rows, date_col, &mut evidence, &mut ambiguities);
+    let formats = surveys[date_col].date_formats.clone();
+    let date_format = pick_date_format(&formats, &rows, date_col, &mut evidence, &mut ambiguities);
+    // The rows after the last dated one are a footer ("Total", "Saldo"): they say nothing of
+    // the columns' types.
+    if let Some(last_dated) = rows.iter().rposition(|r| {
+        r.cells
+            .get(date_col)
+            .and_then(|c| parse_date(c, date_format))
+            .is_some()
+    }) && last_dated + 1 < rows.len()
+    {
+        rows.truncate(last_dated + 1);
+        surveys = (0..width).map(|c| survey(&rows, c)).collect();
+    }
 
-    // The decimal separator, from every numeric column.
+    // The decimal separator, from every numeric column that is not a date.
     let (commas, dots) = surveys
         .iter()
-        .fold((0, 0), |(c, d), s| (c + s.comma_decimal, d + s.dot_decimal));
+        .enumerate()
+        .filter(|(c, _)| !dated.contains(c))
+        .fold((0, 0), |(c, d), (_, s)| {
+            (c + s.comma_decimal, d + s.dot_decimal)
+        });
     let decimal = if commas > dots { ',' } else { '.' };
     if commas > 0 && dots > 0 {
         ambiguities.push(format!(
@@ -519,19 +562,24 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         .find(|&c| named(c, &CREDIT_WORDS) && Some(c) != debit);
     let amount_named = money.iter().copied().find(|&c| named(c, &AMOUNT_WORDS));
     // Two columns of which each row fills exactly one: a debit/credit pair.
+    // Two columns never both holding money, each alone on some row: a debit/credit pair.
     let pair = |a: usize, b: usize| {
-        let both_or_none = rows
-            .iter()
-            .filter(|r| {
-                let f = |c: usize| {
-                    r.cells.get(c).is_some_and(|v| {
-                        !v.is_empty() && number(v, decimal).is_some_and(|d| !d.is_zero())
-                    })
-                };
-                f(a) == f(b)
-            })
-            .count();
-        both_or_none * 10 <= rows.len()
+        let money_in = |r: &Rec, c: usize| {
+            r.cells
+                .get(c)
+                .and_then(|v| number(v, decimal))
+                .is_some_and(|d| !d.is_zero())
+        };
+        let (mut both, mut only_a, mut only_b) = (0, 0, 0);
+        for r in &rows {
+            match (money_in(r, a), money_in(r, b)) {
+                (true, true) => both += 1,
+                (true, false) => only_a += 1,
+                (false, true) => only_b += 1,
+                _ => {}
+            }
+        }
+        both * 10 <= rows.len() && only_a > 0 && only_b > 0
     };
     let mut sign = Sign::Signed;
     if let (Some(d), Some(c)) = (debit, credit) {
@@ -625,23 +673,22 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     let mut proved = false;
     'search: for b in balance_candidates {
         let bal = amounts(b);
-        let mut best: Option<(usize, bool, bool)> = None;
-        let swaps: &[bool] = if matches!(sign, Sign::Signed) {
-            &[false]
+        let mut best: Option<(usize, usize, bool, bool)> = None;
+        // A signed column may have its signs flipped; a pair or a direction column may be
+        // the other way round.
+        let ways: &[(bool, bool)] = if matches!(sign, Sign::Signed) {
+            &[(false, false), (true, false)]
         } else {
-            &[false, true]
+            &[(false, false), (false, true)]
         };
-        for &swap in swaps {
-            for inv in [false, true] {
-                let f = flows(inv, swap);
-                let n = reconciled(&f, &bal);
-                if best.is_none_or(|x| n > x.0) {
-                    best = Some((n, inv, swap));
-                }
+        for &(inv, swap) in ways {
+            let f = flows(inv, swap);
+            let (n, of) = reconciled(&f, &bal);
+            if best.is_none_or(|x| n > x.0) {
+                best = Some((n, of, inv, swap));
             }
         }
-        let checked = rows.len().saturating_sub(1);
-        if let Some((n, inv, swap)) = best
+        if let Some((n, checked, inv, swap)) = best
             && checked > 0
             && n * 10 >= checked * 9
         {
@@ -759,7 +806,19 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         evidence.push("rows are oldest first".into());
     }
 
-    let col = |c: usize| Column::Index(c);
+    // Columns by header name when the names are plain and unique (a saved profile reads
+    // better and survives a bank adding a column), else by position.
+    let by_name = has_header && {
+        let names: HashSet<String> = headers.iter().map(|h| super::presets::norm(h)).collect();
+        names.len() == width && !names.contains("")
+    };
+    let col = |c: usize| {
+        if by_name {
+            Column::Name(headers[c].clone())
+        } else {
+            Column::Index(c)
+        }
+    };
     let mut profile = Profile {
         name: "auto".into(),
         delimiter: match delimiter {
@@ -802,7 +861,11 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                     .is_some()
         };
         if let Some(last_good) = recs.iter().rposition(dated_row) {
-            profile.skip_footer = recs.len() - 1 - last_good;
+            // The reader passes over records of empty cells: they are no footer line.
+            profile.skip_footer = recs[last_good + 1..]
+                .iter()
+                .filter(|r| r.cells.iter().any(|c| !c.is_empty()))
+                .count();
             if profile.skip_footer > 0 {
                 evidence.push(format!(
                     "the last {} records are not transactions (footer)",
@@ -831,7 +894,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         .map(|c| ColumnRole {
             index: c,
             header: headers[c].clone(),
-            role: role_name(&profile, &roles, c),
+            role: role_name(&profile, &roles, c, &col(c)),
         })
         .collect();
     Ok(Inferred {
@@ -843,9 +906,9 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     })
 }
 
-fn role_name(p: &Profile, roles: &Roles, c: usize) -> String {
-    let is = |x: &Option<Column>| matches!(x, Some(Column::Index(i)) if *i == c);
-    if matches!(p.date, Column::Index(i) if i == c) {
+fn role_name(p: &Profile, roles: &Roles, c: usize, this: &Column) -> String {
+    let is = |x: &Option<Column>| x.as_ref() == Some(this);
+    if p.date == *this {
         format!("date ({})", p.date_format)
     } else if is(&p.amount) {
         match p.sign {
@@ -861,7 +924,7 @@ fn role_name(p: &Profile, roles: &Roles, c: usize) -> String {
         format!("direction ({} = money out)", p.debit_flags.join(", "))
     } else if roles.balance == Some(c) {
         "balance (checks the signs)".into()
-    } else if matches!(p.payee, Column::Index(i) if i == c) {
+    } else if p.payee == *this {
         "payee".into()
     } else if is(&p.memo) {
         "memo".into()
@@ -938,27 +1001,39 @@ fn direction_column(
     None
 }
 
-/// Rows where the balance moved by the row's amount, read oldest first or newest first.
-fn reconciled(flows: &[Option<Decimal>], bal: &[Option<Decimal>]) -> usize {
-    let mut forward = 0;
-    let mut backward = 0;
+/// Rows where the balance moved by the row's amount, read oldest first or newest first, and
+/// the rows where both could be compared.
+fn reconciled(flows: &[Option<Decimal>], bal: &[Option<Decimal>]) -> (usize, usize) {
+    let (mut forward, mut backward, mut forward_n, mut backward_n) = (0, 0, 0, 0);
     for i in 1..flows.len().min(bal.len()) {
         if let (Some(p), Some(b)) = (bal[i - 1], bal[i]) {
-            if flows[i].is_some_and(|f| p.checked_add(f) == Some(b)) {
-                forward += 1;
+            if let Some(f) = flows[i] {
+                forward_n += 1;
+                forward += usize::from(p.checked_add(f) == Some(b));
             }
-            if flows[i - 1].is_some_and(|f| b.checked_add(f) == Some(p)) {
-                backward += 1;
+            if let Some(f) = flows[i - 1] {
+                backward_n += 1;
+                backward += usize::from(b.checked_add(f) == Some(p));
             }
         }
     }
-    forward.max(backward)
+    if forward >= backward {
+        (forward, forward_n)
+    } else {
+        (backward, backward_n)
+    }
 }
 
 /// Infers a reading for a file's bytes (decoded as the import would: BOM, UTF-8, else
 /// Windows-1252). Only the first megabyte is looked at.
 pub fn infer_bytes(bytes: &[u8]) -> Result<Inferred, String> {
-    let head = &bytes[..bytes.len().min(SAMPLE_BYTES)];
+    let mut head = &bytes[..bytes.len().min(SAMPLE_BYTES)];
+    // A UTF-8 file cut inside a character is still UTF-8.
+    if let Err(e) = std::str::from_utf8(head)
+        && e.error_len().is_none()
+    {
+        head = &head[..e.valid_up_to()];
+    }
     let decoded = crate::parsers::decode::decode(head, None);
     let mut inferred = infer(&decoded.text, decoded.encoding)?;
     if head.len() < bytes.len() {
@@ -968,4 +1043,148 @@ pub fn infer_bytes(bytes: &[u8]) -> Result<Inferred, String> {
         );
     }
     Ok(inferred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> (Inferred, Vec<(String, String)>) {
+        let inf = infer(text, "UTF-8").unwrap_or_else(|e| panic!("a reading: {e}"));
+        let f = crate::csv::parse(text.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+        assert!(f.errors.is_empty(), "{:?}\n{}", f.errors, inf.describe());
+        let rows = f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| (t.date.to_string(), t.amount.to_string()))
+            .collect();
+        (inf, rows)
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(d, a)| (d.to_string(), a.to_string()))
+            .collect()
+    }
+
+    /// Day-first is decided by the whole column: the first rows read either way, a later one
+    /// (13.02.) only day-first. The preamble, a blank row and a "Saldo" footer are passed over,
+    /// and the balance proves the signs.
+    #[test]
+    fn day_first_from_the_whole_column_with_a_preamble_and_a_footer() {
+        let text = "Kontoauszug Girokonto\nZeitraum 01.02.2024 - 28.02.2024\n\nBuchungstag;Empfänger;Verwendungszweck;Betrag;Saldo\n01.02.2024;Miete GmbH;Februar;-1.200,00;3.800,00\n05.02.2024;Arbeitgeber AG;Gehalt;2.500,50;6.300,50\n13.02.2024;Bäcker;Brot;-3,20;6.297,30\n;;;;\nSaldo;;;;6.297,30\n";
+        let (inf, rows) = read(text);
+        assert_eq!(
+            rows,
+            pairs(&[
+                ("2024-02-01", "-1200.00"),
+                ("2024-02-05", "2500.50"),
+                ("2024-02-13", "-3.20")
+            ])
+        );
+        assert_eq!(inf.profile.date_format, "%d.%m.%Y");
+        assert_eq!(inf.profile.delimiter, ";");
+        assert_eq!(inf.profile.decimal, ",");
+        assert_eq!(inf.profile.skip_footer, 1);
+        assert!(
+            inf.evidence
+                .iter()
+                .any(|e| e.contains("reconciles on 2/2 rows")),
+            "{}",
+            inf.describe()
+        );
+        assert_eq!(
+            inf.profile.payee,
+            Column::Name("Empfänger".into()),
+            "Empfänger names the payee"
+        );
+        assert_eq!(
+            inf.profile.memo,
+            Some(Column::Name("Verwendungszweck".into()))
+        );
+    }
+
+    /// Month-first, newest first, debit and credit columns: the balance proves which is which,
+    /// whatever the headers say (here none).
+    #[test]
+    fn a_debit_credit_pair_without_names_is_proved_by_the_balance() {
+        let text = "03/15/2024,COFFEE SHOP,,4.50,95.50\n03/10/2024,PAYROLL,100.00,,100.00\n03/01/2024,OPENING FEE,,0.00,0.00\n";
+        let (inf, rows) = read(text);
+        assert!(!inf.profile.has_header);
+        assert_eq!(inf.profile.date_format, "%m/%d/%Y");
+        assert_eq!(
+            rows[..2],
+            pairs(&[("2024-03-15", "-4.50"), ("2024-03-10", "100.00")])[..]
+        );
+        assert!(
+            inf.evidence.iter().any(|e| e.contains("reconciles")),
+            "{}",
+            inf.describe()
+        );
+    }
+
+    /// An unsigned amount with a direction column (Dutch Af/Bij).
+    #[test]
+    fn an_amount_with_a_direction_column() {
+        let text = "\"Datum\",\"Naam / Omschrijving\",\"Af Bij\",\"Bedrag (EUR)\",\"Mededelingen\"\n\"20240102\",\"Albert Heijn\",\"Af\",\"12,34\",\"pin\"\n\"20240103\",\"Werkgever\",\"Bij\",\"1000,00\",\"salaris\"\n\"20240105\",\"NS\",\"Af\",\"3,10\",\"trein\"\n";
+        let (inf, rows) = read(text);
+        assert_eq!(
+            rows,
+            pairs(&[
+                ("2024-01-02", "-12.34"),
+                ("2024-01-03", "1000.00"),
+                ("2024-01-05", "-3.10")
+            ])
+        );
+        assert_eq!(inf.profile.sign, Sign::Flag);
+        assert_eq!(inf.profile.date_format, "%Y%m%d");
+    }
+
+    /// Charges written positive with a running balance: the signs are flipped, and the
+    /// evidence says so. Without the balance the same file is named ambiguous.
+    #[test]
+    fn positive_charges_are_flipped_only_when_the_balance_proves_it() {
+        let with = "Date,Description,Amount,Balance\n2024-01-02,Shop,10.00,90.00\n2024-01-03,Refund,-5.00,95.00\n2024-01-04,Shop,20.00,75.00\n";
+        let (inf, rows) = read(with);
+        assert!(inf.profile.invert);
+        assert_eq!(rows[0].1, "-10.00");
+        let without = "Date,Description,Amount\n2024-01-02,Shop,10.00\n2024-01-04,Shop,20.00\n";
+        let (inf, rows) = read(without);
+        assert!(!inf.profile.invert);
+        assert_eq!(rows[0].1, "10.00");
+        assert!(
+            inf.ambiguities.iter().any(|a| a.contains("positive")),
+            "{}",
+            inf.describe()
+        );
+    }
+
+    /// Dates that read either way and keep no order are named ambiguous, with the choices.
+    #[test]
+    fn dates_that_read_either_way_are_named_ambiguous() {
+        let text =
+            "Date,Payee,Amount\n01/02/2024,A,-1.00\n03/04/2024,B,-2.00\n02/01/2024,C,-3.00\n";
+        let inf = infer(text, "UTF-8").expect("a reading");
+        assert!(
+            inf.ambiguities
+                .iter()
+                .any(|a| a.contains("%d/%m/%Y") && a.contains("%m/%d/%Y")),
+            "{}",
+            inf.describe()
+        );
+        assert!(inf.confidence < 90);
+    }
+
+    /// Text that is no table gets a reason, not a guess.
+    #[test]
+    fn no_table_no_reading() {
+        for text in [
+            "",
+            "hello\nworld\n",
+            "a,b\nc,d\n",
+            "Date,Amount\n2024-01-01,x\n",
+        ] {
+            assert!(infer(text, "UTF-8").is_err(), "{text:?}");
+        }
+    }
 }

@@ -190,4 +190,24 @@ thousands = "."
             p.validate().expect("presets are valid");
         }
     }
+
+    /// A bad row is named by its line whatever the line endings (CRLF, CRCRLF, LF), and a CR
+    /// inside a quoted field stays.
+    #[test]
+    fn line_numbers_hold_with_crlf() {
+        let p = preset("chase-card").expect("preset");
+        for eol in ["\n", "\r\n", "\r\r\n"] {
+            let text = [
+                "Transaction Date,Post Date,Description,Category,Type,Amount,Memo",
+                "01/02/2024,01/02/2024,\"A\rB\",Food,Sale,-1.00,",
+                "01/03/2024,01/03/2024,B,Food,Sale,abc,",
+                "",
+            ]
+            .join(eol);
+            let f = parse(text.as_bytes(), "t.csv", Some(&p)).expect("parses");
+            assert_eq!(f.errors.len(), 1, "{eol:?}");
+            assert_eq!(f.errors[0].line, 3, "{eol:?}");
+            assert_eq!(f.statements[0].transactions[0].payee, "A\rB", "{eol:?}");
+        }
+    }
 }

@@ -85,6 +85,8 @@ struct Capped<R> {
     record_start: u64,
     /// The limit stopped the reader.
     tripped: bool,
+    /// CRs that ended what was read, held back to see whether an LF follows.
+    pending_cr: usize,
 }
 
 impl<R: std::io::Read> std::io::Read for Capped<R> {
@@ -99,9 +101,56 @@ impl<R: std::io::Read> std::io::Read for Capped<R> {
             ));
         }
         let cap = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..cap])?;
-        self.given += n as u64;
-        Ok(n)
+        // CRLF (and CRCRLF) is handed on as LF: the CSV reader counts the lines of CRLF files
+        // one short. CRs at the end of what was read wait for the next byte.
+        loop {
+            let held = self.pending_cr;
+            if held > 0 && cap <= held {
+                buf[..cap].fill(b'\r');
+                self.pending_cr -= cap;
+                self.given += cap as u64;
+                return Ok(cap);
+            }
+            buf[..held].fill(b'\r');
+            let n = self.inner.read(&mut buf[held..cap])?;
+            let total = held + n;
+            if n == 0 {
+                // The end: lone CRs are handed on as they are.
+                self.pending_cr = 0;
+                self.given += total as u64;
+                return Ok(total);
+            }
+            let mut w = 0;
+            let mut i = 0;
+            self.pending_cr = 0;
+            while i < total {
+                if buf[i] == b'\r' {
+                    let run_end = buf[i..total]
+                        .iter()
+                        .position(|b| *b != b'\r')
+                        .map_or(total, |k| i + k);
+                    if run_end == total {
+                        self.pending_cr = total - i;
+                        break;
+                    }
+                    if buf[run_end] != b'\n' {
+                        for _ in i..run_end {
+                            buf[w] = b'\r';
+                            w += 1;
+                        }
+                    }
+                    i = run_end;
+                    continue;
+                }
+                buf[w] = buf[i];
+                w += 1;
+                i += 1;
+            }
+            if w > 0 {
+                self.given += w as u64;
+                return Ok(w);
+            }
+        }
     }
 }
 
@@ -218,6 +267,7 @@ impl<R: std::io::Read> Records<R> {
                 given: 0,
                 record_start: 0,
                 tripped: false,
+                pending_cr: 0,
             });
         Records { rdr, skip_lines }
     }

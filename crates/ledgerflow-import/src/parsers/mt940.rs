@@ -421,6 +421,11 @@ fn free_text(text: &str, supplementary: &str) -> (String, String) {
         .strip_prefix("999")
         .map(strip_primanota)
         .unwrap_or(text);
+    // A bank's three-character code before a `?` ("A44?Librairie …").
+    let text = match text.as_bytes() {
+        [a, b, c, b'?', ..] if [a, b, c].iter().all(|x| x.is_ascii_alphanumeric()) => &text[4..],
+        _ => text,
+    };
     let cut = text
         .char_indices()
         .find(|&(i, c)| c == '\n' || (c == ' ' && text[i..].starts_with("  ")))

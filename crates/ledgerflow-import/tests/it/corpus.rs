@@ -336,6 +336,10 @@ fn mt940_samples_read_their_details() {
         ("MÜLLER GMBH", "Rechnung 4711")
     );
     assert_eq!(t[3].payee, "RETRAIT GUICHET AUTOMATIQUE");
+    assert_eq!(
+        (t[4].payee.as_str(), t[4].memo.as_str()),
+        ("Librairie Gibert Joseph", "Virement en ligne")
+    );
     assert_eq!(t[0].date.to_string(), "2025-08-01");
 
     let f = get(&root, "mt940/gnucash-docs/gnc_sample_mt940.mt940");

@@ -6,4 +6,5 @@ mod corpus;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod inference;
 mod service;

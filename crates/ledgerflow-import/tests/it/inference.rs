@@ -1,0 +1,246 @@
+//! How often the inferred CSV reading is right, measured against truth the corpora carry:
+//! bank2ynab's per-bank configurations (`bank2ynab.conf`, `test.conf`: delimiter, header and
+//! footer rows, which column is the date, inflow, outflow, a direction flag, the date format)
+//! for its sample exports. A file is read right when the inferred reading, with no profile and
+//! no hints, gives exactly the transactions (date and signed amount) the configuration gives.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::helpers::corpora;
+
+/// An INI file's sections in order, each with `[DEFAULT]`'s keys under its own.
+fn ini(text: &str) -> Vec<(String, HashMap<String, String>)> {
+    let mut out: Vec<(String, HashMap<String, String>)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            out.push((name.to_string(), HashMap::new()));
+        } else if let (Some((k, v)), Some(last)) = (line.split_once('='), out.last_mut()) {
+            last.1
+                .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let default = out
+        .iter()
+        .find(|(n, _)| n == "DEFAULT")
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
+    for (_, m) in &mut out {
+        for (k, v) in &default {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    out
+}
+
+/// The section whose filename pattern names `file` (a regex or a prefix, as bank2ynab reads
+/// it); sections that need a plugin are no plain CSV reading and are left out.
+fn section_for<'a>(
+    file: &str,
+    sections: &'a [(String, HashMap<String, String>)],
+) -> Option<&'a HashMap<String, String>> {
+    sections.iter().rev().find_map(|(name, m)| {
+        if name == "DEFAULT" || m.get("plugin").is_some_and(|p| !p.is_empty()) {
+            return None;
+        }
+        let pattern = m.get("source filename pattern")?;
+        let regex = m
+            .get("use regex for filename")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let hit = if regex {
+            regex::Regex::new(&format!("^{pattern}")).is_ok_and(|r| r.is_match(file))
+        } else {
+            file.starts_with(pattern.as_str())
+        };
+        hit.then_some(m)
+    })
+}
+
+/// A number as bank2ynab's sample banks write it: the last `.` or `,` followed by one or two
+/// digits is the decimal mark, other separators and symbols are dropped.
+fn amount(cell: &str) -> Option<Decimal> {
+    let kept: String = cell
+        .chars()
+        .filter(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '-' | '(' | ')'))
+        .collect();
+    if kept.is_empty() || !kept.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let negative = kept.starts_with('-') || kept.starts_with('(') || kept.ends_with('-');
+    let digits: String = kept
+        .chars()
+        .filter(|c| !matches!(c, '-' | '(' | ')'))
+        .collect();
+    let mark = digits.rfind(['.', ',']).filter(|i| {
+        let after = digits.len() - i - 1;
+        (1..=2).contains(&after)
+    });
+    let text: String = match mark {
+        Some(i) => {
+            let int: String = digits[..i].chars().filter(char::is_ascii_digit).collect();
+            format!("{int}.{}", &digits[i + 1..])
+        }
+        None => digits.chars().filter(char::is_ascii_digit).collect(),
+    };
+    let d: Decimal = text.parse().ok()?;
+    Some(if negative { -d } else { d })
+}
+
+/// The transactions a configuration reads from `bytes`: (date, signed amount), in file order.
+fn expected(bytes: &[u8], c: &HashMap<String, String>) -> Option<Vec<(NaiveDate, Decimal)>> {
+    let text = ledgerflow_import::decode::decode(bytes, None).text;
+    let delimiter = match c.get("source csv delimiter").map(String::as_str) {
+        Some("\\t") | Some("tab") => b'\t',
+        Some(d) if d.len() == 1 => d.as_bytes()[0],
+        _ => b',',
+    };
+    let header: usize = c
+        .get("header rows")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let footer: usize = c
+        .get("footer rows")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let columns: Vec<String> = c
+        .get("input columns")?
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    let date_format = c.get("date format").filter(|f| !f.is_empty())?;
+    let at = |name: &str| columns.iter().position(|x| x == name);
+    let (date, inflow, outflow) = (at("Date")?, at("Inflow"), at("Outflow"));
+    let flag: Option<(usize, String, String)> = c
+        .get("inflow or outflow indicator")
+        .filter(|v| !v.is_empty())
+        .and_then(|v| {
+            let p: Vec<&str> = v.split(',').collect();
+            Some((
+                p.first()?.trim().parse().ok()?,
+                p.get(1)?.trim().to_string(),
+                p.get(2)?.trim().to_string(),
+            ))
+        });
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let records: Vec<csv::StringRecord> = rdr.records().filter_map(Result::ok).collect();
+    let body = records.get(header..records.len().saturating_sub(footer))?;
+    let mut out = Vec::new();
+    for r in body {
+        let get = |i: usize| r.get(i).map(str::trim).unwrap_or("");
+        let Ok(d) = NaiveDate::parse_from_str(get(date), date_format) else {
+            continue;
+        };
+        let inn = inflow.and_then(|i| amount(get(i)));
+        let out_ = outflow.and_then(|i| amount(get(i)));
+        let mut a = match (inn, out_) {
+            (Some(i), Some(o)) => i - o,
+            (Some(i), None) => i,
+            (None, Some(o)) => -o,
+            (None, None) => continue,
+        };
+        if let Some((col, _, out_flag)) = &flag
+            && get(*col).eq_ignore_ascii_case(out_flag)
+        {
+            a = -a.abs();
+        }
+        out.push((d, a));
+    }
+    Some(out)
+}
+
+#[test]
+fn inferred_csv_readings_match_the_truth_files() {
+    let Some(root) = corpora() else { return };
+    let dir = root.join("csv/bank2ynab");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("bank2ynab conf");
+    let mut sections = ini(&read("bank2ynab.conf"));
+    sections.extend(ini(&read("test.conf")));
+    let (mut total, mut right) = (0, 0);
+    let mut report = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("bank2ynab folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = file_name(&path);
+        let Some(conf) = section_for(&name, &sections) else {
+            report.push(format!("no truth   {name}"));
+            continue;
+        };
+        let bytes = std::fs::read(&path).expect("read");
+        let Some(truth) = expected(&bytes, conf).filter(|t| !t.is_empty()) else {
+            report.push(format!("no truth   {name}: its configuration reads no row"));
+            continue;
+        };
+        total += 1;
+        let got = ledgerflow_import::csv::infer_bytes(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|inf| {
+                ledgerflow_import::csv::parse(&bytes, &name, Some(&inf.profile))
+                    .map_err(|e| e.to_string())
+                    .map(|f| {
+                        (
+                            f.errors.len(),
+                            f.statements
+                                .iter()
+                                .flat_map(|s| &s.transactions)
+                                .map(|t| (t.date, t.amount))
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+            });
+        let verdict = match got {
+            Err(e) => format!("no reading ({e})"),
+            Ok((errors, rows)) => {
+                let norm = |v: &[(NaiveDate, Decimal)]| {
+                    let mut v: Vec<(NaiveDate, Decimal)> =
+                        v.iter().map(|(d, a)| (*d, a.normalize())).collect();
+                    v.sort();
+                    v
+                };
+                if norm(&rows) == norm(&truth) {
+                    right += 1;
+                    "right".to_string()
+                } else {
+                    format!(
+                        "wrong: {} rows ({errors} bad) where the truth has {}; first {:?} vs {:?}",
+                        rows.len(),
+                        truth.len(),
+                        rows.first(),
+                        truth.first()
+                    )
+                }
+            }
+        };
+        report.push(format!("{verdict:<10} {name}"));
+    }
+    eprintln!(
+        "CSV inference against bank2ynab's configurations: {right}/{total} read right with no profile"
+    );
+    for r in &report {
+        eprintln!("  {r}");
+    }
+    assert!(total >= 15, "the truth files are there: {total}");
+    // The floor this round reached; raise it as inference improves.
+    assert!(right * 100 >= total * 60, "{right}/{total} read right");
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
