@@ -22,28 +22,31 @@ pub(crate) async fn import_bytes(
     account: &Account,
     file_name: &str,
     bytes: &[u8],
-    dry_run: bool,
-    skip_invalid: bool,
+    opts: &ImportOptions,
 ) -> Result<ImportSummary, Problem> {
     if bytes.is_empty() {
         return Err(Problem::bad_request(format!("{file_name} is empty")));
     }
     service::refuse_if_archived(s, account.id).await?;
-    let opts = ImportOptions {
-        dry_run,
-        skip_invalid,
-        ..Default::default()
-    };
     Ok(import_file(
         s,
         &who.actor(),
         account,
         file_name,
         Source::bytes(bytes),
-        &opts,
+        opts,
         Arc::new(Quiet),
     )
     .await?)
+}
+
+/// The reading inferred for a CSV no preset or other format recognises, if it is one.
+pub(crate) fn inferred_reading(bytes: &[u8]) -> Option<ledgerflow_import::csv::Inferred> {
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    if ledgerflow_import::detect(head).is_some() {
+        return None;
+    }
+    ledgerflow_import::csv::infer_bytes(bytes).ok()
 }
 
 /// Undoes an import batch. In production that is a bulk deletion and stays on the command

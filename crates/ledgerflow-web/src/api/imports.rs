@@ -1,6 +1,7 @@
 //! `/api/v1/imports`: list imports, import a file's bytes, undo an import.
 
 use super::*;
+use ledgerflow_import::service::ImportOptions;
 
 pub(super) async fn list_imports(Viewer(_): Viewer, State(st): Shared) -> Answer<Vec<ImportBatch>> {
     Ok(Json(st.store.list_imports().await?))
@@ -17,6 +18,10 @@ pub(super) struct ImportParams {
     dry_run: bool,
     #[serde(default)]
     skip_invalid: bool,
+    /// `csv:auto`: read a CSV no preset recognises as LedgerFlow infers it (see the dry run's
+    /// `inferred`); otherwise the format is detected.
+    #[serde(default)]
+    format: Option<String>,
 }
 
 pub(super) async fn create_import(
@@ -35,7 +40,29 @@ pub(super) async fn create_import(
         .filter(|c| !c.is_control())
         .take(255)
         .collect();
-    let summary = import_bytes(s, &who, &account, &name, &body, p.dry_run, p.skip_invalid).await?;
+    let profile = match p.format.as_deref().map(str::trim) {
+        None | Some("") | Some("auto") => None,
+        Some(f) if f.eq_ignore_ascii_case("csv:auto") => Some(
+            ledgerflow_import::csv::infer_bytes(&body)
+                .map_err(|why| {
+                    Problem::bad_request(format!("{name}: no reading could be inferred ({why})"))
+                })?
+                .profile,
+        ),
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "format \"{}\" is not known here: leave it out to detect the format, or csv:auto",
+                ledgerflow_core::error::shown(other)
+            )));
+        }
+    };
+    let opts = ImportOptions {
+        dry_run: p.dry_run,
+        skip_invalid: p.skip_invalid,
+        profile,
+        ..Default::default()
+    };
+    let summary = import_bytes(s, &who, &account, &name, &body, &opts).await?;
     let code = if summary.batch_id.is_some() {
         StatusCode::CREATED
     } else {

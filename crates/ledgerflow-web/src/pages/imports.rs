@@ -1,6 +1,8 @@
 //! Importing a bank file through the page: upload, preview, confirm, undo.
 
 use super::*;
+use ledgerflow_import::csv::Inferred;
+use ledgerflow_import::service::ImportOptions;
 
 /// Uploaded files waiting for the user to confirm the preview (kept in memory for 30 minutes).
 #[derive(Default)]
@@ -16,6 +18,8 @@ pub(super) struct Upload {
     at: Instant,
     /// The dry run's outcome, shown page by page until the user confirms.
     summary: Arc<ImportSummary>,
+    /// The reading inferred for a CSV no preset recognises: shown, and used on confirming.
+    inferred: Option<Arc<Inferred>>,
 }
 
 pub(super) const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
@@ -44,11 +48,15 @@ impl Uploads {
     }
 
     /// The preview of a waiting upload of this user's.
-    fn summary(&self, key: &str, user_id: i64) -> Option<(i64, Arc<ImportSummary>)> {
+    fn summary(
+        &self,
+        key: &str,
+        user_id: i64,
+    ) -> Option<(i64, Arc<ImportSummary>, Option<Arc<Inferred>>)> {
         let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(key) {
             Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => {
-                Some((u.account_id, Arc::clone(&u.summary)))
+                Some((u.account_id, Arc::clone(&u.summary), u.inferred.clone()))
             }
             _ => None,
         }
@@ -129,6 +137,8 @@ pub(super) struct PreviewPage {
     key: String,
     account: String,
     summary: Arc<ImportSummary>,
+    /// A CSV no preset recognises: how it is read.
+    inferred: Option<Arc<Inferred>>,
     lines: Vec<DecisionLine>,
     /// Rows `first..=last` of `total` are on this page (1-based).
     first: usize,
@@ -198,7 +208,15 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         return imports_page(&st, &who, "Choose a file to upload (it was empty).".into()).await;
     }
     let account = service::account_by_id_or_name(s, &account).await?;
-    let mut summary = match import_bytes(s, &who, &account, &file_name, &bytes, true, false).await {
+    // A CSV nothing recognises: previewed as LedgerFlow infers it, for the user to check.
+    let inferred = inferred_reading(&bytes).map(Arc::new);
+    let profile = inferred.as_ref().map(|i| i.profile.clone());
+    let opts = ImportOptions {
+        dry_run: true,
+        profile,
+        ..Default::default()
+    };
+    let mut summary = match import_bytes(s, &who, &account, &file_name, &bytes, &opts).await {
         Ok(summary) => summary,
         Err(e) if e.status.is_client_error() => {
             return imports_page(&st, &who, e.message).await;
@@ -217,8 +235,9 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         bytes: bytes.to_vec(),
         at: Instant::now(),
         summary: Arc::clone(&summary),
+        inferred: inferred.clone(),
     });
-    preview(&st, &who, key, &account, summary, 1).await
+    preview(&st, &who, key, &account, summary, inferred, 1).await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -235,7 +254,7 @@ pub(super) async fn preview_page(
     Query(p): Query<PageParam>,
 ) -> Page {
     let page = p.page.trim().parse::<usize>().unwrap_or(1).max(1);
-    let Some((account_id, summary)) = st.web.uploads.summary(&key, who.user.id) else {
+    let Some((account_id, summary, inferred)) = st.web.uploads.summary(&key, who.user.id) else {
         return imports_page(
             &st,
             &who,
@@ -244,7 +263,7 @@ pub(super) async fn preview_page(
         .await;
     };
     let account = st.store.get_account(account_id).await?;
-    preview(&st, &who, key, &account, summary, page).await
+    preview(&st, &who, key, &account, summary, inferred, page).await
 }
 
 pub(super) async fn preview(
@@ -253,6 +272,7 @@ pub(super) async fn preview(
     key: String,
     account: &Account,
     summary: Arc<ImportSummary>,
+    inferred: Option<Arc<Inferred>>,
     page: usize,
 ) -> Page {
     let total = summary.decisions.len();
@@ -287,6 +307,7 @@ pub(super) async fn preview(
         prev: (page > 1).then(|| page - 1),
         next: (page < pages).then(|| page + 1),
         summary,
+        inferred,
         lines,
     })
 }
@@ -303,7 +324,11 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
     };
     let s = st.store.as_ref();
     let account = s.get_account(u.account_id).await?;
-    let summary = import_bytes(s, &p.user, &account, &u.file_name, &u.bytes, false, false).await?;
+    let opts = ImportOptions {
+        profile: u.inferred.as_ref().map(|i| i.profile.clone()),
+        ..Default::default()
+    };
+    let summary = import_bytes(s, &p.user, &account, &u.file_name, &u.bytes, &opts).await?;
     tracing::info!(user = %p.user.user.name, file = %u.file_name, new = summary.new, "imported from the web");
     let to = match summary.batch_id.or(summary.already_imported) {
         Some(b) => format!("/transactions?batch={b}"),

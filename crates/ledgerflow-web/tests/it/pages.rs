@@ -255,3 +255,77 @@ async fn the_dashboard_draws_this_months_spending_and_the_safety_page_backs_up()
     assert_eq!(app.get("/safety", &ed).await.status, StatusCode::FORBIDDEN);
     assert!(!app.get("/", &ed).await.body.contains("href=\"/safety\""));
 }
+
+/// A CSV no preset recognises is previewed as LedgerFlow infers it, the reading shown (columns,
+/// evidence); confirming imports exactly the previewed rows. Through the API it is refused
+/// unless `format=csv:auto`.
+#[tokio::test]
+async fn an_unknown_csv_is_previewed_with_its_inferred_reading_then_imported() {
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    let csv = "Buchungstag;Empfänger;Verwendungszweck;Betrag;Saldo\r\n01.02.2024;Miete GmbH;Februar;-1.200,00;3.800,00\r\n05.02.2024;Arbeitgeber AG;Gehalt;2.500,50;6.300,50\r\n13.02.2024;Bäcker;Brot;-3,20;6.297,30\r\n";
+    let (ct, body) = multipart(
+        &[("csrf", ed.csrf()), ("account", &acct.to_string())],
+        ("umsatz.csv", csv.as_bytes()),
+    );
+    let r = app
+        .send(Method::POST, "/imports", &ed, Some(&ct), body, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("id=\"inferred-reading\""), "{}", r.body);
+    assert!(r.body.contains("date (%d.%m.%Y)"), "{}", r.body);
+    assert!(r.body.contains("reconciles on 2/2 rows"), "{}", r.body);
+    assert!(r.body.contains("3</b> rows read"), "{}", r.body);
+    assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+    let key_at = r.body.find("name=\"upload\" value=\"").expect("upload key") + 21;
+    let key: String = r.body[key_at..].chars().take_while(|c| *c != '"').collect();
+    let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = app
+        .store()
+        .list_transactions(&ledgerflow_core::model::TxFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let mut got: Vec<(String, i64)> = page
+        .items
+        .iter()
+        .map(|t| (t.posted_date.to_string(), t.amount_minor))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("2024-02-01".to_string(), -120_000),
+            ("2024-02-05".to_string(), 250_050),
+            ("2024-02-13".to_string(), -320)
+        ]
+    );
+
+    // The API: refused without a word, read with format=csv:auto, any other format refused.
+    let api = |format: &'static str| {
+        let app = &app;
+        let ed = &ed;
+        async move {
+            app.send(
+                Method::POST,
+                &format!("/api/v1/imports?account={acct}&file_name=u2.csv&dry_run=true{format}"),
+                ed,
+                Some("text/csv"),
+                csv.replace("Bäcker", "Konditor").into_bytes(),
+                &[],
+            )
+            .await
+        }
+    };
+    let r = api("").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = api("&format=csv:auto").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json()["rows_read"].as_u64(), Some(3), "{}", r.body);
+    let r = api("&format=qif%2F..").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
