@@ -45,7 +45,12 @@ pub(super) async fn settle_duplicates(
         return Err(ImportError::changed(file));
     }
     if scan.bad_count > 0 && !opts.skip_invalid {
-        return Err(ImportError::bad_rows(file, &scan.bad, scan.bad_count));
+        return Err(ImportError::bad_rows(
+            file,
+            &scan.bad,
+            scan.bad_count,
+            scan.rows_read,
+        ));
     }
     let mut stored = Stored::default();
     if let (Some(first), Some(last)) = (scan.first, scan.last) {

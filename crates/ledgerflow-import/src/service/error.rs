@@ -13,11 +13,13 @@ pub enum ImportError {
     #[error(transparent)]
     Parse(#[from] ParseError),
     /// Rows that cannot be imported, and no `skip_invalid`: nothing was written.
-    #[error("{file}: {first}{more} (nothing was imported; --skip-invalid imports the good rows)")]
+    #[error("{file}: {first}{more} (nothing was imported; {hint})")]
     BadRows {
         file: String,
         first: String,
         more: String,
+        /// What to do: skip the bad rows, or (when no row can be read) what the rows say.
+        hint: String,
     },
     /// A question only the user can answer (which statement, which account).
     #[error("{0}")]
@@ -87,16 +89,33 @@ impl ImportError {
     }
 
     /// Bad rows refuse the file: the first one said word for word, the others counted.
-    pub(super) fn bad_rows(file: &str, bad: &[String], count: usize) -> Self {
+    /// `count` of the file's `read` rows are bad; `bad` holds the first reasons.
+    pub(super) fn bad_rows(file: &str, bad: &[String], count: usize, read: usize) -> Self {
         let more = if count > 1 {
             format!(" (and {} more bad rows)", count - 1)
         } else {
             String::new()
         };
+        let first = bad.first().cloned().unwrap_or_default();
+        // "the amount is in EUR but account "X" is in USD" on every row: the wrong account.
+        let currency = first
+            .split_once("the amount is in ")
+            .and_then(|(_, rest)| rest.get(..3))
+            .filter(|c| c.bytes().all(|b| b.is_ascii_uppercase()));
+        let hint = match currency {
+            Some(c) if count == read => {
+                format!("every row is in {c}: import the file into an account in {c}")
+            }
+            _ if count == read => {
+                "no row of the file could be read: check its format or reading".to_string()
+            }
+            _ => "--skip-invalid imports the good rows".to_string(),
+        };
         ImportError::BadRows {
             file: file.to_string(),
-            first: bad.first().cloned().unwrap_or_default(),
+            first,
             more,
+            hint,
         }
     }
 }

@@ -169,7 +169,12 @@ fn write_pass(
     }
     if refused {
         // Dropping the sender without `Done` rolls the store's transaction back.
-        return Err(ImportError::bad_rows(&plan.file, &out.bad, out.skipped));
+        return Err(ImportError::bad_rows(
+            &plan.file,
+            &out.bad,
+            out.skipped,
+            out.rows_read,
+        ));
     }
     if plan.decisions.is_some() {
         out.rows_read = plan.rows_read;

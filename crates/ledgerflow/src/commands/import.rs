@@ -56,6 +56,9 @@ pub enum ProfileCmd {
         /// The name to save the inferred profile under (letters, digits, - and _).
         #[arg(long)]
         name: Option<String>,
+        /// Replace a saved profile of the same name.
+        #[arg(long)]
+        replace: bool,
     },
     /// List the presets and the saved profiles.
     List,
@@ -99,7 +102,7 @@ pub struct InspectArgs {
     /// auto, ofx, qif, camt, mt940, or csv:PRESET / csv:PROFILE.
     #[arg(long, default_value = "auto")]
     pub format: String,
-    /// Currency of amounts the file does not label (QIF) [default: USD].
+    /// Currency of amounts the file does not label (QIF, most CSVs).
     #[arg(long, default_value = "USD")]
     pub currency: String,
     /// List unreadable rows as warnings instead of refusing the file.
@@ -279,7 +282,12 @@ fn load_profile(path: &std::path::Path) -> Result<ledgerflow_import::csv::Profil
 
 fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()> {
     match cmd {
-        ProfileCmd::Add { file, from, name } => {
+        ProfileCmd::Add {
+            file,
+            from,
+            name,
+            replace,
+        } => {
             let (p, note) = match (file, from) {
                 (Some(file), _) => (load_profile(file)?, String::new()),
                 (None, Some(from)) => {
@@ -311,6 +319,14 @@ fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()
             let dir = profiles_dir(ctx);
             std::fs::create_dir_all(&dir)?;
             let dest = dir.join(format!("{}.toml", p.name));
+            if dest.exists() && !replace {
+                return Err(BadInput(format!(
+                    "a profile \"{}\" is already saved ({}): choose another name, or --replace it",
+                    p.name,
+                    dest.display()
+                ))
+                .into());
+            }
             std::fs::write(&dest, format!("{note}{}", toml::to_string_pretty(&p)?))?;
             crate::out!(
                 "Saved CSV profile \"{}\" ({}); use it with --format csv:{}",

@@ -350,10 +350,78 @@ fn csv_profiles_are_saved_checked_and_used() {
     bytes.push(0xE4);
     bytes.extend_from_slice(b"cker;-1.234,56\n01.02.2024;Gehalt;2.500,00\n");
     std::fs::write(app.path().join("umsatz.csv"), &bytes).expect("write");
+    // An unknown layout is refused with the reading LedgerFlow infers and the commands.
     let err = app.fails(&["import", "umsatz.csv", "--account", "Checking"], 2);
-    assert!(
-        err.contains("--format csv:NAME"),
-        "an unknown layout asks for a profile: {err}"
+    for said in [
+        "\"Buchungstag\": date (%d.%m.%Y)",
+        "\"Betrag\": amount (signed)",
+        "--format csv:auto",
+        "profile add --from umsatz.csv --name NAME",
+    ] {
+        assert!(err.contains(said), "{said}: {err}");
+    }
+    assert_eq!(count(app), 0);
+    // Accepted with csv:auto (a dry run here), saved with profile add --from.
+    let dry = app.json(&[
+        "import",
+        "umsatz.csv",
+        "--account",
+        "Checking",
+        "--format",
+        "csv:auto",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(dry["new"], 2, "{dry}");
+    let inspect = app.json(&["import", "inspect", "umsatz.csv", "--json"]);
+    assert_eq!(inspect["inferred"]["profile"]["date_format"], "%d.%m.%Y");
+    assert_eq!(inspect["transactions"][0]["amount_minor"], -123_456);
+    app.ok(&[
+        "import",
+        "profile",
+        "add",
+        "--from",
+        "umsatz.csv",
+        "--name",
+        "umsatz",
+    ]);
+    let saved = app.ok(&["import", "profile", "show", "umsatz"]);
+    assert!(saved.contains("date = \"Buchungstag\""), "{saved}");
+    app.fails_saying(
+        &[
+            "import",
+            "profile",
+            "add",
+            "--from",
+            "umsatz.csv",
+            "--name",
+            "umsatz",
+        ],
+        2,
+        "already saved",
+    );
+    app.ok(&[
+        "import",
+        "profile",
+        "add",
+        "--from",
+        "umsatz.csv",
+        "--name",
+        "umsatz",
+        "--replace",
+    ]);
+    app.fails_saying(
+        &[
+            "import",
+            "profile",
+            "add",
+            "--from",
+            "umsatz.csv",
+            "--name",
+            "../evil",
+        ],
+        2,
+        "may only hold",
     );
     let s = app.json(&[
         "import",
@@ -386,4 +454,46 @@ fn csv_profiles_are_saved_checked_and_used() {
         "name = \"x\"\ndate = 0\ndate_format = \"%d.%m.%Y\"\namount = 1\npayee = 2\ndelimeter = \";\"\n",
     );
     app.fails_saying(&["import", "profile", "add", "typo.toml"], 2, "delimeter");
+}
+
+/// An MT940 file is detected and imported; a statement whose balances do not add up is refused
+/// whole; rows in another currency than the account's say which account they need.
+#[test]
+fn mt940_statements_import_and_a_broken_one_is_refused() {
+    for app in &setup() {
+        app.ok(&[
+            "account",
+            "add",
+            "Giro",
+            "--kind",
+            "checking",
+            "--currency",
+            "EUR",
+        ]);
+        let sta = ":20:STARTUMS\n:25:10020030/1234567\n:28C:5/1\n:60F:C240131EUR1000,00\n:61:2402010201DR150,00NTRFNONREF//B1\n:86:166?00SEPA-UEBERWEISUNG?20Miete Februar?32Hausverwaltung\n:61:2402020202CR2500,5NTRFNONREF//B2\n:86:/TRTP/SEPA CREDIT/NAME/Acme AG/REMI/Gehalt/\n:62F:C240202EUR3350,50\n";
+        write(app, "broken.sta", &sta.replace("3350,50", "3350,51"));
+        app.fails_saying(
+            &["import", "broken.sta", "--account", "Giro"],
+            2,
+            "closing balance says 3350.51",
+        );
+        assert_eq!(count(app), 0);
+        write(app, "feb.sta", sta);
+        app.fails_saying(
+            &["import", "feb.sta", "--account", "Checking"],
+            2,
+            "every row is in EUR: import the file into an account in EUR",
+        );
+        let s = app.json(&["import", "feb.sta", "--account", "Giro", "--json"]);
+        assert_eq!(
+            (s["new"].as_u64(), s["format"].as_str()),
+            (Some(2), Some("mt940"))
+        );
+        let rows = app.json(&["tx", "list", "--json"]);
+        let payees = strings(&rows["items"], "payee");
+        assert!(
+            payees.contains(&"Hausverwaltung") && payees.contains(&"Acme AG"),
+            "{payees:?}"
+        );
+    }
 }
