@@ -414,12 +414,25 @@ fn entry(
         ))
     })?;
     let ind = e.at("CdtDbtInd");
-    if ind.is_none() {
-        return Err(err("entry has no CdtDbtInd (credit or debit)".into()));
+    match ind {
+        None => return Err(err("entry has no CdtDbtInd (credit or debit)".into())),
+        Some("DBIT" | "CRDT") => {}
+        Some(other) => {
+            return Err(err(format!(
+                "CdtDbtInd \"{}\" is neither CRDT nor DBIT",
+                shown(other)
+            )));
+        }
+    }
+    if amount.is_sign_negative() {
+        return Err(err(format!(
+            "Amt \"{}\" is negative: CAMT amounts are unsigned, CdtDbtInd gives the direction",
+            shown(amt_node.text().trim())
+        )));
     }
     let reversal = e
         .at("RvslInd")
-        .is_some_and(|r| r.eq_ignore_ascii_case("true"));
+        .is_some_and(|r| r.eq_ignore_ascii_case("true") || r == "1");
     let own_date = date_of(e.child("BookgDt")).or_else(|| date_of(e.child("ValDt")));
     let date = own_date.or(created).ok_or_else(|| {
         err("entry has no booking or value date, and the report no creation date".into())
@@ -437,10 +450,23 @@ fn entry(
             .or_else(|| d.at("Amt"))
             .and_then(parse_amount)
     };
-    // Split a batch entry only when every detail carries its own amount and they add up.
+    // Split a batch entry only when every detail carries its own amount and, signed by each
+    // detail's own indicator, they add up to the entry's signed amount.
     let split = details.len() > 1 && {
-        let amounts: Option<Vec<Decimal>> = details.iter().map(|d| detail_amount(*d)).collect();
-        amounts.is_some_and(|a| a.iter().copied().sum::<Decimal>() == amount)
+        let signed_parts: Option<Vec<Decimal>> = details
+            .iter()
+            .map(|d| {
+                let a = detail_amount(*d).filter(|a| !a.is_sign_negative())?;
+                let ind = d.at("CdtDbtInd").or(ind);
+                Some(signed(a, ind, reversal))
+            })
+            .collect();
+        signed_parts.is_some_and(|parts| {
+            parts
+                .iter()
+                .try_fold(Decimal::ZERO, |acc, p| acc.checked_add(*p))
+                == Some(signed(amount, ind, reversal))
+        })
     };
     let one = |d: Option<El<'_>>, amt: Decimal, idx: usize| {
         let payee = d.and_then(|d| party_name(d, credit)).unwrap_or_default();
@@ -577,5 +603,63 @@ mod tests {
             f.statements[0].transactions[0].date,
             NaiveDate::from_ymd_opt(2024, 5, 7).expect("d")
         );
+    }
+
+    /// Hostile entries: details whose amounts overflow, a detail of the other direction, an
+    /// indicator that is neither CRDT nor DBIT, a negative amount: refused or kept whole,
+    /// never a panic or a wrong sign.
+    #[test]
+    fn hostile_entries_are_refused_or_kept_whole() {
+        let entry = |body: &str| {
+            format!(
+                "<Document><BkToCstmrStmt><Stmt><Acct><Id><IBAN>X</IBAN></Id></Acct>{body}</Stmt></BkToCstmrStmt></Document>"
+            )
+        };
+        let max = "79228162514264337593543950335";
+        let doc = entry(&format!(
+            "<Ntry><Amt Ccy=\"EUR\">1.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><BookgDt><Dt>2024-01-01</Dt></BookgDt><NtryDtls><TxDtls><Amt>{max}</Amt></TxDtls><TxDtls><Amt>{max}</Amt></TxDtls></NtryDtls></Ntry>"
+        ));
+        let f = parse(doc.as_bytes(), "o.xml").expect("parses");
+        let amounts: Vec<String> = f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| t.amount.to_string())
+            .collect();
+        assert_eq!(amounts, vec!["-1.00"], "not split: the entry whole");
+        // 10.00 DBIT as 7.00 DBIT + 3.00 CRDT does not add up to -10.00: kept whole.
+        let doc = entry(
+            "<Ntry><Amt Ccy=\"EUR\">10.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><BookgDt><Dt>2024-01-01</Dt></BookgDt><NtryDtls><TxDtls><Amt>7.00</Amt><CdtDbtInd>DBIT</CdtDbtInd></TxDtls><TxDtls><Amt>3.00</Amt><CdtDbtInd>CRDT</CdtDbtInd></TxDtls></NtryDtls></Ntry>",
+        );
+        let f = parse(doc.as_bytes(), "m.xml").expect("parses");
+        let amounts: Vec<String> = f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| t.amount.to_string())
+            .collect();
+        assert_eq!(amounts, vec!["-10.00"]);
+        for (bad, said) in [
+            (
+                "<Amt>8.00</Amt><CdtDbtInd>dbit</CdtDbtInd>",
+                "neither CRDT nor DBIT",
+            ),
+            (
+                "<Amt>8.00</Amt><CdtDbtInd>XXXX</CdtDbtInd>",
+                "neither CRDT nor DBIT",
+            ),
+            ("<Amt>-8.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>", "negative"),
+        ] {
+            let doc = entry(&format!(
+                "<Ntry>{bad}<BookgDt><Dt>2024-01-01</Dt></BookgDt></Ntry>"
+            ));
+            let f = parse(doc.as_bytes(), "b.xml").expect("parses");
+            assert!(f.statements[0].transactions.is_empty(), "{bad}");
+            assert!(f.errors[0].reason.contains(said), "{:?}", f.errors);
+        }
+        // RvslInd written 1 is a reversal too.
+        let doc = entry(
+            "<Ntry><Amt>5.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><RvslInd>1</RvslInd><BookgDt><Dt>2024-01-01</Dt></BookgDt></Ntry>",
+        );
+        let f = parse(doc.as_bytes(), "r.xml").expect("parses");
+        assert_eq!(f.statements[0].transactions[0].amount.to_string(), "-5.00");
     }
 }

@@ -267,6 +267,14 @@ fn entry(text: &str) -> Result<Entry, String> {
         .unwrap_or(after.len());
     let value =
         amount(&after[..end]).ok_or_else(|| format!(":61: \"{}\" has no amount", short(first)))?;
+    // The amount ends where the transaction type (N, F or S) starts: anything else is an amount
+    // misread ("1.000,00", "12 345,67").
+    if !matches!(after.as_bytes().get(end), Some(b'N' | b'F' | b'S')) {
+        return Err(format!(
+            ":61: \"{}\": the amount is not followed by a transaction type (N, F or S)",
+            short(first)
+        ));
+    }
     // Then N/F/S and a three-character type, the customer's reference and `//` the bank's.
     let refs = after[end..].get(4..).unwrap_or("");
     let bank_ref = refs
@@ -470,6 +478,8 @@ fn looks_like_iban(w: &str) -> bool {
 struct Open {
     st: Statement,
     reference: String,
+    /// `:28C:`, the statement's number.
+    number: String,
     line: usize,
     /// Row errors inside it: then its balances cannot be checked.
     bad_rows: usize,
@@ -500,6 +510,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
             open = Some(Open {
                 st: Statement::default(),
                 reference: f.text.trim().to_string(),
+                number: String::new(),
                 line: f.line,
                 bad_rows: 0,
             });
@@ -516,6 +527,17 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         };
         match f.tag.as_str() {
             "25" | "25P" => o.st.account = Some(f.text.trim().to_string()),
+            "28" | "28C" => o.number = f.text.split_whitespace().collect(),
+            // MT942: the floor limit names the currency when no balance does.
+            "34F" => {
+                let code: String = f.text.trim().chars().take(3).collect();
+                if o.st.currency.is_none()
+                    && code.len() == 3
+                    && code.chars().all(|c| c.is_ascii_alphabetic())
+                {
+                    o.st.currency = Some(code.to_ascii_uppercase());
+                }
+            }
             "60F" | "60M" | "62F" | "62M" | "64" => {
                 let Some((b, currency)) = balance(&f.text) else {
                     return Err(fail(format!(
@@ -589,6 +611,20 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
     }
     done.extend(open);
     let mut statements = Vec::new();
+    // The same statement twice in one file (two downloads joined) would import twice.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for o in &done {
+        let key = format!(
+            "{:?}|{}|{}|{:?}|{:?}",
+            o.st.account, o.reference, o.number, o.st.opening, o.st.closing
+        );
+        if let Some(first) = seen.insert(key, o.line) {
+            return Err(fail(format!(
+                "the statement at line {} repeats the one at line {first} (same reference, number and balances): two copies of one statement would import twice; nothing was imported",
+                o.line
+            )));
+        }
+    }
     for o in done {
         let mut st = o.st;
         let currency = st.currency.clone();
@@ -633,6 +669,11 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
                 }
             }
             (Some(_), Some(_)) => {}
+            (Some(_), None) => {
+                return Err(fail(format!(
+                    "{label} has an opening balance but no closing balance (:62F:): the file is cut short; nothing was imported"
+                )));
+            }
             _ => warnings.push(format!(
                 "{label} does not give both an opening and a closing balance: its entries could not be checked against them"
             )),
@@ -723,6 +764,42 @@ Storno\r
         let f = parse(GERMAN.as_bytes(), "s.sta").expect("parses");
         assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
         assert_eq!(f.errors[0].line, 13);
+    }
+
+    /// A file cut inside an entry, an amount written with separators, a statement repeated:
+    /// refused, never imported wrong.
+    #[test]
+    fn cut_short_misread_or_repeated_statements_are_refused() {
+        let good = GERMAN.replace("RD5,,", "RD0,00");
+        let cut = &good[..good.find(":61:2402020202CR2500").expect("entry") + 20];
+        let err = parse(cut.as_bytes(), "cut.sta").expect_err("cut short");
+        assert!(err.reason.contains("no closing balance"), "{err}");
+        let f = parse(
+            b":20:X\n:60F:C240101EUR0,00\n:61:240102C1.000,00NTRFNONREF\n:62F:C240102EUR1000,00\n",
+            "sep.sta",
+        )
+        .expect("parses");
+        assert!(
+            f.errors[0]
+                .reason
+                .contains("not followed by a transaction type"),
+            "{:?}",
+            f.errors
+        );
+        let twice = format!("{good}\n{good}");
+        let err = parse(twice.as_bytes(), "twice.sta").expect_err("repeated");
+        assert!(err.reason.contains("repeats the one at line"), "{err}");
+        // MT942: the currency from the floor limit.
+        let f = parse(
+            b":20:X\n:25:DE1\n:34F:EURD0,\n:13D:2401021200+0100\n:61:240102D5,00NTRFNONREF\n:86:/NAME/Shop\n",
+            "i.942",
+        )
+        .expect("parses");
+        assert_eq!(f.statements[0].currency.as_deref(), Some("EUR"));
+        assert_eq!(
+            f.statements[0].transactions[0].currency.as_deref(),
+            Some("EUR")
+        );
     }
 
     #[test]

@@ -388,9 +388,13 @@ fn to_txn(r: &Record, order: DateOrder) -> Result<ParsedTxn, RowError> {
         let mut sum = Decimal::ZERO;
         for (line, s) in &r.splits {
             let s = s.as_deref().unwrap_or_default();
-            sum += parse_amount(s).ok_or_else(|| RowError {
+            let part = parse_amount(s).ok_or_else(|| RowError {
                 line: *line,
                 reason: format!("split amount \"{}\" is not an amount", shown(s)),
+            })?;
+            sum = sum.checked_add(part).ok_or_else(|| RowError {
+                line: *line,
+                reason: "the split amounts add up past what can be held".into(),
             })?;
         }
         if sum != amount {
@@ -528,5 +532,16 @@ mod tests {
         ] {
             assert!(!sniff(not_qif.as_bytes()), "{not_qif:?}");
         }
+    }
+
+    /// Split amounts that add up past a Decimal are a row error, not a panic.
+    #[test]
+    fn split_amounts_that_overflow_are_a_row_error() {
+        let max = "79228162514264337593543950335";
+        let f = p(&format!(
+            "!Type:Bank\nD01/02/2024\nT1\nPX\nSA\n${max}\nSB\n${max}\n^\n"
+        ));
+        assert!(f.statements.iter().all(|s| s.transactions.is_empty()));
+        assert!(f.errors[0].reason.contains("add up past"), "{:?}", f.errors);
     }
 }
