@@ -46,7 +46,7 @@ pub(crate) fn inferred_reading(bytes: &[u8]) -> Option<ledgerflow_import::csv::I
     if ledgerflow_import::detect(head).is_some() {
         return None;
     }
-    ledgerflow_import::csv::infer_bytes(bytes).ok()
+    ledgerflow_import::csv::infer_bytes(bytes, true).ok()
 }
 
 /// Undoes an import batch. In production that is a bulk deletion and stays on the command

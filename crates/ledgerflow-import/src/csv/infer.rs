@@ -43,6 +43,22 @@ pub struct ColumnRole {
 }
 
 impl Inferred {
+    /// Refuses a reading that could be wrong: what is ambiguous, for the user to settle in a
+    /// profile before anything is imported with it.
+    pub fn settled(&self) -> Result<(), String> {
+        if self.ambiguities.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the inferred reading is ambiguous, so nothing was imported with it:\n{}",
+            self.ambiguities
+                .iter()
+                .map(|a| format!("  - {a}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    }
+
     /// The mapping in one line per column, for a terminal or an error message.
     pub fn describe(&self) -> String {
         let p = &self.profile;
@@ -294,6 +310,11 @@ struct Profile1 {
     negative: usize,
     comma_decimal: usize,
     dot_decimal: usize,
+    /// Numbers with one separator and three digits after it ("1.200"): a thousands separator
+    /// or a decimal mark, the file does not say.
+    three_after: usize,
+    /// Numbers grouped with apostrophes (Swiss "1'200.50").
+    apostrophes: usize,
     distinct: HashSet<String>,
     letters: usize,
     total_len: usize,
@@ -379,7 +400,23 @@ fn survey(rows: &[&Rec], col: usize) -> Profile1 {
             match decimal_mark(c) {
                 Some(',') => p.comma_decimal += 1,
                 Some(_) => p.dot_decimal += 1,
-                None => {}
+                None => {
+                    let digits: String = c
+                        .chars()
+                        .filter(|ch| ch.is_ascii_digit() || *ch == ',' || *ch == '.')
+                        .collect();
+                    let seps = digits.matches([',', '.']).count();
+                    if seps == 1
+                        && digits
+                            .rfind([',', '.'])
+                            .is_some_and(|i| digits.len() - i == 4)
+                    {
+                        p.three_after += 1;
+                    }
+                }
+            }
+            if c.contains('\'') {
+                p.apostrophes += 1;
             }
         } else if has_letters(c) {
             p.letters += 1;
@@ -529,6 +566,20 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             "decimal separator: {commas} amounts end in \",dd\" and {dots} in \".dd\"; read with \"{decimal}\""
         ));
     }
+    let undated = || {
+        surveys
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| !dated.contains(c))
+            .map(|(_, s)| s)
+    };
+    let three_after: usize = undated().map(|s| s.three_after).sum();
+    if commas + dots == 0 && three_after > 0 {
+        ambiguities.push(format!(
+            "{three_after} amounts are written like \"1.200\" or \"1,200\": a thousands separator or three decimals, the file does not say; read with decimal \"{decimal}\""
+        ));
+    }
+    let apostrophes = undated().any(|s| s.apostrophes > 0);
     let numeric: Vec<usize> = (0..width)
         .filter(|&c| {
             !dated.contains(&c)
@@ -590,10 +641,34 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             "columns \"{}\" and \"{}\" are named debit and credit",
             headers[d], headers[c]
         ));
-    } else if let Some(a) = amount_named.or_else(|| {
-        // An unnamed signed column: the money column with negative values.
-        money.iter().copied().find(|&c| surveys[c].negative > 0)
-    }) {
+    } else if let Some(a) = amount_named
+        .or_else(|| {
+            // Unnamed columns: the one a balance column reconciles with, when one does.
+            amount_with_balance(&money, &amounts, rows.len()).map(|(a, b)| {
+                evidence.push(format!(
+                    "\"{}\" moves \"{}\" row by row: amount and balance",
+                    headers[a], headers[b]
+                ));
+                a
+            })
+        })
+        .or_else(|| {
+            // An unnamed signed column: the money column with negative values.
+            let a = money.iter().copied().find(|&c| surveys[c].negative > 0)?;
+            if money.len() > 1 {
+                ambiguities.push(format!(
+                    "several columns hold amounts ({}): read \"{}\" as the amount",
+                    money
+                        .iter()
+                        .map(|c| format!("\"{}\"", headers[*c]))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    headers[a]
+                ));
+            }
+            Some(a)
+        })
+    {
         roles.amount = Some(a);
         // An unsigned amount and a direction column.
         if surveys[a].negative == 0
@@ -729,10 +804,12 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         roles.balance = None;
         if matches!(sign, Sign::Signed)
             && let Some(a) = roles.amount
-            && surveys[a].negative == 0
+            && surveys[a].negative * 5 <= surveys[a].numeric
         {
             ambiguities.push(format!(
-                "every amount in \"{}\" is positive and no balance proves the sign: read as money in (a card export may mean charges; flip with invert = true)",
+                "{} of {} amounts in \"{}\" are positive and no balance proves the sign: read positive as money in (a card export may mean charges; flip with invert = true)",
+                surveys[a].numeric - surveys[a].negative,
+                surveys[a].numeric,
                 headers[a]
             ));
         }
@@ -785,7 +862,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         return Err("no column holds text for the payee".into());
     };
     if payee_named.is_none() {
-        ambiguities.push(format!(
+        evidence.push(format!(
             "payee: no column is named so; \"{}\" has the most varied text",
             headers[payee]
         ));
@@ -846,7 +923,14 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         external_id: roles.id.map(col),
         check_number: None,
         decimal: decimal.to_string(),
-        thousands: if decimal == ',' { "." } else { "," }.to_string(),
+        thousands: if decimal == ',' {
+            "."
+        } else if apostrophes {
+            "'"
+        } else {
+            ","
+        }
+        .to_string(),
         invert,
         detect_header: Vec::new(),
     };
@@ -957,10 +1041,17 @@ fn pick_date_format(
     };
     let in_order: Vec<&'static str> = formats.iter().copied().filter(|f| sorted(f)).collect();
     if in_order.len() == 1 {
-        evidence.push(format!(
-            "dates read either way; only {} keeps the rows in date order",
-            in_order[0]
-        ));
+        // Twenty rows in order are evidence; a few may be in order by chance.
+        let said = format!(
+            "dates read either way; only {} keeps the {} rows in date order",
+            in_order[0],
+            rows.len()
+        );
+        if rows.len() >= 20 {
+            evidence.push(said);
+        } else {
+            ambiguities.push(format!("{said}: read so, on little evidence"));
+        }
         return in_order[0];
     }
     let choice = formats
@@ -1001,6 +1092,32 @@ fn direction_column(
     None
 }
 
+/// Among unnamed money columns, an amount and a balance it moves row by row (in either sign).
+fn amount_with_balance(
+    money: &[usize],
+    amounts: &dyn Fn(usize) -> Vec<Option<Decimal>>,
+    rows: usize,
+) -> Option<(usize, usize)> {
+    if money.len() < 2 {
+        return None;
+    }
+    for &a in money {
+        let flows = amounts(a);
+        let negated: Vec<Option<Decimal>> = flows.iter().map(|f| f.map(|v| -v)).collect();
+        for &b in money.iter().filter(|b| **b != a) {
+            let bal = amounts(b);
+            for f in [&flows, &negated] {
+                // Every row (but a tenth) compared, and nine in ten moving the balance.
+                let (n, of) = reconciled(f, &bal);
+                if of > 0 && of * 10 >= rows.saturating_sub(1) * 9 && n * 10 >= of * 9 {
+                    return Some((a, b));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Rows where the balance moved by the row's amount, read oldest first or newest first, and
 /// the rows where both could be compared.
 fn reconciled(flows: &[Option<Decimal>], bal: &[Option<Decimal>]) -> (usize, usize) {
@@ -1025,8 +1142,9 @@ fn reconciled(flows: &[Option<Decimal>], bal: &[Option<Decimal>]) -> (usize, usi
 }
 
 /// Infers a reading for a file's bytes (decoded as the import would: BOM, UTF-8, else
-/// Windows-1252). Only the first megabyte is looked at.
-pub fn infer_bytes(bytes: &[u8]) -> Result<Inferred, String> {
+/// Windows-1252). Only the first megabyte is looked at; `whole_file` says whether `bytes` is
+/// the whole file or its beginning (then its footer, if any, is not known).
+pub fn infer_bytes(bytes: &[u8], whole_file: bool) -> Result<Inferred, String> {
     let mut head = &bytes[..bytes.len().min(SAMPLE_BYTES)];
     // A UTF-8 file cut inside a character is still UTF-8.
     if let Err(e) = std::str::from_utf8(head)
@@ -1036,7 +1154,7 @@ pub fn infer_bytes(bytes: &[u8]) -> Result<Inferred, String> {
     }
     let decoded = crate::parsers::decode::decode(head, None);
     let mut inferred = infer(&decoded.text, decoded.encoding)?;
-    if head.len() < bytes.len() {
+    if head.len() < bytes.len() || !whole_file {
         inferred.profile.skip_footer = 0;
         inferred.ambiguities.push(
             "only the first megabyte was looked at: footer lines, if any, are not known".into(),
@@ -1186,5 +1304,57 @@ mod tests {
         ] {
             assert!(infer(text, "UTF-8").is_err(), "{text:?}");
         }
+    }
+
+    /// The traps the attack found: each is named ambiguous (so `csv:auto` refuses it) or read
+    /// right, never imported wrong in silence.
+    #[test]
+    fn traps_are_named_ambiguous_or_read_right() {
+        let ambiguous = |text: &str, said: &str| {
+            let inf = infer(text, "UTF-8").unwrap_or_else(|e| panic!("a reading: {e}"));
+            assert!(
+                inf.ambiguities.iter().any(|a| a.contains(said)),
+                "{said}: {}",
+                inf.describe()
+            );
+            assert!(inf.settled().is_err());
+        };
+        // Integers grouped with dots: 1.200 could be 1.2.
+        ambiguous(
+            "Datum;Name;Betrag\n01.02.2024;A;-1.200\n02.02.2024;B;2.500\n",
+            "thousands separator or three decimals",
+        );
+        // UK dates that happen to be in order read month-first: few rows, little evidence.
+        ambiguous(
+            "Date,Payee,Amount\n01/02/2024,A,-1.00\n01/05/2024,B,-2.00\n02/03/2024,C,-3.00\n",
+            "on little evidence",
+        );
+        // A card export: charges positive, one payment negative, no balance.
+        ambiguous(
+            "Date,Payee,Amount\n2024-01-02,Shop,10.00\n2024-01-03,Shop,20.00\n2024-01-04,Shop,5.00\n2024-01-05,Shop,7.00\n2024-01-06,Payment,-500.00\n",
+            "are positive",
+        );
+        // The balance before the amount, headers not known: the balance proves which is which.
+        let text = "Wann,Wer,Stand,Wert\n2024-01-02,A,-10.00,-10.00\n2024-01-03,B,-15.00,-5.00\n2024-01-04,C,85.00,100.00\n";
+        let (inf, rows) = read(text);
+        assert_eq!(
+            inf.profile.amount,
+            Some(Column::Name("Wert".into())),
+            "{}",
+            inf.describe()
+        );
+        assert_eq!(rows[1].1, "-5.00");
+        // Swiss apostrophes group thousands.
+        let (_, rows) = read(
+            "Datum,Text,Betrag,Saldo\n2024-01-02,A,-1'200.50,8'799.50\n2024-01-03,B,200.00,8'999.50\n",
+        );
+        assert_eq!(rows[0].1, "-1200.50");
+        // A settled reading says so.
+        let inf = infer(
+            "Date,Payee,Amount,Balance\n2024-01-02,A,-1.00,9.00\n2024-01-03,B,-2.00,7.00\n",
+            "UTF-8",
+        )
+        .expect("reading");
+        assert!(inf.settled().is_ok(), "{}", inf.describe());
     }
 }

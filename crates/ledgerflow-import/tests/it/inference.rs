@@ -166,7 +166,7 @@ fn inferred_csv_readings_match_the_truth_files() {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("bank2ynab conf");
     let mut sections = ini(&read("bank2ynab.conf"));
     sections.extend(ini(&read("test.conf")));
-    let (mut total, mut right) = (0, 0);
+    let (mut total, mut right, mut silent_wrong) = (0, 0, 0);
     let mut report = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("bank2ynab folder")
@@ -187,22 +187,22 @@ fn inferred_csv_readings_match_the_truth_files() {
             continue;
         };
         total += 1;
-        let got = ledgerflow_import::csv::infer_bytes(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|inf| {
-                ledgerflow_import::csv::parse(&bytes, &name, Some(&inf.profile))
-                    .map_err(|e| e.to_string())
-                    .map(|f| {
-                        (
-                            f.errors.len(),
-                            f.statements
-                                .iter()
-                                .flat_map(|s| &s.transactions)
-                                .map(|t| (t.date, t.amount))
-                                .collect::<Vec<_>>(),
-                        )
-                    })
-            });
+        let reading = ledgerflow_import::csv::infer_bytes(&bytes, true);
+        let settled = reading.as_ref().is_ok_and(|i| i.settled().is_ok());
+        let got = reading.map_err(|e| e.to_string()).and_then(|inf| {
+            ledgerflow_import::csv::parse(&bytes, &name, Some(&inf.profile))
+                .map_err(|e| e.to_string())
+                .map(|f| {
+                    (
+                        f.errors.len(),
+                        f.statements
+                            .iter()
+                            .flat_map(|s| &s.transactions)
+                            .map(|t| (t.date, t.amount))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+        });
         let verdict = match got {
             Err(e) => format!("no reading ({e})"),
             Ok((errors, rows)) => {
@@ -212,9 +212,14 @@ fn inferred_csv_readings_match_the_truth_files() {
                     v.sort();
                     v
                 };
-                if norm(&rows) == norm(&truth) {
+                if norm(&rows) == norm(&truth) && settled {
                     right += 1;
                     "right".to_string()
+                } else if norm(&rows) == norm(&truth) {
+                    // Right, but named ambiguous: csv:auto refuses it until a profile settles it.
+                    "right but ambiguous".to_string()
+                } else if !settled {
+                    "wrong, named ambiguous (refused by csv:auto)".to_string()
                 } else {
                     format!(
                         "wrong: {} rows ({errors} bad) where the truth has {}; first {:?} vs {:?}",
@@ -227,9 +232,13 @@ fn inferred_csv_readings_match_the_truth_files() {
             }
         };
         report.push(format!("{verdict:<10} {name}"));
+        // A wrong reading csv:auto would import without a word is the failure that matters.
+        if verdict.starts_with("wrong:") {
+            silent_wrong += 1;
+        }
     }
     eprintln!(
-        "CSV inference against bank2ynab's configurations: {right}/{total} read right with no profile"
+        "CSV inference against bank2ynab's configurations: {right}/{total} read right with no profile, {silent_wrong} read wrong without being named ambiguous"
     );
     for r in &report {
         eprintln!("  {r}");
@@ -237,6 +246,7 @@ fn inferred_csv_readings_match_the_truth_files() {
     assert!(total >= 15, "the truth files are there: {total}");
     // The floor this round reached; raise it as inference improves.
     assert!(right * 100 >= total * 60, "{right}/{total} read right");
+    assert_eq!(silent_wrong, 0, "a wrong reading must be named ambiguous");
 }
 
 fn file_name(p: &Path) -> String {

@@ -42,13 +42,15 @@ pub(super) async fn create_import(
         .collect();
     let profile = match p.format.as_deref().map(str::trim) {
         None | Some("") | Some("auto") => None,
-        Some(f) if f.eq_ignore_ascii_case("csv:auto") => Some(
-            ledgerflow_import::csv::infer_bytes(&body)
-                .map_err(|why| {
-                    Problem::bad_request(format!("{name}: no reading could be inferred ({why})"))
-                })?
-                .profile,
-        ),
+        Some(f) if f.eq_ignore_ascii_case("csv:auto") => Some({
+            let inferred = ledgerflow_import::csv::infer_bytes(&body, true).map_err(|why| {
+                Problem::bad_request(format!("{name}: no reading could be inferred ({why})"))
+            })?;
+            inferred
+                .settled()
+                .map_err(|why| Problem::bad_request(format!("{name}: {why}")))?;
+            inferred.profile
+        }),
         Some(other) => {
             return Err(Problem::bad_request(format!(
                 "format \"{}\" is not known here: leave it out to detect the format, or csv:auto",

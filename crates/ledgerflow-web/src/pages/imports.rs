@@ -139,6 +139,8 @@ pub(super) struct PreviewPage {
     summary: Arc<ImportSummary>,
     /// A CSV no preset recognises: how it is read.
     inferred: Option<Arc<Inferred>>,
+    /// That reading is ambiguous: shown, not importable.
+    ambiguous: bool,
     lines: Vec<DecisionLine>,
     /// Rows `first..=last` of `total` are on this page (1-based).
     first: usize,
@@ -307,6 +309,7 @@ pub(super) async fn preview(
         prev: (page > 1).then(|| page - 1),
         next: (page < pages).then(|| page + 1),
         summary,
+        ambiguous: inferred.as_ref().is_some_and(|i| i.settled().is_err()),
         inferred,
         lines,
     })
@@ -322,6 +325,9 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
         )
         .await;
     };
+    if let Some(Err(why)) = u.inferred.as_ref().map(|i| i.settled()) {
+        return imports_page(&st, &p.user, format!("{}: {why}", u.file_name)).await;
+    }
     let s = st.store.as_ref();
     let account = s.get_account(u.account_id).await?;
     let opts = ImportOptions {

@@ -205,12 +205,7 @@ fn file_head(path: &std::path::Path) -> Result<Vec<u8>, BadInput> {
 fn inferred_reading(path: &std::path::Path) -> Result<ledgerflow_import::csv::Inferred, BadInput> {
     let head = file_head(path)?;
     let whole = std::fs::metadata(path).is_ok_and(|m| m.len() <= head.len() as u64);
-    let bytes = if whole {
-        head
-    } else {
-        std::fs::read(path).map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?
-    };
-    ledgerflow_import::csv::infer_bytes(&bytes).map_err(|why| {
+    ledgerflow_import::csv::infer_bytes(&head, whole).map_err(|why| {
         BadInput(format!(
             "{}: no reading could be inferred ({why}); write a profile (`ledgerflow import profile show wellsfargo` is a start)",
             path.display()
@@ -238,6 +233,35 @@ fn unknown_csv(path: &std::path::Path, account: &str) -> Option<BadInput> {
     )))
 }
 
+/// A profile's name is a plain file name in the profiles directory: letters, digits, - and _.
+fn check_profile_name(name: &str) -> Result<(), BadInput> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(BadInput(format!(
+            "profile name \"{}\" may only hold letters, digits, - and _",
+            ledgerflow_core::error::shown(name)
+        )));
+    }
+    Ok(())
+}
+
+/// A bank file given on the command line: a regular file (a pipe or a device would hang the
+/// import or never end).
+fn regular_file(path: &std::path::Path) -> Result<(), BadInput> {
+    let file = path.display().to_string();
+    match std::fs::metadata(path) {
+        Err(e) => Err(BadInput(format!("cannot read {file}: {e}"))),
+        Ok(m) if m.is_dir() => Err(BadInput(format!("{file} is a directory, not a bank file"))),
+        Ok(m) if !m.is_file() => Err(BadInput(format!(
+            "{file} is not a regular file (a pipe or a device): save the bank file first"
+        ))),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Where saved CSV profiles live.
 fn profiles_dir(ctx: &crate::context::Ctx) -> PathBuf {
     ctx.settings.data_dir.join("import-profiles")
@@ -255,9 +279,10 @@ fn profile_for(
         return Ok(None);
     };
     if name.eq_ignore_ascii_case(AUTO) {
-        // Inferred for each file (`reading_for`).
+        // Inferred for each file (`inferred_reading`).
         return Ok(None);
     }
+    check_profile_name(name)?;
     let path = profiles_dir(ctx).join(format!("{name}.toml"));
     if path.exists() {
         return load_profile(&path).map(Some);
@@ -305,17 +330,7 @@ fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()
                     return Err(BadInput("name a profile file or --from FILE".into()).into());
                 }
             };
-            if !p
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(BadInput(format!(
-                    "profile name \"{}\" may only hold letters, digits, - and _",
-                    p.name
-                ))
-                .into());
-            }
+            check_profile_name(&p.name)?;
             let dir = profiles_dir(ctx);
             std::fs::create_dir_all(&dir)?;
             let dest = dir.join(format!("{}.toml", p.name));
@@ -543,16 +558,18 @@ async fn import(
     let mut summaries = Vec::new();
     for path in &a.files {
         let file = path.display().to_string();
-        match std::fs::metadata(path) {
-            Err(e) => return Err(BadInput(format!("cannot read {file}: {e}")).into()),
-            Ok(m) if m.is_dir() => {
-                return Err(BadInput(format!("{file} is a directory, not a bank file")).into());
-            }
-            Ok(_) => {}
-        }
+        regular_file(path)?;
         let mut opts = opts.clone();
         if is_auto(&a.format) {
-            opts.profile = Some(inferred_reading(path)?.profile);
+            let inferred = inferred_reading(path)?;
+            inferred.settled().map_err(|why| {
+                let file = shell_word(&path.display().to_string());
+                BadInput(format!(
+                    "{}: {why}\nSee the reading: ledgerflow import inspect {file}\nSave it, settle it in its TOML, then import with --format csv:NAME: ledgerflow import profile add --from {file} --name NAME",
+                    path.display()
+                ))
+            })?;
+            opts.profile = Some(inferred.profile);
         } else if opts.format.is_none()
             && let Some(refusal) = unknown_csv(path, name)
         {
@@ -650,6 +667,7 @@ fn print_summary(
 fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
     {
         let name = a.file.display().to_string();
+        regular_file(&a.file)?;
         let bytes =
             std::fs::read(&a.file).map_err(|e| BadInput(format!("cannot read {name}: {e}")))?;
         let fallback = Currency::from_code(&a.currency)?;
@@ -658,7 +676,7 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
         let inferred = if is_auto(&a.format)
             || (format.is_none() && ledgerflow_import::detect(&bytes).is_none())
         {
-            match ledgerflow_import::csv::infer_bytes(&bytes) {
+            match ledgerflow_import::csv::infer_bytes(&bytes, true) {
                 Ok(i) => Some(i),
                 Err(_) if !is_auto(&a.format) => None,
                 Err(why) => {
