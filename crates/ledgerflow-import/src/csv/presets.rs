@@ -156,7 +156,9 @@ fn bofa_card() -> Profile {
 fn amex() -> Profile {
     let mut p = new_preset(
         "amex",
-        &["Date", "Description", "Amount"],
+        // "Card Member" tells Amex's export from the many "Date,Description,Amount" files, whose
+        // signs this preset would flip.
+        &["Date", "Description", "Card Member", "Amount"],
         "Date",
         "%m/%d/%Y",
         Some("Amount"),

@@ -29,7 +29,9 @@ pub fn sniff(bytes: &[u8]) -> bool {
         "BkToCstmrAcctRpt",
         "BkToCstmrDbtCdtNtfctn",
     ];
-    MARKS.iter().any(|m| head.contains(m))
+    // An XML document: an MT940 or CSV that mentions "camt.053" in a text is none.
+    let t = head.trim_start_matches('\u{feff}').trim_start();
+    t.starts_with('<') && MARKS.iter().any(|m| head.contains(m))
 }
 
 /// An element. The tree is a flat arena ([`Doc`]): children are indices, so neither walking

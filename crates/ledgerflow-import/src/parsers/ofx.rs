@@ -35,7 +35,16 @@ const HEADER_KEYS: &[&str] = &[
 /// Does this look like OFX?
 pub fn sniff(bytes: &[u8]) -> bool {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_ascii_uppercase();
-    head.contains("OFXHEADER") || head.contains("<OFX>") || head.contains("<?OFX")
+    // The file starts as OFX does (its header, an XML prolog, or the element itself): a CSV
+    // whose payee holds "<OFX>" is no OFX file.
+    let t = head.trim_start_matches('\u{feff}').trim_start();
+    t.starts_with("OFXHEADER")
+        || t.starts_with("<?OFX")
+        || t.starts_with("<OFX")
+        || (t.starts_with("<?XML") && (head.contains("<?OFX") || head.contains("<OFX>")))
+        // A header without its first key ("DATA:OFXSGML" first).
+        || (HEADER_KEYS.iter().any(|k| t.starts_with(&format!("{k}:")))
+            && head.contains("<OFX"))
 }
 
 fn header_value(header: &str, key: &str) -> Option<String> {

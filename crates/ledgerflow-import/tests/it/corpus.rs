@@ -432,3 +432,43 @@ fn csv_without_a_profile_is_inferred() {
         "at least half read cleanly: {clean}/{total}"
     );
 }
+
+/// Every OFX, CAMT and QIF sample is recognised as its format from its content alone, and a CSV
+/// or MT940 that only mentions another format's marks in a text is not taken for it.
+#[test]
+fn formats_are_detected_from_how_files_start() {
+    let Some(root) = corpora() else { return };
+    let mut missed = Vec::new();
+    for (folder, format) in [
+        ("ofx", Format::Ofx),
+        ("camt", Format::Camt),
+        ("qif", Format::Qif),
+    ] {
+        for path in samples(&root, folder) {
+            let (rel, bytes) = read_sample(&root, &path);
+            // Samples that are not statements (expected outputs, notes) are left out.
+            if parse(&bytes, &rel, Some(format)).is_ok_and(|f| f.transaction_count() > 0)
+                && ledgerflow_import::detect(&bytes) != Some(format)
+            {
+                missed.push(rel);
+            }
+        }
+    }
+    assert!(missed.is_empty(), "not detected: {missed:?}");
+    for (text, not) in [
+        (
+            "Date,Payee,Amount\n2024-01-02,<OFX> shop,-1.00\n",
+            Format::Ofx,
+        ),
+        (
+            ":20:X\n:25:1\n:60F:C240101EUR0,\n:61:240102C1,NTRF\n:86:see camt.053 BkToCstmrStmt\n:62F:C240102EUR1,\n",
+            Format::Camt,
+        ),
+    ] {
+        assert_ne!(
+            ledgerflow_import::detect(text.as_bytes()),
+            Some(not),
+            "{text}"
+        );
+    }
+}
