@@ -174,7 +174,8 @@ impl Currency {
             })?;
         i64::try_from(scaled)
             .ok()
-            .filter(|m| m.abs() <= MAX_ABS_MINOR)
+            // unsigned_abs: i64::MIN has no i64 absolute value (abs() wrapped it past the cap).
+            .filter(|m| m.unsigned_abs() <= MAX_ABS_MINOR.unsigned_abs())
             .ok_or_else(|| MoneyError::Overflow {
                 text: text.to_string(),
             })
@@ -241,6 +242,28 @@ mod tests {
         assert_eq!(cur("BHD").parse_amount("1.234"), Ok(1234));
         // trailing zeros beyond the exponent carry no extra precision
         assert_eq!(cur("USD").parse_amount("1.500"), Ok(150));
+    }
+
+    /// The cap holds at the very bottom of i64: its absolute value does not wrap past it.
+    #[test]
+    fn the_size_cap_holds_at_i64_min() {
+        for text in [
+            "-92233720368547758.08",
+            "-92233720368547758.07",
+            "-10000000000000.01",
+        ] {
+            assert!(
+                matches!(
+                    cur("USD").parse_amount(text),
+                    Err(MoneyError::Overflow { .. })
+                ),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            cur("USD").parse_amount("-10000000000000.00"),
+            Ok(-MAX_ABS_MINOR)
+        );
     }
 
     #[test]

@@ -801,10 +801,46 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         }
     }
     if !proved {
+        // A column named as the balance that does not reconcile: the reading is in doubt.
+        if let Some(b) = numeric.iter().copied().find(|&c| named(c, &BALANCE_WORDS)) {
+            ambiguities.push(format!(
+                "\"{}\" looks like a running balance but the amounts do not move it row by row",
+                headers[b]
+            ));
+        }
         roles.balance = None;
+        // Other columns that could be the amount (an original-currency amount beside the
+        // booked one, a total): which one is meant, nothing proves.
+        let others: Vec<usize> = money
+            .iter()
+            .copied()
+            .filter(|c| {
+                Some(*c) != roles.amount
+                    && Some(*c) != roles.debit
+                    && Some(*c) != roles.credit
+                    && surveys[*c].filled * 2 >= rows.len()
+            })
+            .collect();
         if matches!(sign, Sign::Signed)
             && let Some(a) = roles.amount
-            && surveys[a].negative * 5 <= surveys[a].numeric
+            && !others.is_empty()
+            && !ambiguities.iter().any(|x| x.starts_with("several columns"))
+        {
+            ambiguities.push(format!(
+                "several columns hold amounts (\"{}\", {}): read \"{}\" as the amount, and no balance proves it",
+                headers[a],
+                others
+                    .iter()
+                    .map(|c| format!("\"{}\"", headers[*c]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                headers[a]
+            ));
+        }
+        // Half or more positive with no balance: perhaps a card export writing charges positive.
+        if matches!(sign, Sign::Signed)
+            && let Some(a) = roles.amount
+            && surveys[a].negative * 2 <= surveys[a].numeric
         {
             ambiguities.push(format!(
                 "{} of {} amounts in \"{}\" are positive and no balance proves the sign: read positive as money in (a card export may mean charges; flip with invert = true)",
@@ -1333,6 +1369,21 @@ mod tests {
         ambiguous(
             "Date,Payee,Amount\n2024-01-02,Shop,10.00\n2024-01-03,Shop,20.00\n2024-01-04,Shop,5.00\n2024-01-05,Shop,7.00\n2024-01-06,Payment,-500.00\n",
             "are positive",
+        );
+        // Two named amounts (original currency and booked): which one, nothing proves.
+        ambiguous(
+            "Date,Payee,Original Amount,Amount\n2024-01-02,Hotel,-120.00,-110.35\n2024-01-03,Cafe,-5.00,-4.60\n2024-01-04,Shop,-20.00,-18.40\n",
+            "several columns hold amounts",
+        );
+        // Three charges positive, one payment negative: half or more positive.
+        ambiguous(
+            "Date,Payee,Amount\n2024-01-02,Shop,10.00\n2024-01-03,Shop,20.00\n2024-01-04,Shop,5.00\n2024-01-06,Payment,-35.00\n",
+            "are positive",
+        );
+        // A balance that does not reconcile is said, not dropped.
+        ambiguous(
+            "Date,Payee,Amount,Balance\n2024-01-02,A,-1.00,9.00\n2024-01-03,B,-2.00,8.00\n2024-01-04,C,-3.00,4.00\n",
+            "looks like a running balance",
         );
         // The balance before the amount, headers not known: the balance proves which is which.
         let text = "Wann,Wer,Stand,Wert\n2024-01-02,A,-10.00,-10.00\n2024-01-03,B,-15.00,-5.00\n2024-01-04,C,85.00,100.00\n";

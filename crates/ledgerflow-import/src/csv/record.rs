@@ -163,6 +163,26 @@ impl DateFormat {
     }
 }
 
+/// The currency an amount cell names: an ISO code before or after the number, or an
+/// unambiguous symbol (€, £; `$` and `¥` name several currencies and say nothing).
+fn currency_marker(cell: &str) -> Option<String> {
+    let t: String = cell.chars().filter(|c| !c.is_whitespace()).collect();
+    if t.contains('€') {
+        return Some("EUR".into());
+    }
+    if t.contains('£') {
+        return Some("GBP".into());
+    }
+    let code = |s: &str| {
+        (s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())).then(|| s.to_string())
+    };
+    let digits = t.find(|c: char| c.is_ascii_digit())?;
+    let last = t.rfind(|c: char| c.is_ascii_digit())?;
+    let before = t[..digits].trim_matches(['-', '+', '(']);
+    let after = t[last + 1..].trim_matches(['-', ')']);
+    code(before).or_else(|| code(after))
+}
+
 /// The text of a date cell before a time or other words: up to the first space or `T`.
 pub(super) fn date_head(text: &str) -> &str {
     let t = text.trim();
@@ -231,11 +251,18 @@ pub(super) fn row(
         amount = -amount;
     }
     let some = |i: Option<usize>| i.map(get).filter(|s| !s.is_empty()).map(str::to_string);
+    // A currency written in the amount ("5.00 USD", "€12,00"): the import checks it against
+    // the account's, instead of taking dollars for euros.
+    let currency = [cols.amount, cols.debit, cols.credit]
+        .into_iter()
+        .flatten()
+        .map(get)
+        .find_map(currency_marker);
     Some(CsvItem::Txn(ParsedTxn {
         date,
         value_date: None,
         amount,
-        currency: None,
+        currency,
         payee: get(cols.payee).to_string(),
         memo: cols.memo.map(get).unwrap_or("").to_string(),
         external_id: some(cols.external_id),
@@ -243,4 +270,25 @@ pub(super) fn row(
         category: None,
         line,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::currency_marker;
+
+    #[test]
+    fn a_currency_written_in_the_amount_is_read() {
+        for (cell, code) in [
+            ("5.00 USD", Some("USD")),
+            ("USD 5.00", Some("USD")),
+            ("-12,00 €", Some("EUR")),
+            ("£3.10", Some("GBP")),
+            ("(4.00) CHF", Some("CHF")),
+            ("$5.00", None),
+            ("5.00", None),
+            ("", None),
+        ] {
+            assert_eq!(currency_marker(cell).as_deref(), code, "{cell}");
+        }
+    }
 }

@@ -478,8 +478,6 @@ fn looks_like_iban(w: &str) -> bool {
 struct Open {
     st: Statement,
     reference: String,
-    /// `:28C:`, the statement's number.
-    number: String,
     line: usize,
     /// Row errors inside it: then its balances cannot be checked.
     bad_rows: usize,
@@ -510,7 +508,6 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
             open = Some(Open {
                 st: Statement::default(),
                 reference: f.text.trim().to_string(),
-                number: String::new(),
                 line: f.line,
                 bad_rows: 0,
             });
@@ -527,7 +524,6 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         };
         match f.tag.as_str() {
             "25" | "25P" => o.st.account = Some(f.text.trim().to_string()),
-            "28" | "28C" => o.number = f.text.split_whitespace().collect(),
             // MT942: the floor limit names the currency when no balance does.
             "34F" => {
                 let code: String = f.text.trim().chars().take(3).collect();
@@ -613,14 +609,20 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
     let mut statements = Vec::new();
     // The same statement twice in one file (two downloads joined) would import twice.
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for o in &done {
+    // Same account, balances and entries: the same statement, whatever its reference says.
+    for o in done.iter().filter(|o| !o.st.transactions.is_empty()) {
+        let entries: Vec<_> =
+            o.st.transactions
+                .iter()
+                .map(|t| (t.date, t.amount, t.external_id.as_deref()))
+                .collect();
         let key = format!(
-            "{:?}|{}|{}|{:?}|{:?}",
-            o.st.account, o.reference, o.number, o.st.opening, o.st.closing
+            "{:?}|{:?}|{:?}|{entries:?}",
+            o.st.account, o.st.opening, o.st.closing
         );
         if let Some(first) = seen.insert(key, o.line) {
             return Err(fail(format!(
-                "the statement at line {} repeats the one at line {first} (same reference, number and balances): two copies of one statement would import twice; nothing was imported",
+                "the statement at line {} repeats the one at line {first} (same account, balances and entries): two copies of one statement would import twice; nothing was imported",
                 o.line
             )));
         }
@@ -787,6 +789,13 @@ Storno\r
             f.errors
         );
         let twice = format!("{good}\n{good}");
+        let err = parse(twice.as_bytes(), "twice.sta").expect_err("repeated");
+        assert!(err.reason.contains("repeats the one at line"), "{err}");
+        // Another reference and number on the copy change nothing.
+        let renamed = good
+            .replace(":20:STARTUMS", ":20:OTHER")
+            .replace(":28C:5/1", ":28C:6/1");
+        let twice = format!("{good}\n{renamed}");
         let err = parse(twice.as_bytes(), "twice.sta").expect_err("repeated");
         assert!(err.reason.contains("repeats the one at line"), "{err}");
         // MT942: the currency from the floor limit.

@@ -222,14 +222,24 @@ fn unknown_csv(path: &std::path::Path, account: &str) -> Option<BadInput> {
     }
     let inferred = inferred_reading(path).ok()?;
     let file = shell_word(&path.display().to_string());
+    let account = shell_word(account);
+    let next = if inferred.settled().is_ok() {
+        format!(
+            "Check it with:   ledgerflow import inspect {file} (add --skip-invalid to list unreadable rows)\n\
+             Import it so:    ledgerflow import {file} --account {account} --format csv:auto (add --skip-invalid to leave unreadable rows out)\n\
+             Keep the reading to edit and reuse: ledgerflow import profile add --from {file} --name NAME"
+        )
+    } else {
+        format!(
+            "The reading is ambiguous, so it is not imported as it is. Settle it in a profile:\n\
+             ledgerflow import profile add --from {file} --name NAME   (then edit its TOML)\n\
+             ledgerflow import {file} --account {account} --format csv:NAME"
+        )
+    };
     Some(BadInput(format!(
-        "{}: this CSV matches no known bank export. LedgerFlow would read it so:\n{}\n\
-         Check it with:   ledgerflow import inspect {file}\n\
-         Import it so:    ledgerflow import {file} --account {} --format csv:auto\n\
-         Keep the reading to edit and reuse: ledgerflow import profile add --from {file} --name NAME",
+        "{}: this CSV matches no known bank export. LedgerFlow would read it so:\n{}\n{next}",
         path.display(),
         inferred.describe(),
-        shell_word(account),
     )))
 }
 
@@ -710,10 +720,16 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
         );
         if let Some(i) = &shown.inferred {
             crate::out!("No preset matches; the inferred reading:\n{}", i.describe());
-            crate::out!(
-                "Import with --format csv:auto, or keep it: ledgerflow import profile add --from {} --name NAME",
-                shell_word(&name)
-            );
+            let file = shell_word(&name);
+            if i.settled().is_ok() {
+                crate::out!(
+                    "Import with --format csv:auto, or keep it: ledgerflow import profile add --from {file} --name NAME"
+                );
+            } else {
+                crate::out!(
+                    "Ambiguous, so --format csv:auto will not import it: save the reading with `ledgerflow import profile add --from {file} --name NAME`, settle it in the TOML, then import with --format csv:NAME"
+                );
+            }
         }
         for s in &shown.statements {
             crate::out!(
