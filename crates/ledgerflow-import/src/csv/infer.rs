@@ -212,6 +212,21 @@ const MEMO_WORDS: [&str; 11] = [
     "buchungstext",
     "text",
 ];
+/// Words naming an amount in another currency than the booked one, or a rate.
+const OTHER_CURRENCY_WORDS: [&str; 12] = [
+    "foreign",
+    "fremdwährung",
+    "fremd",
+    "original",
+    "orig",
+    "ursprung",
+    "local",
+    "fx",
+    "rate",
+    "kurs",
+    "exchange",
+    "wechsel",
+];
 const ID_WORDS: [&str; 6] = [
     "transaction id",
     "fitid",
@@ -611,7 +626,13 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         .iter()
         .copied()
         .find(|&c| named(c, &CREDIT_WORDS) && Some(c) != debit);
-    let amount_named = money.iter().copied().find(|&c| named(c, &AMOUNT_WORDS));
+    // The booked amount before an original-currency one, a local copy or a rate.
+    let other_currency = |c: usize| has_header && words_match(&headers[c], &OTHER_CURRENCY_WORDS);
+    let amount_named = money
+        .iter()
+        .copied()
+        .find(|&c| named(c, &AMOUNT_WORDS) && !other_currency(c))
+        .or_else(|| money.iter().copied().find(|&c| named(c, &AMOUNT_WORDS)));
     // Two columns of which each row fills exactly one: a debit/credit pair.
     // Two columns never both holding money, each alone on some row: a debit/credit pair.
     let pair = |a: usize, b: usize| {
@@ -819,6 +840,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                     && Some(*c) != roles.debit
                     && Some(*c) != roles.credit
                     && surveys[*c].filled * 2 >= rows.len()
+                    && !other_currency(*c)
             })
             .collect();
         if matches!(sign, Sign::Signed)
@@ -837,10 +859,10 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                 headers[a]
             ));
         }
-        // Half or more positive with no balance: perhaps a card export writing charges positive.
+        // More than half positive with no balance: perhaps a card export writing charges positive.
         if matches!(sign, Sign::Signed)
             && let Some(a) = roles.amount
-            && surveys[a].negative * 2 <= surveys[a].numeric
+            && surveys[a].negative * 2 < surveys[a].numeric
         {
             ambiguities.push(format!(
                 "{} of {} amounts in \"{}\" are positive and no balance proves the sign: read positive as money in (a card export may mean charges; flip with invert = true)",
@@ -1370,12 +1392,18 @@ mod tests {
             "Date,Payee,Amount\n2024-01-02,Shop,10.00\n2024-01-03,Shop,20.00\n2024-01-04,Shop,5.00\n2024-01-05,Shop,7.00\n2024-01-06,Payment,-500.00\n",
             "are positive",
         );
-        // Two named amounts (original currency and booked): which one, nothing proves.
+        // Two amounts in two currencies, neither named the original: which one, nothing proves.
         ambiguous(
-            "Date,Payee,Original Amount,Amount\n2024-01-02,Hotel,-120.00,-110.35\n2024-01-03,Cafe,-5.00,-4.60\n2024-01-04,Shop,-20.00,-18.40\n",
+            "Date,Payee,Amount (USD),Amount (EUR)\n2024-01-02,Hotel,-120.00,-110.35\n2024-01-03,Cafe,-5.00,-4.60\n2024-01-04,Shop,-20.00,-18.40\n",
             "several columns hold amounts",
         );
-        // Three charges positive, one payment negative: half or more positive.
+        // The booked amount before the original-currency one.
+        let (inf, rows) = read(
+            "Date,Payee,Original Amount,Amount\n2024-01-02,Hotel,-120.00,-110.35\n2024-01-03,Cafe,-5.00,-4.60\n2024-01-04,Shop,-20.00,-18.40\n",
+        );
+        assert_eq!(inf.profile.amount, Some(Column::Name("Amount".into())));
+        assert_eq!(rows[0].1, "-110.35");
+        // Three charges positive, one payment negative: more than half positive.
         ambiguous(
             "Date,Payee,Amount\n2024-01-02,Shop,10.00\n2024-01-03,Shop,20.00\n2024-01-04,Shop,5.00\n2024-01-06,Payment,-35.00\n",
             "are positive",
