@@ -166,6 +166,13 @@ impl DateFormat {
 /// The currency an amount cell names: an ISO code before or after the number, or an
 /// unambiguous symbol (€, £; `$` and `¥` name several currencies and say nothing).
 fn currency_marker(cell: &str) -> Option<String> {
+    // The common cell, a plain number, without building anything.
+    if cell
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+' | b'(' | b')' | b' '))
+    {
+        return None;
+    }
     let t: String = cell.chars().filter(|c| !c.is_whitespace()).collect();
     if t.contains('€') {
         return Some("EUR".into());

@@ -114,6 +114,11 @@ impl<R: std::io::Read> std::io::Read for Capped<R> {
             buf[..held].fill(b'\r');
             let n = self.inner.read(&mut buf[held..cap])?;
             let total = held + n;
+            // The common case, LF files: nothing to change.
+            if held == 0 && n > 0 && !buf[..n].contains(&b'\r') {
+                self.given += n as u64;
+                return Ok(n);
+            }
             if n == 0 {
                 // The end: lone CRs are handed on as they are.
                 self.pending_cr = 0;
