@@ -40,15 +40,6 @@ pub(crate) async fn import_bytes(
     .await?)
 }
 
-/// The reading inferred for a CSV no preset or other format recognises, if it is one.
-pub(crate) fn inferred_reading(bytes: &[u8]) -> Option<ledgerflow_import::csv::Inferred> {
-    let head = &bytes[..bytes.len().min(64 * 1024)];
-    if ledgerflow_import::detect(head).is_some() {
-        return None;
-    }
-    ledgerflow_import::csv::infer_bytes(bytes, true).ok()
-}
-
 /// Undoes an import batch. In production that is a bulk deletion and stays on the command
 /// line, behind its guard (`ledgerflow import undo N --authorize-prod`).
 pub(crate) async fn undo_import(

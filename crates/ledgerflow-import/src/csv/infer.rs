@@ -315,7 +315,7 @@ fn pick_delimiter(text: &str) -> Option<(u8, Vec<Rec>, usize)> {
 
 /// What a column's cells look like.
 #[derive(Default)]
-struct Profile1 {
+struct ColumnSurvey {
     filled: usize,
     /// Date formats that read at least 80% of the filled cells (pending rows aside).
     date_formats: Vec<&'static str>,
@@ -357,8 +357,16 @@ fn number(cell: &str, decimal: char) -> Option<Decimal> {
     parse_amount(&t)
 }
 
-/// Which separator ends a number as its decimal point (`1.234,56` → `,`), if any.
-fn decimal_mark(cell: &str) -> Option<char> {
+/// What a number's separators say.
+enum Mark {
+    /// This separator ends it as its decimal point (`1.234,56` → `,`).
+    Decimal(char),
+    /// One separator with three digits after it ("1.200"): thousands or decimals, it does not say.
+    ThreeAfter,
+    None,
+}
+
+fn decimal_mark(cell: &str) -> Mark {
     let digits: String = cell
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
@@ -369,15 +377,21 @@ fn decimal_mark(cell: &str) -> Option<char> {
         (Some(_), Some(d)) => ('.', d),
         (Some(c), None) => (',', c),
         (None, Some(d)) => ('.', d),
-        (None, None) => return None,
+        (None, None) => return Mark::None,
     };
     let after = digits.len() - at - 1;
     let both = comma.is_some() && dot.is_some();
-    ((1..=2).contains(&after) || (after == 3 && both)).then_some(sep)
+    if (1..=2).contains(&after) || (after == 3 && both) {
+        Mark::Decimal(sep)
+    } else if after == 3 && digits.matches([',', '.']).count() == 1 {
+        Mark::ThreeAfter
+    } else {
+        Mark::None
+    }
 }
 
-fn survey(rows: &[&Rec], col: usize) -> Profile1 {
-    let mut p = Profile1 {
+fn survey(rows: &[&Rec], col: usize) -> ColumnSurvey {
+    let mut p = ColumnSurvey {
         date_hits: vec![(0, 0, 0); DATE_FORMATS.len()],
         ..Default::default()
     };
@@ -413,22 +427,10 @@ fn survey(rows: &[&Rec], col: usize) -> Profile1 {
                 p.negative += 1;
             }
             match decimal_mark(c) {
-                Some(',') => p.comma_decimal += 1,
-                Some(_) => p.dot_decimal += 1,
-                None => {
-                    let digits: String = c
-                        .chars()
-                        .filter(|ch| ch.is_ascii_digit() || *ch == ',' || *ch == '.')
-                        .collect();
-                    let seps = digits.matches([',', '.']).count();
-                    if seps == 1
-                        && digits
-                            .rfind([',', '.'])
-                            .is_some_and(|i| digits.len() - i == 4)
-                    {
-                        p.three_after += 1;
-                    }
-                }
+                Mark::Decimal(',') => p.comma_decimal += 1,
+                Mark::Decimal(_) => p.dot_decimal += 1,
+                Mark::ThreeAfter => p.three_after += 1,
+                Mark::None => {}
             }
             if c.contains('\'') {
                 p.apostrophes += 1;
@@ -529,7 +531,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         })
         .collect();
     let skip_lines = head.line.saturating_sub(1);
-    let mut surveys: Vec<Profile1> = (0..width).map(|c| survey(&rows, c)).collect();
+    let mut surveys: Vec<ColumnSurvey> = (0..width).map(|c| survey(&rows, c)).collect();
     let named = |c: usize, words: &[&str]| has_header && words_match(&headers[c], words);
     let mut roles = Roles::default();
 
@@ -1127,7 +1129,7 @@ fn pick_date_format(
 /// A column of few distinct values that pair up as a direction (`DR`/`CR`, `Af`/`Bij`, `S`/`H`,
 /// `Debit`/`Credit`…). Returns it and the values meaning money out.
 fn direction_column(
-    surveys: &[Profile1],
+    surveys: &[ColumnSurvey],
     rows: &[&Rec],
     date_col: usize,
 ) -> Option<(usize, Vec<String>)> {
@@ -1219,6 +1221,15 @@ pub fn infer_bytes(bytes: &[u8], whole_file: bool) -> Result<Inferred, String> {
         );
     }
     Ok(inferred)
+}
+
+/// The reading inferred for a file no format or preset recognises: `None` when one does (or
+/// no reading is found). What an import of an unknown CSV offers, on the CLI and the web.
+pub fn infer_unrecognised(bytes: &[u8], whole_file: bool) -> Option<Inferred> {
+    crate::detect(bytes)
+        .is_none()
+        .then(|| infer_bytes(bytes, whole_file).ok())
+        .flatten()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ mod profile;
 mod record;
 mod stream;
 
-pub use infer::{ColumnRole, Inferred, infer, infer_bytes};
+pub use infer::{ColumnRole, Inferred, infer, infer_bytes, infer_unrecognised};
 pub use presets::{detect_preset, preset, presets, sniff};
 pub use profile::{Column, Profile, Sign, settle_profile};
 pub use stream::{CsvItem, CsvSummary, StreamError, stream};

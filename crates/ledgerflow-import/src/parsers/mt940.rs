@@ -15,7 +15,8 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use crate::model::{
-    Balance, Format, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement, too_long,
+    Balance, Format, MAX_LINE, ParseError, ParsedFile, ParsedTxn, RowError, Statement, shown,
+    too_long,
 };
 use crate::parsers::decode::decode;
 
@@ -119,7 +120,7 @@ fn fields(text: &str, file: &str) -> Result<Vec<Field>, ParseError> {
             Some((tag, _)) if out.is_empty() || !matches!(out.last(), Some(f) if f.tag == "86") => {
                 return Err(fail(format!(
                     "line {line_no}: \":{}:\" is not an MT940 field",
-                    crate::model::shown(tag)
+                    shown(tag)
                 )));
             }
             _ => {
@@ -222,7 +223,7 @@ fn entry(text: &str) -> Result<Entry, String> {
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("").trim();
     let value_date = yymmdd(first)
-        .ok_or_else(|| format!(":61: \"{}\" has no value date (YYMMDD)", short(first)))?;
+        .ok_or_else(|| format!(":61: \"{}\" has no value date (YYMMDD)", shown(first)))?;
     let mut rest = &first[6..];
     // An optional entry date, MMDD, in the value date's year (or the one next to it).
     let mut entry_date = None;
@@ -254,7 +255,7 @@ fn entry(text: &str) -> Result<Entry, String> {
     } else {
         return Err(format!(
             ":61: \"{}\" has no debit/credit mark (C, D, RC or RD)",
-            short(first)
+            shown(first)
         ));
     };
     // An optional funds code: the third letter of a currency code.
@@ -266,13 +267,13 @@ fn entry(text: &str) -> Result<Entry, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == ','))
         .unwrap_or(after.len());
     let value =
-        amount(&after[..end]).ok_or_else(|| format!(":61: \"{}\" has no amount", short(first)))?;
+        amount(&after[..end]).ok_or_else(|| format!(":61: \"{}\" has no amount", shown(first)))?;
     // The amount ends where the transaction type (N, F or S) starts: anything else is an amount
     // misread ("1.000,00", "12 345,67").
     if !matches!(after.as_bytes().get(end), Some(b'N' | b'F' | b'S')) {
         return Err(format!(
             ":61: \"{}\": the amount is not followed by a transaction type (N, F or S)",
-            short(first)
+            shown(first)
         ));
     }
     // Then N/F/S and a three-character type, the customer's reference and `//` the bank's.
@@ -290,15 +291,6 @@ fn entry(text: &str) -> Result<Entry, String> {
         bank_ref,
         supplementary: supplementary.trim().to_string(),
     })
-}
-
-/// A text cut to 40 characters for an error message.
-fn short(s: &str) -> String {
-    let mut t: String = s.chars().take(40).collect();
-    if t.len() < s.len() {
-        t.push('…');
-    }
-    crate::model::shown(&t).into_owned()
 }
 
 /// Whitespace runs collapsed to one space, ends trimmed.
@@ -540,7 +532,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
                         "line {}: :{}: \"{}\" is not a balance (C or D, YYMMDD, currency, amount)",
                         f.line,
                         f.tag,
-                        short(f.text.trim())
+                        shown(f.text.trim())
                     )));
                 };
                 if f.tag == "64" {
@@ -646,11 +638,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         let label = if o.reference.is_empty() {
             format!("the statement at line {}", o.line)
         } else {
-            format!(
-                "statement {} (line {})",
-                crate::model::shown(&short(&o.reference)),
-                o.line
-            )
+            format!("statement {} (line {})", shown(&o.reference), o.line)
         };
         match (st.opening, st.closing) {
             (Some(open), Some(close)) if o.bad_rows == 0 => {

@@ -211,7 +211,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     }
     let account = service::account_by_id_or_name(s, &account).await?;
     // A CSV nothing recognises: previewed as LedgerFlow infers it, for the user to check.
-    let inferred = inferred_reading(&bytes).map(Arc::new);
+    let inferred = ledgerflow_import::csv::infer_unrecognised(&bytes, true).map(Arc::new);
     let profile = inferred.as_ref().map(|i| i.profile.clone());
     let opts = ImportOptions {
         dry_run: true,

@@ -21,8 +21,7 @@ use ledgerflow_core::service::{self, AccountInput, CategoryInput, CategorySpec, 
 use ledgerflow_import::service::{Decision, ImportSummary};
 
 use crate::actions::{
-    BackupStatus, backup_status, import_bytes, inferred_reading, take_backup,
-    undo_import as undo_batch,
+    BackupStatus, backup_status, import_bytes, take_backup, undo_import as undo_batch,
 };
 use crate::api;
 use crate::auth::{

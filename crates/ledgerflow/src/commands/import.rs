@@ -187,24 +187,30 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-/// The first megabyte of a file (enough to infer a CSV reading, or to detect a format).
-fn file_head(path: &std::path::Path) -> Result<Vec<u8>, BadInput> {
+/// How much of a file inference and detection look at.
+const HEAD_BYTES: u64 = 1024 * 1024;
+
+/// The first megabyte of a file (enough to infer a CSV reading, or to detect a format), and
+/// whether that is the whole file.
+fn file_head(path: &std::path::Path) -> Result<(Vec<u8>, bool), BadInput> {
     use std::io::Read;
     let file = path.display().to_string();
     let cannot = |e: std::io::Error| BadInput(format!("cannot read {file}: {e}"));
-    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
-        return Err(BadInput(format!("{file} is not a regular file")));
-    }
-    let f = std::fs::File::open(path).map_err(cannot)?;
+    regular_file(path)?;
+    let mut f = std::fs::File::open(path).map_err(cannot)?;
     let mut head = Vec::new();
-    f.take(1024 * 1024).read_to_end(&mut head).map_err(cannot)?;
-    Ok(head)
+    (&mut f)
+        .take(HEAD_BYTES)
+        .read_to_end(&mut head)
+        .map_err(cannot)?;
+    // Whole when nothing follows the head.
+    let whole = f.read(&mut [0u8; 1]).map_err(cannot)? == 0;
+    Ok((head, whole))
 }
 
 /// The reading LedgerFlow infers for a CSV no preset recognises, or why there is none.
 fn inferred_reading(path: &std::path::Path) -> Result<ledgerflow_import::csv::Inferred, BadInput> {
-    let head = file_head(path)?;
-    let whole = std::fs::metadata(path).is_ok_and(|m| m.len() <= head.len() as u64);
+    let (head, whole) = file_head(path)?;
     ledgerflow_import::csv::infer_bytes(&head, whole).map_err(|why| {
         BadInput(format!(
             "{}: no reading could be inferred ({why}); write a profile (`ledgerflow import profile show wellsfargo` is a start)",
@@ -216,11 +222,8 @@ fn inferred_reading(path: &std::path::Path) -> Result<ledgerflow_import::csv::In
 /// The refusal for a CSV no preset recognises, imported without `--format csv:auto`: the
 /// reading LedgerFlow would use and the exact commands to accept or keep it.
 fn unknown_csv(path: &std::path::Path, account: &str) -> Option<BadInput> {
-    let head = file_head(path).ok()?;
-    if ledgerflow_import::detect(&head).is_some() {
-        return None;
-    }
-    let inferred = inferred_reading(path).ok()?;
+    let (head, whole) = file_head(path).ok()?;
+    let inferred = ledgerflow_import::csv::infer_unrecognised(&head, whole)?;
     let file = shell_word(&path.display().to_string());
     let account = shell_word(account);
     let next = if inferred.settled().is_ok() {
