@@ -5,6 +5,7 @@
 //!
 //! - [`parsers`]: OFX/QFX, QIF, CAMT, MT940 and the text decoding they share; [`parse`] and [`detect`].
 //! - [`csv`]: profiles and presets, read whole or streamed.
+//! - [`pdf`]: PDF statements (positioned words, the transaction table, templates).
 //! - [`model`]: what every parser produces.
 //! - [`service`]: the import, one step a file.
 //!
@@ -15,6 +16,7 @@
 pub mod csv;
 pub mod model;
 pub mod parsers;
+pub mod pdf;
 pub mod service;
 
 pub use model::{

@@ -14,6 +14,7 @@ pub enum Format {
     Camt,
     Mt940,
     Csv,
+    Pdf,
 }
 
 impl Format {
@@ -24,6 +25,7 @@ impl Format {
             Format::Camt => "camt",
             Format::Mt940 => "mt940",
             Format::Csv => "csv",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -44,8 +46,11 @@ pub struct ParsedTxn {
     /// Check number, category or transfer account, when the format carries one.
     pub check_number: Option<String>,
     pub category: Option<String>,
-    /// Line (1-based) where the transaction starts.
+    /// Line (1-based) where the transaction starts (in a PDF: on its page).
     pub line: usize,
+    /// The page, in a PDF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
 }
 
 /// One account's part of a file.
@@ -91,6 +96,10 @@ pub struct ParsedFile {
     /// The CSV preset or profile used.
     pub profile: Option<String>,
     pub statements: Vec<Statement>,
+    /// How the file was read, where that took judgment (a PDF's columns, the balances that
+    /// prove the rows): shown with the preview.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
     pub warnings: Vec<String>,
     /// Rows that could not be read. A file with any is refused unless the caller skips them.
     pub errors: Vec<RowError>,

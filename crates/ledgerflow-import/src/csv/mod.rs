@@ -74,6 +74,7 @@ pub fn parse(
             transactions: txns,
             ..Default::default()
         }],
+        evidence: Vec::new(),
         warnings,
         errors,
     })

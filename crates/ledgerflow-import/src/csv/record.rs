@@ -276,6 +276,7 @@ pub(super) fn row(
         check_number: some(cols.check_number),
         category: None,
         line,
+        page: None,
     }))
 }
 

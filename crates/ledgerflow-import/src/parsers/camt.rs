@@ -352,6 +352,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         format: Format::Camt,
         profile: None,
         statements,
+        evidence: Vec::new(),
         warnings,
         errors,
     })
@@ -504,6 +505,7 @@ fn entry(
             check_number: None,
             category: None,
             line: d.map(|d| d.line()).unwrap_or(e.line()),
+            page: None,
         }
     };
     let txns = if split {

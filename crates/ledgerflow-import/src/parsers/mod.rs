@@ -17,7 +17,7 @@ pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<ParsedF
         Some(f) => f,
         None => detect(bytes).ok_or_else(|| ParseError {
             file: file.to_string(),
-            reason: "the format is not recognised (OFX/QFX, QIF, CAMT, MT940 and the CSV exports of known banks are detected; name a CSV profile with --format csv:NAME)".into(),
+            reason: "the format is not recognised (OFX/QFX, QIF, CAMT, MT940, PDF statements and the CSV exports of known banks are detected; name a CSV profile with --format csv:NAME)".into(),
         })?,
     };
     match format {
@@ -26,12 +26,15 @@ pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<ParsedF
         Format::Camt => camt::parse(bytes, file),
         Format::Mt940 => mt940::parse(bytes, file),
         Format::Csv => csv::parse(bytes, file, None),
+        Format::Pdf => crate::pdf::parse(bytes, file, &[]),
     }
 }
 
 /// Recognises a format from the content, not the file name.
 pub fn detect(bytes: &[u8]) -> Option<Format> {
-    if ofx::sniff(bytes) {
+    if crate::pdf::sniff(bytes) {
+        Some(Format::Pdf)
+    } else if ofx::sniff(bytes) {
         Some(Format::Ofx)
     } else if camt::sniff(bytes) {
         Some(Format::Camt)

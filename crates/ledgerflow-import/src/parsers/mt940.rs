@@ -573,6 +573,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
                         check_number: None,
                         category: None,
                         line: f.line,
+                        page: None,
                     });
                     last_entry = Some((o.st.transactions.len() - 1, e.supplementary));
                 }
@@ -682,6 +683,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         format: Format::Mt940,
         profile: None,
         statements,
+        evidence: Vec::new(),
         warnings,
         errors,
     })

@@ -410,6 +410,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ParsedFile, ParseError> {
         format: Format::Ofx,
         profile: None,
         statements,
+        evidence: Vec::new(),
         warnings,
         errors,
     })
@@ -492,6 +493,7 @@ fn read_txn(tree: &Tree, tid: usize, currency: Option<&str>) -> Result<ParsedTxn
         check_number: tree.leaf(tid, "CHECKNUM"),
         category: None,
         line,
+        page: None,
     })
 }
 

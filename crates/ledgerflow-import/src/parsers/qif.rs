@@ -196,6 +196,7 @@ pub fn parse(bytes: &[u8], file: &str, default_order: DateOrder) -> Result<Parse
         format: Format::Qif,
         profile: None,
         statements: out,
+        evidence: Vec::new(),
         warnings,
         errors,
     })
@@ -414,6 +415,7 @@ fn to_txn(r: &Record, order: DateOrder) -> Result<ParsedTxn, RowError> {
         check_number: r.check.clone(),
         category: r.category.clone(),
         line: r.line,
+        page: None,
     })
 }
 

@@ -76,6 +76,8 @@ pub struct ImportOptions {
     pub date_order: DateOrder,
     /// The CSV preset or profile to read a CSV file with (`None` detects a preset).
     pub profile: Option<crate::csv::Profile>,
+    /// The user's PDF templates (tried before the shipped ones).
+    pub pdf_templates: Vec<crate::pdf::Template>,
 }
 
 impl Default for ImportOptions {
@@ -88,6 +90,7 @@ impl Default for ImportOptions {
             statement: None,
             date_order: DateOrder::MonthFirst,
             profile: None,
+            pdf_templates: Vec::new(),
         }
     }
 }
@@ -164,7 +167,8 @@ pub async fn import_file(
     }
 
     // 2. How to read it.
-    let (rows, source_label) = rows::choose_reader(&source, &id, file_name, opts, &mut summary)?;
+    let (rows, source_label) =
+        rows::choose_reader(&source, &id, file_name, opts, &mut summary).await?;
 
     // 3. Scan and 4. decide, unless the account has no history: then every good row is new and
     // the file is read once, bad rows found on the way.

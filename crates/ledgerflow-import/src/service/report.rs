@@ -26,6 +26,9 @@ pub enum Decision {
 #[derive(Debug, Clone, Serialize)]
 pub struct RowDecision {
     pub line: usize,
+    /// The page, in a PDF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     pub date: NaiveDate,
     pub amount_minor: i64,
     pub payee: String,
@@ -46,6 +49,9 @@ pub struct ImportSummary {
     /// Rows not brought back because the user deleted them.
     pub deleted: usize,
     pub skipped_rows: Vec<String>,
+    /// How the file was read, where that took judgment (see `ParsedFile::evidence`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
     pub warnings: Vec<String>,
     pub batch_id: Option<i64>,
     /// The batch that already imported this very file, when it is a no-op.
@@ -70,6 +76,7 @@ impl ImportSummary {
             skipped: 0,
             deleted: 0,
             skipped_rows: Vec::new(),
+            evidence: Vec::new(),
             warnings: Vec::new(),
             batch_id: None,
             already_imported: None,

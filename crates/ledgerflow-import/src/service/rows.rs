@@ -129,7 +129,7 @@ impl RowsError {
 /// Step 2: how to read the file. A UTF-8 CSV is streamed (valid UTF-8 is read as UTF-8 whatever
 /// a profile declares, as the whole-file decoder does); anything else is parsed in memory.
 /// Returns the rows and the batch's source label (`wellsfargo_csv`, `ofx`, ...).
-pub(super) fn choose_reader(
+pub(super) async fn choose_reader(
     source: &Source,
     id: &Identity,
     file_name: &str,
@@ -167,33 +167,47 @@ pub(super) fn choose_reader(
         };
         (rows, Some(name))
     } else {
-        let bytes = source
-            .read_all()
-            .map_err(|e| ImportError::io(file_name, e))?;
-        parsed_rows(&bytes, file_name, format, opts, summary)?
+        // Parsed whole, off the async threads: a PDF waits for pdftotext, the others are
+        // CPU work.
+        let (source, file, opts) = (source.clone(), file_name.to_string(), opts.clone());
+        let (rows, profile, format, notes) = tokio::task::spawn_blocking(move || {
+            let bytes = source.read_all().map_err(|e| ImportError::io(&file, e))?;
+            parsed_rows(&bytes, &file, format, &opts)
+        })
+        .await
+        .map_err(|e| ImportError::task(file_name, e))??;
+        summary.format = Some(format);
+        summary.evidence.extend(notes.evidence);
+        summary.warnings.extend(notes.warnings);
+        (rows, profile)
     };
     let label = match &profile {
-        Some(p) => format!("{}_csv", p.replace('-', "_")),
+        Some(p) => format!("{}_{}", p.replace('-', "_"), format.as_str()),
         None => format.as_str().to_string(),
     };
     Ok((rows, label))
 }
 
-/// Parses a whole file in memory and picks its statement: the rows and the CSV profile used.
+/// What a parser says beside the rows: how it read the file, and what to look at.
+struct Notes {
+    evidence: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Parses a whole file in memory and picks its statement: the rows, the CSV profile or PDF
+/// template used, the format read and the parser's notes.
 fn parsed_rows(
     bytes: &[u8],
     file_name: &str,
     format: Format,
     opts: &ImportOptions,
-    summary: &mut ImportSummary,
-) -> Result<(Rows, Option<String>), ImportError> {
+) -> Result<(Rows, Option<String>, Format, Notes), ImportError> {
     let parsed = match format {
         Format::Qif => crate::qif::parse(bytes, file_name, opts.date_order)?,
         Format::Csv => crate::csv::parse(bytes, file_name, opts.profile.as_ref())?,
+        Format::Pdf => crate::pdf::parse(bytes, file_name, &opts.pdf_templates)?,
         f => crate::parse(bytes, file_name, Some(f))?,
     };
-    summary.format = Some(parsed.format);
-    summary.warnings.extend(parsed.warnings.iter().cloned());
     // Several statements of one account (an MT940 file of daily statements) are one import;
     // statements of different accounts need a choice.
     let mut accounts: Vec<Option<&str>> = parsed
@@ -230,7 +244,11 @@ fn parsed_rows(
         }
         None => (0..parsed.statements.len()).collect(),
     };
-    let profile = parsed.profile.clone();
+    let (profile, format) = (parsed.profile, parsed.format);
+    let notes = Notes {
+        evidence: parsed.evidence,
+        warnings: parsed.warnings,
+    };
     let mut statements = parsed.statements;
     let mut txns = Vec::new();
     for i in chosen {
@@ -244,6 +262,8 @@ fn parsed_rows(
             errors: parsed.errors,
         },
         profile,
+        format,
+        notes,
     ))
 }
 

@@ -253,6 +253,7 @@ impl Writer<'_> {
         if self.plan.dry_run {
             self.out.decisions.push(RowDecision {
                 line: t.line,
+                page: t.page,
                 date: t.date,
                 amount_minor: p.amount_minor,
                 payee: p.payee.to_string(),

@@ -7,4 +7,5 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod inference;
+mod pdf;
 mod service;

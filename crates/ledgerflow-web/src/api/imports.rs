@@ -62,6 +62,7 @@ pub(super) async fn create_import(
         dry_run: p.dry_run,
         skip_invalid: p.skip_invalid,
         profile,
+        pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
     let summary = import_bytes(s, &who, &account, &name, &body, &opts).await?;

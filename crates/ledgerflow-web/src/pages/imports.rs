@@ -123,7 +123,8 @@ pub(super) async fn imports(Viewer(who): Viewer, State(st): Shared) -> Page {
 }
 
 pub(super) struct DecisionLine {
-    line: usize,
+    /// The line, and the page in a PDF.
+    place: String,
     date: String,
     amount: String,
     payee: String,
@@ -141,6 +142,8 @@ pub(super) struct PreviewPage {
     inferred: Option<Arc<Inferred>>,
     /// That reading is ambiguous: shown, not importable.
     ambiguous: bool,
+    /// Read from a PDF statement's layout.
+    pdf: bool,
     lines: Vec<DecisionLine>,
     /// Rows `first..=last` of `total` are on this page (1-based).
     first: usize,
@@ -216,6 +219,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     let opts = ImportOptions {
         dry_run: true,
         profile,
+        pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
     let mut summary = match import_bytes(s, &who, &account, &file_name, &bytes, &opts).await {
@@ -228,7 +232,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     // Every row is shown, page by page: what will be written first, then in file order.
     summary
         .decisions
-        .sort_by_key(|d| (decision_rank(d.decision), d.line));
+        .sort_by_key(|d| (decision_rank(d.decision), d.page, d.line));
     let summary = Arc::new(summary);
     let key = st.web.uploads.put(Upload {
         user_id: who.user.id,
@@ -287,7 +291,10 @@ pub(super) async fn preview(
         .skip(start)
         .take(PREVIEW_ROWS)
         .map(|d| DecisionLine {
-            line: d.line,
+            place: match d.page {
+                Some(p) => format!("p. {p}, l. {}", d.line),
+                None => d.line.to_string(),
+            },
             date: d.date.to_string(),
             amount: account.currency.format_minor(d.amount_minor),
             payee: d.payee.clone(),
@@ -299,6 +306,7 @@ pub(super) async fn preview(
             },
         })
         .collect();
+    let pdf = summary.format == Some(ledgerflow_import::Format::Pdf);
     render(PreviewPage {
         nav: nav(st, who, "imports").await?,
         key,
@@ -310,6 +318,7 @@ pub(super) async fn preview(
         next: (page < pages).then(|| page + 1),
         summary,
         ambiguous: inferred.as_ref().is_some_and(|i| i.settled().is_err()),
+        pdf,
         inferred,
         lines,
     })
@@ -332,6 +341,7 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
     let account = s.get_account(u.account_id).await?;
     let opts = ImportOptions {
         profile: u.inferred.as_ref().map(|i| i.profile.clone()),
+        pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
     let summary = import_bytes(s, &p.user, &account, &u.file_name, &u.bytes, &opts).await?;

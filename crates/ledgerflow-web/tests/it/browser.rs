@@ -104,6 +104,54 @@ async fn sign_in(d: &WebDriver, base: &str, name: &str) {
     assert_eq!(who.text().await.expect("text"), name);
 }
 
+/// The real server on a loopback port: its base URL, and how to stop it.
+struct Served {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    async fn start(app: &TestApp) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(ledgerflow_web::serve(listener, app.state.clone(), async {
+            let _ = stopped.await;
+        }));
+        Served { base, stop, server }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
+/// On the import page: picks the account, chooses the file and asks for the preview.
+async fn upload_for_preview(
+    d: &WebDriver,
+    base: &str,
+    account: i64,
+    file: &std::path::Path,
+) -> WebDriverResult<()> {
+    d.goto(format!("{base}/imports")).await?;
+    d.find(By::Css(format!(
+        "#import-account option[value='{account}']"
+    )))
+    .await?
+    .click()
+    .await?;
+    d.find(By::Id("import-file"))
+        .await?
+        .send_keys(file.display().to_string())
+        .await?;
+    d.find(By::Id("preview")).await?.click().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_real_browser_an_editor_imports_searches_and_categorizes_and_a_viewer_cannot_edit() {
     let Some((_driver, driver_port)) = chromedriver() else {
@@ -122,14 +170,8 @@ async fn in_a_real_browser_an_editor_imports_searches_and_categorizes_and_a_view
         .json()["id"]
         .as_i64()
         .expect("category");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ledgerflow_web::serve(listener, app.state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let served = Served::start(&app).await;
+    let base = served.base.clone();
     let file = app.dir.path().join("wf-export.csv");
     std::fs::write(&file, wf_csv(0, 120)).expect("csv");
 
@@ -137,16 +179,7 @@ async fn in_a_real_browser_an_editor_imports_searches_and_categorizes_and_a_view
     let result = async {
         // The editor signs in and imports through the page.
         sign_in(&d, &base, "ed").await;
-        d.goto(format!("{base}/imports")).await?;
-        d.find(By::Css(format!("#import-account option[value='{acct}']")))
-            .await?
-            .click()
-            .await?;
-        d.find(By::Id("import-file"))
-            .await?
-            .send_keys(file.display().to_string())
-            .await?;
-        d.find(By::Id("preview")).await?.click().await?;
+        upload_for_preview(&d, &base, acct, &file).await?;
         let summary = d.query(By::Id("preview-summary")).first().await?.text().await?;
         assert!(summary.contains("120 rows read"), "{summary}");
         assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
@@ -235,7 +268,78 @@ async fn in_a_real_browser_an_editor_imports_searches_and_categorizes_and_a_view
     }
     .await;
     let _ = d.quit().await;
-    let _ = stop.send(());
-    let _ = server.await;
+    served.stop().await;
+    result.expect("the browser scenario");
+}
+
+/// A PDF statement through the page, in a real browser: the preview says it was read from a
+/// PDF's layout and gives each row's page and line; nothing is written before the confirm;
+/// confirming imports exactly the rows shown. The preview is kept as a screenshot when
+/// `LEDGERFLOW_SCREENSHOTS` names a directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_a_pdf_statement_is_previewed_with_pages_and_lines_then_imported() {
+    use ledgerflow_test_support::pdf::{Amounts, StatementSpec, sample_rows};
+    let Some((_driver, driver_port)) = chromedriver() else {
+        return;
+    };
+    if std::process::Command::new("pdftotext")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "pdftotext is missing and CI is set"
+        );
+        return;
+    }
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2024, m, d).expect("date");
+    let mut spec = StatementSpec::new("Harbour Bank", Amounts::DebitCredit, day(5, 1), day(5, 31));
+    spec.opening_minor = 100_000;
+    spec.rows = sample_rows(day(5, 1), day(5, 31), 36, 2);
+    spec.rows_per_page = 20;
+    let file = app.dir.path().join("may-statement.pdf");
+    std::fs::write(&file, spec.to_pdf()).expect("pdf");
+    let served = Served::start(&app).await;
+    let base = served.base.clone();
+    let d = browser(driver_port).await;
+    let result = async {
+        sign_in(&d, &base, "ed").await;
+        upload_for_preview(&d, &base, acct, &file).await?;
+        let summary = d
+            .query(By::Id("preview-summary"))
+            .first()
+            .await?
+            .text()
+            .await?;
+        assert!(summary.contains("36 rows read"), "{summary}");
+        let note = d.find(By::Id("pdf-reading")).await?.text().await?;
+        assert!(note.contains("Read from a PDF statement"), "{note}");
+        let body = d.find(By::Tag("body")).await?.text().await?;
+        assert!(
+            body.contains("the balance column reconciles on 36/36 rows"),
+            "{body}"
+        );
+        let cells = d
+            .find_all(By::Css("table.preview tbody tr td:first-child"))
+            .await?;
+        assert_eq!(cells.len(), 36);
+        assert!(cells[0].text().await?.starts_with("p. 1, l. "));
+        assert!(cells[35].text().await?.starts_with("p. 2, l. "));
+        if let Ok(dir) = std::env::var("LEDGERFLOW_SCREENSHOTS") {
+            d.screenshot(&std::path::Path::new(&dir).join("pdf-preview.png"))
+                .await?;
+        }
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+        d.find(By::Id("confirm-import")).await?.click().await?;
+        d.query(By::Id("tx-table")).first().await?;
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 36);
+        WebDriverResult::Ok(())
+    }
+    .await;
+    let _ = d.quit().await;
+    served.stop().await;
     result.expect("the browser scenario");
 }

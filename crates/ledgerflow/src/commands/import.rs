@@ -40,6 +40,25 @@ pub enum Cmd {
     /// CSV profiles: the built-in bank presets and your own.
     #[command(subcommand)]
     Profile(ProfileCmd),
+    /// PDF templates: what a bank's statement layout needs beyond the generic reader.
+    #[command(subcommand)]
+    Template(TemplateCmd),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TemplateCmd {
+    /// Check a PDF template written in TOML and save it (it is used for every PDF whose text
+    /// holds all of its `match` strings).
+    Add {
+        file: PathBuf,
+        /// Replace a saved template of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List the shipped and the saved templates.
+    List,
+    /// Print a template as TOML (a shipped one is a good start for your own).
+    Show { name: String },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -68,13 +87,13 @@ pub enum ProfileCmd {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Bank files (OFX/QFX/QBO, QIF, CAMT.053/052/054, MT940/MT942, CSV).
+    /// Bank files (OFX/QFX/QBO, QIF, CAMT.053/052/054, MT940/MT942, CSV, PDF statements).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The account the rows belong to.
     #[arg(long, required = true)]
     pub account: Option<String>,
-    /// auto, ofx, qif, camt, mt940, or csv:PRESET / csv:PROFILE (see `import profile list`).
+    /// auto, ofx, qif, camt, mt940, pdf, or csv:PRESET / csv:PROFILE (see `import profile list`).
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Show what would be imported, with each row's decision; write nothing.
@@ -92,6 +111,10 @@ pub struct RunArgs {
     /// Read ambiguous QIF dates day-first.
     #[arg(long)]
     pub day_first: bool,
+    /// Import a PDF statement (read from its layout, so it is imported only after its preview:
+    /// without --yes the preview is shown and nothing is written).
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -99,7 +122,7 @@ pub struct RunArgs {
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     pub file: PathBuf,
-    /// auto, ofx, qif, camt, mt940, or csv:PRESET / csv:PROFILE.
+    /// auto, ofx, qif, camt, mt940, pdf, or csv:PRESET / csv:PROFILE.
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Currency of amounts the file does not label (QIF, most CSVs).
@@ -136,6 +159,9 @@ struct TxnView {
     memo: String,
     external_id: Option<String>,
     line: usize,
+    /// The page, in a PDF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -145,6 +171,9 @@ struct Inspection {
     profile: Option<String>,
     statements: Vec<StatementView>,
     transactions: Vec<TxnView>,
+    /// How the file was read, where that took judgment (a PDF's columns, the balances).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    evidence: Vec<String>,
     warnings: Vec<String>,
     /// The reading inferred for a CSV no preset recognises: mapping, confidence, evidence.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,9 +188,10 @@ fn parse_format(s: &str) -> Result<Option<Format>, BadInput> {
         "camt" | "camt.053" | "camt053" => Ok(Some(Format::Camt)),
         "mt940" | "mt942" | "sta" | "swi" => Ok(Some(Format::Mt940)),
         "csv" => Ok(Some(Format::Csv)),
+        "pdf" => Ok(Some(Format::Pdf)),
         f if f.starts_with("csv:") => Ok(Some(Format::Csv)),
         other => Err(BadInput(format!(
-            "unknown format \"{other}\" (expected auto, ofx, qif, camt, mt940, csv or csv:PROFILE)"
+            "unknown format \"{other}\" (expected auto, ofx, qif, camt, mt940, pdf, csv or csv:PROFILE)"
         ))),
     }
 }
@@ -273,6 +303,97 @@ fn regular_file(path: &std::path::Path) -> Result<(), BadInput> {
         ))),
         Ok(_) => Ok(()),
     }
+}
+
+/// Where a row is: its line, and its page in a PDF.
+fn place(line: usize, page: Option<u32>) -> String {
+    match page {
+        Some(p) => format!("page {p} line {line}"),
+        None => format!("line {line}"),
+    }
+}
+
+/// Where saved PDF templates live.
+fn templates_dir(ctx: &crate::context::Ctx) -> PathBuf {
+    ctx.settings.data_dir.join("import-templates")
+}
+
+/// The saved PDF templates; one that is not valid stops the command, naming its file.
+fn saved_templates(
+    ctx: &crate::context::Ctx,
+) -> Result<Vec<ledgerflow_import::pdf::Template>, BadInput> {
+    let (found, problems) = ledgerflow_import::pdf::load_dir(&templates_dir(ctx));
+    match problems.first() {
+        Some(p) => Err(BadInput(format!(
+            "{p} (fix or remove it: `ledgerflow import template list`)"
+        ))),
+        None => Ok(found),
+    }
+}
+
+fn template_cmd(ctx: &crate::context::Ctx, cmd: &TemplateCmd) -> anyhow::Result<()> {
+    use ledgerflow_import::pdf::{Template, shipped};
+    match cmd {
+        TemplateCmd::Add { file, replace } => {
+            regular_file(file)?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?;
+            let t = Template::from_toml(&text)
+                .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+            let dir = templates_dir(ctx);
+            std::fs::create_dir_all(&dir)?;
+            let dest = dir.join(format!("{}.toml", t.name));
+            if dest.exists() && !replace {
+                return Err(BadInput(format!(
+                    "a template \"{}\" is already saved ({}): choose another name, or --replace it",
+                    t.name,
+                    dest.display()
+                ))
+                .into());
+            }
+            std::fs::write(&dest, text)?;
+            crate::out!(
+                "Saved PDF template \"{}\" ({}); it reads every PDF holding {}",
+                t.name,
+                dest.display(),
+                t.matches
+                    .iter()
+                    .map(|m| format!("\"{m}\""))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            );
+        }
+        TemplateCmd::List => {
+            let (saved, problems) = ledgerflow_import::pdf::load_dir(&templates_dir(ctx));
+            let mut rows: Vec<Vec<String>> = saved
+                .iter()
+                .map(|t| vec![t.name.clone(), "saved".into(), t.matches.join(" + ")])
+                .collect();
+            rows.extend(
+                shipped()
+                    .iter()
+                    .map(|t| vec![t.name.clone(), "shipped".into(), t.matches.join(" + ")]),
+            );
+            print_table(&["TEMPLATE", "KIND", "MATCHES"], &rows);
+            for p in problems {
+                crate::out!("not used: {p}");
+            }
+        }
+        TemplateCmd::Show { name } => {
+            let t = saved_templates(ctx)?
+                .into_iter()
+                .chain(shipped())
+                .find(|t| &t.name == name)
+                .ok_or_else(|| {
+                    BadInput(format!(
+                        "unknown PDF template \"{}\"",
+                        ledgerflow_core::error::shown(name)
+                    ))
+                })?;
+            crate::out!("{}", toml::to_string_pretty(&t)?.trim_end());
+        }
+    }
+    Ok(())
 }
 
 /// Where saved CSV profiles live.
@@ -421,7 +542,7 @@ fn view(
             let currency = match code.map(Currency::from_code) {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
-                    let w = format!("line {}: {e}; read as {fallback}", t.line);
+                    let w = format!("{}: {e}; read as {fallback}", place(t.line, t.page));
                     if !warnings.contains(&w) {
                         warnings.push(w);
                     }
@@ -431,7 +552,7 @@ fn view(
             };
             let minor = currency
                 .decimal_to_minor(t.amount, &t.amount.to_string())
-                .map_err(|e| BadInput(format!("{file}: line {}: {e}", t.line)))?;
+                .map_err(|e| BadInput(format!("{file}: {}: {e}", place(t.line, t.page))))?;
             transactions.push(TxnView {
                 date: t.date,
                 amount: currency.format_minor(minor),
@@ -441,6 +562,7 @@ fn view(
                 memo: t.memo.clone(),
                 external_id: t.external_id.clone(),
                 line: t.line,
+                page: t.page,
             });
         }
     }
@@ -466,6 +588,7 @@ fn view(
             })
             .collect(),
         transactions,
+        evidence: parsed.evidence.clone(),
         warnings,
         inferred: None,
     })
@@ -475,6 +598,7 @@ pub async fn run(ctx: &crate::context::Ctx, args: &Args) -> anyhow::Result<()> {
     match &args.cmd {
         Some(Cmd::Inspect(a)) => inspect(ctx, a),
         Some(Cmd::Profile(p)) => profile_cmd(ctx, p),
+        Some(Cmd::Template(t)) => template_cmd(ctx, t),
         Some(Cmd::List { json }) => ctx.with_store(async |s| list(s, *json).await).await,
         Some(Cmd::Undo {
             batch,
@@ -567,6 +691,7 @@ async fn import(
         } else {
             ledgerflow_import::qif::DateOrder::MonthFirst
         },
+        pdf_templates: saved_templates(ctx)?,
     };
     let mut summaries = Vec::new();
     for path in &a.files {
@@ -590,6 +715,14 @@ async fn import(
                 print_json(&summaries)?;
             }
             return Err(refusal.into());
+        }
+        // A PDF is read from its layout: it is imported only after its preview was seen.
+        let pdf = opts.format == Some(Format::Pdf)
+            || opts.format.is_none()
+                && file_head(path).is_ok_and(|(head, _)| ledgerflow_import::pdf::sniff(&head));
+        let preview_only = pdf && !a.yes && !opts.dry_run;
+        if preview_only {
+            opts.dry_run = true;
         }
         let progress = crate::progress::for_import(&file);
         let imported = import_file(
@@ -616,6 +749,17 @@ async fn import(
             print_summary(&summary, &account.currency);
         }
         summaries.push(summary);
+        if preview_only {
+            if a.json {
+                print_json(&summaries)?;
+            }
+            let file = shell_word(&file);
+            return Err(BadInput(format!(
+                "{file}: nothing was imported. A PDF statement is read from its layout, not from data: check the rows above (each with its page and line), then import them with\n  ledgerflow import {file} --account {} --yes\nIf a row is wrong, a PDF template can correct the reading (README: \"PDF statements\").",
+                shell_word(name)
+            ))
+            .into());
+        }
     }
     if a.json {
         match summaries.as_slice() {
@@ -660,14 +804,17 @@ fn print_summary(
     for r in &s.skipped_rows {
         crate::out!("  skipped {r}");
     }
+    for e in &s.evidence {
+        crate::out!("  evidence: {e}");
+    }
     for w in &s.warnings {
         crate::out!("  warning: {w}");
     }
     if s.dry_run {
         for d in &s.decisions {
             crate::out!(
-                "  line {:>5}  {}  {:>12}  {:<10}  {}",
-                d.line,
+                "  {:>10}  {}  {:>12}  {:<10}  {}",
+                place(d.line, d.page),
                 d.date,
                 currency.format_minor(d.amount_minor),
                 format!("{:?}", d.decision).to_lowercase(),
@@ -704,6 +851,11 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
         let parsed = match (profile_for(ctx, &a.format)?, &inferred) {
             (Some(p), _) => ledgerflow_import::csv::parse(&bytes, &name, Some(&p)),
             (None, Some(i)) => ledgerflow_import::csv::parse(&bytes, &name, Some(&i.profile)),
+            (None, None)
+                if format == Some(Format::Pdf) || ledgerflow_import::pdf::sniff(&bytes) =>
+            {
+                ledgerflow_import::pdf::parse(&bytes, &name, &saved_templates(ctx)?)
+            }
             (None, None) => ledgerflow_import::parse(&bytes, &name, format),
         }
         .map_err(|e| BadInput(e.to_string()))?;
@@ -749,11 +901,24 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
         }
         if !shown.transactions.is_empty() {
             print_rows(
-                &["LINE", "DATE", "AMOUNT", "PAYEE", "BANK ID"],
+                &[
+                    if shown.format == Format::Pdf {
+                        "PAGE:LINE"
+                    } else {
+                        "LINE"
+                    },
+                    "DATE",
+                    "AMOUNT",
+                    "PAYEE",
+                    "BANK ID",
+                ],
                 &shown.transactions,
                 |t| {
                     vec![
-                        t.line.to_string(),
+                        match t.page {
+                            Some(p) => format!("{p}:{}", t.line),
+                            None => t.line.to_string(),
+                        },
                         t.date.to_string(),
                         format!("{} {}", t.amount, t.currency),
                         t.payee.clone(),
@@ -761,6 +926,9 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
                     ]
                 },
             );
+        }
+        for e in &shown.evidence {
+            crate::out!("evidence: {e}");
         }
         for w in &shown.warnings {
             crate::out!("warning: {w}");

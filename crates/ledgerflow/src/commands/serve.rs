@@ -68,6 +68,15 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
             .proxies()
             .map_err(crate::exit::BadInput)?,
         secure_cookies: ctx.settings.server.secure_cookies,
+        pdf_templates: {
+            let (found, problems) =
+                ledgerflow_import::pdf::load_dir(&ctx.settings.data_dir.join("import-templates"));
+            for p in problems {
+                tracing::warn!("PDF template not used: {p}");
+                crate::out!("PDF template not used: {p}");
+            }
+            found
+        },
         ..Default::default()
     };
     if store.list_users().await?.is_empty() {

@@ -497,3 +497,86 @@ fn mt940_statements_import_and_a_broken_one_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_pdf_statement_is_previewed_and_imported_only_with_yes() {
+    use ledgerflow_test_support::pdf::{Amounts, StatementSpec, poppler, sample_rows};
+    if !poppler() {
+        return;
+    }
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2024, m, d).expect("date");
+    let mut spec = StatementSpec::new("Harbour Bank", Amounts::DebitCredit, day(5, 1), day(5, 31));
+    spec.rows = sample_rows(day(5, 1), day(5, 31), 12, 4);
+    spec.section_after = Some((2, "TRANSACTIONS FOR JANE DOE".into()));
+    for app in &setup() {
+        std::fs::write(app.path().join("may.pdf"), spec.to_pdf()).expect("write");
+        let shown = app.ok(&["import", "inspect", "may.pdf"]);
+        assert!(
+            shown.contains("pdf file") && shown.contains("PAGE:LINE"),
+            "{shown}"
+        );
+        let j = app.json(&["import", "inspect", "may.pdf", "--json"]);
+        assert_eq!(j["transactions"].as_array().map(Vec::len), Some(12));
+        assert_eq!(j["transactions"][0]["page"].as_u64(), Some(1));
+        // The generic reader takes the section line for the end of row 3.
+        assert!(
+            j["transactions"][2]["payee"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("TRANSACTIONS FOR JANE DOE")),
+            "{}",
+            j["transactions"][2]
+        );
+
+        // Without --yes: the preview, nothing written, and the command that imports.
+        let out = app.run(&["import", "may.pdf", "--account", "Checking"]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(
+            stdout.contains("would import 12 new") && stdout.contains("page 1 line"),
+            "{stdout}"
+        );
+        assert!(
+            stderr.contains("nothing was imported") && stderr.contains("--account Checking --yes"),
+            "{stderr}"
+        );
+        assert_eq!(count(app), 0);
+
+        // A template corrects the reading; a bad one is refused with its reason.
+        write(app, "bad.toml", "name = \"harbour\"\nmatch = []\n");
+        app.fails_saying(
+            &["import", "template", "add", "bad.toml"],
+            2,
+            "needs `match`",
+        );
+        write(
+            app,
+            "harbour.toml",
+            "name = \"harbour\"\nmatch = [\"Harbour Bank\"]\nskip = [\"TRANSACTIONS FOR\"]\n",
+        );
+        app.ok(&["import", "template", "add", "harbour.toml"]);
+        assert!(app.ok(&["import", "template", "list"]).contains("harbour"));
+        let j = app.json(&["import", "inspect", "may.pdf", "--json"]);
+        assert_eq!(j["profile"].as_str(), Some("harbour"));
+        assert_eq!(
+            j["transactions"][2]["payee"].as_str(),
+            Some(spec.rows[2].text.as_str())
+        );
+
+        let s = app.json(&[
+            "import",
+            "may.pdf",
+            "--account",
+            "Checking",
+            "--yes",
+            "--json",
+        ]);
+        assert_eq!(
+            (s["new"].as_u64(), s["format"].as_str()),
+            (Some(12), Some("pdf"))
+        );
+        assert_eq!(count(app), 12);
+    }
+}
