@@ -261,28 +261,7 @@ pub fn write_atomic(
 /// Replaces a small file atomically (temp name, fsync, rename, fsync the directory). The
 /// temporary file is created new, so a symlink planted at its name is never followed.
 pub fn write_atomic_replace(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    let tmp = PathBuf::from(format!("{}.partial", path.display()));
-    let r = (|| -> std::io::Result<()> {
-        match std::fs::symlink_metadata(&tmp) {
-            Ok(m) if m.file_type().is_file() => std::fs::remove_file(&tmp)?,
-            Ok(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{} is not a regular file", tmp.display()),
-                ));
-            }
-            Err(_) => {}
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    r.map_err(|e| BackupError::io(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    ledgerflow_core::files::write_whole(path, bytes).map_err(|e| BackupError::io(path, e))
 }
 
 /// A work directory `prefix…` inside `dir`, removed when dropped.

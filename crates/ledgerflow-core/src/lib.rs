@@ -2,6 +2,7 @@
 //! trait every storage engine implements. No SQL lives here.
 
 pub mod error;
+pub mod files;
 pub mod fingerprint;
 pub mod journal;
 pub mod model;

@@ -14,6 +14,7 @@
 //! [`MAX_DEPTH`] levels and a line (or an element's text) holds at most [`MAX_LINE`] bytes.
 
 pub mod csv;
+mod files;
 pub mod model;
 pub mod parsers;
 pub mod pdf;

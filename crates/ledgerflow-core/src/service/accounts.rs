@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::error::CoreError;
+use crate::error::{CoreError, ValidationError};
 use crate::model::{Account, AccountKind, AccountPatch, Actor, NewAccount};
 use crate::money::Currency;
 use crate::service::check_name;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Looks an account up by its exact name.
 pub async fn account_by_name(store: &dyn Store, name: &str) -> Result<Account, CoreError> {
@@ -119,6 +119,10 @@ pub async fn update_account(
             .transpose()?,
         archived: c.archived,
     };
+    if let Some(opening) = patch.opening_balance_minor {
+        let delta = i128::from(opening) - i128::from(before.opening_balance_minor);
+        ensure_total_fits(s, &before, delta).await?;
+    }
     Ok(s.update_account(actor, id, &patch).await?)
 }
 
@@ -164,6 +168,31 @@ pub fn account_view(a: Account, sums: &HashMap<i64, i64>) -> Result<AccountView,
         balance_minor: balance,
         archived: a.archived,
         name: a.name,
+    })
+}
+
+/// The account's balance (opening balance plus every transaction) in minor units, wide.
+pub async fn account_total(s: &dyn Store, a: &Account) -> Result<i128, StoreError> {
+    let sum = s
+        .account_sums()
+        .await?
+        .into_iter()
+        .find_map(|(id, sum)| (id == a.id).then_some(sum))
+        .unwrap_or(0);
+    Ok(i128::from(a.opening_balance_minor) + i128::from(sum))
+}
+
+/// Refuses a change that would move the account's balance by `delta` out of what the store
+/// can sum (an `i64` of minor units): balances, reports and backups' manifests must always
+/// sum. `Ok` with the balance after.
+pub async fn ensure_total_fits(s: &dyn Store, a: &Account, delta: i128) -> Result<i64, CoreError> {
+    let after = account_total(s, a).await? + delta;
+    i64::try_from(after).map_err(|_| {
+        ValidationError::new(format!(
+            "that would make the balance of account \"{}\" {} minor units, more than a ledger can hold",
+            a.name, after
+        ))
+        .into()
     })
 }
 

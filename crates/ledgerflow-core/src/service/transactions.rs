@@ -12,8 +12,8 @@ use crate::model::{
 };
 use crate::query::{MAX_LIMIT, Names, TxQuery, TxView};
 use crate::service::{
-    CategorySpec, category_id, category_id_in, check_text, ensure_not_archived, parse_date,
-    refuse_if_archived,
+    CategorySpec, category_id, category_id_in, check_text, ensure_not_archived, ensure_total_fits,
+    parse_date, refuse_if_archived,
 };
 use crate::store::{JournalFilter, Store, StoreError};
 
@@ -61,6 +61,7 @@ pub async fn add_transaction(
         transfer_id: None,
         needs_review: false,
     };
+    ensure_total_fits(s, a, i128::from(row.amount_minor)).await?;
     let ids = s.insert_transactions(actor, vec![row]).await?;
     let id = ids.first().copied().ok_or_else(|| {
         StoreError::Database("the store returned no id for the new transaction".into())
@@ -121,6 +122,11 @@ pub async fn patch_transaction(
         transfer_id: None,
         needs_review: c.reviewed.then_some(false),
     };
+    if let Some(amount) = patch.amount_minor {
+        let account = s.get_account(before.account_id).await?;
+        let delta = i128::from(amount) - i128::from(before.amount_minor);
+        ensure_total_fits(s, &account, delta).await?;
+    }
     Ok(s.update_transaction(actor, id, &patch).await?)
 }
 
@@ -131,7 +137,10 @@ pub async fn delete_transaction(
     actor: &Actor,
     id: i64,
 ) -> Result<Transaction, CoreError> {
-    refuse_if_archived(s, s.get_transaction(id).await?.account_id).await?;
+    let t = s.get_transaction(id).await?;
+    refuse_if_archived(s, t.account_id).await?;
+    let account = s.get_account(t.account_id).await?;
+    ensure_total_fits(s, &account, -i128::from(t.amount_minor)).await?;
     Ok(s.delete_transaction(actor, id).await?)
 }
 

@@ -22,7 +22,8 @@ pub(crate) fn account_sums(
 ) -> StoreResult<Vec<(i64, i64)>> {
     let c = read_only(path, immutable)?;
     let tx = c.unchecked_transaction().map_err(err)?;
-    let mut sums: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    // Summed wide, in whatever order the rows come: only the total must fit (as in SQL).
+    let mut sums: std::collections::BTreeMap<i64, i128> = std::collections::BTreeMap::new();
     {
         let mut stmt = tx
             .prepare("SELECT account_id, amount_minor FROM transactions")
@@ -30,13 +31,16 @@ pub(crate) fn account_sums(
         let mut rows = stmt.query([]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
             let (account, amount): (i64, i64) = (r.get(0).map_err(err)?, r.get(1).map_err(err)?);
-            let s = sums.entry(account).or_insert(0);
-            *s = s.checked_add(amount).ok_or_else(|| {
-                StoreError::Database(format!("the sum of account {account}'s amounts overflows"))
-            })?;
+            *sums.entry(account).or_insert(0) += i128::from(amount);
         }
     }
-    Ok(sums.into_iter().collect())
+    sums.into_iter()
+        .map(|(account, sum)| {
+            i64::try_from(sum).map(|s| (account, s)).map_err(|_| {
+                StoreError::Database(format!("the sum of account {account}'s amounts overflows"))
+            })
+        })
+        .collect()
 }
 
 /// A read-only rusqlite connection to the store at `path` (one read transaction per use);

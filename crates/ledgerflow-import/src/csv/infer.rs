@@ -33,13 +33,124 @@ pub struct Inferred {
     pub evidence: Vec<String>,
     /// What could be read more than one way, with the choices.
     pub ambiguities: Vec<String>,
+    /// The file's numbers do not say which mark is the decimal one (`1.200`, or both kinds).
+    pub decimal_unsure: bool,
+    /// Some of the file's numbers show their decimal mark (`12,50`, `3.99`).
+    pub decimal_seen: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnRole {
     pub index: usize,
     pub header: String,
+    /// The role, said for a person: "date (%d.%m.%Y)", "debit (money out)", …
     pub role: String,
+    /// The role, for a program (and the web form).
+    pub kind: Role,
+    /// The column's first cells, as the file has them.
+    pub samples: Vec<String>,
+}
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Ignored,
+    Date,
+    /// One amount; signed, or unsigned with a direction column.
+    Amount,
+    /// Money out, positive.
+    Debit,
+    /// Money in, positive.
+    Credit,
+    /// Says which way the amount went (`DR`/`CR`, `S`/`H`, …).
+    Direction,
+    Payee,
+    Memo,
+    BankId,
+    CheckNumber,
+    /// A running balance: not imported, it checks the signs.
+    Balance,
+}
+
+impl Role {
+    pub const ALL: [Role; 11] = [
+        Role::Ignored,
+        Role::Date,
+        Role::Amount,
+        Role::Debit,
+        Role::Credit,
+        Role::Direction,
+        Role::Payee,
+        Role::Memo,
+        Role::BankId,
+        Role::CheckNumber,
+        Role::Balance,
+    ];
+
+    /// The name a form sends and the JSON carries.
+    pub fn key(self) -> &'static str {
+        match self {
+            Role::Ignored => "ignored",
+            Role::Date => "date",
+            Role::Amount => "amount",
+            Role::Debit => "debit",
+            Role::Credit => "credit",
+            Role::Direction => "direction",
+            Role::Payee => "payee",
+            Role::Memo => "memo",
+            Role::BankId => "bank_id",
+            Role::CheckNumber => "check_number",
+            Role::Balance => "balance",
+        }
+    }
+
+    /// What a person reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Ignored => "not imported",
+            Role::Date => "date",
+            Role::Amount => "amount",
+            Role::Debit => "debit (money out)",
+            Role::Credit => "credit (money in)",
+            Role::Direction => "direction (in or out)",
+            Role::Payee => "payee",
+            Role::Memo => "memo",
+            Role::BankId => "bank id",
+            Role::CheckNumber => "check number",
+            Role::Balance => "running balance (not imported)",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.key() == key)
+    }
+}
+
+/// A person's correction of an inferred reading: each column's role and how its cells read.
+#[derive(Debug, Clone, Default)]
+pub struct Correction {
+    /// The role of each column, by position; columns not given are not imported.
+    pub roles: Vec<Role>,
+    /// chrono format of the date column.
+    pub date_format: String,
+    /// `.` or `,`.
+    pub decimal: String,
+    /// `,` `.` `'` ` ` or empty.
+    pub thousands: String,
+    /// Flip every sign (charges written positive).
+    pub invert: bool,
+    /// With a direction column: the values that mean money out.
+    pub debit_flags: Vec<String>,
+}
+
+/// The date formats a person can choose from for a CSV's date column, with an example.
+pub fn date_format_choices() -> Vec<(&'static str, String)> {
+    let example = NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default();
+    DATE_FORMATS
+        .iter()
+        .map(|f| (*f, example.format(f).to_string()))
+        .collect()
 }
 
 impl Inferred {
@@ -53,10 +164,133 @@ impl Inferred {
             "the inferred reading is ambiguous, so nothing was imported with it:\n{}",
             self.ambiguities
                 .iter()
-                .map(|a| format!("  - {a}"))
+                .map(|a| format!("  - {}", ledgerflow_core::error::shown_whole(a)))
                 .collect::<Vec<_>>()
                 .join("\n")
         ))
+    }
+
+    /// The reading as a person corrected it: the same file shape (delimiter, preamble, header,
+    /// footer, encoding), the columns and conventions as given. Checked: exactly one date
+    /// column and a payee; one amount, or a debit and a credit column, or an amount with a
+    /// direction column and the values that mean money out. The person decided, so nothing
+    /// is left ambiguous; the evidence says so.
+    pub fn corrected(&self, c: &Correction) -> Result<Inferred, String> {
+        let width = self.columns.len();
+        if c.roles.len() > width {
+            return Err(format!(
+                "the file has {width} columns, not {}",
+                c.roles.len()
+            ));
+        }
+        let role_at = |i: usize| c.roles.get(i).copied().unwrap_or(Role::Ignored);
+        let with = |r: Role| (0..width).filter(|&i| role_at(i) == r).collect::<Vec<_>>();
+        let one = |r: Role| -> Result<Option<usize>, String> {
+            let found = with(r);
+            match found.as_slice() {
+                [] => Ok(None),
+                [i] => Ok(Some(*i)),
+                _ => Err(format!(
+                    "only one column can be the {} (columns {})",
+                    r.label(),
+                    found
+                        .iter()
+                        .map(|i| (i + 1).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        };
+        // Columns named as the inference named them (by header, or by position).
+        let by_name = matches!(self.profile.date, Column::Name(_));
+        let col = |i: usize| {
+            if by_name {
+                Column::Name(self.columns[i].header.clone())
+            } else {
+                Column::Index(i)
+            }
+        };
+        let date = one(Role::Date)?.ok_or("choose the column that holds the date")?;
+        let payee = one(Role::Payee)?.ok_or("choose the column that holds the payee")?;
+        let (amount, debit, credit, flag) = (
+            one(Role::Amount)?,
+            one(Role::Debit)?,
+            one(Role::Credit)?,
+            one(Role::Direction)?,
+        );
+        let debit_flags: Vec<String> = c
+            .debit_flags
+            .iter()
+            .map(|f| f.trim().chars().take(40).collect::<String>())
+            .filter(|f| !f.is_empty())
+            .take(20)
+            .collect();
+        let sign = match (amount, debit, credit, flag) {
+            (Some(_), None, None, None) => Sign::Signed,
+            (None, Some(_), Some(_), None) => Sign::DebitCredit,
+            (Some(_), None, None, Some(_)) if !debit_flags.is_empty() => Sign::Flag,
+            (Some(_), None, None, Some(_)) => {
+                return Err(
+                    "with a direction column, say which of its values mean money out".into(),
+                );
+            }
+            _ => {
+                return Err(
+                    "choose one amount column, or a debit and a credit column, or an amount and a direction column"
+                        .into(),
+                );
+            }
+        };
+        let mut profile = self.profile.clone();
+        profile.date = col(date);
+        profile.date_format = c.date_format.trim().to_string();
+        profile.sign = sign;
+        profile.amount = amount.map(col);
+        profile.debit = debit.map(col);
+        profile.credit = credit.map(col);
+        profile.flag = flag.map(col);
+        profile.debit_flags = if flag.is_some() {
+            debit_flags
+        } else {
+            Vec::new()
+        };
+        profile.payee = col(payee);
+        profile.memo = one(Role::Memo)?.map(col);
+        profile.external_id = one(Role::BankId)?.map(col);
+        profile.check_number = one(Role::CheckNumber)?.map(col);
+        profile.decimal = c.decimal.trim().to_string();
+        profile.thousands = match c.thousands.as_str() {
+            "space" => " ".into(),
+            t => t.to_string(),
+        };
+        profile.invert = c.invert;
+        profile.validate()?;
+        let balance = one(Role::Balance)?;
+        let columns = self
+            .columns
+            .iter()
+            .map(|cr| {
+                let kind = if balance == Some(cr.index) {
+                    Role::Balance
+                } else {
+                    role_of(&profile, &col(cr.index))
+                };
+                ColumnRole {
+                    role: describe_role(&profile, kind),
+                    kind,
+                    ..cr.clone()
+                }
+            })
+            .collect();
+        Ok(Inferred {
+            profile,
+            confidence: 100,
+            columns,
+            evidence: vec!["the columns and conventions were set by you".into()],
+            ambiguities: Vec::new(),
+            decimal_unsure: false,
+            decimal_seen: self.decimal_seen,
+        })
     }
 
     /// The mapping in one line per column, for a terminal or an error message.
@@ -83,13 +317,22 @@ impl Inferred {
             out.push(format!(
                 "  column {} \"{}\": {}",
                 c.index + 1,
-                c.header,
-                c.role
+                ledgerflow_core::error::shown(&c.header),
+                ledgerflow_core::error::shown_whole(&c.role)
             ));
         }
         out.push(format!("confidence {}%", self.confidence));
-        out.extend(self.evidence.iter().map(|e| format!("  evidence: {e}")));
-        out.extend(self.ambiguities.iter().map(|a| format!("  ambiguous: {a}")));
+        let plain = ledgerflow_core::error::shown_whole;
+        out.extend(
+            self.evidence
+                .iter()
+                .map(|e| format!("  evidence: {}", plain(e))),
+        );
+        out.extend(
+            self.ambiguities
+                .iter()
+                .map(|a| format!("  ambiguous: {}", plain(a))),
+        );
         out.join("\n")
     }
 }
@@ -274,13 +517,30 @@ fn records(text: &str, delimiter: u8) -> Vec<Rec> {
         .from_reader(text.as_bytes());
     let mut out = Vec::new();
     let mut rec = ::csv::StringRecord::new();
+    // The line a record starts on, counted from its first byte: the reader's own line count
+    // lags by one after a CRLF line ending, which would make the header a preamble line.
+    let bytes = text.as_bytes();
+    let (mut counted_to, mut newlines) = (0usize, 0usize);
     while out.len() < SAMPLE_RECORDS {
-        let line = rdr.position().line() as usize;
         match rdr.read_record(&mut rec) {
-            Ok(true) => out.push(Rec {
-                line,
-                cells: rec.iter().map(|c| c.trim().to_string()).collect(),
-            }),
+            Ok(true) => {
+                let mut start = rec
+                    .position()
+                    .map_or(counted_to, |p| p.byte() as usize)
+                    .clamp(counted_to, bytes.len());
+                while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+                    start += 1;
+                }
+                newlines += bytes[counted_to..start]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                counted_to = start;
+                out.push(Rec {
+                    line: newlines + 1,
+                    cells: rec.iter().map(|c| c.trim().to_string()).collect(),
+                });
+            }
             Ok(false) => break,
             // A broken quote in the sample: what was read so far decides.
             Err(_) => break,
@@ -492,7 +752,27 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     // The table: records of the common width (a record one short, a trailing empty cell
     // dropped by the bank, counts too).
     let fits = |r: &Rec| r.cells.len() == width || r.cells.len() + 1 == width;
-    let first = recs.iter().position(fits).ok_or("no rows")?;
+    // Where the table starts: the row before the first transaction-like row (a date and a
+    // number in it) is the header, whatever preamble lines of the same width come before it
+    // (spreadsheets pad them with empty cells); else the first row of the common width.
+    let transaction_like = |r: &Rec| {
+        let dated = r
+            .cells
+            .iter()
+            .position(|c| c.len() <= 40 && DATE_FORMATS.iter().any(|f| parse_date(c, f).is_some()));
+        dated.is_some_and(|d| {
+            r.cells.iter().enumerate().any(|(i, c)| {
+                i != d && !has_letters(c) && (number(c, '.').is_some() || number(c, ',').is_some())
+            })
+        })
+    };
+    let first = match recs.iter().position(|r| fits(r) && transaction_like(r)) {
+        Some(body) => recs[..body]
+            .iter()
+            .rposition(|r| fits(r) && r.cells.iter().any(|c| !c.is_empty()))
+            .unwrap_or(body),
+        None => recs.iter().position(fits).ok_or("no rows")?,
+    };
     let last = recs.iter().rposition(fits).unwrap_or(first);
     let table: Vec<&Rec> = recs[first..=last].iter().filter(|r| fits(r)).collect();
     if table.is_empty() {
@@ -578,6 +858,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             (c + s.comma_decimal, d + s.dot_decimal)
         });
     let decimal = if commas > dots { ',' } else { '.' };
+    let mut decimal_unsure = commas > 0 && dots > 0;
     if commas > 0 && dots > 0 {
         ambiguities.push(format!(
             "decimal separator: {commas} amounts end in \",dd\" and {dots} in \".dd\"; read with \"{decimal}\""
@@ -592,6 +873,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     };
     let three_after: usize = undated().map(|s| s.three_after).sum();
     if commas + dots == 0 && three_after > 0 {
+        decimal_unsure = true;
         ambiguities.push(format!(
             "{three_after} amounts are written like \"1.200\" or \"1,200\": a thousands separator or three decimals, the file does not say; read with decimal \"{decimal}\""
         ));
@@ -867,7 +1149,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             && surveys[a].negative * 2 < surveys[a].numeric
         {
             ambiguities.push(format!(
-                "{} of {} amounts in \"{}\" are positive and no balance proves the sign: read positive as money in (a card export may mean charges; flip with invert = true)",
+                "{} of {} amounts in \"{}\" are positive and no balance proves the sign: read positive as money in (a card export may mean charges: flip every sign (invert = true in a profile))",
                 surveys[a].numeric - surveys[a].negative,
                 surveys[a].numeric,
                 headers[a]
@@ -1035,10 +1317,29 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     }
     confidence -= 10 * ambiguities.len() as i32;
     let columns = (0..width)
-        .map(|c| ColumnRole {
-            index: c,
-            header: headers[c].clone(),
-            role: role_name(&profile, &roles, c, &col(c)),
+        .map(|c| {
+            let kind = if roles.balance == Some(c) {
+                Role::Balance
+            } else {
+                role_of(&profile, &col(c))
+            };
+            ColumnRole {
+                index: c,
+                header: headers[c].clone(),
+                role: describe_role(&profile, kind),
+                kind,
+                samples: rows
+                    .iter()
+                    .filter(|r| r.cells.iter().any(|c| !c.is_empty()))
+                    .take(3)
+                    .map(|r| {
+                        r.cells
+                            .get(c)
+                            .map(|v| v.chars().take(60).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            }
         })
         .collect();
     Ok(Inferred {
@@ -1047,35 +1348,50 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         columns,
         evidence,
         ambiguities,
+        decimal_unsure,
+        decimal_seen: commas + dots > 0,
     })
 }
 
-fn role_name(p: &Profile, roles: &Roles, c: usize, this: &Column) -> String {
+/// The role a profile gives a column (a balance column is not in a profile: the caller knows).
+fn role_of(p: &Profile, this: &Column) -> Role {
     let is = |x: &Option<Column>| x.as_ref() == Some(this);
     if p.date == *this {
-        format!("date ({})", p.date_format)
+        Role::Date
     } else if is(&p.amount) {
-        match p.sign {
+        Role::Amount
+    } else if is(&p.debit) {
+        Role::Debit
+    } else if is(&p.credit) {
+        Role::Credit
+    } else if is(&p.flag) {
+        Role::Direction
+    } else if p.payee == *this {
+        Role::Payee
+    } else if is(&p.memo) {
+        Role::Memo
+    } else if is(&p.external_id) {
+        Role::BankId
+    } else if is(&p.check_number) {
+        Role::CheckNumber
+    } else {
+        Role::Ignored
+    }
+}
+
+/// A role said for a person, with what the profile says of it.
+fn describe_role(p: &Profile, kind: Role) -> String {
+    match kind {
+        Role::Date => format!("date ({})", p.date_format),
+        Role::Amount => match p.sign {
             Sign::Flag => "amount (unsigned)".into(),
             _ if p.invert => "amount (charges positive: signs flipped)".into(),
             _ => "amount (signed)".into(),
-        }
-    } else if is(&p.debit) {
-        "debit (money out)".into()
-    } else if is(&p.credit) {
-        "credit (money in)".into()
-    } else if is(&p.flag) {
-        format!("direction ({} = money out)", p.debit_flags.join(", "))
-    } else if roles.balance == Some(c) {
-        "balance (checks the signs)".into()
-    } else if p.payee == *this {
-        "payee".into()
-    } else if is(&p.memo) {
-        "memo".into()
-    } else if is(&p.external_id) {
-        "bank id".into()
-    } else {
-        "ignored".into()
+        },
+        Role::Direction => format!("direction ({} = money out)", p.debit_flags.join(", ")),
+        Role::Balance => "balance (checks the signs)".into(),
+        Role::Ignored => "ignored".into(),
+        other => other.label().into(),
     }
 }
 
@@ -1446,5 +1762,129 @@ mod tests {
         )
         .expect("reading");
         assert!(inf.settled().is_ok(), "{}", inf.describe());
+    }
+
+    /// A person corrects a reading: the dates that read either way, the signs of a card
+    /// export, the column that is the payee. The corrected reading is settled, reads the file
+    /// as told, and a correction that cannot work is refused with its reason.
+    #[test]
+    fn a_corrected_reading_reads_as_told_and_a_bad_one_is_refused() {
+        let text = "Date,Description,Amount,Ref\n01/02/2024,COFFEE SHOP,4.50,A1\n03/04/2024,SALARY,-2500.00,A2\n05/06/2024,GROCER,61.20,A3\n";
+        let inf = infer(text, "UTF-8").expect("a reading");
+        assert!(inf.settled().is_err(), "{}", inf.describe());
+        let kinds: Vec<Role> = inf.columns.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds[0], Role::Date);
+        assert_eq!(inf.columns[1].samples[0], "COFFEE SHOP");
+        let fix = Correction {
+            roles: vec![Role::Date, Role::Payee, Role::Amount, Role::BankId],
+            date_format: "%d/%m/%Y".into(),
+            decimal: ".".into(),
+            thousands: ",".into(),
+            invert: true,
+            debit_flags: Vec::new(),
+        };
+        let fixed = inf.corrected(&fix).expect("corrected");
+        assert!(fixed.settled().is_ok());
+        assert_eq!(fixed.columns[3].kind, Role::BankId);
+        assert!(
+            fixed.columns[2].role.contains("flipped"),
+            "{}",
+            fixed.columns[2].role
+        );
+        let f = crate::csv::parse(text.as_bytes(), "t.csv", Some(&fixed.profile)).expect("reads");
+        let rows: Vec<(String, String, String, Option<String>)> = f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| {
+                (
+                    t.date.to_string(),
+                    t.amount.to_string(),
+                    t.payee.clone(),
+                    t.external_id.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows[0],
+            (
+                "2024-02-01".into(),
+                "-4.50".into(),
+                "COFFEE SHOP".into(),
+                Some("A1".into())
+            )
+        );
+        assert_eq!(rows[1].1, "2500.00");
+        // An amount with a direction column.
+        let flagged = "Datum;Name;Betrag;S/H\n02.01.2024;A;10,00;S\n03.01.2024;B;20,00;H\n";
+        let inf = infer(flagged, "UTF-8").expect("a reading");
+        let fix = Correction {
+            roles: vec![Role::Date, Role::Payee, Role::Amount, Role::Direction],
+            date_format: "%d.%m.%Y".into(),
+            decimal: ",".into(),
+            thousands: ".".into(),
+            invert: false,
+            debit_flags: vec![" S ".into(), "".into()],
+        };
+        let fixed = inf.corrected(&fix).expect("corrected");
+        let f =
+            crate::csv::parse(flagged.as_bytes(), "t.csv", Some(&fixed.profile)).expect("reads");
+        let amounts: Vec<String> = f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| t.amount.to_string())
+            .collect();
+        assert_eq!(amounts, vec!["-10.00", "20.00"]);
+        // What cannot work is refused, saying why.
+        let bad = |roles: Vec<Role>, date_format: &str, flags: Vec<String>| {
+            inf.corrected(&Correction {
+                roles,
+                date_format: date_format.into(),
+                decimal: ",".into(),
+                thousands: ".".into(),
+                invert: false,
+                debit_flags: flags,
+            })
+            .expect_err("refused")
+        };
+        use Role::*;
+        assert!(
+            bad(vec![Date, Date, Amount, Ignored], "%d.%m.%Y", vec![]).contains("only one column")
+        );
+        assert!(bad(vec![Ignored, Payee, Amount, Ignored], "%d.%m.%Y", vec![]).contains("date"));
+        assert!(bad(vec![Date, Ignored, Amount, Ignored], "%d.%m.%Y", vec![]).contains("payee"));
+        assert!(bad(vec![Date, Payee, Ignored, Ignored], "%d.%m.%Y", vec![]).contains("amount"));
+        assert!(
+            bad(vec![Date, Payee, Amount, Direction], "%d.%m.%Y", vec![]).contains("money out")
+        );
+        assert!(bad(vec![Date, Payee, Amount, Ignored], "%H:%M", vec![]).contains("full date"));
+        assert!(
+            bad(vec![Date, Payee, Amount, Ignored, Memo], "%d.%m.%Y", vec![]).contains("columns")
+        );
+    }
+
+    /// German exports as banks and spreadsheets write them: CRLF line ends after preamble
+    /// lines and a blank line, and preamble lines padded with empty cells to the table's width.
+    /// The header is found after them, not taken for a preamble line or a row.
+    #[test]
+    fn preambles_with_crlf_or_padding_are_passed_over_to_the_header() {
+        let body = "Buchungstag;Valuta;Empfaenger;Verwendungszweck;Betrag (EUR);Saldo (EUR)\r\n02.01.2024;02.01.2024;REWE;Karte;-45,67;1.188,89\r\n03.01.2024;03.01.2024;Arbeitgeber AG;Gehalt;2.500,00;3.688,89\r\n";
+        let crlf = format!(
+            "\"Kontonummer:\";\"DE12 / Giro\";\r\n\"Zeitraum:\";\"01.01.2024 - 31.01.2024\";\r\n\r\n{body}"
+        );
+        let padded = format!(
+            "Kontoauszug;Girokonto DE12 3456;;;;\nZeitraum;01.01.2024 - 31.01.2024;;;;\n\n{}",
+            body.replace("\r\n", "\n")
+        );
+        for text in [crlf, padded] {
+            let (inf, rows) = read(&text);
+            assert_eq!(inf.profile.skip_lines, 3, "{}", inf.describe());
+            assert!(inf.profile.has_header);
+            assert_eq!(
+                rows,
+                pairs(&[("2024-01-02", "-45.67"), ("2024-01-03", "2500.00")]),
+                "{}",
+                inf.describe()
+            );
+        }
     }
 }

@@ -15,11 +15,16 @@ mod infer;
 mod presets;
 mod profile;
 mod record;
+mod saved;
 mod stream;
 
-pub use infer::{ColumnRole, Inferred, infer, infer_bytes, infer_unrecognised};
+pub use infer::{
+    ColumnRole, Correction, Inferred, Role, date_format_choices, infer, infer_bytes,
+    infer_unrecognised,
+};
 pub use presets::{detect_preset, preset, presets, sniff};
 pub use profile::{Column, Profile, Sign, settle_profile};
+pub use saved::{SavedProfiles, check_profile_name, profile_name_from};
 pub use stream::{CsvItem, CsvSummary, StreamError, stream};
 
 use crate::model::{Format, ParseError, ParsedFile, Statement};
@@ -59,7 +64,10 @@ pub fn parse(
         }
     };
     if summary.pending > 0 {
-        warnings.push(format!("skipped {} pending or empty rows", summary.pending));
+        warnings.push(format!(
+            "passed over {} pending or empty rows (not transactions yet)",
+            summary.pending
+        ));
     }
     let start = txns.iter().map(|t| t.date).min();
     let end = txns.iter().map(|t| t.date).max();

@@ -101,6 +101,15 @@ impl Profile {
         if self.thousands == self.decimal {
             return Err("the thousands and decimal separators must differ".into());
         }
+        if !matches!(
+            self.thousands.as_str(),
+            "" | "," | "." | "'" | " " | "\u{a0}"
+        ) {
+            return Err(format!(
+                "thousands \"{}\" must be \",\", \".\", \"'\", a space or empty",
+                ledgerflow_core::error::shown(&self.thousands)
+            ));
+        }
         if !self.delimiter.is_empty() && self.delimiter_byte().is_none() {
             return Err(format!(
                 "delimiter \"{}\" must be one character",
@@ -115,8 +124,16 @@ impl Profile {
         }
         // The format must be able to print a date that it can read back.
         let probe = NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default();
-        let text = probe.format(&self.date_format).to_string();
-        if NaiveDate::parse_from_str(&text, &self.date_format).ok() != Some(probe) {
+        // A format asking for what a date has not (`%H`) cannot print one: an error, not a panic.
+        let mut text = String::new();
+        let printed = std::fmt::Write::write_fmt(
+            &mut text,
+            format_args!("{}", probe.format(&self.date_format)),
+        );
+        if printed.is_err()
+            || self.date_format.len() > 64
+            || NaiveDate::parse_from_str(&text, &self.date_format).ok() != Some(probe)
+        {
             return Err(format!(
                 "date_format \"{}\" does not describe a full date",
                 self.date_format
@@ -166,8 +183,28 @@ impl Profile {
             return None;
         }
         if !self.thousands.is_empty() {
+            // Thousands come in threes: `12,50` read with a `,` for thousands is a misreading
+            // of a decimal comma, not 1250.
+            let (whole, fraction) = match text.rfind(self.decimal.as_str()) {
+                Some(i) => (&text[..i], &text[i + 1..]),
+                None => (text, ""),
+            };
+            if fraction.contains(self.thousands.as_str()) && self.thousands != " " {
+                return None;
+            }
+            let groups: Vec<usize> = whole
+                .split(self.thousands.as_str())
+                .map(|g| g.bytes().filter(u8::is_ascii_digit).count())
+                .skip_while(|n| *n == 0)
+                .collect();
+            if groups.len() > 1
+                && (!(1..=3).contains(&groups[0]) || groups[1..].iter().any(|n| *n != 3))
+            {
+                return None;
+            }
             t = t.replace(&self.thousands, "");
         }
+
         t = t.replace(' ', "");
         if self.decimal == "," {
             t = t.replace(',', ".");
@@ -192,4 +229,49 @@ pub fn settle_profile(head: &[u8], profile: Option<&Profile>) -> Result<Profile,
         .validate()
         .map_err(|e| format!("profile {}: {e}", profile.name))?;
     Ok(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Thousands come in threes: a decimal comma read with `,` as the thousands separator is
+    /// refused (a row error the preview shows), never read as a hundred times the amount.
+    #[test]
+    fn thousands_separators_group_three_digits() {
+        let mut p = super::super::presets().remove(0);
+        p.decimal = ".".into();
+        p.thousands = ",".into();
+        let read = |p: &Profile, t: &str| p.amount(t).map(|d| d.to_string());
+        assert_eq!(read(&p, "1,234,567.89").as_deref(), Some("1234567.89"));
+        assert_eq!(read(&p, "-1,234.50").as_deref(), Some("-1234.50"));
+        assert_eq!(read(&p, "$ 12,345").as_deref(), Some("12345"));
+        assert_eq!(read(&p, "12,50"), None);
+        assert_eq!(read(&p, "-1,23,456.00"), None);
+        p.decimal = ",".into();
+        p.thousands = ".".into();
+        assert_eq!(read(&p, "1.188,89").as_deref(), Some("1188.89"));
+        assert_eq!(read(&p, "EUR 2.500,00").as_deref(), Some("2500.00"));
+        assert_eq!(read(&p, "12.5,00"), None);
+        // A US amount read with a German profile is refused, not 1.00 or -450.00.
+        assert_eq!(read(&p, "1,000.00"), None);
+        assert_eq!(read(&p, "-4.50"), None);
+        p.thousands = " ".into();
+        assert_eq!(read(&p, "1 234,56 EUR").as_deref(), Some("1234.56"));
+    }
+
+    /// A date format that cannot print a date is refused, not a panic.
+    #[test]
+    fn a_date_format_without_a_date_is_refused() {
+        let mut p = super::super::presets().remove(0);
+        for bad in ["%H:%M", "", "%", "%Y-%m", &"%Y".repeat(40)] {
+            p.date_format = bad.to_string();
+            assert!(p.validate().is_err(), "{bad}");
+        }
+        let mut p = super::super::presets().remove(0);
+        for bad in ["-", "0", "ab"] {
+            p.thousands = bad.to_string();
+            assert!(p.validate().is_err(), "thousands {bad}");
+        }
+    }
 }

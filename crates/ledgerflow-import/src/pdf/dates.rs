@@ -232,9 +232,12 @@ pub(super) fn in_period(
             0
         }
     };
+    // A row may be posted a little outside the period, never a season away: 29/02 on a
+    // statement of a year without it is no date, not the nearest leap year's.
     [end.year() - 1, end.year(), end.year() + 1]
         .into_iter()
         .filter_map(|y| NaiveDate::from_ymd_opt(y, month, day))
+        .filter(|d| distance(*d) <= 62)
         .min_by_key(|d| distance(*d))
 }
 
@@ -338,5 +341,8 @@ mod tests {
         // A row posted a day after the period still belongs to its year.
         assert_eq!(in_period(1, 16, start, end), Some(d(2024, 1, 16)));
         assert_eq!(in_period(2, 29, None, d(2024, 3, 1)), Some(d(2024, 2, 29)));
+        // Not in a year without 29 February, nor months away from the period.
+        assert_eq!(in_period(2, 29, Some(d(2023, 2, 1)), d(2023, 3, 31)), None);
+        assert_eq!(in_period(7, 1, start, end), None);
     }
 }

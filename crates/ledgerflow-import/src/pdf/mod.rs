@@ -14,7 +14,7 @@ mod table;
 pub mod template;
 pub mod words;
 
-pub use template::{Kind, Template, load_dir, shipped};
+pub use template::{Kind, Template, load_dir, save as save_template, shipped};
 pub use words::{Page, Word};
 
 use crate::model::{ParseError, ParsedFile};

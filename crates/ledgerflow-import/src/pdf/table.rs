@@ -406,7 +406,7 @@ pub(super) fn read(pages: &[Page], template: Option<&Template>) -> Result<Parsed
                     if end.is_none() {
                         "has no year and the statement names no period or statement date"
                     } else {
-                        "is not a date"
+                        "is not a date of the statement period"
                     }
                 ),
             });

@@ -208,17 +208,7 @@ pub fn load_dir(dir: &std::path::Path) -> (Vec<Template>, Vec<String>) {
     paths.sort();
     for path in paths {
         let shown = path.display();
-        let read = std::fs::symlink_metadata(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|m| {
-                if !m.file_type().is_file() {
-                    Err("not a regular file".to_string())
-                } else if m.len() > MAX_FILE_BYTES {
-                    Err(format!("larger than {} KiB", MAX_FILE_BYTES >> 10))
-                } else {
-                    std::fs::read_to_string(&path).map_err(|e| e.to_string())
-                }
-            })
+        let read = crate::files::read_small(&path, MAX_FILE_BYTES)
             .and_then(|text| Template::from_toml(&text));
         match read {
             Ok(t) if path.file_stem().and_then(|s| s.to_str()) == Some(t.name.as_str()) => {
@@ -232,6 +222,33 @@ pub fn load_dir(dir: &std::path::Path) -> (Vec<Template>, Vec<String>) {
         }
     }
     (found, problems)
+}
+
+/// Checks a template written in TOML and saves it in `dir` as `NAME.toml`, whole or not at
+/// all; a saved template of that name is replaced only when `replace` says so.
+pub fn save(
+    dir: &std::path::Path,
+    text: &str,
+    replace: bool,
+) -> Result<(Template, std::path::PathBuf), String> {
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("larger than {} KiB", MAX_FILE_BYTES >> 10));
+    }
+    let t = Template::from_toml(text)?;
+    let dest = dir.join(format!("{}.toml", t.name));
+    let taken = || {
+        format!(
+            "a template \"{}\" is already saved ({}): choose another name, or --replace it",
+            t.name,
+            dest.display()
+        )
+    };
+    if !replace && crate::files::taken(&dest) {
+        return Err(taken());
+    }
+    crate::files::write_whole(&dest, text.as_bytes(), replace, taken)?;
+    tracing::info!(template = %t.name, path = %dest.display(), "PDF template saved");
+    Ok((t, dest))
 }
 
 /// The templates LedgerFlow ships (`templates/pdf/`), as TOML.

@@ -41,6 +41,45 @@ pub struct Page {
     pub words: Vec<Word>,
 }
 
+/// How many pdftotext may run at once in this process: each may take up to `MEMORY_KIB`, so
+/// many uploads at once must not add up to the machine's memory.
+const MAX_RUNNING: usize = 2;
+/// How long a PDF waits for its turn before it is refused as "busy".
+const WAIT_FOR_TURN: Duration = Duration::from_secs(60);
+
+static RUNNING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static TURN: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A turn to run pdftotext, given back when dropped.
+struct Turn;
+
+impl Turn {
+    fn take() -> Result<Turn, String> {
+        let deadline = Instant::now() + WAIT_FOR_TURN;
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= MAX_RUNNING {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("too many PDFs are being read at once: try again in a minute".into());
+            }
+            running = TURN
+                .wait_timeout(running, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *running += 1;
+        Ok(Turn)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        *running = running.saturating_sub(1);
+        TURN.notify_one();
+    }
+}
+
 /// Runs `pdftotext -tsv` on `bytes` and returns the pages, or why the PDF cannot be read.
 pub fn extract(bytes: &[u8]) -> Result<Vec<Page>, String> {
     if bytes.len() > MAX_PDF_BYTES {
@@ -49,6 +88,7 @@ pub fn extract(bytes: &[u8]) -> Result<Vec<Page>, String> {
             MAX_PDF_BYTES >> 20
         ));
     }
+    let _turn = Turn::take()?;
     // Through the shell for its memory limit (no unsafe code for setrlimit); `exec` leaves
     // pdftotext as the child that the timeout kills.
     let mut child = Command::new("sh")

@@ -88,6 +88,12 @@ pub(super) async fn settle_duplicates(
     plan.rows_read = scan.rows_read;
     plan.skipped = scan.bad_count;
     summary.skipped_rows = scan.bad;
+    if scan.pending > 0 {
+        summary.warnings.push(format!(
+            "passed over {} pending or empty rows (not transactions yet)",
+            scan.pending
+        ));
+    }
     Ok(())
 }
 

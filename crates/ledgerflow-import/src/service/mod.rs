@@ -174,6 +174,11 @@ pub async fn import_file(
     // the file is read once, bad rows found on the way.
     let fresh = !store.account_has_history(account.id).await?;
     let mut plan = write::WritePlan::new(rows, account, file_name, source_label, opts, id.sha);
+    plan.base_total = if fresh {
+        i128::from(account.opening_balance_minor)
+    } else {
+        ledgerflow_core::service::account_total(store, account).await?
+    };
     if !fresh {
         dedup::settle_duplicates(store, &mut plan, opts, &progress, &mut summary).await?;
     }

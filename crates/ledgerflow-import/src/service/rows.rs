@@ -21,6 +21,15 @@ pub(super) enum Item<'a> {
     Bad(String),
 }
 
+/// What a pass over the rows learned besides the rows.
+#[derive(Debug, Default)]
+pub(super) struct Passed {
+    /// SHA-256 of the bytes read (streamed files only).
+    pub(super) sha: Option<String>,
+    /// Rows passed over as pending or empty (streamed CSVs; parsed files warn themselves).
+    pub(super) pending: usize,
+}
+
 /// How the rows are read: streamed from the source, or from a file parsed in memory.
 pub(super) enum Rows {
     Stream {
@@ -45,20 +54,20 @@ impl Rows {
     }
 
     /// Calls `f` with every row in file order; returns the SHA-256 of the bytes read (streamed
-    /// files only). `f` returns `false` to stop early.
+    /// files only) and the rows passed over. `f` returns `false` to stop early.
     pub(super) fn each(
         &self,
         file: &str,
         label: &'static str,
         progress: &dyn Progress,
         f: &mut dyn FnMut(Item<'_>) -> bool,
-    ) -> Result<Option<String>, RowsError> {
+    ) -> Result<Passed, RowsError> {
         match self {
             Rows::Parsed { txns, errors } => {
                 progress.phase(label, (txns.len() + errors.len()) as u64);
                 for e in errors {
                     if !f(Item::Bad(e.to_string())) {
-                        return Ok(None);
+                        return Ok(Passed::default());
                     }
                 }
                 for (i, (t, cur)) in txns.iter().enumerate() {
@@ -66,10 +75,10 @@ impl Rows {
                         progress.advance(4096.min((txns.len() - i) as u64));
                     }
                     if !f(Item::Txn(t, cur.as_deref())) {
-                        return Ok(None);
+                        return Ok(Passed::default());
                     }
                 }
-                Ok(None)
+                Ok(Passed::default())
             }
             Rows::Stream {
                 source,
@@ -79,6 +88,7 @@ impl Rows {
                 progress.phase(label, *total);
                 let io = RowsError::Io;
                 let mut hashing = Hashing::new(source.reader().map_err(io)?, progress);
+                let mut pending = 0;
                 {
                     let mut buf = BufReader::with_capacity(1 << 16, &mut hashing);
                     // A UTF-8 byte-order mark is not part of the first field.
@@ -90,7 +100,8 @@ impl Rows {
                         CsvItem::Error(e) => f(Item::Bad(e.to_string())),
                     });
                     match result {
-                        Ok(_) | Err(StreamError::Stopped) => {}
+                        Ok(summary) => pending = summary.pending,
+                        Err(StreamError::Stopped) => {}
                         Err(StreamError::NotUtf8) => return Err(RowsError::NotUtf8),
                         Err(StreamError::Parse(reason)) => {
                             return Err(RowsError::Parse(ParseError {
@@ -101,7 +112,11 @@ impl Rows {
                         Err(StreamError::Io(e)) => return Err(io(e)),
                     }
                 }
-                hashing.finish().map(|(sha, _)| Some(sha)).map_err(io)
+                let (sha, _) = hashing.finish().map_err(io)?;
+                Ok(Passed {
+                    sha: Some(sha),
+                    pending,
+                })
             }
         }
     }
@@ -276,18 +291,7 @@ pub(super) struct Prepared<'a> {
 
 /// Control characters (a NUL from `&#0;`, say) are dropped: PostgreSQL refuses NUL in text.
 pub(super) fn clean(s: &str) -> Cow<'_, str> {
-    let t = s.trim();
-    if t.chars().any(|c| c.is_control() && c != '\t') {
-        Cow::Owned(
-            t.chars()
-                .filter(|c| !c.is_control() || *c == '\t')
-                .collect::<String>()
-                .trim()
-                .to_string(),
-        )
-    } else {
-        Cow::Borrowed(t)
-    }
+    ledgerflow_core::error::plain_text(s)
 }
 
 pub(super) fn prepare<'a>(

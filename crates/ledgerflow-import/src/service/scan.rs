@@ -36,6 +36,8 @@ pub(super) struct Scan {
     pub(super) first: Option<NaiveDate>,
     pub(super) last: Option<NaiveDate>,
     pub(super) sha: Option<String>,
+    /// Rows passed over as pending or empty.
+    pub(super) pending: usize,
 }
 
 pub(super) fn id_hash(id: &str) -> [u8; 16] {
@@ -74,7 +76,7 @@ fn scan_rows(
             s.bad.push(reason);
         }
     };
-    let sha = rows.each(file, "reading", progress, &mut |item| {
+    let passed = rows.each(file, "reading", progress, &mut |item| {
         s.rows_read += 1;
         match item {
             Item::Bad(reason) => bad(&mut s, reason),
@@ -101,6 +103,7 @@ fn scan_rows(
         }
         true
     })?;
-    s.sha = sha;
+    s.sha = passed.sha;
+    s.pending = passed.pending;
     Ok(s)
 }

@@ -40,6 +40,9 @@ pub(super) struct WritePlan {
     pub(super) expect_rows: usize,
     pub(super) rows_read: usize,
     pub(super) skipped: usize,
+    /// The account's balance before the import (opening balance and rows): with the new rows
+    /// it must stay a number the store can sum (balances, reports, backups' manifests).
+    pub(super) base_total: i128,
 }
 
 impl WritePlan {
@@ -66,6 +69,7 @@ impl WritePlan {
             expect_rows: 0,
             rows_read: 0,
             skipped: 0,
+            base_total: 0,
         }
     }
 }
@@ -142,17 +146,20 @@ fn write_pass(
         near_at: 0,
         receiver_gone: false,
         refused: false,
+        added: 0,
     };
     let sha = plan
         .rows
         .each(&plan.file, "importing", progress, &mut |item| w.row(item))
-        .map_err(|e| e.into_import(&plan.file))?;
+        .map_err(|e| e.into_import(&plan.file))?
+        .sha;
     let Writer {
         mut out,
         chunk,
         k,
         receiver_gone,
         refused,
+        added,
         ..
     } = w;
     if receiver_gone {
@@ -166,6 +173,16 @@ fn write_pass(
             .is_some_and(|_| k != plan.expect_rows)
     {
         return Err(ImportError::changed(&plan.file));
+    }
+    let total = plan.base_total + added;
+    if i64::try_from(total).is_err() {
+        // Dropping the sender without `Done` rolls the store's transaction back.
+        return Err(ImportError::Parse(crate::model::ParseError {
+            file: plan.file.clone(),
+            reason: format!(
+                "with these rows the account's balance would be {total} minor units, more than a ledger can hold: nothing was imported (are the amounts read right?)"
+            ),
+        }));
     }
     if refused {
         // Dropping the sender without `Done` rolls the store's transaction back.
@@ -226,6 +243,8 @@ struct Writer<'a> {
     receiver_gone: bool,
     /// A bad row refused the file: the rest is only read, to count the bad rows.
     refused: bool,
+    /// The sum of the rows to be written, in minor units.
+    added: i128,
 }
 
 impl Writer<'_> {
@@ -250,6 +269,9 @@ impl Writer<'_> {
             return false;
         };
         self.count(decision);
+        if matches!(decision, Decision::New | Decision::Flagged) {
+            self.added += i128::from(p.amount_minor);
+        }
         if self.plan.dry_run {
             self.out.decisions.push(RowDecision {
                 line: t.line,

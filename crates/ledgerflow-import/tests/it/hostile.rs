@@ -448,3 +448,122 @@ async fn a_5000_character_file_name_becomes_a_255_character_label() {
     })
     .await;
 }
+
+/// A CSV of `n` rows of `amount` (payees `{payee} k`), and the options that read it.
+fn big_rows(n: usize, payee: &str, amount: &str) -> (String, ImportOptions) {
+    let file: String = std::iter::once("Date,Payee,Amount\n".to_string())
+        .chain((0..n).map(|k| format!("2024-01-{:02},{payee} {k},{amount}\n", k % 28 + 1)))
+        .collect();
+    let opts = ImportOptions {
+        profile: ledgerflow_import::csv::infer(&file, "UTF-8")
+            .ok()
+            .map(|i| i.profile),
+        ..Default::default()
+    };
+    (file, opts)
+}
+
+/// The refusal of a write that would make an account's balance overflow.
+fn says_overflow(e: impl std::fmt::Display) {
+    assert!(e.to_string().contains("more than a ledger can hold"), "{e}");
+}
+
+/// Rows each within the limits of manual entry whose total no ledger can hold (10,000 rows of ten
+/// trillion dollars, then 5,000 on top of 5,000): refused whole, in the preview as in the
+/// import, so balances, reports and backups' manifests keep summing; nothing is written.
+#[tokio::test]
+async fn rows_whose_total_overflows_the_account_are_refused_whole() {
+    on_each_store(async |s, account| {
+        let (file, opts) = big_rows(10_000, "Payee", "9999999999999.99");
+        for dry_run in [true, false] {
+            let opts = ImportOptions {
+                dry_run,
+                ..opts.clone()
+            };
+            says_overflow(
+                import_bytes(s, &account, "huge.csv", file.as_bytes(), &opts)
+                    .await
+                    .expect_err("refused"),
+            );
+        }
+        assert_nothing_written(s).await;
+        // Within the limit alone, but not on top of what the account holds.
+        let (five, _) = big_rows(5_000, "Payee", "9999999999999.99");
+        import_bytes(s, &account, "five.csv", five.as_bytes(), &opts)
+            .await
+            .expect("five thousand rows fit");
+        let (more, _) = big_rows(5_000, "Other", "9999999999999.98");
+        says_overflow(
+            import_bytes(s, &account, "more.csv", more.as_bytes(), &opts)
+                .await
+                .expect_err("refused on top"),
+        );
+        let sums = s.account_sums().await.expect("the account still sums");
+        assert_eq!(sums, vec![(account.id, 5_000 * 999_999_999_999_999)]);
+    })
+    .await;
+}
+
+/// An account a few hundred billion minor units short of the most a ledger can hold: a row
+/// added by hand, an amount edited up, a deleted row, a raised opening balance and an import
+/// that would pass the limit are each refused, saying why; the account keeps summing.
+#[tokio::test]
+async fn no_write_makes_an_accounts_balance_overflow() {
+    use ledgerflow_core::model::TxStatus;
+    use ledgerflow_core::service::{self, AccountChanges, TxChanges, TxInput};
+    on_each_store(async |s, account| {
+        let (file, opts) = big_rows(9_223, "Payee", "9999999999999.99");
+        import_bytes(s, &account, "near.csv", file.as_bytes(), &opts)
+            .await
+            .expect("fits, barely");
+        let input = |amount: &'static str| TxInput {
+            account: &account,
+            date: "2024-02-01",
+            amount,
+            payee: "By hand",
+            description: "",
+            memo: "",
+            category: None,
+            status: TxStatus::Cleared,
+        };
+        says_overflow(
+            service::add_transaction(s, &actor(), &input("9999999999999.99"))
+                .await
+                .expect_err("refused"),
+        );
+        let small = service::add_transaction(s, &actor(), &input("-1.00"))
+            .await
+            .expect("a small row fits");
+        let changes = TxChanges {
+            amount: Some("9999999999999.99"),
+            ..Default::default()
+        };
+        says_overflow(
+            service::patch_transaction(s, &actor(), small.id, &changes)
+                .await
+                .expect_err("refused"),
+        );
+        says_overflow(
+            service::update_account(
+                s,
+                &actor(),
+                account.id,
+                &AccountChanges {
+                    opening_balance: Some("9999999999999.99"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect_err("refused"),
+        );
+        let more = "Date,Payee,Amount\n2024-03-01,Late,9999999999999.99\n";
+        says_overflow(
+            import_bytes(s, &account, "more.csv", more.as_bytes(), &opts)
+                .await
+                .expect_err("refused"),
+        );
+        let sums = s.account_sums().await.expect("the account still sums");
+        assert_eq!(sums, vec![(account.id, 9_223 * 999_999_999_999_999 - 100)]);
+    })
+    .await;
+}

@@ -159,38 +159,29 @@ fn expected(bytes: &[u8], c: &HashMap<String, String>) -> Option<Vec<(NaiveDate,
     Some(out)
 }
 
-#[test]
-fn inferred_csv_readings_match_the_truth_files() {
-    let Some(root) = corpora() else { return };
-    let dir = root.join("csv/bank2ynab");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("bank2ynab conf");
-    let mut sections = ini(&read("bank2ynab.conf"));
-    sections.extend(ini(&read("test.conf")));
-    let (mut total, mut right, mut silent_wrong) = (0, 0, 0);
-    let mut report = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("bank2ynab folder")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_none_or(|e| e != "conf"))
-        .collect();
-    files.sort();
-    for path in files {
-        let name = file_name(&path);
-        let Some(conf) = section_for(&name, &sections) else {
-            report.push(format!("no truth   {name}"));
-            continue;
-        };
-        let bytes = std::fs::read(&path).expect("read");
-        let Some(truth) = expected(&bytes, conf).filter(|t| !t.is_empty()) else {
-            report.push(format!("no truth   {name}: its configuration reads no row"));
-            continue;
-        };
-        total += 1;
-        let reading = ledgerflow_import::csv::infer_bytes(&bytes, true);
+/// How the inferred readings of a set of files compare with their truth.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    right: usize,
+    /// Read wrong and not named ambiguous: what `csv:auto` would import without a word.
+    silent_wrong: usize,
+    report: Vec<String>,
+}
+
+impl Tally {
+    fn skip(&mut self, why: String) {
+        self.report.push(why);
+    }
+
+    /// Reads `bytes` with the inferred reading (no profile, no hints) and compares it with
+    /// `truth`: the same (date, signed amount) pairs, and a reading settled enough to import.
+    fn judge(&mut self, name: &str, bytes: &[u8], truth: &[(NaiveDate, Decimal)]) {
+        self.total += 1;
+        let reading = ledgerflow_import::csv::infer_bytes(bytes, true);
         let settled = reading.as_ref().is_ok_and(|i| i.settled().is_ok());
         let got = reading.map_err(|e| e.to_string()).and_then(|inf| {
-            ledgerflow_import::csv::parse(&bytes, &name, Some(&inf.profile))
+            ledgerflow_import::csv::parse(bytes, name, Some(&inf.profile))
                 .map_err(|e| e.to_string())
                 .map(|f| {
                     (
@@ -203,50 +194,188 @@ fn inferred_csv_readings_match_the_truth_files() {
                     )
                 })
         });
+        let norm = |v: &[(NaiveDate, Decimal)]| {
+            let mut v: Vec<(NaiveDate, Decimal)> =
+                v.iter().map(|(d, a)| (*d, a.normalize())).collect();
+            v.sort();
+            v
+        };
         let verdict = match got {
             Err(e) => format!("no reading ({e})"),
+            Ok((_, rows)) if norm(&rows) == norm(truth) && settled => {
+                self.right += 1;
+                "right".to_string()
+            }
+            // Right, but named ambiguous: csv:auto refuses it until a profile settles it.
+            Ok((_, rows)) if norm(&rows) == norm(truth) => "right but ambiguous".to_string(),
+            Ok(_) if !settled => "wrong, named ambiguous (refused by csv:auto)".to_string(),
             Ok((errors, rows)) => {
-                let norm = |v: &[(NaiveDate, Decimal)]| {
-                    let mut v: Vec<(NaiveDate, Decimal)> =
-                        v.iter().map(|(d, a)| (*d, a.normalize())).collect();
-                    v.sort();
-                    v
-                };
-                if norm(&rows) == norm(&truth) && settled {
-                    right += 1;
-                    "right".to_string()
-                } else if norm(&rows) == norm(&truth) {
-                    // Right, but named ambiguous: csv:auto refuses it until a profile settles it.
-                    "right but ambiguous".to_string()
-                } else if !settled {
-                    "wrong, named ambiguous (refused by csv:auto)".to_string()
-                } else {
-                    format!(
-                        "wrong: {} rows ({errors} bad) where the truth has {}; first {:?} vs {:?}",
-                        rows.len(),
-                        truth.len(),
-                        rows.first(),
-                        truth.first()
-                    )
-                }
+                self.silent_wrong += 1;
+                format!(
+                    "wrong: {} rows ({errors} bad) where the truth has {}; first {:?} vs {:?}",
+                    rows.len(),
+                    truth.len(),
+                    rows.first(),
+                    truth.first()
+                )
             }
         };
-        report.push(format!("{verdict:<10} {name}"));
-        // A wrong reading csv:auto would import without a word is the failure that matters.
-        if verdict.starts_with("wrong:") {
-            silent_wrong += 1;
+        self.report.push(format!("{verdict:<10} {name}"));
+    }
+
+    fn print(&self, against: &str) {
+        eprintln!(
+            "CSV inference against {against}: {}/{} read right with no profile, {} read wrong without being named ambiguous",
+            self.right, self.total, self.silent_wrong
+        );
+        for r in &self.report {
+            eprintln!("  {r}");
         }
     }
-    eprintln!(
-        "CSV inference against bank2ynab's configurations: {right}/{total} read right with no profile, {silent_wrong} read wrong without being named ambiguous"
-    );
-    for r in &report {
-        eprintln!("  {r}");
+}
+
+#[test]
+fn inferred_csv_readings_match_the_truth_files() {
+    let Some(root) = corpora() else { return };
+    let dir = root.join("csv/bank2ynab");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("bank2ynab conf");
+    let mut sections = ini(&read("bank2ynab.conf"));
+    sections.extend(ini(&read("test.conf")));
+    let mut tally = Tally::default();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("bank2ynab folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_none_or(|e| e != "conf"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = file_name(&path);
+        let Some(conf) = section_for(&name, &sections) else {
+            tally.skip(format!("no truth   {name}"));
+            continue;
+        };
+        let bytes = std::fs::read(&path).expect("read");
+        let Some(truth) = expected(&bytes, conf).filter(|t| !t.is_empty()) else {
+            tally.skip(format!("no truth   {name}: its configuration reads no row"));
+            continue;
+        };
+        tally.judge(&name, &bytes, &truth);
     }
-    assert!(total >= 15, "the truth files are there: {total}");
+    tally.print("bank2ynab's configurations");
+    assert!(
+        tally.total >= 15,
+        "the truth files are there: {}",
+        tally.total
+    );
     // The floor this round reached; raise it as inference improves.
-    assert!(right * 100 >= total * 50, "{right}/{total} read right");
-    assert_eq!(silent_wrong, 0, "a wrong reading must be named ambiguous");
+    assert!(
+        tally.right * 100 >= tally.total * 50,
+        "{}/{} read right",
+        tally.right,
+        tally.total
+    );
+    assert_eq!(
+        tally.silent_wrong, 0,
+        "a wrong reading must be named ambiguous"
+    );
+}
+
+/// What real hledger reads from a CSV with its rules file: the first posting of each
+/// transaction (the rules' `account1`, the bank's side), as (date, signed amount). `None` when
+/// hledger refuses the pair.
+fn hledger_truth(csv: &Path, rules: &Path) -> Option<Vec<(NaiveDate, Decimal)>> {
+    let out = std::process::Command::new("hledger")
+        .arg("-f")
+        .arg(csv)
+        .arg("--rules-file")
+        .arg(rules)
+        .args(["print", "-O", "csv"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut rdr = csv::ReaderBuilder::new().from_reader(out.stdout.as_slice());
+    let mut seen = std::collections::HashSet::new();
+    let mut truth = Vec::new();
+    for r in rdr.records() {
+        let r = r.ok()?;
+        // The first posting of each transaction only.
+        if !seen.insert(r.get(0)?.to_string()) {
+            continue;
+        }
+        let date = NaiveDate::parse_from_str(r.get(1)?, "%Y-%m-%d").ok()?;
+        truth.push((date, amount(r.get(8)?)?));
+    }
+    Some(truth)
+}
+
+/// The hledger corpus: each CSV beside its `.rules` file, read by the real `hledger` (1.25,
+/// from Debian; `.ci/run` installs it) for the truth. hledger's own error-message fixtures
+/// (`test/errors/`) are no bank files and are left out.
+#[test]
+fn inferred_csv_readings_match_what_hledger_reads_with_its_rules() {
+    let Some(root) = corpora() else { return };
+    if std::process::Command::new("hledger")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "hledger is missing and CI is set"
+        );
+        eprintln!("hledger is not installed: the hledger truth is skipped");
+        return;
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![root.join("csv/hledger")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("hledger corpus").flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.ends_with("errors") {
+                stack.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|x| ["csv", "ssv", "tsv"].contains(&x.to_str().unwrap_or("")))
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut tally = Tally::default();
+    for path in files {
+        let name = path
+            .strip_prefix(root.join("csv/hledger"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let beside = path.with_file_name(format!("{}.rules", file_name(&path)));
+        let stem = path.with_extension("rules");
+        let Some(rules) = [beside, stem].into_iter().find(|r| r.is_file()) else {
+            tally.skip(format!("no truth   {name}: no rules file"));
+            continue;
+        };
+        let Some(truth) = hledger_truth(&path, &rules).filter(|t| !t.is_empty()) else {
+            tally.skip(format!(
+                "no truth   {name}: hledger reads no row with its rules"
+            ));
+            continue;
+        };
+        let bytes = std::fs::read(&path).expect("read");
+        tally.judge(&name, &bytes, &truth);
+    }
+    tally.print("hledger's rules, read by hledger");
+    assert!(
+        tally.total >= 5,
+        "the truth files are there: {}",
+        tally.total
+    );
+    assert_eq!(
+        tally.silent_wrong, 0,
+        "a wrong reading must be named ambiguous"
+    );
 }
 
 fn file_name(p: &Path) -> String {

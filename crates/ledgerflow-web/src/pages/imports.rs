@@ -1,7 +1,7 @@
 //! Importing a bank file through the page: upload, preview, confirm, undo.
 
 use super::*;
-use ledgerflow_import::csv::Inferred;
+use ledgerflow_import::csv::{Correction, Inferred, Profile, Role as ColumnKind};
 use ledgerflow_import::service::ImportOptions;
 
 /// Uploaded files waiting for the user to confirm the preview (kept in memory for 30 minutes).
@@ -14,12 +14,29 @@ pub(super) struct Upload {
     user_id: i64,
     account_id: i64,
     file_name: String,
-    bytes: Vec<u8>,
+    bytes: Arc<Vec<u8>>,
     at: Instant,
     /// The dry run's outcome, shown page by page until the user confirms.
     summary: Arc<ImportSummary>,
-    /// The reading inferred for a CSV no preset recognises: shown, and used on confirming.
+    /// The reading inferred for a CSV no preset recognises (or as the user corrected it):
+    /// shown as a form, and used on confirming.
     inferred: Option<Arc<Inferred>>,
+    /// The saved profile remembered for the account that read this CSV, by name.
+    remembered: Option<Profile>,
+    /// Counts the readings: the confirm form names the one its page showed.
+    version: u32,
+}
+
+/// What the preview of a waiting upload shows.
+#[derive(Clone)]
+pub(super) struct Waiting {
+    account_id: i64,
+    file_name: String,
+    bytes: Arc<Vec<u8>>,
+    summary: Arc<ImportSummary>,
+    inferred: Option<Arc<Inferred>>,
+    remembered: Option<Profile>,
+    version: u32,
 }
 
 pub(super) const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
@@ -48,24 +65,52 @@ impl Uploads {
     }
 
     /// The preview of a waiting upload of this user's.
-    fn summary(
+    fn waiting(&self, key: &str, user_id: i64) -> Option<Waiting> {
+        let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(key) {
+            Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => Some(Waiting {
+                account_id: u.account_id,
+                file_name: u.file_name.clone(),
+                bytes: Arc::clone(&u.bytes),
+                summary: Arc::clone(&u.summary),
+                inferred: u.inferred.clone(),
+                remembered: u.remembered.clone(),
+                version: u.version,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Replaces a waiting upload's reading and preview (the user corrected the reading).
+    fn reread(
         &self,
         key: &str,
         user_id: i64,
-    ) -> Option<(i64, Arc<ImportSummary>, Option<Arc<Inferred>>)> {
-        let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(key) {
+        summary: Arc<ImportSummary>,
+        inferred: Arc<Inferred>,
+    ) -> Option<u32> {
+        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(key) {
             Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => {
-                Some((u.account_id, Arc::clone(&u.summary), u.inferred.clone()))
+                u.summary = summary;
+                u.inferred = Some(inferred);
+                u.version += 1;
+                Some(u.version)
             }
             _ => None,
         }
     }
 
-    fn take(&self, key: &str, user_id: i64) -> Option<Upload> {
+    /// Takes a waiting upload of this user's to import it, if its reading is still `version`
+    /// (checked under the same lock as the taking: a reread cannot slip in between).
+    fn take(&self, key: &str, user_id: i64, version: u32) -> Option<Upload> {
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(key) {
-            Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => map.remove(key),
+            Some(u)
+                if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL && u.version == version =>
+            {
+                map.remove(key)
+            }
             _ => None,
         }
     }
@@ -131,6 +176,85 @@ pub(super) struct DecisionLine {
     decision: &'static str,
 }
 
+/// One column of the reading form: what it holds now, the first cells, the roles to choose.
+pub(super) struct MappingColumn {
+    index: usize,
+    header: String,
+    samples: String,
+    roles: Vec<Opt>,
+}
+
+/// The reading of a CSV no preset recognises, as a form the user corrects.
+pub(super) struct MappingForm {
+    columns: Vec<MappingColumn>,
+    date_formats: Vec<Opt>,
+    decimals: Vec<Opt>,
+    thousands: Vec<Opt>,
+    invert: bool,
+    debit_flags: String,
+}
+
+impl MappingForm {
+    fn of(i: &Inferred) -> MappingForm {
+        let p = &i.profile;
+        let mut formats = ledgerflow_import::csv::date_format_choices();
+        if !formats.iter().any(|(f, _)| *f == p.date_format) {
+            // A saved profile's own format stays choosable.
+            formats.insert(0, ("", p.date_format.clone()));
+        }
+        MappingForm {
+            columns: i
+                .columns
+                .iter()
+                .map(|c| MappingColumn {
+                    index: c.index,
+                    header: c.header.clone(),
+                    samples: c.samples.join(" · "),
+                    roles: options(
+                        ColumnKind::ALL
+                            .iter()
+                            .map(|r| (r.key().to_string(), r.label().to_string())),
+                        c.kind.key(),
+                    ),
+                })
+                .collect(),
+            date_formats: options(
+                formats.into_iter().map(|(f, example)| {
+                    let f = if f.is_empty() {
+                        p.date_format.clone()
+                    } else {
+                        f.to_string()
+                    };
+                    (f.clone(), format!("{example}  ({f})"))
+                }),
+                &p.date_format,
+            ),
+            decimals: options(
+                [(".", "1234.56 (point)"), (",", "1234,56 (comma)")]
+                    .map(|(v, l)| (v.to_string(), l.to_string())),
+                &p.decimal,
+            ),
+            thousands: options(
+                [
+                    ("", "none"),
+                    (",", "1,234"),
+                    (".", "1.234"),
+                    ("'", "1'234"),
+                    ("space", "1 234"),
+                ]
+                .map(|(v, l)| (v.to_string(), l.to_string())),
+                if p.thousands == " " {
+                    "space"
+                } else {
+                    &p.thousands
+                },
+            ),
+            invert: p.invert,
+            debit_flags: p.debit_flags.join(", "),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "import_preview.html")]
 pub(super) struct PreviewPage {
@@ -140,10 +264,20 @@ pub(super) struct PreviewPage {
     summary: Arc<ImportSummary>,
     /// A CSV no preset recognises: how it is read.
     inferred: Option<Arc<Inferred>>,
-    /// That reading is ambiguous: shown, not importable.
+    /// That reading, as a form to correct it.
+    mapping: Option<MappingForm>,
+    /// Why the last correction was not taken.
+    reading_error: String,
+    /// That reading is ambiguous: shown, not importable until the user settles it.
     ambiguous: bool,
+    /// The saved profile remembered for the account that read this CSV.
+    remembered: String,
+    /// The reading can be saved as a profile, remembered for the account, under this name.
+    save_name: Option<String>,
     /// Read from a PDF statement's layout.
     pdf: bool,
+    /// Which reading this page shows (the confirm form sends it back).
+    version: u32,
     lines: Vec<DecisionLine>,
     /// Rows `first..=last` of `total` are on this page (1-based).
     first: usize,
@@ -172,6 +306,30 @@ async fn field_text(field: axum::extract::multipart::Field<'_>) -> Result<String
         .text()
         .await
         .map_err(|e| Problem::bad_request(e.to_string()))
+}
+
+/// The dry run of an upload read with `profile` (`None`: as detected), every row in the order
+/// the preview shows them: what will be written first, then in file order.
+async fn dry_run(
+    st: &AppState,
+    who: &CurrentUser,
+    account: &Account,
+    file_name: &str,
+    bytes: &[u8],
+    profile: Option<Profile>,
+) -> Result<ImportSummary, Problem> {
+    let opts = ImportOptions {
+        dry_run: true,
+        profile,
+        pdf_templates: st.web.pdf_templates.clone(),
+        ..Default::default()
+    };
+    let mut summary =
+        import_bytes(st.store.as_ref(), who, account, file_name, bytes, &opts).await?;
+    summary
+        .decisions
+        .sort_by_key(|d| (decision_rank(d.decision), d.page, d.line));
+    Ok(summary)
 }
 
 pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Multipart) -> Page {
@@ -213,37 +371,50 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         return imports_page(&st, &who, "Choose a file to upload (it was empty).".into()).await;
     }
     let account = service::account_by_id_or_name(s, &account).await?;
-    // A CSV nothing recognises: previewed as LedgerFlow infers it, for the user to check.
-    let inferred = ledgerflow_import::csv::infer_unrecognised(&bytes, true).map(Arc::new);
-    let profile = inferred.as_ref().map(|i| i.profile.clone());
-    let opts = ImportOptions {
-        dry_run: true,
-        profile,
-        pdf_templates: st.web.pdf_templates.clone(),
-        ..Default::default()
+    // A CSV nothing recognises: read with the profile remembered for the account when it
+    // reads the file cleanly, else previewed as LedgerFlow infers it, for the user to check.
+    let (remembered, misfit) = match st.web.csv_profiles.as_ref() {
+        Some(saved) => match saved.remembered_reading(account.id, &bytes, true) {
+            Ok(p) => (p, String::new()),
+            Err(why) => (None, format!("Note: {why}, so it is read afresh below.")),
+        },
+        None => (None, String::new()),
     };
-    let mut summary = match import_bytes(s, &who, &account, &file_name, &bytes, &opts).await {
-        Ok(summary) => summary,
+    let inferred = match remembered {
+        Some(_) => None,
+        None => ledgerflow_import::csv::infer_unrecognised(&bytes, true).map(Arc::new),
+    };
+    let profile = remembered
+        .clone()
+        .or_else(|| inferred.as_ref().map(|i| i.profile.clone()));
+    let summary = match dry_run(&st, &who, &account, &file_name, &bytes, profile).await {
+        Ok(summary) => Arc::new(summary),
         Err(e) if e.status.is_client_error() => {
             return imports_page(&st, &who, e.message).await;
         }
         Err(e) => return Err(e),
     };
-    // Every row is shown, page by page: what will be written first, then in file order.
-    summary
-        .decisions
-        .sort_by_key(|d| (decision_rank(d.decision), d.page, d.line));
-    let summary = Arc::new(summary);
     let key = st.web.uploads.put(Upload {
         user_id: who.user.id,
         account_id: account.id,
-        file_name,
-        bytes: bytes.to_vec(),
+        file_name: file_name.clone(),
+        bytes: Arc::new(bytes.to_vec()),
         at: Instant::now(),
         summary: Arc::clone(&summary),
         inferred: inferred.clone(),
+        remembered: remembered.clone(),
+        version: 0,
     });
-    preview(&st, &who, key, &account, summary, inferred, 1).await
+    let w = Waiting {
+        account_id: account.id,
+        file_name,
+        bytes: Arc::new(Vec::new()),
+        summary,
+        inferred,
+        remembered,
+        version: 0,
+    };
+    preview(&st, &who, key, &account, w, 1, misfit).await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -251,6 +422,8 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
 pub(super) struct PageParam {
     page: String,
 }
+
+const EXPIRED: &str = "That upload has expired (or was already imported): upload the file again.";
 
 /// Another page of a waiting upload's preview.
 pub(super) async fn preview_page(
@@ -260,16 +433,83 @@ pub(super) async fn preview_page(
     Query(p): Query<PageParam>,
 ) -> Page {
     let page = p.page.trim().parse::<usize>().unwrap_or(1).max(1);
-    let Some((account_id, summary, inferred)) = st.web.uploads.summary(&key, who.user.id) else {
-        return imports_page(
-            &st,
-            &who,
-            "That upload has expired (or was already imported): upload the file again.".into(),
-        )
-        .await;
+    let Some(w) = st.web.uploads.waiting(&key, who.user.id) else {
+        return imports_page(&st, &who, EXPIRED.into()).await;
     };
-    let account = st.store.get_account(account_id).await?;
-    preview(&st, &who, key, &account, summary, inferred, page).await
+    let account = st.store.get_account(w.account_id).await?;
+    preview(&st, &who, key, &account, w, page, String::new()).await
+}
+
+/// The reading as the form sent it.
+fn correction(p: &Posted, columns: usize) -> Correction {
+    Correction {
+        roles: (0..columns)
+            .map(|i| {
+                ColumnKind::from_key(&p.text(&format!("col{i}"))).unwrap_or(ColumnKind::Ignored)
+            })
+            .collect(),
+        date_format: p.text("date_format").chars().take(40).collect(),
+        decimal: p.text("decimal"),
+        thousands: p.get("thousands").unwrap_or_default().to_string(),
+        invert: p.get("invert").is_some(),
+        debit_flags: p
+            .text("debit_flags")
+            .chars()
+            .take(400)
+            .collect::<String>()
+            .split(',')
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+/// The user corrected the inferred reading: the preview is read again with it.
+pub(super) async fn correct_reading(State(st): Shared, Path(key): Path<String>, p: Posted) -> Page {
+    p.user.require(Role::Editor)?;
+    let Some(mut w) = st.web.uploads.waiting(&key, p.user.user.id) else {
+        return imports_page(&st, &p.user, EXPIRED.into()).await;
+    };
+    let account = st.store.get_account(w.account_id).await?;
+    let Some(inferred) = w.inferred.clone() else {
+        return preview(&st, &p.user, key, &account, w, 1, String::new()).await;
+    };
+    let corrected = match inferred.corrected(&correction(&p, inferred.columns.len())) {
+        Ok(c) => Arc::new(c),
+        Err(why) => {
+            let why = format!("That reading was not taken: {why}.");
+            return preview(&st, &p.user, key, &account, w, 1, why).await;
+        }
+    };
+    let summary = match dry_run(
+        &st,
+        &p.user,
+        &account,
+        &w.file_name,
+        &w.bytes,
+        Some(corrected.profile.clone()),
+    )
+    .await
+    {
+        Ok(summary) => Arc::new(summary),
+        Err(e) if e.status.is_client_error() => {
+            let why = format!("That reading was not taken: {}", e.message);
+            return preview(&st, &p.user, key, &account, w, 1, why).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(version) = st.web.uploads.reread(
+        &key,
+        p.user.user.id,
+        Arc::clone(&summary),
+        Arc::clone(&corrected),
+    ) else {
+        return imports_page(&st, &p.user, EXPIRED.into()).await;
+    };
+    w.version = version;
+    tracing::info!(user = %p.user.user.name, file = %w.file_name, "CSV reading corrected in the web preview");
+    w.summary = summary;
+    w.inferred = Some(corrected);
+    preview(&st, &p.user, key, &account, w, 1, String::new()).await
 }
 
 pub(super) async fn preview(
@@ -277,10 +517,11 @@ pub(super) async fn preview(
     who: &CurrentUser,
     key: String,
     account: &Account,
-    summary: Arc<ImportSummary>,
-    inferred: Option<Arc<Inferred>>,
+    w: Waiting,
     page: usize,
+    reading_error: String,
 ) -> Page {
+    let summary = w.summary;
     let total = summary.decisions.len();
     let pages = total.div_ceil(PREVIEW_ROWS).max(1);
     let page = page.min(pages);
@@ -307,6 +548,12 @@ pub(super) async fn preview(
         })
         .collect();
     let pdf = summary.format == Some(ledgerflow_import::Format::Pdf);
+    let inferred = w.inferred;
+    // A new name: a saved profile is never replaced from here (another file may need it).
+    let save_name = match (&inferred, &st.web.csv_profiles) {
+        (Some(_), Some(saved)) => Some(saved.free_name(&account.name)),
+        _ => None,
+    };
     render(PreviewPage {
         nav: nav(st, who, "imports").await?,
         key,
@@ -318,7 +565,12 @@ pub(super) async fn preview(
         next: (page < pages).then(|| page + 1),
         summary,
         ambiguous: inferred.as_ref().is_some_and(|i| i.settled().is_err()),
+        mapping: inferred.as_deref().map(MappingForm::of),
+        reading_error,
+        remembered: w.remembered.map(|p| p.name).unwrap_or_default(),
+        save_name,
         pdf,
+        version: w.version,
         inferred,
         lines,
     })
@@ -326,26 +578,84 @@ pub(super) async fn preview(
 
 pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
-    let Some(u) = st.web.uploads.take(&p.text("upload"), p.user.user.id) else {
-        return imports_page(
-            &st,
-            &p.user,
-            "That upload has expired (or was already imported): upload the file again.".into(),
-        )
-        .await;
+    let key = p.text("upload");
+    let Some(w) = st.web.uploads.waiting(&key, p.user.user.id) else {
+        return imports_page(&st, &p.user, EXPIRED.into()).await;
     };
-    if let Some(Err(why)) = u.inferred.as_ref().map(|i| i.settled()) {
-        return imports_page(&st, &p.user, format!("{}: {why}", u.file_name)).await;
+    if let Some(Err(why)) = w.inferred.as_ref().map(|i| i.settled()) {
+        return imports_page(&st, &p.user, format!("{}: {why}", w.file_name)).await;
     }
     let s = st.store.as_ref();
-    let account = s.get_account(u.account_id).await?;
+    let account = s.get_account(w.account_id).await?;
+    // The rows imported are the rows this page showed: a reading changed since (in another
+    // tab) is shown again first. (A form without the field predates readings: the first.)
+    let shown_version = p.get("reading").unwrap_or("0").trim().parse::<u32>().ok();
+    const CHANGED: &str = "The reading changed after this page was shown (in another tab?): check the rows below, then import.";
+    if shown_version != Some(w.version) {
+        return preview(&st, &p.user, key, &account, w, 1, CHANGED.into()).await;
+    }
+    // The reading is saved as a profile, remembered for the account, when the user asks: the
+    // name is checked before anything is imported.
+    let save = match (&w.inferred, &st.web.csv_profiles, p.get("save")) {
+        (Some(i), Some(saved), Some(_)) => {
+            let name = p.text("save_as");
+            let mut profile = i.profile.clone();
+            profile.name = name.clone();
+            if let Err(why) = ledgerflow_import::csv::check_profile_name(&name) {
+                return preview(&st, &p.user, key, &account, w, 1, why).await;
+            }
+            if saved
+                .path(&name)
+                .is_ok_and(|path| std::fs::symlink_metadata(path).is_ok())
+            {
+                let why = format!(
+                    "A profile \"{name}\" is already saved (other files may be read with it): choose another name."
+                );
+                return preview(&st, &p.user, key, &account, w, 1, why).await;
+            }
+            Some((saved, profile))
+        }
+        _ => None,
+    };
+    let Some(u) = st.web.uploads.take(&key, p.user.user.id, w.version) else {
+        // Reread in the meantime, or gone.
+        return match st.web.uploads.waiting(&key, p.user.user.id) {
+            Some(now) => preview(&st, &p.user, key, &account, now, 1, CHANGED.into()).await,
+            None => imports_page(&st, &p.user, EXPIRED.into()).await,
+        };
+    };
     let opts = ImportOptions {
-        profile: u.inferred.as_ref().map(|i| i.profile.clone()),
+        profile: u
+            .inferred
+            .as_ref()
+            .map(|i| i.profile.clone())
+            .or(u.remembered),
         pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
     let summary = import_bytes(s, &p.user, &account, &u.file_name, &u.bytes, &opts).await?;
     tracing::info!(user = %p.user.user.name, file = %u.file_name, new = summary.new, "imported from the web");
+    if let Some((saved, profile)) = save {
+        let note = format!(
+            "Saved from the web import of {} into \"{}\"",
+            ledgerflow_core::error::shown(&u.file_name),
+            account.name
+        );
+        let kept = saved
+            .save(&profile, &note, false)
+            .and_then(|_| saved.remember(account.id, &profile.name));
+        let notice = match kept {
+            Ok(()) => format!(
+                "Imported. The reading is saved as profile \"{}\" and used for this account's next CSV like it.",
+                profile.name
+            ),
+            Err(e) => {
+                tracing::warn!(profile = %profile.name, "profile not saved: {e}");
+                format!("Imported, but the reading could not be saved as a profile: {e}")
+            }
+        };
+        st.web.set_flash(p.user.credential_id, notice);
+    }
     let to = match summary.batch_id.or(summary.already_imported) {
         Some(b) => format!("/transactions?batch={b}"),
         None => "/imports".to_string(),

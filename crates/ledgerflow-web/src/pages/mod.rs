@@ -77,6 +77,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/imports/confirm", post(confirm_import))
         .route("/imports/preview/{key}", get(preview_page))
+        .route("/imports/preview/{key}/reading", post(correct_reading))
         .route("/imports/{id}/undo", post(undo_import))
         .route("/safety", get(safety))
         .route("/safety/backup", post(backup_now))

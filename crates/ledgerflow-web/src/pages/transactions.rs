@@ -35,6 +35,8 @@ pub(super) struct TransactionsPage {
     sorts: Vec<Opt>,
     next_url: String,
     error: String,
+    /// What the last form did (an import from the web saved its reading, …).
+    notice: String,
     shown: usize,
 }
 
@@ -124,6 +126,7 @@ pub(super) async fn transactions(
         q,
         next_url,
         error,
+        notice: st.web.take_flash(who.credential_id),
         shown,
     })
 }

@@ -343,3 +343,118 @@ async fn in_a_real_browser_a_pdf_statement_is_previewed_with_pages_and_lines_the
     served.stop().await;
     result.expect("the browser scenario");
 }
+
+/// A card export nothing recognises, whose dates read either way and whose charges are
+/// positive: the preview refuses to import the guess, the user corrects the reading in the
+/// form (date order, flipped signs), sees the rows read again, imports, and the reading is
+/// saved as a profile remembered for the account, so the next month's file is read with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_an_unknown_csv_reading_is_corrected_imported_and_remembered() {
+    let Some((_driver, driver_port)) = chromedriver() else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let january = app.dir.path().join("card-jan.csv");
+    std::fs::write(
+        &january,
+        "Date,Description,Amount,Ref\n01/02/2024,COFFEE SHOP,4.50,A1\n03/04/2024,PAYMENT THANK YOU,-250.00,A2\n05/06/2024,GROCER,61.20,A3\n",
+    )
+    .expect("csv");
+    let february = app.dir.path().join("card-feb.csv");
+    std::fs::write(
+        &february,
+        "Date,Description,Amount,Ref\n07/06/2024,BOOKSHOP,12.00,B1\n09/06/2024,PAYMENT THANK YOU,-40.00,B2\n",
+    )
+    .expect("csv");
+    let served = Served::start(&app).await;
+    let base = served.base.clone();
+    let d = browser(driver_port).await;
+    let select = |id: &'static str, value: &'static str| {
+        let d = &d;
+        async move {
+            d.find(By::Css(format!("#{id} option[value='{value}']")))
+                .await?
+                .click()
+                .await
+        }
+    };
+    let amounts = |d: &WebDriver| {
+        let d = d.clone();
+        async move {
+            let mut out = Vec::new();
+            for row in d.find_all(By::Css("table.preview tbody tr")).await? {
+                let cells = row.find_all(By::Tag("td")).await?;
+                out.push((cells[1].text().await?, cells[2].text().await?));
+            }
+            out.sort();
+            WebDriverResult::Ok(out)
+        }
+    };
+    let result = async {
+        sign_in(&d, &base, "ed").await;
+        upload_for_preview(&d, &base, acct, &january).await?;
+        // The guess is shown, named ambiguous, and cannot be imported.
+        d.query(By::Id("reading-form")).first().await?;
+        let warning = d.find(By::Id("ambiguous-reading")).await?.text().await?;
+        assert!(warning.contains("ambiguous"), "{warning}");
+        assert!(d.find_all(By::Id("confirm-import")).await?.is_empty());
+        let form = d.find(By::Id("reading-form")).await?.text().await?;
+        assert!(form.contains("COFFEE SHOP"), "the first values: {form}");
+        if let Ok(dir) = std::env::var("LEDGERFLOW_SCREENSHOTS") {
+            d.screenshot(&std::path::Path::new(&dir).join("csv-reading-form.png"))
+                .await?;
+        }
+        // Day first, and charges are positive in this file.
+        select("date-format", "%d/%m/%Y").await?;
+        select("col3", "bank_id").await?;
+        d.find(By::Id("invert")).await?.click().await?;
+        d.find(By::Id("reread")).await?.click().await?;
+        d.query(By::Id("confirm-import")).first().await?;
+        assert_eq!(
+            amounts(&d).await?,
+            vec![
+                ("2024-02-01".to_string(), "-4.50".to_string()),
+                ("2024-04-03".to_string(), "250.00".to_string()),
+                ("2024-06-05".to_string(), "-61.20".to_string()),
+            ]
+        );
+        let reading = d.find(By::Id("inferred-reading")).await?.text().await?;
+        assert!(reading.contains("set by you"), "{reading}");
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+        // Imported, and kept as a profile for this account.
+        let name = d.find(By::Id("save-as")).await?;
+        name.clear().await?;
+        name.send_keys("my-card").await?;
+        d.find(By::Id("confirm-import")).await?.click().await?;
+        let notice = d.query(By::Id("notice")).first().await?.text().await?;
+        assert!(notice.contains("\"my-card\""), "{notice}");
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 3);
+        let saved = ledgerflow_import::csv::SavedProfiles::in_data_dir(app.dir.path());
+        let profile = saved.for_account(acct).expect("remembered for the account");
+        assert_eq!(profile.name, "my-card");
+        assert!(profile.invert);
+        // The next file of that account is read with it: no guess, right signs.
+        upload_for_preview(&d, &base, acct, &february).await?;
+        let note = d
+            .query(By::Id("remembered-profile"))
+            .first()
+            .await?
+            .text()
+            .await?;
+        assert!(note.contains("my-card"), "{note}");
+        assert!(d.find_all(By::Id("reading-form")).await?.is_empty());
+        assert_eq!(
+            amounts(&d).await?,
+            vec![
+                ("2024-06-07".to_string(), "-12.00".to_string()),
+                ("2024-06-09".to_string(), "40.00".to_string()),
+            ]
+        );
+        WebDriverResult::Ok(())
+    }
+    .await;
+    let _ = d.quit().await;
+    served.stop().await;
+    result.expect("the browser scenario");
+}

@@ -123,7 +123,13 @@ impl TestApp {
             jobs: Vec::new(),
             location,
         };
-        let state = AppState::new(store, Some(backups), WebState::default());
+        let web = WebState {
+            csv_profiles: Some(ledgerflow_import::csv::SavedProfiles::in_data_dir(
+                dir.path(),
+            )),
+            ..Default::default()
+        };
+        let state = AppState::new(store, Some(backups), web);
         let mut app = TestApp {
             state,
             engine,

@@ -26,6 +26,16 @@ fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) 
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// Uploads `bytes` as `name` for the account through the import page, as `who`.
+async fn upload(app: &TestApp, who: &As, acct: i64, name: &str, bytes: &[u8]) -> Reply {
+    let (ct, body) = multipart(
+        &[("csrf", who.csrf()), ("account", &acct.to_string())],
+        (name, bytes),
+    );
+    app.send(Method::POST, "/imports", who, Some(&ct), body, &[])
+        .await
+}
+
 #[tokio::test]
 async fn an_editor_imports_through_the_page_with_a_preview_and_can_undo_it() {
     let app = TestApp::sqlite().await;
@@ -265,16 +275,21 @@ async fn an_unknown_csv_is_previewed_with_its_inferred_reading_then_imported() {
     let acct = app.with_rows(0).await;
     let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
     let csv = "Buchungstag;Empfänger;Verwendungszweck;Betrag;Saldo\r\n01.02.2024;Miete GmbH;Februar;-1.200,00;3.800,00\r\n05.02.2024;Arbeitgeber AG;Gehalt;2.500,50;6.300,50\r\n13.02.2024;Bäcker;Brot;-3,20;6.297,30\r\n";
-    let (ct, body) = multipart(
-        &[("csrf", ed.csrf()), ("account", &acct.to_string())],
-        ("umsatz.csv", csv.as_bytes()),
-    );
-    let r = app
-        .send(Method::POST, "/imports", &ed, Some(&ct), body, &[])
-        .await;
+    let r = upload(&app, &ed, acct, "umsatz.csv", csv.as_bytes()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("id=\"inferred-reading\""), "{}", r.body);
-    assert!(r.body.contains("date (%d.%m.%Y)"), "{}", r.body);
+    // The reading as a form: column 1 is the date, read day first.
+    assert!(
+        r.body
+            .contains("<option value=\"date\" selected>date</option>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("<option value=\"%d.%m.%Y\" selected>"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("reconciles on 2/2 rows"), "{}", r.body);
     assert!(r.body.contains("3</b> rows read"), "{}", r.body);
     assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
@@ -328,4 +343,146 @@ async fn an_unknown_csv_is_previewed_with_its_inferred_reading_then_imported() {
     assert_eq!(r.json()["rows_read"].as_u64(), Some(3), "{}", r.body);
     let r = api("&format=qif%2F..").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
+/// The reading form of an unknown CSV, on both engines: what the form sends is hostile (an
+/// unknown role, a column past the file's, a format that is no date, two date columns, a
+/// profile name that is a path) and each is refused with its reason, the preview kept and
+/// nothing imported; a good correction reads the rows again, and confirming imports them and
+/// saves the reading, remembered for the account.
+#[tokio::test]
+async fn an_unknown_csvs_reading_is_corrected_through_the_form_and_hostile_fields_are_refused() {
+    for app in TestApp::both().await {
+        let acct = app.with_rows(0).await;
+        let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+        let csv = "Date,Description,Amount,Ref\n01/02/2024,COFFEE SHOP,4.50,A1\n03/04/2024,PAYMENT,-250.00,A2\n";
+        let r = upload(&app, &ed, acct, "card.csv", csv.as_bytes()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("id=\"ambiguous-reading\""), "{}", r.body);
+        let key_at = r.body.find("/imports/preview/").expect("key") + 17;
+        let key: String = r.body[key_at..]
+            .chars()
+            .take_while(|c| *c != '/' && *c != '"' && *c != '?')
+            .collect();
+        let reading = format!("/imports/preview/{key}/reading");
+        let good = [
+            ("col0", "date"),
+            ("col1", "payee"),
+            ("col2", "amount"),
+            ("col3", "bank_id"),
+            ("date_format", "%d/%m/%Y"),
+            ("decimal", "."),
+            ("thousands", ","),
+            ("invert", "on"),
+        ];
+        let with = |changes: &[(&'static str, &'static str)]| {
+            let mut v: Vec<(&str, &str)> = good
+                .iter()
+                .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+                .copied()
+                .collect();
+            v.extend_from_slice(changes);
+            v
+        };
+        for (changes, why) in [
+            (vec![("col1", "date")], "only one column can be the date"),
+            (
+                vec![("col0", "../../x")],
+                "choose the column that holds the date",
+            ),
+            (
+                vec![("date_format", "%H:%M")],
+                "does not describe a full date",
+            ),
+            (vec![("decimal", "x")], "must be"),
+            (vec![("thousands", ".")], "thousands"),
+            (vec![("col2", "direction")], "amount"),
+        ] {
+            let r = app.form(&reading, &ed, &with(&changes)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert!(
+                r.body.contains("id=\"reading-error\""),
+                "{changes:?}: {}",
+                r.body
+            );
+            assert!(r.body.contains(why), "{changes:?} → {why}: {}", r.body);
+            assert!(
+                r.body.contains("id=\"ambiguous-reading\""),
+                "the guess stays"
+            );
+        }
+        // Fields the file has no column for are passed over; the good reading is read again.
+        let mut fields = with(&[]);
+        fields.push(("col99", "date"));
+        let r = app.form(&reading, &ed, &fields).await;
+        assert!(!r.body.contains("id=\"reading-error\""), "{}", r.body);
+        assert!(
+            r.body
+                .contains("<td>2024-02-01</td><td class=\"num\">-4.50</td>"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("id=\"confirm-import\""), "{}", r.body);
+        // Another user cannot read or correct this upload.
+        let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
+        let r = app.form(&reading, &ada, &with(&[])).await;
+        assert!(r.body.contains("has expired"), "{}", r.body);
+        // A confirm from a page that showed an earlier reading (another tab) imports nothing:
+        // the rows are shown again, as now read.
+        let r = app
+            .form(
+                "/imports/confirm",
+                &ed,
+                &[("upload", &key), ("reading", "0")],
+            )
+            .await;
+        assert!(r.body.contains("The reading changed"), "{}", r.body);
+        assert!(
+            r.body.contains("name=\"reading\" value=\"1\""),
+            "{}",
+            r.body
+        );
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+        // A profile name that is a path is refused before anything is imported.
+        let r = app
+            .form(
+                "/imports/confirm",
+                &ed,
+                &[
+                    ("upload", &key),
+                    ("reading", "1"),
+                    ("save", "on"),
+                    ("save_as", "../../evil"),
+                ],
+            )
+            .await;
+        assert!(r.body.contains("may only hold letters"), "{}", r.body);
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+        let r = app
+            .form(
+                "/imports/confirm",
+                &ed,
+                &[
+                    ("upload", &key),
+                    ("reading", "1"),
+                    ("save", "on"),
+                    ("save_as", "card"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 2);
+        let after = app.get(&r.location(), &ed).await;
+        assert!(
+            after.body.contains("saved as profile &#34;card&#34;"),
+            "{}",
+            after.body
+        );
+        let saved = ledgerflow_import::csv::SavedProfiles::in_data_dir(app.dir.path());
+        assert_eq!(saved.for_account(acct).map(|p| p.name), Some("card".into()));
+        assert!(!app.dir.path().join("evil.toml").exists());
+        // The key is spent.
+        let r = app.form(&reading, &ed, &with(&[])).await;
+        assert!(r.body.contains("has expired"), "{}", r.body);
+    }
 }

@@ -78,6 +78,9 @@ pub enum ProfileCmd {
         /// Replace a saved profile of the same name.
         #[arg(long)]
         replace: bool,
+        /// Remember the profile for this account: its CSVs no preset recognises are read with it.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// List the presets and the saved profiles.
     List,
@@ -276,21 +279,6 @@ fn unknown_csv(path: &std::path::Path, account: &str) -> Option<BadInput> {
     )))
 }
 
-/// A profile's name is a plain file name in the profiles directory: letters, digits, - and _.
-fn check_profile_name(name: &str) -> Result<(), BadInput> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(BadInput(format!(
-            "profile name \"{}\" may only hold letters, digits, - and _",
-            ledgerflow_core::error::shown(name)
-        )));
-    }
-    Ok(())
-}
-
 /// A bank file given on the command line: a regular file (a pipe or a device would hang the
 /// import or never end).
 fn regular_file(path: &std::path::Path) -> Result<(), BadInput> {
@@ -318,40 +306,27 @@ fn templates_dir(ctx: &crate::context::Ctx) -> PathBuf {
     ctx.settings.data_dir.join("import-templates")
 }
 
-/// The saved PDF templates; one that is not valid stops the command, naming its file.
-fn saved_templates(
-    ctx: &crate::context::Ctx,
-) -> Result<Vec<ledgerflow_import::pdf::Template>, BadInput> {
+/// The saved PDF templates; one that is not valid is said on stderr and left out (a
+/// template is only ever needed for a PDF, and `import template list` names it too).
+fn saved_templates(ctx: &crate::context::Ctx) -> Vec<ledgerflow_import::pdf::Template> {
     let (found, problems) = ledgerflow_import::pdf::load_dir(&templates_dir(ctx));
-    match problems.first() {
-        Some(p) => Err(BadInput(format!(
-            "{p} (fix or remove it: `ledgerflow import template list`)"
-        ))),
-        None => Ok(found),
+    for p in problems {
+        tracing::warn!("PDF template not used: {p}");
+        eprintln!("note: PDF template not used: {p} (fix or remove it)");
     }
+    found
 }
 
 fn template_cmd(ctx: &crate::context::Ctx, cmd: &TemplateCmd) -> anyhow::Result<()> {
-    use ledgerflow_import::pdf::{Template, shipped};
+    use ledgerflow_import::pdf::shipped;
     match cmd {
         TemplateCmd::Add { file, replace } => {
             regular_file(file)?;
             let text = std::fs::read_to_string(file)
                 .map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?;
-            let t = Template::from_toml(&text)
-                .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-            let dir = templates_dir(ctx);
-            std::fs::create_dir_all(&dir)?;
-            let dest = dir.join(format!("{}.toml", t.name));
-            if dest.exists() && !replace {
-                return Err(BadInput(format!(
-                    "a template \"{}\" is already saved ({}): choose another name, or --replace it",
-                    t.name,
-                    dest.display()
-                ))
-                .into());
-            }
-            std::fs::write(&dest, text)?;
+            let (t, dest) =
+                ledgerflow_import::pdf::save_template(&templates_dir(ctx), &text, *replace)
+                    .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
             crate::out!(
                 "Saved PDF template \"{}\" ({}); it reads every PDF holding {}",
                 t.name,
@@ -380,7 +355,7 @@ fn template_cmd(ctx: &crate::context::Ctx, cmd: &TemplateCmd) -> anyhow::Result<
             }
         }
         TemplateCmd::Show { name } => {
-            let t = saved_templates(ctx)?
+            let t = saved_templates(ctx)
                 .into_iter()
                 .chain(shipped())
                 .find(|t| &t.name == name)
@@ -397,8 +372,8 @@ fn template_cmd(ctx: &crate::context::Ctx, cmd: &TemplateCmd) -> anyhow::Result<
 }
 
 /// Where saved CSV profiles live.
-fn profiles_dir(ctx: &crate::context::Ctx) -> PathBuf {
-    ctx.settings.data_dir.join("import-profiles")
+fn saved_profiles(ctx: &crate::context::Ctx) -> ledgerflow_import::csv::SavedProfiles {
+    ledgerflow_import::csv::SavedProfiles::in_data_dir(&ctx.settings.data_dir)
 }
 
 /// The profile named by `--format csv:NAME`: a saved profile, else a built-in preset.
@@ -416,10 +391,8 @@ fn profile_for(
         // Inferred for each file (`inferred_reading`).
         return Ok(None);
     }
-    check_profile_name(name)?;
-    let path = profiles_dir(ctx).join(format!("{name}.toml"));
-    if path.exists() {
-        return load_profile(&path).map(Some);
+    if let Some(p) = saved_profiles(ctx).load(name).map_err(BadInput)? {
+        return Ok(Some(p));
     }
     ledgerflow_import::csv::preset(name).map(Some).ok_or_else(|| {
         BadInput(format!(
@@ -429,79 +402,86 @@ fn profile_for(
     })
 }
 
-fn load_profile(path: &std::path::Path) -> Result<ledgerflow_import::csv::Profile, BadInput> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?;
-    let p: ledgerflow_import::csv::Profile = toml::from_str(&text)
-        .map_err(|e| BadInput(format!("{}: {}", path.display(), e.message())))?;
-    p.validate()
-        .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-    Ok(p)
-}
-
-fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()> {
+async fn profile_cmd(ctx: &crate::context::Ctx, cmd: &ProfileCmd) -> anyhow::Result<()> {
     match cmd {
         ProfileCmd::Add {
             file,
             from,
             name,
             replace,
+            account,
         } => {
+            let saved = saved_profiles(ctx);
             let (p, note) = match (file, from) {
-                (Some(file), _) => (load_profile(file)?, String::new()),
+                (Some(file), _) => (
+                    ledgerflow_import::csv::SavedProfiles::load_file(file).map_err(BadInput)?,
+                    String::new(),
+                ),
                 (None, Some(from)) => {
                     let inferred = inferred_reading(from)?;
                     let mut p = inferred.profile.clone();
                     p.name = name.clone().unwrap_or_default();
-                    let note: String =
-                        format!("Inferred from {}:\n{}", from.display(), inferred.describe())
-                            .lines()
-                            .map(|l| format!("# {l}\n"))
-                            .collect();
+                    if let Err(why) = inferred.settled() {
+                        if account.is_some() {
+                            return Err(BadInput(format!(
+                                "{why}\nSave it without --account, settle it in the profile's TOML, then remember it for the account with `ledgerflow import profile add FILE.toml --replace --account A`"
+                            ))
+                            .into());
+                        }
+                        eprintln!(
+                            "warning: the reading is ambiguous: settle it in the TOML before importing with it:\n{}",
+                            inferred
+                                .ambiguities
+                                .iter()
+                                .map(|a| format!("  - {a}"))
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        );
+                    }
+                    let note =
+                        format!("Inferred from {}:\n{}", from.display(), inferred.describe());
                     (p, note)
                 }
                 (None, None) => {
                     return Err(BadInput("name a profile file or --from FILE".into()).into());
                 }
             };
-            check_profile_name(&p.name)?;
-            let dir = profiles_dir(ctx);
-            std::fs::create_dir_all(&dir)?;
-            let dest = dir.join(format!("{}.toml", p.name));
-            if dest.exists() && !replace {
-                return Err(BadInput(format!(
-                    "a profile \"{}\" is already saved ({}): choose another name, or --replace it",
-                    p.name,
-                    dest.display()
-                ))
-                .into());
-            }
-            std::fs::write(&dest, format!("{note}{}", toml::to_string_pretty(&p)?))?;
+            // The account is checked before anything is written.
+            let account = match account {
+                Some(a) => Some(
+                    ctx.with_store(async |s| {
+                        Ok(ledgerflow_core::service::account_by_name(s, a).await?)
+                    })
+                    .await?,
+                ),
+                None => None,
+            };
+            let dest = saved.save(&p, &note, *replace).map_err(BadInput)?;
             crate::out!(
                 "Saved CSV profile \"{}\" ({}); use it with --format csv:{}",
                 p.name,
                 dest.display(),
                 p.name
             );
+            if let Some(account) = account {
+                saved.remember(account.id, &p.name).map_err(BadInput)?;
+                crate::out!(
+                    "Remembered for account \"{}\": its CSVs no preset recognises are read with it",
+                    account.name
+                );
+            }
         }
         ProfileCmd::List => {
             let mut rows: Vec<Vec<String>> = ledgerflow_import::csv::presets()
                 .into_iter()
                 .map(|p| vec![p.name, "preset".into()])
                 .collect();
-            if let Ok(rd) = std::fs::read_dir(profiles_dir(ctx)) {
-                let mut saved: Vec<String> = rd
-                    .flatten()
-                    .filter_map(|e| {
-                        e.path()
-                            .file_stem()
-                            .and_then(|s| s.to_str())
-                            .map(str::to_string)
-                    })
-                    .collect();
-                saved.sort();
-                rows.extend(saved.into_iter().map(|n| vec![n, "saved".into()]));
-            }
+            rows.extend(
+                saved_profiles(ctx)
+                    .names()
+                    .into_iter()
+                    .map(|n| vec![n, "saved".into()]),
+            );
             print_table(&["PROFILE", "KIND"], &rows);
         }
         ProfileCmd::Show { name } => {
@@ -558,9 +538,13 @@ fn view(
                 amount: currency.format_minor(minor),
                 amount_minor: minor,
                 currency: currency.to_string(),
-                payee: t.payee.clone(),
-                memo: t.memo.clone(),
-                external_id: t.external_id.clone(),
+                // As the import keeps them: no escape sequence reaches the terminal.
+                payee: ledgerflow_core::error::plain_text(&t.payee).into_owned(),
+                memo: ledgerflow_core::error::plain_text(&t.memo).into_owned(),
+                external_id: t
+                    .external_id
+                    .as_deref()
+                    .map(|e| ledgerflow_core::error::plain_text(e).into_owned()),
                 line: t.line,
                 page: t.page,
             });
@@ -597,7 +581,7 @@ fn view(
 pub async fn run(ctx: &crate::context::Ctx, args: &Args) -> anyhow::Result<()> {
     match &args.cmd {
         Some(Cmd::Inspect(a)) => inspect(ctx, a),
-        Some(Cmd::Profile(p)) => profile_cmd(ctx, p),
+        Some(Cmd::Profile(p)) => profile_cmd(ctx, p).await,
         Some(Cmd::Template(t)) => template_cmd(ctx, t),
         Some(Cmd::List { json }) => ctx.with_store(async |s| list(s, *json).await).await,
         Some(Cmd::Undo {
@@ -691,7 +675,7 @@ async fn import(
         } else {
             ledgerflow_import::qif::DateOrder::MonthFirst
         },
-        pdf_templates: saved_templates(ctx)?,
+        pdf_templates: saved_templates(ctx),
     };
     let mut summaries = Vec::new();
     for path in &a.files {
@@ -708,6 +692,26 @@ async fn import(
                 ))
             })?;
             opts.profile = Some(inferred.profile);
+        } else if opts.format.is_none()
+            && let Some(p) = match file_head(path) {
+                Ok((head, whole)) => saved_profiles(ctx)
+                    .remembered_reading(account.id, &head, whole)
+                    .unwrap_or_else(|why| {
+                        // Said, then the file is treated as any unknown CSV.
+                        eprintln!("note: {why}");
+                        None
+                    }),
+                Err(_) => None,
+            }
+        {
+            if !a.json {
+                crate::out!(
+                    "{file}: read with CSV profile \"{}\", remembered for account \"{}\"",
+                    p.name,
+                    account.name
+                );
+            }
+            opts.profile = Some(p);
         } else if opts.format.is_none()
             && let Some(refusal) = unknown_csv(path, name)
         {
@@ -854,7 +858,7 @@ fn inspect(ctx: &crate::context::Ctx, a: &InspectArgs) -> anyhow::Result<()> {
             (None, None)
                 if format == Some(Format::Pdf) || ledgerflow_import::pdf::sniff(&bytes) =>
             {
-                ledgerflow_import::pdf::parse(&bytes, &name, &saved_templates(ctx)?)
+                ledgerflow_import::pdf::parse(&bytes, &name, &saved_templates(ctx))
             }
             (None, None) => ledgerflow_import::parse(&bytes, &name, format),
         }

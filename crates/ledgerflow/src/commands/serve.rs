@@ -77,6 +77,9 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
             }
             found
         },
+        csv_profiles: Some(ledgerflow_import::csv::SavedProfiles::in_data_dir(
+            &ctx.settings.data_dir,
+        )),
         ..Default::default()
     };
     if store.list_users().await?.is_empty() {

@@ -580,3 +580,129 @@ fn a_pdf_statement_is_previewed_and_imported_only_with_yes() {
         assert_eq!(count(app), 12);
     }
 }
+
+/// A reading saved with `--account` is remembered for the account: its next CSV of that
+/// layout is imported with no `--format`; a file it would misread (US amounts under a German
+/// profile) is not read with it, and that is said. An ambiguous reading is not remembered. A
+/// broken PDF template blocks no other import, and a template is saved whole, never through
+/// a link planted where it goes.
+#[test]
+fn a_profile_remembered_for_an_account_reads_its_next_csv_and_nothing_else() {
+    for app in &setup() {
+        let head = "Buchungstag;Empfaenger;Betrag;Saldo\n";
+        write(
+            app,
+            "jan.csv",
+            &format!(
+                "{head}02.01.2024;Miete;-1.200,00;3.800,00\n05.01.2024;Gehalt;2.500,50;6.300,50\n13.01.2024;Baecker;-3,20;6.297,30\n"
+            ),
+        );
+        let saved = app.ok(&[
+            "import",
+            "profile",
+            "add",
+            "--from",
+            "jan.csv",
+            "--name",
+            "giro",
+            "--account",
+            "Checking",
+        ]);
+        assert!(
+            saved.contains("Remembered for account \"Checking\""),
+            "{saved}"
+        );
+        write(
+            app,
+            "feb.csv",
+            &format!(
+                "{head}01.02.2024;Miete;-1.200,00;5.097,30\n14.02.2024;Kiosk;-1.234,50;3.862,80\n"
+            ),
+        );
+        let s = app.json(&["import", "feb.csv", "--account", "Checking", "--json"]);
+        assert_eq!(s["new"], 2, "{s}");
+        let rows = app.json(&["tx", "list", "--json"]);
+        let amounts: Vec<i64> = rows["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|t| t["amount_minor"].as_i64())
+            .collect();
+        assert!(amounts.contains(&-123_450), "{amounts:?}");
+        // Same headers, US amounts: the German reading would make -4.50 into -450.00.
+        write(
+            app,
+            "us.csv",
+            &format!("{head}03.03.2024;Coffee;-4.50;995.50\n04.03.2024;Pay;1,000.00;1,995.50\n"),
+        );
+        let err = app.fails(&["import", "us.csv", "--account", "Checking"], 2);
+        assert!(
+            err.contains("\"giro\" remembered for this account does not read this file"),
+            "{err}"
+        );
+        assert_eq!(count(app), 2);
+        // An ambiguous reading (signs no balance proves) is saved with a warning, never
+        // remembered.
+        write(
+            app,
+            "card.csv",
+            "Date,Description,Amount\n2024-01-02,COFFEE,4.50\n2024-01-03,GROCER,61.20\n2024-01-05,BOOKS,12.00\n",
+        );
+        app.fails_saying(
+            &[
+                "import",
+                "profile",
+                "add",
+                "--from",
+                "card.csv",
+                "--name",
+                "card",
+                "--account",
+                "Checking",
+            ],
+            2,
+            "ambiguous",
+        );
+        let out = app.run(&[
+            "import", "profile", "add", "--from", "card.csv", "--name", "card",
+        ]);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("ambiguous"));
+        // A broken PDF template is said, and blocks no CSV import.
+        let templates = app.path().join("ledgerflow-data").join("import-templates");
+        std::fs::create_dir_all(&templates).expect("dir");
+        std::fs::write(templates.join("broken.toml"), "this is = = not toml").expect("write");
+        write(
+            app,
+            "mar.csv",
+            &format!("{head}01.03.2024;Miete;-1.200,00;2.662,80\n"),
+        );
+        let out = app.run(&["import", "mar.csv", "--account", "Checking"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("PDF template not used"));
+        // A template saved where a link was planted replaces the link, not its target.
+        #[cfg(unix)]
+        {
+            let victim = app.path().join("victim.txt");
+            std::fs::write(&victim, "keep me").expect("write");
+            std::os::unix::fs::symlink(&victim, templates.join("mine.toml")).expect("link");
+            write(
+                app,
+                "mine.toml",
+                "name = \"mine\"\nmatch = [\"Mine Bank\"]\n",
+            );
+            app.ok(&["import", "template", "add", "mine.toml", "--replace"]);
+            assert_eq!(std::fs::read_to_string(&victim).expect("read"), "keep me");
+            assert!(
+                std::fs::symlink_metadata(templates.join("mine.toml"))
+                    .expect("saved")
+                    .file_type()
+                    .is_file()
+            );
+        }
+    }
+}
