@@ -827,11 +827,23 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             surveys[c].filled * 5 >= filled_rows * 4 && !surveys[c].date_formats.is_empty()
         })
         .collect();
-    let date_col = dated
+    // A date that is the same on every row is the statement's (its period's start or end,
+    // the export's day), not the transactions': passed over when another date column varies.
+    let varying: Vec<usize> = dated
+        .iter()
+        .copied()
+        .filter(|&c| surveys[c].distinct.len() > 1)
+        .collect();
+    let candidates = if filled_rows > 1 && !varying.is_empty() {
+        &varying
+    } else {
+        &dated
+    };
+    let date_col = candidates
         .iter()
         .copied()
         .find(|&c| named(c, &DATE_WORDS))
-        .or_else(|| dated.first().copied())
+        .or_else(|| candidates.first().copied())
         .ok_or("no column holds dates in every row")?;
     roles.date = Some(date_col);
     let formats = surveys[date_col].date_formats.clone();
@@ -1886,5 +1898,20 @@ mod tests {
                 inf.describe()
             );
         }
+    }
+
+    /// A statement's own dates repeated on every row (the period's start and end) are not the
+    /// transactions' dates, even when they come first and are named "date".
+    #[test]
+    fn a_date_repeated_on_every_row_is_the_statements_not_the_rows() {
+        let text = "initial_date,final_date,description,transaction_date,amount\n2019-11-01,2019-11-30,INCOME,2019-11-02,1500.00\n2019-11-01,2019-11-30,RENT,2019-11-10,-500.00\n2019-11-01,2019-11-30,SHOP,2019-11-12,-20.00\n";
+        let (inf, rows) = read(text);
+        assert_eq!(
+            inf.profile.date,
+            Column::Name("transaction_date".into()),
+            "{}",
+            inf.describe()
+        );
+        assert_eq!(rows[1], ("2019-11-10".to_string(), "-500.00".to_string()));
     }
 }
