@@ -113,9 +113,6 @@ impl SavedProfiles {
                 dest.display()
             )
         };
-        if !replace && crate::files::taken(&dest) {
-            return Err(taken());
-        }
         let body = toml::to_string_pretty(p).map_err(|e| e.to_string())?;
         let note: String = note
             .lines()
@@ -180,19 +177,20 @@ impl SavedProfiles {
         )
     }
 
+    /// Whether `name` is taken: a saved profile, anything else at its place, or no plain name.
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).map_or(true, |p| crate::files::taken(&p))
+    }
+
     /// A name not yet taken: `base`, else `base-2`, `base-3`, …
     pub fn free_name(&self, base: &str) -> String {
         let base = profile_name_from(base);
-        let taken = |n: &str| {
-            self.path(n)
-                .map_or(true, |p| std::fs::symlink_metadata(p).is_ok())
-        };
-        if !taken(&base) {
+        if !self.exists(&base) {
             return base;
         }
         (2..1000)
             .map(|i| format!("{}-{i}", &base[..base.len().min(56)]))
-            .find(|n| !taken(n))
+            .find(|n| !self.exists(n))
             .unwrap_or(base)
     }
 

@@ -243,9 +243,6 @@ pub fn save(
             dest.display()
         )
     };
-    if !replace && crate::files::taken(&dest) {
-        return Err(taken());
-    }
     crate::files::write_whole(&dest, text.as_bytes(), replace, taken)?;
     tracing::info!(template = %t.name, path = %dest.display(), "PDF template saved");
     Ok((t, dest))

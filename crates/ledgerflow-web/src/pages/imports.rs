@@ -604,10 +604,7 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
             if let Err(why) = ledgerflow_import::csv::check_profile_name(&name) {
                 return preview(&st, &p.user, key, &account, w, 1, why).await;
             }
-            if saved
-                .path(&name)
-                .is_ok_and(|path| std::fs::symlink_metadata(path).is_ok())
-            {
+            if saved.exists(&name) {
                 let why = format!(
                     "A profile \"{name}\" is already saved (other files may be read with it): choose another name."
                 );
