@@ -456,8 +456,13 @@ const MEMO_WORDS: [&str; 11] = [
     "text",
 ];
 /// Words naming an amount in another currency than the booked one, or a rate.
-const OTHER_CURRENCY_WORDS: [&str; 12] = [
+const OTHER_CURRENCY_WORDS: [&str; 17] = [
     "foreign",
+    "intl",
+    "international",
+    "converted",
+    "umrechnung",
+    "umgerechnet",
     "fremdwährung",
     "fremd",
     "original",
@@ -910,8 +915,13 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             .collect()
     };
 
-    // The balance: a numeric column named so, else none (proved below, never guessed).
-    roles.balance = numeric.iter().copied().find(|&c| named(c, &BALANCE_WORDS));
+    // The balance: a numeric column named so, else none (proved below, never guessed). One
+    // that holds the same value on every row is a statement's opening or closing balance, not
+    // a running one.
+    let constant = |c: usize| rows.len() > 1 && surveys[c].distinct.len() == 1;
+    let balance_named =
+        |c: usize| named(c, &BALANCE_WORDS) && !(constant(c) && surveys[c].filled == rows.len());
+    roles.balance = numeric.iter().copied().find(|&c| balance_named(c));
     let money: Vec<usize> = numeric
         .iter()
         .copied()
@@ -961,7 +971,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     } else if let Some(a) = amount_named
         .or_else(|| {
             // Unnamed columns: the one a balance column reconciles with, when one does.
-            amount_with_balance(&money, &amounts, rows.len()).map(|(a, b)| {
+            amount_with_balance(&money, roles.balance, &amounts, rows.len()).map(|(a, b)| {
                 evidence.push(format!(
                     "\"{}\" moves \"{}\" row by row: amount and balance",
                     headers[a], headers[b]
@@ -1062,10 +1072,12 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             })
             .collect(),
     };
+    let named_balance = roles.balance;
     let mut proved = false;
     'search: for b in balance_candidates {
         let bal = amounts(b);
         let mut best: Option<(usize, usize, bool, bool)> = None;
+        let mut tried: Vec<usize> = Vec::new();
         // A signed column may have its signs flipped; a pair or a direction column may be
         // the other way round.
         let ways: &[(bool, bool)] = if matches!(sign, Sign::Signed) {
@@ -1076,13 +1088,26 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         for &(inv, swap) in ways {
             let f = flows(inv, swap);
             let (n, of) = reconciled(&f, &bal);
+            tried.push(n);
             if best.is_none_or(|x| n > x.0) {
                 best = Some((n, of, inv, swap));
             }
         }
+        // A balance named so that the amounts, read as written, move exactly on some rows (a
+        // third or more) and the other way on none: rows are missing between the others (an
+        // excerpt, a filtered export), the reading is confirmed all the same. Such partial
+        // evidence confirms; it never flips signs or swaps columns.
+        let partly = |n: usize, checked: usize, inv: bool, swap: bool| {
+            named_balance == Some(b)
+                && !inv
+                && !swap
+                && n >= 1
+                && n * 3 >= checked
+                && tried.iter().filter(|t| **t > 0).count() == 1
+        };
         if let Some((n, checked, inv, swap)) = best
             && checked > 0
-            && n * 10 >= checked * 9
+            && (n * 10 >= checked * 9 || partly(n, checked, inv, swap))
         {
             roles.balance = Some(b);
             invert = inv && matches!(sign, Sign::Signed);
@@ -1113,13 +1138,19 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                 "balance \"{}\" reconciles on {n}/{checked} rows {how}",
                 headers[b]
             ));
+            if n * 10 < checked * 9 {
+                evidence.push(format!(
+                    "the balance does not move by the amount on {} rows: rows may be missing from the file",
+                    checked - n
+                ));
+            }
             proved = true;
             break 'search;
         }
     }
     if !proved {
         // A column named as the balance that does not reconcile: the reading is in doubt.
-        if let Some(b) = numeric.iter().copied().find(|&c| named(c, &BALANCE_WORDS)) {
+        if let Some(b) = numeric.iter().copied().find(|&c| balance_named(c)) {
             ambiguities.push(format!(
                 "\"{}\" looks like a running balance but the amounts do not move it row by row",
                 headers[b]
@@ -1127,7 +1158,10 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         }
         roles.balance = None;
         // Other columns that could be the amount (an original-currency amount beside the
-        // booked one, a total): which one is meant, nothing proves.
+        // booked one, a total): which one is meant, nothing proves. A column holding one value
+        // on every row (a bank code, a statement's total) is no row's amount; when the amount
+        // was chosen by its header, only another column named as an amount competes.
+        let by_header = roles.amount.is_some() && roles.amount == amount_named;
         let others: Vec<usize> = money
             .iter()
             .copied()
@@ -1137,6 +1171,8 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                     && Some(*c) != roles.credit
                     && surveys[*c].filled * 2 >= rows.len()
                     && !other_currency(*c)
+                    && !constant(*c)
+                    && (!by_header || named(*c, &AMOUNT_WORDS))
             })
             .collect();
         if matches!(sign, Sign::Signed)
@@ -1480,30 +1516,42 @@ fn direction_column(
     None
 }
 
-/// Among unnamed money columns, an amount and a balance it moves row by row (in either sign).
+/// Among unnamed money columns, an amount and a balance it moves row by row (in either sign):
+/// the balance named so when there is one, else any other money column. When several amounts
+/// move it (a gross and a net that differ only on a fee), the one moving it on the most rows.
 fn amount_with_balance(
     money: &[usize],
+    named_balance: Option<usize>,
     amounts: &dyn Fn(usize) -> Vec<Option<Decimal>>,
     rows: usize,
 ) -> Option<(usize, usize)> {
-    if money.len() < 2 {
+    if named_balance.is_none() && money.len() < 2 {
         return None;
     }
+    let mut best: Option<(usize, usize, usize)> = None;
     for &a in money {
         let flows = amounts(a);
         let negated: Vec<Option<Decimal>> = flows.iter().map(|f| f.map(|v| -v)).collect();
-        for &b in money.iter().filter(|b| **b != a) {
+        let balances: Vec<usize> = match named_balance {
+            Some(b) => vec![b],
+            None => money.iter().copied().filter(|b| *b != a).collect(),
+        };
+        for b in balances {
             let bal = amounts(b);
             for f in [&flows, &negated] {
                 // Every row (but a tenth) compared, and nine in ten moving the balance.
                 let (n, of) = reconciled(f, &bal);
-                if of > 0 && of * 10 >= rows.saturating_sub(1) * 9 && n * 10 >= of * 9 {
-                    return Some((a, b));
+                if of > 0
+                    && of * 10 >= rows.saturating_sub(1) * 9
+                    && n * 10 >= of * 9
+                    && best.is_none_or(|x| n > x.2)
+                {
+                    best = Some((a, b, n));
                 }
             }
         }
     }
-    None
+    best.map(|(a, b, _)| (a, b))
 }
 
 /// Rows where the balance moved by the row's amount, read oldest first or newest first, and
@@ -1635,6 +1683,90 @@ mod tests {
             inf.evidence.iter().any(|e| e.contains("reconciles")),
             "{}",
             inf.describe()
+        );
+    }
+
+    /// Gross, fee and net beside a balance: the net moves the balance on every row (the gross
+    /// does not on the row with a fee), so the net is the amount, and the sign is proved.
+    #[test]
+    fn the_amount_that_moves_the_named_balance_is_chosen_among_several() {
+        let text = "Date,Name,Gross,Fee,Net,Balance\n10/01/2019,Radio,-6.99,0.00,-6.99,-6.99\n10/02/2019,Deposit,6.99,0.00,6.99,0.00\n10/22/2019,Benefactor,10.00,-0.59,9.41,9.41\n10/23/2019,Shop,-2.00,0.00,-2.00,7.41\n";
+        let (inf, rows) = read(text);
+        assert_eq!(inf.profile.amount, Some(Column::Name("Net".into())));
+        assert_eq!(rows[2], ("2019-10-22".to_string(), "9.41".to_string()));
+        assert!(inf.settled().is_ok(), "{}", inf.describe());
+        assert!(
+            inf.evidence.iter().any(|e| e.contains("reconciles on 3/3")),
+            "{}",
+            inf.describe()
+        );
+    }
+
+    /// Rows missing between the others (an excerpt): the named balance moves by the amount on
+    /// one of two rows, and the other way on none. The sign is proved, the gap is said.
+    #[test]
+    fn a_balance_with_rows_missing_between_still_proves_the_sign() {
+        let text = "Datum,Bedrag,Saldo na trn,Naam tegenpartij\n2018-03-01,\"-337,49\",\"+5257,28\",Rente\n2018-03-14,\"+50,00\",\"+13084,53\",Loterij\n2018-03-16,\"-750,00\",\"+12334,53\",Bunq\n";
+        let (inf, rows) = read(text);
+        assert_eq!(rows[2], ("2018-03-16".to_string(), "-750.00".to_string()));
+        assert!(inf.settled().is_ok(), "{}", inf.describe());
+        assert!(
+            inf.evidence
+                .iter()
+                .any(|e| e.contains("rows may be missing")),
+            "{}",
+            inf.describe()
+        );
+        // The balance moved the other way: a wrong sign is not proved by a partial match.
+        let flipped = "Datum,Bedrag,Saldo na trn,Naam tegenpartij\n2018-03-01,\"-337,49\",\"+5257,28\",Rente\n2018-03-14,\"+50,00\",\"+13084,53\",Loterij\n2018-03-16,\"750,00\",\"+12334,53\",Bunq\n";
+        let inf = infer(flipped, "UTF-8").expect("a reading");
+        assert!(inf.settled().is_err(), "{}", inf.describe());
+    }
+
+    /// A column named as an amount is the amount: the statement's constant opening balance,
+    /// bank codes and an amount in another currency ("converted amount") do not compete.
+    #[test]
+    fn a_named_amount_is_not_made_ambiguous_by_codes_or_constant_balances() {
+        let text = "bank_code,initial_balance,final_balance,short_name,transaction_date,concept,amount,converted amount\n1234,000.00,1000.00,N.S,2019-11-02,Salary,1500.00,1500.00\n1234,000.00,1000.00,N.S,2019-11-10,Rent,-500.00,-500.00\n1234,000.00,1000.00,N.S,2019-11-12,Shop,-20.00,-20.00\n";
+        let (inf, rows) = read(text);
+        assert_eq!(inf.profile.amount, Some(Column::Name("amount".into())));
+        assert_eq!(rows.len(), 3);
+        assert!(inf.settled().is_ok(), "{}", inf.describe());
+        // Two columns both named as amounts still compete.
+        let two = "date,payee,amount,amount due\n2019-11-02,A,1.00,3.00\n2019-11-03,B,-2.00,7.50\n";
+        let inf = infer(two, "UTF-8").expect("a reading");
+        assert!(
+            inf.ambiguities
+                .iter()
+                .any(|a| a.starts_with("several columns hold amounts")),
+            "{}",
+            inf.describe()
+        );
+    }
+
+    /// A card statement's section line (the card number, one cell) between the header and the
+    /// rows is passed over and said; a row with an amount and a bad date is still an error.
+    #[test]
+    fn one_cell_section_lines_are_no_rows() {
+        let text = "\"Accountno:\",\"0000000017020131\"\n\"Transaction Details:\"\n\"Date\",\"Sr.No.\",\"Transaction Details\",\"Amount\"\n\"0049XXXXXXXX4939\"\n\"01/03/2023\",\"72600\",\"AMAZON\",\"-165.72\"\n\"14/03/2023\",\"72601\",\"SWIGGY\",\"-449.00\"\n\"0049XXXXXXXX5050\"\n\"20/03/2023\",\"72602\",\"REFUND\",\"12.00\"\n";
+        let (_, rows) = read(text);
+        assert_eq!(rows.len(), 3);
+        let inf = infer(text, "UTF-8").expect("a reading");
+        let f = crate::csv::parse(text.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+        assert!(
+            f.warnings.iter().any(|w| w.contains("passed over 2 rows")),
+            "{:?}",
+            f.warnings
+        );
+        let bad = text.replace(
+            "\"0049XXXXXXXX5050\"",
+            "\"0049XXXXXXXX5050\",\"\",\"\",\"-3.00\"",
+        );
+        let f = crate::csv::parse(bad.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+        assert_eq!(
+            f.errors.len(),
+            1,
+            "a row with an amount is never passed over"
         );
     }
 

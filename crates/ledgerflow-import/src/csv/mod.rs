@@ -27,6 +27,14 @@ pub use profile::{Column, Profile, Sign, settle_profile};
 pub use saved::{SavedProfiles, check_profile_name, profile_name_from};
 pub use stream::{CsvItem, CsvSummary, StreamError, stream};
 
+/// The warning for rows a CSV reading passed over: pending rows, rows of empty cells, and
+/// section lines of one cell (a card number between a card's rows, a heading).
+pub fn passed_over(rows: usize) -> String {
+    format!(
+        "passed over {rows} rows that hold no transaction (pending, empty, or a one-cell section line)"
+    )
+}
+
 use crate::model::{Format, ParseError, ParsedFile, Statement};
 use crate::parsers::decode::{decode, encoding_for};
 
@@ -64,10 +72,7 @@ pub fn parse(
         }
     };
     if summary.pending > 0 {
-        warnings.push(format!(
-            "passed over {} pending or empty rows (not transactions yet)",
-            summary.pending
-        ));
+        warnings.push(passed_over(summary.pending));
     }
     let start = txns.iter().map(|t| t.date).min();
     let end = txns.iter().map(|t| t.date).max();

@@ -196,8 +196,9 @@ pub(super) fn date_head(text: &str) -> &str {
     t.split([' ', 'T']).next().unwrap_or(t)
 }
 
-/// One record as a transaction, a row error, or `None` for a pending row or a row with
-/// neither a date nor an amount (a blank or a separator line).
+/// One record as a transaction, a row error, or `None` for a pending row, a row with neither
+/// a date nor an amount (a blank or a separator line), or a section line: one cell and no
+/// amount (a card number heading that card's rows), which cannot hold a transaction.
 pub(super) fn row(
     profile: &Profile,
     cols: &Columns,
@@ -211,7 +212,9 @@ pub(super) fn row(
         return None;
     }
     let amount_cells = [cols.amount, cols.debit, cols.credit];
-    if date_text.is_empty() && amount_cells.iter().flatten().all(|&i| get(i).is_empty()) {
+    let no_amount = amount_cells.iter().flatten().all(|&i| get(i).is_empty());
+    let cells = r.iter().filter(|c| !c.trim().is_empty()).count();
+    if no_amount && (date_text.is_empty() || cells <= 1) {
         return None;
     }
     let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));

@@ -89,10 +89,7 @@ pub(super) async fn settle_duplicates(
     plan.skipped = scan.bad_count;
     summary.skipped_rows = scan.bad;
     if scan.pending > 0 {
-        summary.warnings.push(format!(
-            "passed over {} pending or empty rows (not transactions yet)",
-            scan.pending
-        ));
+        summary.warnings.push(crate::csv::passed_over(scan.pending));
     }
     Ok(())
 }

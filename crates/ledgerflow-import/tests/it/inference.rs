@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use crate::helpers::corpora;
@@ -177,6 +177,15 @@ impl Tally {
     /// Reads `bytes` with the inferred reading (no profile, no hints) and compares it with
     /// `truth`: the same (date, signed amount) pairs, and a reading settled enough to import.
     fn judge(&mut self, name: &str, bytes: &[u8], truth: &[(NaiveDate, Decimal)]) {
+        // Anonymised samples whose every date was overwritten ("1111/11/11"): no bank writes
+        // such a year, and no reading should take one for a date.
+        if truth.iter().any(|(d, _)| d.year() < 1950) {
+            self.skip(format!(
+                "no truth   {name}: its dates are anonymised (year {})",
+                truth[0].0.year()
+            ));
+            return;
+        }
         self.total += 1;
         let reading = ledgerflow_import::csv::infer_bytes(bytes, true);
         let settled = reading.as_ref().is_ok_and(|i| i.settled().is_ok());
@@ -268,9 +277,9 @@ fn inferred_csv_readings_match_the_truth_files() {
         "the truth files are there: {}",
         tally.total
     );
-    // The floor this round reached; raise it as inference improves.
+    // The floor this round reached (13 of 18); raise it as inference improves.
     assert!(
-        tally.right * 100 >= tally.total * 50,
+        tally.right * 100 >= tally.total * 70,
         "{}/{} read right",
         tally.right,
         tally.total
@@ -317,16 +326,7 @@ fn hledger_truth(csv: &Path, rules: &Path) -> Option<Vec<(NaiveDate, Decimal)>> 
 #[test]
 fn inferred_csv_readings_match_what_hledger_reads_with_its_rules() {
     let Some(root) = corpora() else { return };
-    if std::process::Command::new("hledger")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("CI").is_err(),
-            "hledger is missing and CI is set"
-        );
-        eprintln!("hledger is not installed: the hledger truth is skipped");
+    if !hledger_present() {
         return;
     }
     let mut files = Vec::new();
@@ -372,6 +372,14 @@ fn inferred_csv_readings_match_what_hledger_reads_with_its_rules() {
         "the truth files are there: {}",
         tally.total
     );
+    // The floor this round reached (3 of 11: the rest are one-row fixtures, a crypto export,
+    // a date written day/year/month, gross and fee with no balance, all named ambiguous).
+    assert!(
+        tally.right >= 3,
+        "{}/{} read right",
+        tally.right,
+        tally.total
+    );
     assert_eq!(
         tally.silent_wrong, 0,
         "a wrong reading must be named ambiguous"
@@ -382,4 +390,112 @@ fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// The bank's side of each transaction in an expected ledger, as (date, signed amount): from a
+/// ledger journal read by the real `hledger` (the first posting to an `Assets` or
+/// `Liabilities` account, amounts made explicit), or from a beancount file (the first posting with an
+/// amount; beancount is not hledger's format, and these files are one posting per entry).
+fn ledger_truth(expected: &Path) -> Option<Vec<(NaiveDate, Decimal)>> {
+    if expected.extension().is_some_and(|e| e == "beancount") {
+        let text = std::fs::read_to_string(expected).ok()?;
+        let mut out = Vec::new();
+        let mut date: Option<NaiveDate> = None;
+        for line in text.lines() {
+            if let Some(d) = line
+                .get(..10)
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            {
+                date = line[10..].trim_start().starts_with(['*', '!']).then_some(d);
+            } else if let (Some(d), true) = (date, line.starts_with(' ')) {
+                let mut parts = line.split_whitespace();
+                if let (Some(_account), Some(amount)) = (parts.next(), parts.next()) {
+                    out.push((d, amount.parse().ok()?));
+                    date = None;
+                }
+            }
+        }
+        return Some(out);
+    }
+    let out = std::process::Command::new("hledger")
+        .arg("-f")
+        .arg(expected)
+        .args(["print", "-x", "-O", "csv"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut rdr = csv::ReaderBuilder::new().from_reader(out.stdout.as_slice());
+    let mut truth = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in rdr.records() {
+        let r = r.ok()?;
+        let account = r.get(7)?;
+        // The first such posting of each transaction (a wallet top-up moves two assets).
+        if (account.starts_with("Assets") || account.starts_with("Liabilities"))
+            && seen.insert(r.get(0)?.to_string())
+        {
+            let date = NaiveDate::parse_from_str(r.get(1)?, "%Y-%m-%d").ok()?;
+            truth.push((date, amount(r.get(8)?)?));
+        }
+    }
+    Some(truth)
+}
+
+/// Bank exports beside the ledger their project's importer writes from them (paisa's
+/// fixtures, beangulp's CSV bank example): the ledger's bank postings are the truth.
+#[test]
+fn inferred_csv_readings_match_the_expected_ledgers() {
+    let Some(root) = corpora() else { return };
+    if !hledger_present() {
+        return;
+    }
+    let dir = root.join("csv");
+    let pairs = [
+        ("paisa/paytm/statement.csv", "paisa/paytm/statement.ledger"),
+        (
+            "paisa/icici-credit-card/monthly.csv",
+            "paisa/icici-credit-card/monthly.ledger",
+        ),
+        (
+            "paisa/hdfc-account/statement.txt",
+            "paisa/hdfc-account/statement.ledger",
+        ),
+        (
+            "beangulp/csvbank/statement.csv",
+            "beangulp/csvbank/statement.csv.beancount",
+        ),
+    ];
+    let mut tally = Tally::default();
+    for (file, expected) in pairs {
+        let Some(truth) = ledger_truth(&dir.join(expected)).filter(|t| !t.is_empty()) else {
+            tally.skip(format!("no truth   {file}: {expected} reads no posting"));
+            continue;
+        };
+        let bytes = std::fs::read(dir.join(file)).expect("read");
+        tally.judge(file, &bytes, &truth);
+    }
+    tally.print("expected ledgers");
+    assert_eq!(tally.total, 4, "the truth files are there");
+    assert_eq!(
+        tally.silent_wrong, 0,
+        "a wrong reading must be named ambiguous"
+    );
+}
+
+/// Whether the real `hledger` runs here; under `CI` it must (`.ci/run` installs it).
+fn hledger_present() -> bool {
+    let present = std::process::Command::new("hledger")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !present {
+        assert!(
+            std::env::var("CI").is_err(),
+            "hledger is missing and CI is set"
+        );
+        eprintln!("hledger is not installed: the truth it reads is skipped");
+    }
+    present
 }
