@@ -7,7 +7,7 @@
 //! The result is an ordinary [`Profile`] (named `auto`) the user can accept as it is
 //! (`--format csv:auto`), save and edit, with the evidence and the ambiguities that led to it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
@@ -37,6 +37,11 @@ pub struct Inferred {
     pub decimal_unsure: bool,
     /// Some of the file's numbers show their decimal mark (`12,50`, `3.99`).
     pub decimal_seen: bool,
+    /// The running balance column that proved the amount's column and sign, and the reading
+    /// it proved: a correction that changes them while keeping that balance is refused until
+    /// the balance is set aside (kept through every correction).
+    #[serde(skip)]
+    proved: Option<(usize, Box<Profile>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,12 +74,14 @@ pub enum Role {
     Memo,
     BankId,
     CheckNumber,
+    /// Each row's currency code: checked against the account's.
+    Currency,
     /// A running balance: not imported, it checks the signs.
     Balance,
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
+    pub const ALL: [Role; 12] = [
         Role::Ignored,
         Role::Date,
         Role::Amount,
@@ -85,6 +92,7 @@ impl Role {
         Role::Memo,
         Role::BankId,
         Role::CheckNumber,
+        Role::Currency,
         Role::Balance,
     ];
 
@@ -101,6 +109,7 @@ impl Role {
             Role::Memo => "memo",
             Role::BankId => "bank_id",
             Role::CheckNumber => "check_number",
+            Role::Currency => "currency",
             Role::Balance => "balance",
         }
     }
@@ -118,6 +127,7 @@ impl Role {
             Role::Memo => "memo",
             Role::BankId => "bank id",
             Role::CheckNumber => "check number",
+            Role::Currency => "currency (checked against the account's)",
             Role::Balance => "running balance (not imported)",
         }
     }
@@ -154,6 +164,11 @@ pub fn date_format_choices() -> Vec<(&'static str, String)> {
 }
 
 impl Inferred {
+    /// Whether a running balance proved the amounts' column and sign.
+    pub fn balance_proved(&self) -> bool {
+        self.proved.is_some()
+    }
+
     /// Refuses a reading that could be wrong: what is ambiguous, for the user to settle in a
     /// profile before anything is imported with it.
     pub fn settled(&self) -> Result<(), String> {
@@ -258,6 +273,7 @@ impl Inferred {
         profile.memo = one(Role::Memo)?.map(col);
         profile.external_id = one(Role::BankId)?.map(col);
         profile.check_number = one(Role::CheckNumber)?.map(col);
+        profile.currency = one(Role::Currency)?.map(col);
         profile.decimal = c.decimal.trim().to_string();
         profile.thousands = match c.thousands.as_str() {
             "space" => " ".into(),
@@ -266,6 +282,31 @@ impl Inferred {
         profile.invert = c.invert;
         profile.validate()?;
         let balance = one(Role::Balance)?;
+        // The balance proved how amounts are read; changing that while keeping the balance
+        // would import every row against the account's own record.
+        let mut ambiguities = Vec::new();
+        let proved_by = self
+            .proved
+            .as_ref()
+            .filter(|(b, _)| balance == Some(*b))
+            .and_then(|(b, p0)| Some((self.columns.get(*b)?, p0)));
+        let same_reading = |p0: &Profile| {
+            profile.sign == p0.sign
+                && profile.invert == p0.invert
+                && profile.amount == p0.amount
+                && profile.debit == p0.debit
+                && profile.credit == p0.credit
+                && profile.flag == p0.flag
+                && profile.debit_flags == p0.debit_flags
+        };
+        if let Some((b, p0)) = proved_by
+            && !same_reading(p0)
+        {
+            ambiguities.push(format!(
+                "the running balance \"{}\" proved the amounts as first read, and this change contradicts it: keep the first reading, or set that column to \"not imported\" to read the amounts your way",
+                ledgerflow_core::error::shown(&b.header)
+            ));
+        }
         let columns = self
             .columns
             .iter()
@@ -284,12 +325,17 @@ impl Inferred {
             .collect();
         Ok(Inferred {
             profile,
-            confidence: 100,
+            confidence: if ambiguities.is_empty() { 100 } else { 50 },
             columns,
-            evidence: vec!["the columns and conventions were set by you".into()],
-            ambiguities: Vec::new(),
+            evidence: if ambiguities.is_empty() {
+                vec!["the columns and conventions were set by you".into()]
+            } else {
+                Vec::new()
+            },
+            ambiguities,
             decimal_unsure: false,
             decimal_seen: self.decimal_seen,
+            proved: self.proved.clone(),
         })
     }
 
@@ -456,13 +502,11 @@ const MEMO_WORDS: [&str; 11] = [
     "text",
 ];
 /// Words naming an amount in another currency than the booked one, or a rate.
-const OTHER_CURRENCY_WORDS: [&str; 17] = [
+const OTHER_CURRENCY_WORDS: [&str; 15] = [
     "foreign",
     "intl",
     "international",
-    "converted",
-    "umrechnung",
-    "umgerechnet",
+    "umrechnungskurs",
     "fremdwährung",
     "fremd",
     "original",
@@ -508,6 +552,23 @@ fn words_match(header: &str, words: &[&str]) -> bool {
     })
 }
 
+/// Columns by their headers for a message: the first six, then how many more.
+fn listed(cols: &[usize], headers: &[String]) -> String {
+    let mut out: Vec<String> = cols
+        .iter()
+        .take(6)
+        .map(|c| format!("\"{}\"", ledgerflow_core::error::shown(&headers[*c])))
+        .collect();
+    if cols.len() > 6 {
+        out.push(format!("and {} more", cols.len() - 6));
+    }
+    out.join(", ")
+}
+
+/// The most columns a bank export is read with: wider rows are no statement (and would cost
+/// every column's survey).
+const MAX_COLUMNS: usize = 256;
+
 /// One record and the line it starts on.
 struct Rec {
     line: usize,
@@ -543,7 +604,12 @@ fn records(text: &str, delimiter: u8) -> Vec<Rec> {
                 counted_to = start;
                 out.push(Rec {
                     line: newlines + 1,
-                    cells: rec.iter().map(|c| c.trim().to_string()).collect(),
+                    // One cell past the limit marks a record as too wide.
+                    cells: rec
+                        .iter()
+                        .take(MAX_COLUMNS + 1)
+                        .map(|c| c.trim().to_string())
+                        .collect(),
                 });
             }
             Ok(false) => break,
@@ -740,6 +806,7 @@ struct Roles {
     payee: Option<usize>,
     memo: Option<usize>,
     id: Option<usize>,
+    currency: Option<usize>,
 }
 
 /// Infers a profile for `text` (decoded), read with `encoding` (recorded in the profile when it
@@ -752,6 +819,11 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     let sample = text[..cut].trim_start_matches('\u{feff}');
     let (delimiter, recs, width) = pick_delimiter(sample)
         .ok_or_else(|| "no delimiter splits its lines into columns".to_string())?;
+    if width > MAX_COLUMNS {
+        return Err(format!(
+            "its rows have more than {MAX_COLUMNS} columns: no bank export is that wide"
+        ));
+    }
     let mut evidence = Vec::new();
     let mut ambiguities = Vec::new();
     // The table: records of the common width (a record one short, a trailing empty cell
@@ -934,11 +1006,42 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         .find(|&c| named(c, &CREDIT_WORDS) && Some(c) != debit);
     // The booked amount before an original-currency one, a local copy or a rate.
     let other_currency = |c: usize| has_header && words_match(&headers[c], &OTHER_CURRENCY_WORDS);
-    let amount_named = money
+    let booked_named = money
         .iter()
         .copied()
-        .find(|&c| named(c, &AMOUNT_WORDS) && !other_currency(c))
-        .or_else(|| money.iter().copied().find(|&c| named(c, &AMOUNT_WORDS)));
+        .find(|&c| named(c, &AMOUNT_WORDS) && !other_currency(c));
+    let amount_named = booked_named.or_else(|| {
+        // Every column named as an amount is named as another currency's: which one is
+        // booked, the names do not say.
+        let a = money.iter().copied().find(|&c| named(c, &AMOUNT_WORDS))?;
+        let all: Vec<usize> = money
+            .iter()
+            .copied()
+            .filter(|&c| named(c, &AMOUNT_WORDS))
+            .collect();
+        if all.len() > 1 {
+            ambiguities.push(format!(
+                "several columns hold amounts ({}), each named as another currency's: read \"{}\" as the amount",
+                listed(&all, &headers),
+                headers[a]
+            ));
+        }
+        Some(a)
+    });
+    // The balance is the account's own record: when a named balance is moved row by row by
+    // another column and not by the one named as the amount (a gross beside a net), the
+    // balance decides.
+    let by_balance = amount_with_balance(&money, roles.balance, &amounts, rows.len());
+    let amount_named = match (amount_named, by_balance) {
+        (Some(a), Some((m, b))) if m != a && roles.balance.is_some() => {
+            evidence.push(format!(
+                "\"{}\" moves the balance \"{}\" row by row and \"{}\" does not: read \"{}\" as the amount",
+                headers[m], headers[b], headers[a], headers[m]
+            ));
+            Some(m)
+        }
+        (a, _) => a,
+    };
     // Two columns of which each row fills exactly one: a debit/credit pair.
     // Two columns never both holding money, each alone on some row: a debit/credit pair.
     let pair = |a: usize, b: usize| {
@@ -971,7 +1074,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     } else if let Some(a) = amount_named
         .or_else(|| {
             // Unnamed columns: the one a balance column reconciles with, when one does.
-            amount_with_balance(&money, roles.balance, &amounts, rows.len()).map(|(a, b)| {
+            by_balance.map(|(a, b)| {
                 evidence.push(format!(
                     "\"{}\" moves \"{}\" row by row: amount and balance",
                     headers[a], headers[b]
@@ -985,11 +1088,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             if money.len() > 1 {
                 ambiguities.push(format!(
                     "several columns hold amounts ({}): read \"{}\" as the amount",
-                    money
-                        .iter()
-                        .map(|c| format!("\"{}\"", headers[*c]))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    listed(&money, &headers),
                     headers[a]
                 ));
             }
@@ -1074,6 +1173,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     };
     let named_balance = roles.balance;
     let mut proved = false;
+    let mut confirmed = false;
     'search: for b in balance_candidates {
         let bal = amounts(b);
         let mut best: Option<(usize, usize, bool, bool)> = None;
@@ -1097,6 +1197,16 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         // third or more) and the other way on none: rows are missing between the others (an
         // excerpt, a filtered export), the reading is confirmed all the same. Such partial
         // evidence confirms; it never flips signs or swaps columns.
+        // No other money column may move it as often (which amount is meant, it would not say).
+        let rivals = |n: usize| {
+            money.iter().copied().any(|c| {
+                Some(c) != roles.amount && Some(c) != roles.debit && Some(c) != roles.credit && {
+                    let f = amounts(c);
+                    let neg: Vec<Option<Decimal>> = f.iter().map(|x| x.map(|v| -v)).collect();
+                    reconciled(&f, &bal).0.max(reconciled(&neg, &bal).0) >= n
+                }
+            })
+        };
         let partly = |n: usize, checked: usize, inv: bool, swap: bool| {
             named_balance == Some(b)
                 && !inv
@@ -1104,11 +1214,13 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                 && n >= 1
                 && n * 3 >= checked
                 && tried.iter().filter(|t| **t > 0).count() == 1
+                && !rivals(n)
         };
         if let Some((n, checked, inv, swap)) = best
             && checked > 0
             && (n * 10 >= checked * 9 || partly(n, checked, inv, swap))
         {
+            let open = opening_balance(&flows(inv, swap), &bal);
             roles.balance = Some(b);
             invert = inv && matches!(sign, Sign::Signed);
             if swap {
@@ -1138,30 +1250,39 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                 "balance \"{}\" reconciles on {n}/{checked} rows {how}",
                 headers[b]
             ));
+            if let Some(open) = open {
+                evidence.push(format!(
+                    "the balance before the file's first transaction is {open}: give the account that opening balance (if this file starts its history) and its balance matches the bank's"
+                ));
+            }
             if n * 10 < checked * 9 {
+                // Confirmed, not proved: the other doubts (mostly positive amounts, several
+                // amount columns) still stand.
                 evidence.push(format!(
                     "the balance does not move by the amount on {} rows: rows may be missing from the file",
                     checked - n
                 ));
+                confirmed = true;
+            } else {
+                proved = true;
             }
-            proved = true;
             break 'search;
         }
     }
     if !proved {
         // A column named as the balance that does not reconcile: the reading is in doubt.
-        if let Some(b) = numeric.iter().copied().find(|&c| balance_named(c)) {
-            ambiguities.push(format!(
-                "\"{}\" looks like a running balance but the amounts do not move it row by row",
-                headers[b]
-            ));
+        if !confirmed {
+            if let Some(b) = numeric.iter().copied().find(|&c| balance_named(c)) {
+                ambiguities.push(format!(
+                    "\"{}\" looks like a running balance but the amounts do not move it row by row",
+                    headers[b]
+                ));
+            }
+            roles.balance = None;
         }
-        roles.balance = None;
         // Other columns that could be the amount (an original-currency amount beside the
-        // booked one, a total): which one is meant, nothing proves. A column holding one value
-        // on every row (a bank code, a statement's total) is no row's amount; when the amount
-        // was chosen by its header, only another column named as an amount competes.
-        let by_header = roles.amount.is_some() && roles.amount == amount_named;
+        // booked one, a total, a fee): which one is meant, nothing proves. A column holding
+        // one value on every row (a bank code, a statement's total) is no row's amount.
         let others: Vec<usize> = money
             .iter()
             .copied()
@@ -1172,7 +1293,6 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
                     && surveys[*c].filled * 2 >= rows.len()
                     && !other_currency(*c)
                     && !constant(*c)
-                    && (!by_header || named(*c, &AMOUNT_WORDS))
             })
             .collect();
         if matches!(sign, Sign::Signed)
@@ -1183,11 +1303,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             ambiguities.push(format!(
                 "several columns hold amounts (\"{}\", {}): read \"{}\" as the amount, and no balance proves it",
                 headers[a],
-                others
-                    .iter()
-                    .map(|c| format!("\"{}\"", headers[*c]))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                listed(&others, &headers),
                 headers[a]
             ));
         }
@@ -1218,8 +1334,30 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     .flatten()
     .chain(dated.iter().copied())
     .collect();
+    // The currency: a column every row of which holds a known currency code ("EUR"); the
+    // import checks it against the account's, so euros never land in a dollar account.
+    roles.currency = (0..width).find(|&c| {
+        !taken.contains(&c)
+            && surveys[c].filled * 10 >= rows.len() * 9
+            && rows
+                .iter()
+                .filter_map(|r| r.cells.get(c).filter(|v| !v.is_empty()))
+                .all(|v| ledgerflow_core::Currency::from_code(v).is_ok() && v.len() == 3)
+    });
+    if let Some(c) = roles.currency {
+        let codes: std::collections::BTreeSet<String> = surveys[c]
+            .distinct
+            .iter()
+            .map(|v| v.to_ascii_uppercase())
+            .collect();
+        evidence.push(format!(
+            "currency: \"{}\" holds {} (checked against the account's)",
+            headers[c],
+            codes.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     let texts: Vec<usize> = (0..width)
-        .filter(|c| !taken.contains(c) && surveys[*c].letters > 0)
+        .filter(|c| !taken.contains(c) && Some(*c) != roles.currency && surveys[*c].letters > 0)
         .collect();
     roles.id = (0..width).find(|&c| {
         !taken.contains(&c)
@@ -1243,10 +1381,16 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             })
     };
     roles.payee = payee_named.or_else(|| by_variety(None));
-    roles.memo = texts
-        .iter()
-        .copied()
-        .find(|&c| named(c, &MEMO_WORDS) && Some(c) != roles.payee && Some(c) != roles.id)
+    // The memo: a column named so, else a second one named like a payee (the description
+    // beside the counterparty's name), else the next most varied text.
+    let memo_named = |words: &[&str]| {
+        texts
+            .iter()
+            .copied()
+            .find(|&c| named(c, words) && Some(c) != roles.payee && Some(c) != roles.id)
+    };
+    roles.memo = memo_named(&MEMO_WORDS)
+        .or_else(|| memo_named(&PAYEE_WORDS))
         .or_else(|| by_variety(roles.payee).filter(|_| payee_named.is_none() || !has_header));
     let Some(payee) = roles.payee.or(roles.memo) else {
         return Err("no column holds text for the payee".into());
@@ -1323,6 +1467,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         .to_string(),
         invert,
         detect_header: Vec::new(),
+        currency: roles.currency.map(col),
     };
     // Footer lines: the records after the last row whose date reads ("Total", "Saldo", a
     // blank row of delimiters), when the whole file was looked at.
@@ -1390,6 +1535,10 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             }
         })
         .collect();
+    let proved_reading = roles
+        .balance
+        .filter(|_| proved)
+        .map(|b| (b, Box::new(profile.clone())));
     Ok(Inferred {
         profile,
         confidence: confidence.clamp(5, 100) as u8,
@@ -1398,6 +1547,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         ambiguities,
         decimal_unsure,
         decimal_seen: commas + dots > 0,
+        proved: proved_reading,
     })
 }
 
@@ -1422,6 +1572,8 @@ fn role_of(p: &Profile, this: &Column) -> Role {
         Role::BankId
     } else if is(&p.check_number) {
         Role::CheckNumber
+    } else if is(&p.currency) {
+        Role::Currency
     } else {
         Role::Ignored
     }
@@ -1525,22 +1677,29 @@ fn amount_with_balance(
     amounts: &dyn Fn(usize) -> Vec<Option<Decimal>>,
     rows: usize,
 ) -> Option<(usize, usize)> {
-    if named_balance.is_none() && money.len() < 2 {
+    // Every pair of a wide file's columns is no search worth its time: beyond a few dozen
+    // money columns only a named balance is tried.
+    if named_balance.is_none() && !(2..=MAX_PAIRED).contains(&money.len()) {
         return None;
     }
+    let parsed: HashMap<usize, Vec<Option<Decimal>>> = money
+        .iter()
+        .chain(named_balance.as_ref())
+        .map(|&c| (c, amounts(c)))
+        .collect();
     let mut best: Option<(usize, usize, usize)> = None;
     for &a in money {
-        let flows = amounts(a);
+        let flows = &parsed[&a];
         let negated: Vec<Option<Decimal>> = flows.iter().map(|f| f.map(|v| -v)).collect();
         let balances: Vec<usize> = match named_balance {
             Some(b) => vec![b],
             None => money.iter().copied().filter(|b| *b != a).collect(),
         };
         for b in balances {
-            let bal = amounts(b);
-            for f in [&flows, &negated] {
+            let bal = &parsed[&b];
+            for f in [flows, &negated] {
                 // Every row (but a tenth) compared, and nine in ten moving the balance.
-                let (n, of) = reconciled(f, &bal);
+                let (n, of) = reconciled(f, bal);
                 if of > 0
                     && of * 10 >= rows.saturating_sub(1) * 9
                     && n * 10 >= of * 9
@@ -1552,6 +1711,33 @@ fn amount_with_balance(
         }
     }
     best.map(|(a, b, _)| (a, b))
+}
+
+/// The most unnamed money columns searched pairwise for an amount and its balance.
+const MAX_PAIRED: usize = 24;
+
+/// The balance before the oldest row: the first row's balance less its amount (the last
+/// row's, when the balance runs newest first).
+fn opening_balance(flows: &[Option<Decimal>], bal: &[Option<Decimal>]) -> Option<Decimal> {
+    let forward = (1..flows.len().min(bal.len()))
+        .filter(|&i| match (bal[i - 1], bal[i], flows[i]) {
+            (Some(p), Some(b), Some(f)) => p.checked_add(f) == Some(b),
+            _ => false,
+        })
+        .count();
+    let backward = (1..flows.len().min(bal.len()))
+        .filter(|&i| match (bal[i - 1], bal[i], flows[i - 1]) {
+            (Some(p), Some(b), Some(f)) => b.checked_add(f) == Some(p),
+            _ => false,
+        })
+        .count();
+    let both = |i: usize| Some((flows.get(i).copied()??, bal.get(i).copied()??));
+    let (f, b) = if forward >= backward {
+        (0..flows.len()).find_map(both)?
+    } else {
+        (0..flows.len()).rev().find_map(both)?
+    };
+    b.checked_sub(f)
 }
 
 /// Rows where the balance moved by the row's amount, read oldest first or newest first, and
@@ -1656,6 +1842,14 @@ mod tests {
             "{}",
             inf.describe()
         );
+        // 3.800,00 after the rent of 1.200,00: 5000.00 before it.
+        assert!(
+            inf.evidence
+                .iter()
+                .any(|e| e.contains("before the file's first transaction is 5000.00")),
+            "{}",
+            inf.describe()
+        );
         assert_eq!(
             inf.profile.payee,
             Column::Name("Empfänger".into()),
@@ -1724,10 +1918,10 @@ mod tests {
     }
 
     /// A column named as an amount is the amount: the statement's constant opening balance,
-    /// bank codes and an amount in another currency ("converted amount") do not compete.
+    /// bank codes and an amount in another currency ("original amount") do not compete.
     #[test]
     fn a_named_amount_is_not_made_ambiguous_by_codes_or_constant_balances() {
-        let text = "bank_code,initial_balance,final_balance,short_name,transaction_date,concept,amount,converted amount\n1234,000.00,1000.00,N.S,2019-11-02,Salary,1500.00,1500.00\n1234,000.00,1000.00,N.S,2019-11-10,Rent,-500.00,-500.00\n1234,000.00,1000.00,N.S,2019-11-12,Shop,-20.00,-20.00\n";
+        let text = "bank_code,initial_balance,final_balance,short_name,transaction_date,concept,amount,original amount\n1234,000.00,1000.00,N.S,2019-11-02,Salary,1500.00,1500.00\n1234,000.00,1000.00,N.S,2019-11-10,Rent,-500.00,-500.00\n1234,000.00,1000.00,N.S,2019-11-12,Shop,-20.00,-20.00\n";
         let (inf, rows) = read(text);
         assert_eq!(inf.profile.amount, Some(Column::Name("amount".into())));
         assert_eq!(rows.len(), 3);
@@ -1768,6 +1962,127 @@ mod tests {
             1,
             "a row with an amount is never passed over"
         );
+        // Transactions the delimiter did not split are one cell too: row errors, never passed
+        // over (a date or a signed or decimal number in the cell says so).
+        let unsplit = "Date,Description,Amount\n2024-04-01,Coffee,-3.50\n\"2024-04-03,Salary,2500.00\"\n2024-04-04;Groceries;-85.20\n2024-04-05\t Fuel\t-60.00\n2024-04-06 Book -12.00\nBook 12.00\nFee -3\n2024-04-07,Lunch,-9.00\n";
+        let inf = infer(unsplit, "UTF-8").expect("a reading");
+        let f = crate::csv::parse(unsplit.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+        assert_eq!(f.errors.len(), 6, "{:?}", f.errors);
+        assert_eq!(f.statements[0].transactions.len(), 2);
+    }
+
+    /// The counterparty's name is the payee and the description beside it the memo (Rabobank:
+    /// "Naam tegenpartij" and "Omschrijving-1"), so a row with no counterparty keeps its text.
+    #[test]
+    fn a_description_beside_the_name_is_the_memo() {
+        let text = "Datum,Bedrag,Naam tegenpartij,Omschrijving-1\n2018-03-01,\"-337,49\",,RENTE LENING\n2018-03-14,\"+50,00\",Loterij,Gewonnen\n2018-03-16,\"-750,00\",Bunq,Naar Bunq\n";
+        let inf = infer(text, "UTF-8").expect("a reading");
+        assert_eq!(inf.profile.payee, Column::Name("Naam tegenpartij".into()));
+        assert_eq!(
+            inf.profile.memo,
+            Some(Column::Name("Omschrijving-1".into()))
+        );
+    }
+
+    /// A column of currency codes is the rows' currency: each row carries it, for the import
+    /// to check against the account's; it is never taken for the payee.
+    #[test]
+    fn a_currency_column_is_read_for_each_row() {
+        let text = "IBAN,Munt,Datum,Bedrag,Naam\nNL77,EUR,2018-03-01,\"-337,49\",Rente\nNL77,EUR,2018-03-14,\"+50,00\",Loterij\nNL77,EUR,2018-03-16,\"-750,00\",Bunq\n";
+        let inf = infer(text, "UTF-8").expect("a reading");
+        assert_eq!(inf.profile.currency, Some(Column::Name("Munt".into())));
+        let f = crate::csv::parse(text.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+        let codes: Vec<Option<&str>> = f.statements[0]
+            .transactions
+            .iter()
+            .map(|t| t.currency.as_deref())
+            .collect();
+        assert_eq!(codes, vec![Some("EUR"); 3]);
+        assert!(
+            inf.columns
+                .iter()
+                .any(|c| c.header == "Munt" && c.kind == Role::Currency)
+        );
+        // Saved in a profile that reads it back.
+        let toml = toml::to_string(&inf.profile).expect("toml");
+        assert!(toml.contains("currency = \"Munt\""), "{toml}");
+    }
+
+    /// What the attack on the balance and amount rules found: each is named ambiguous or read
+    /// right, never imported wrong in silence.
+    #[test]
+    fn amounts_beside_fees_and_chance_balance_matches_are_not_settled_wrong() {
+        // The gross is named "Amount"; the balance is moved by the net on every row: the net.
+        let b1 = "Date,Name,Amount,Fee,Net,Balance\n2024-02-01,Alice,100.00,-3.20,96.80,596.80\n2024-02-03,Bob,-25.00,0.00,-25.00,571.80\n2024-02-05,Carol,50.00,-1.75,48.25,620.05\n2024-02-07,Shop,-10.00,0.00,-10.00,610.05\n2024-02-09,Dave,200.00,-6.10,193.90,803.95\n2024-02-11,Shop,-12.00,0.00,-12.00,791.95\n";
+        let (inf, rows) = read(b1);
+        assert_eq!(inf.profile.amount, Some(Column::Name("Net".into())));
+        assert_eq!(rows[0].1, "96.80");
+        // Charges written positive, a deposit filtered out, one chance match: still ambiguous.
+        let a1 = "Date,Description,Amount,Balance\n2024-01-03,Grocer,20.00,1000.00\n2024-01-09,Fuel,30.00,1030.00\n2024-01-15,Cinema,15.00,900.00\n";
+        let inf = infer(a1, "UTF-8").expect("a reading");
+        assert!(inf.settled().is_err(), "{}", inf.describe());
+        // An amount beside a fee and a total, or beside what the card charged: which is booked,
+        // nothing proves.
+        for text in [
+            "Date,Description,Amount,Fee,Total\n2024-03-01,ATM Lisbon,-100.00,-3.50,-103.50\n2024-03-02,Shop,-20.00,-0.60,-20.60\n2024-03-03,Pay,500.00,0.00,500.00\n",
+            "Date,Description,Amount,Charged\n2024-03-01,Amazon UK,-100.00,-118.32\n2024-03-02,Tesco,-20.00,-23.66\n2024-03-03,Refund,5.00,5.92\n",
+            "Date,Description,Amount,Amount (converted to account currency)\n2024-03-01,Amazon UK,-100.00,-118.32\n2024-03-02,Tesco,-20.00,-23.66\n2024-03-03,Refund,5.00,5.92\n",
+        ] {
+            let inf = infer(text, "UTF-8").expect("a reading");
+            assert!(
+                inf.ambiguities
+                    .iter()
+                    .any(|a| a.starts_with("several columns hold amounts")),
+                "{text}\n{}",
+                inf.describe()
+            );
+        }
+        // An original (foreign) amount beside the converted one: the converted one is booked.
+        let c3 = "Date,Description,Original Amount,Converted Amount\n2024-03-01,Amazon UK,-100.00,-118.32\n2024-03-02,Tesco,-20.00,-23.66\n2024-03-03,Refund,5.00,5.92\n";
+        let (inf, _) = read(c3);
+        assert_eq!(
+            inf.profile.amount,
+            Some(Column::Name("Converted Amount".into()))
+        );
+        // A file too wide for a bank export is refused at once.
+        let wide = format!(
+            "Date,Payee,{}\n2024-01-01,A,{}\n",
+            (0..300)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            vec!["1.00"; 300].join(",")
+        );
+        assert!(infer(&wide, "UTF-8").is_err());
+    }
+
+    /// A correction that contradicts what the balance proved (flipping the signs of a file
+    /// whose balance moves with them as written) is not imported until the balance is set
+    /// aside; keeping the reading, or setting the balance to "not imported", settles it.
+    #[test]
+    fn a_correction_against_the_proving_balance_is_refused_until_the_balance_is_set_aside() {
+        let text = "Date,Payee,Amount,Balance\n2024-01-02,Rent,-500.00,1500.00\n2024-01-05,Pay,2000.00,3500.00\n2024-01-09,Shop,-20.50,3479.50\n";
+        let inf = infer(text, "UTF-8").expect("a reading");
+        assert!(inf.balance_proved(), "{}", inf.describe());
+        let mut fix = Correction {
+            roles: vec![Role::Date, Role::Payee, Role::Amount, Role::Balance],
+            date_format: "%Y-%m-%d".into(),
+            decimal: ".".into(),
+            thousands: ",".into(),
+            invert: true,
+            debit_flags: Vec::new(),
+        };
+        let flipped = inf.corrected(&fix).expect("a reading");
+        assert!(flipped.settled().is_err(), "{}", flipped.describe());
+        assert!(flipped.ambiguities[0].contains("\"Balance\""));
+        // Submitting the same contradiction again does not make it the reading to compare with.
+        let again = flipped.corrected(&fix).expect("a reading");
+        assert!(again.settled().is_err(), "{}", again.describe());
+        fix.roles[3] = Role::Ignored;
+        assert!(inf.corrected(&fix).expect("a reading").settled().is_ok());
+        fix.roles[3] = Role::Balance;
+        fix.invert = false;
+        assert!(inf.corrected(&fix).expect("a reading").settled().is_ok());
     }
 
     /// An unsigned amount with a direction column (Dutch Af/Bij).

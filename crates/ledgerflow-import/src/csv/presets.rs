@@ -40,6 +40,7 @@ fn new_preset(
         thousands: ",".into(),
         invert: false,
         detect_header: header.iter().map(|h| h.to_string()).collect(),
+        currency: None,
     }
 }
 

@@ -65,6 +65,10 @@ pub struct Profile {
     pub memo: Option<Column>,
     pub external_id: Option<Column>,
     pub check_number: Option<Column>,
+    /// A column holding each row's currency code (`EUR`): the import checks it against the
+    /// account's, as it does a code written in the amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Column>,
     /// `.` or `,`.
     #[serde(default = "dot")]
     pub decimal: String,

@@ -29,6 +29,7 @@ pub(super) struct Columns {
     memo: Option<usize>,
     external_id: Option<usize>,
     check_number: Option<usize>,
+    currency: Option<usize>,
 }
 
 impl Columns {
@@ -45,6 +46,7 @@ impl Columns {
             memo: opt(&profile.memo)?,
             external_id: opt(&profile.external_id)?,
             check_number: opt(&profile.check_number)?,
+            currency: opt(&profile.currency)?,
         })
     }
 }
@@ -190,15 +192,45 @@ fn currency_marker(cell: &str) -> Option<String> {
     code(before).or_else(|| code(after))
 }
 
+/// A currency column's cell as a code: three letters (`EUR`, `usd`), `€` or `£`; anything else
+/// (empty, `$`, a name) says nothing and the account's currency stands.
+pub(super) fn currency_cell(cell: &str) -> Option<String> {
+    let t = cell.trim();
+    match t {
+        "€" => Some("EUR".into()),
+        "£" => Some("GBP".into()),
+        _ if t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Some(t.to_ascii_uppercase())
+        }
+        _ => None,
+    }
+}
+
 /// The text of a date cell before a time or other words: up to the first space or `T`.
 pub(super) fn date_head(text: &str) -> &str {
     let t = text.trim();
     t.split([' ', 'T']).next().unwrap_or(t)
 }
 
+/// A one-cell line that is a section heading (a card number, "Transaction details:") and not
+/// a transaction the delimiter failed to split: none of its words is a date or a number with
+/// a sign or decimals.
+fn section_line(cell: &str, dates: &DateFormat) -> bool {
+    cell.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '|'))
+        .filter(|w| !w.is_empty())
+        .all(|w| {
+            let signed =
+                w.starts_with(['-', '+', '(']) && w[1..].starts_with(|c: char| c.is_ascii_digit());
+            let decimals = w.as_bytes().windows(3).any(|x| {
+                x[0].is_ascii_digit() && matches!(x[1], b'.' | b',') && x[2].is_ascii_digit()
+            });
+            dates.parse(w).is_none() && dates.parse(date_head(w)).is_none() && !signed && !decimals
+        })
+}
+
 /// One record as a transaction, a row error, or `None` for a pending row, a row with neither
-/// a date nor an amount (a blank or a separator line), or a section line: one cell and no
-/// amount (a card number heading that card's rows), which cannot hold a transaction.
+/// a date nor an amount (a blank or a separator line), or a section line: one cell, no amount
+/// and nothing in it that a transaction would hold ([`section_line`]).
 pub(super) fn row(
     profile: &Profile,
     cols: &Columns,
@@ -214,7 +246,12 @@ pub(super) fn row(
     let amount_cells = [cols.amount, cols.debit, cols.credit];
     let no_amount = amount_cells.iter().flatten().all(|&i| get(i).is_empty());
     let cells = r.iter().filter(|c| !c.trim().is_empty()).count();
-    if no_amount && (date_text.is_empty() || cells <= 1) {
+    let one_cell = || {
+        cells <= 1
+            && r.iter()
+                .all(|c| c.trim().is_empty() || section_line(c, dates))
+    };
+    if no_amount && (date_text.is_empty() || one_cell()) {
         return None;
     }
     let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));
@@ -267,7 +304,8 @@ pub(super) fn row(
         .into_iter()
         .flatten()
         .map(get)
-        .find_map(currency_marker);
+        .find_map(currency_marker)
+        .or_else(|| cols.currency.map(get).and_then(currency_cell));
     Some(CsvItem::Txn(ParsedTxn {
         date,
         value_date: None,

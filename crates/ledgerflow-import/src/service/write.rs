@@ -85,6 +85,8 @@ pub(super) struct Written {
     pub(super) duplicates: usize,
     pub(super) deleted: usize,
     pub(super) decisions: Vec<RowDecision>,
+    /// Rows the reader passed over (pending, empty, section lines), counted on this pass.
+    pub(super) passed_over: usize,
 }
 
 /// Step 5: runs the write pass on a blocking thread while the store takes its chunks (a dry
@@ -148,11 +150,12 @@ fn write_pass(
         refused: false,
         added: 0,
     };
-    let sha = plan
+    let passed = plan
         .rows
         .each(&plan.file, "importing", progress, &mut |item| w.row(item))
-        .map_err(|e| e.into_import(&plan.file))?
-        .sha;
+        .map_err(|e| e.into_import(&plan.file))?;
+    let sha = passed.sha;
+    w.out.passed_over = passed.pending;
     let Writer {
         mut out,
         chunk,

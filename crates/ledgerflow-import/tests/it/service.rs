@@ -337,3 +337,32 @@ async fn mt940_daily_statements_import_once_and_a_broken_one_not_at_all() {
         s.close().await;
     }
 }
+
+/// Rows the reader passes over (a pending row, a card number heading its charges) are said on
+/// every import: into an account without history (one pass) and with history (two passes).
+#[tokio::test]
+async fn rows_passed_over_are_said_on_every_import() {
+    on_each_store(async |s, account| {
+        let first = "Date,Description,Amount\nPending,AMAZON,-1.00\n\"0049XXXXXXXX4939\"\n2024-03-01,COFFEE,-3.50\n2024-03-02,SALARY,2500.00\n";
+        let inferred = ledgerflow_import::csv::infer_bytes(first.as_bytes(), true).expect("a reading");
+        let opts = ImportOptions {
+            profile: Some(inferred.profile),
+            ..ImportOptions::default()
+        };
+        for (text, new) in [
+            (first.to_string(), 2),
+            (format!("{first}2024-03-03,RENT,-900.00\n"), 1),
+        ] {
+            let sum = crate::helpers::import_bytes(s, &account, "card.csv", text.as_bytes(), &opts)
+                .await
+                .expect("import");
+            assert_eq!(sum.new, new);
+            assert!(
+                sum.warnings.iter().any(|w| w.contains("passed over 2 rows")),
+                "{:?}",
+                sum.warnings
+            );
+        }
+    })
+    .await;
+}

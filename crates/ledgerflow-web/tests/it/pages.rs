@@ -78,6 +78,21 @@ async fn an_editor_imports_through_the_page_with_a_preview_and_can_undo_it() {
     // Confirming twice does nothing more.
     let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
     assert!(r.body.contains("expired (or was already imported)"));
+    // Uploading the very same file again says so once and offers nothing to import.
+    let again = upload(&app, &ed, acct, "wf.csv", &csv).await;
+    assert_eq!(
+        again.body.matches("already imported").count(),
+        1,
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body.contains("id=\"already-imported\""),
+        "{}",
+        again.body
+    );
+    assert!(!again.body.contains("confirm-import"), "{}", again.body);
+    assert!(!again.body.contains("rows read"), "{}", again.body);
     // The batch's rows are listed; the batch is on the imports page; undo removes it.
     let list = app.get(&r_location_batch(&app).await, &ed).await;
     assert_eq!(
