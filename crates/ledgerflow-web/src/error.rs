@@ -90,6 +90,19 @@ impl From<ImportError> for Problem {
         match e {
             ImportError::Store(s) => s.into(),
             ImportError::Io { .. } => Problem::internal(e),
+            // The command line's hint names its flag; the web names its own control.
+            ImportError::BadRows {
+                file,
+                first,
+                more,
+                skippable: true,
+                ..
+            } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "{file}: {first}{more} (nothing was imported; tick \"Skip unreadable rows\" and upload the file again to import the good rows)"
+                ),
+            ),
             other => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
         }
     }

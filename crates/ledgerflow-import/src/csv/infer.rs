@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::profile::{Column, Profile, Sign};
 use crate::model::parse_amount;
+use crate::parsers::decode::encoding_for;
 
 /// Records looked at, at most.
 const SAMPLE_RECORDS: usize = 2_000;
@@ -37,11 +38,11 @@ pub struct Inferred {
     pub decimal_unsure: bool,
     /// Some of the file's numbers show their decimal mark (`12,50`, `3.99`).
     pub decimal_seen: bool,
-    /// The running balance column that proved the amount's column and sign, and the reading
-    /// it proved: a correction that changes them while keeping that balance is refused until
-    /// the balance is set aside (kept through every correction).
+    /// A running balance proved the amounts' column and sign.
+    pub balance_proved: bool,
+    /// How many of the amounts as read are positive, of how many.
     #[serde(skip)]
-    proved: Option<(usize, Box<Profile>)>,
+    positives: (usize, usize),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,9 +165,24 @@ pub fn date_format_choices() -> Vec<(&'static str, String)> {
 }
 
 impl Inferred {
-    /// Whether a running balance proved the amounts' column and sign.
-    pub fn balance_proved(&self) -> bool {
-        self.proved.is_some()
+    /// The reading for importing into `account`. A card account sees amounts from its own
+    /// side (charges negative); a card's statement balance is often what is owed, which
+    /// charges written positive raise — so a balance "proving" mostly positive amounts as
+    /// money in proves nothing for a card, and the sign is named ambiguous.
+    pub fn for_account(mut self, account: &ledgerflow_core::model::Account) -> Self {
+        let (positive, of) = self.positives;
+        if account.kind == ledgerflow_core::model::AccountKind::CreditCard
+            && self.profile.sign == Sign::Signed
+            && !self.profile.invert
+            && positive * 2 > of
+            && !self.ambiguities.iter().any(|a| a.contains("are positive"))
+        {
+            self.ambiguities.push(format!(
+                "{positive} of {of} amounts are positive and \"{}\" is a credit card account: if the file writes charges positive (its balance what is owed), flip every sign",
+                account.name
+            ));
+        }
+        self
     }
 
     /// Refuses a reading that could be wrong: what is ambiguous, for the user to settle in a
@@ -189,8 +205,10 @@ impl Inferred {
     /// footer, encoding), the columns and conventions as given. Checked: exactly one date
     /// column and a payee; one amount, or a debit and a credit column, or an amount with a
     /// direction column and the values that mean money out. The person decided, so nothing
-    /// is left ambiguous; the evidence says so.
-    pub fn corrected(&self, c: &Correction) -> Result<Inferred, String> {
+    /// is left ambiguous — but a column marked as the running balance is the account's own
+    /// record: the amounts as corrected are read from `bytes` (the file) and must move it, else
+    /// the reading is named ambiguous until the amounts or the balance column are changed.
+    pub fn corrected(&self, c: &Correction, bytes: &[u8]) -> Result<Inferred, String> {
         let width = self.columns.len();
         if c.roles.len() > width {
             return Err(format!(
@@ -282,30 +300,22 @@ impl Inferred {
         profile.invert = c.invert;
         profile.validate()?;
         let balance = one(Role::Balance)?;
-        // The balance proved how amounts are read; changing that while keeping the balance
-        // would import every row against the account's own record.
+        // The balance is the account's own record: the corrected amounts must move it.
         let mut ambiguities = Vec::new();
-        let proved_by = self
-            .proved
-            .as_ref()
-            .filter(|(b, _)| balance == Some(*b))
-            .and_then(|(b, p0)| Some((self.columns.get(*b)?, p0)));
-        let same_reading = |p0: &Profile| {
-            profile.sign == p0.sign
-                && profile.invert == p0.invert
-                && profile.amount == p0.amount
-                && profile.debit == p0.debit
-                && profile.credit == p0.credit
-                && profile.flag == p0.flag
-                && profile.debit_flags == p0.debit_flags
-        };
-        if let Some((b, p0)) = proved_by
-            && !same_reading(p0)
-        {
-            ambiguities.push(format!(
-                "the running balance \"{}\" proved the amounts as first read, and this change contradicts it: keep the first reading, or set that column to \"not imported\" to read the amounts your way",
-                ledgerflow_core::error::shown(&b.header)
-            ));
+        let mut evidence = vec!["the columns and conventions were set by you".to_string()];
+        if let Some(b) = balance {
+            let header = ledgerflow_core::error::shown(&self.columns[b].header);
+            match balance_check(bytes, &profile, b) {
+                Some((n, checked, true)) => evidence.push(format!(
+                    "balance \"{header}\" reconciles with these amounts on {n}/{checked} rows"
+                )),
+                Some((n, checked, false)) => ambiguities.push(format!(
+                    "the column marked as the running balance (\"{header}\") does not move with these amounts ({n} of {checked} rows): correct the amount columns or signs, or set that column to \"not imported\" to read the amounts your way"
+                )),
+                None => ambiguities.push(format!(
+                    "the column marked as the running balance (\"{header}\") holds no balances to check these amounts against: set it to \"not imported\""
+                )),
+            }
         }
         let columns = self
             .columns
@@ -326,16 +336,14 @@ impl Inferred {
         Ok(Inferred {
             profile,
             confidence: if ambiguities.is_empty() { 100 } else { 50 },
+            balance_proved: ambiguities.is_empty() && balance.is_some(),
+            // The person chose the signs.
+            positives: (0, 0),
             columns,
-            evidence: if ambiguities.is_empty() {
-                vec!["the columns and conventions were set by you".into()]
-            } else {
-                Vec::new()
-            },
+            evidence,
             ambiguities,
             decimal_unsure: false,
             decimal_seen: self.decimal_seen,
-            proved: self.proved.clone(),
         })
     }
 
@@ -550,6 +558,26 @@ fn words_match(header: &str, words: &[&str]) -> bool {
             || (w.len() > 4 && h.contains(w))
             || (w.contains(' ') && h.contains(w))
     })
+}
+
+/// Words naming a column of currency codes.
+const CURRENCY_WORDS: [&str; 9] = [
+    "currency", "munt", "währung", "waehrung", "devise", "moneda", "valuta", "ccy", "curr",
+];
+
+/// A currency code written in a header or a preamble cell ("Amount (EUR)", "Betrag in EUR",
+/// "Betrag (€)"): a known code in capitals, standing as a word.
+fn code_in(text: &str) -> Option<String> {
+    if text.contains('€') {
+        return Some("EUR".into());
+    }
+    text.split(|c: char| !c.is_ascii_alphabetic())
+        .find(|w| {
+            w.len() == 3
+                && w.bytes().all(|b| b.is_ascii_uppercase())
+                && ledgerflow_core::Currency::from_code(w).is_ok()
+        })
+        .map(str::to_string)
 }
 
 /// Columns by their headers for a message: the first six, then how many more.
@@ -1171,6 +1199,26 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             })
             .collect(),
     };
+    // Which way the dates run, for the opening balance when the balance does not say.
+    let newest_first = {
+        let d: Vec<NaiveDate> = rows
+            .iter()
+            .filter_map(|r| {
+                r.cells
+                    .get(date_col)
+                    .and_then(|c| parse_date(c, date_format))
+            })
+            .collect();
+        if d.first() == d.last() {
+            None
+        } else if d.windows(2).all(|w| w[0] >= w[1]) {
+            Some(true)
+        } else if d.windows(2).all(|w| w[0] <= w[1]) {
+            Some(false)
+        } else {
+            None
+        }
+    };
     let named_balance = roles.balance;
     let mut proved = false;
     let mut confirmed = false;
@@ -1220,7 +1268,7 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             && checked > 0
             && (n * 10 >= checked * 9 || partly(n, checked, inv, swap))
         {
-            let open = opening_balance(&flows(inv, swap), &bal);
+            let open = opening_balance(&flows(inv, swap), &bal, newest_first);
             roles.balance = Some(b);
             invert = inv && matches!(sign, Sign::Signed);
             if swap {
@@ -1336,14 +1384,56 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
     .collect();
     // The currency: a column every row of which holds a known currency code ("EUR"); the
     // import checks it against the account's, so euros never land in a dollar account.
+    // A column named so ("Currency", "Munt", "Währung") holds it, whatever its codes; one in
+    // another currency ("Original currency") does not. A file with no header: a column every
+    // row of which holds a known code. A column not named so is never taken (a branch code
+    // "CHF" would refuse every row).
+    let cells_of = |c: usize| {
+        rows.iter()
+            .filter_map(move |r| r.cells.get(c).filter(|v| !v.is_empty()))
+    };
+    let named_currency =
+        |c: usize| named(c, &CURRENCY_WORDS) && !other_currency(c) && !named(c, &AMOUNT_WORDS);
     roles.currency = (0..width).find(|&c| {
         !taken.contains(&c)
-            && surveys[c].filled * 10 >= rows.len() * 9
-            && rows
-                .iter()
-                .filter_map(|r| r.cells.get(c).filter(|v| !v.is_empty()))
-                .all(|v| ledgerflow_core::Currency::from_code(v).is_ok() && v.len() == 3)
+            && surveys[c].filled > 0
+            && if has_header {
+                named_currency(c)
+            } else {
+                surveys[c].filled * 10 >= rows.len() * 9
+                    && cells_of(c)
+                        .all(|v| ledgerflow_core::Currency::from_code(v).is_ok() && v.len() == 3)
+            }
     });
+    if let Some(c) = roles.currency
+        && let Some(odd) = cells_of(c).find(|v| super::record::currency_cell(v).is_none())
+    {
+        ambiguities.push(format!(
+            "\"{}\" names the currency, but \"{}\" is no currency code: the rows' currency cannot be checked against the account's",
+            headers[c],
+            ledgerflow_core::error::shown(odd)
+        ));
+    }
+    // A currency the whole file is in, named where the amounts are ("Amount (EUR)", "Betrag
+    // in EUR") or in a preamble line ("Currency;EUR").
+    let file_currency = [roles.amount, roles.debit, roles.credit]
+        .into_iter()
+        .flatten()
+        .filter(|_| has_header)
+        .find_map(|c| code_in(&headers[c]))
+        .or_else(|| {
+            recs.iter()
+                .take_while(|r| r.line <= skip_lines)
+                .filter(|r| r.cells.iter().any(|x| words_match(x, &CURRENCY_WORDS)))
+                .find_map(|r| r.cells.iter().find_map(|x| code_in(x)))
+        });
+    if let Some(code) = &file_currency
+        && roles.currency.is_none()
+    {
+        evidence.push(format!(
+            "currency: the file names {code} (checked against the account's)"
+        ));
+    }
     if let Some(c) = roles.currency {
         let codes: std::collections::BTreeSet<String> = surveys[c]
             .distinct
@@ -1468,16 +1558,18 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         invert,
         detect_header: Vec::new(),
         currency: roles.currency.map(col),
+        file_currency,
     };
     // Footer lines: the records after the last row whose date reads ("Total", "Saldo", a
     // blank row of delimiters), when the whole file was looked at.
     if cut == text.len() && recs.len() < SAMPLE_RECORDS {
+        // Any record with a date where the dates are, whatever its width (a row split by a
+        // stray delimiter is a bad row to show, not a footer to pass over in silence).
         let dated_row = |r: &Rec| {
-            fits(r)
-                && r.cells
-                    .get(date_col)
-                    .and_then(|c| parse_date(c, date_format))
-                    .is_some()
+            r.cells
+                .get(date_col)
+                .and_then(|c| parse_date(c, date_format))
+                .is_some()
         };
         if let Some(last_good) = recs.iter().rposition(dated_row) {
             // The reader passes over records of empty cells: they are no footer line.
@@ -1535,10 +1627,19 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
             }
         })
         .collect();
-    let proved_reading = roles
-        .balance
-        .filter(|_| proved)
-        .map(|b| (b, Box::new(profile.clone())));
+    // The amounts as read (a signed column with its flip): how many are money in.
+    let positives = match (&profile.sign, roles.amount) {
+        (Sign::Signed, Some(a)) => {
+            let s = &surveys[a];
+            let positive = s.numeric - s.negative;
+            if profile.invert {
+                (s.negative, s.numeric)
+            } else {
+                (positive, s.numeric)
+            }
+        }
+        _ => (0, 0),
+    };
     Ok(Inferred {
         profile,
         confidence: confidence.clamp(5, 100) as u8,
@@ -1547,7 +1648,8 @@ pub fn infer(text: &str, encoding: &str) -> Result<Inferred, String> {
         ambiguities,
         decimal_unsure,
         decimal_seen: commas + dots > 0,
-        proved: proved_reading,
+        balance_proved: proved,
+        positives,
     })
 }
 
@@ -1716,28 +1818,85 @@ fn amount_with_balance(
 /// The most unnamed money columns searched pairwise for an amount and its balance.
 const MAX_PAIRED: usize = 24;
 
-/// The balance before the oldest row: the first row's balance less its amount (the last
-/// row's, when the balance runs newest first).
-fn opening_balance(flows: &[Option<Decimal>], bal: &[Option<Decimal>]) -> Option<Decimal> {
-    let forward = (1..flows.len().min(bal.len()))
-        .filter(|&i| match (bal[i - 1], bal[i], flows[i]) {
-            (Some(p), Some(b), Some(f)) => p.checked_add(f) == Some(b),
-            _ => false,
+/// Whether the amounts `profile` reads from `bytes` move the running balance in column
+/// `balance` (the file's first megabyte): `(rows moved, rows compared, moved enough)` — nine
+/// in ten, or (rows missing between the others) a third with none moved the other way.
+/// `None` when no two rows could be compared.
+fn balance_check(bytes: &[u8], profile: &Profile, balance: usize) -> Option<(usize, usize, bool)> {
+    let mut head = &bytes[..bytes.len().min(SAMPLE_BYTES)];
+    if let Err(e) = std::str::from_utf8(head)
+        && e.error_len().is_none()
+    {
+        head = &head[..e.valid_up_to()];
+    }
+    let text = crate::parsers::decode::decode(head, encoding_for(&profile.encoding)).text;
+    let read = crate::csv::parse(text.as_bytes(), "file", Some(profile)).ok()?;
+    let cells: HashMap<usize, Rec> = records(&text, profile.delimiter_byte()?)
+        .into_iter()
+        .map(|r| (r.line, r))
+        .collect();
+    let (flows, bal): (Vec<Option<Decimal>>, Vec<Option<Decimal>>) = read
+        .statements
+        .iter()
+        .flat_map(|s| &s.transactions)
+        .take(SAMPLE_RECORDS)
+        .map(|t| {
+            let b = cells
+                .get(&t.line)
+                .and_then(|r| r.cells.get(balance))
+                .and_then(|c| profile.amount(c));
+            (Some(t.amount), b)
         })
-        .count();
-    let backward = (1..flows.len().min(bal.len()))
-        .filter(|&i| match (bal[i - 1], bal[i], flows[i - 1]) {
-            (Some(p), Some(b), Some(f)) => b.checked_add(f) == Some(p),
-            _ => false,
-        })
-        .count();
-    let both = |i: usize| Some((flows.get(i).copied()??, bal.get(i).copied()??));
-    let (f, b) = if forward >= backward {
-        (0..flows.len()).find_map(both)?
-    } else {
-        (0..flows.len()).rev().find_map(both)?
+        .unzip();
+    let negated: Vec<Option<Decimal>> = flows.iter().map(|f| f.map(|v| -v)).collect();
+    let ((n, checked), (contrary, _)) = (reconciled(&flows, &bal), reconciled(&negated, &bal));
+    (checked > 0).then_some((
+        n,
+        checked,
+        n * 10 >= checked * 9 || (n >= 1 && n * 3 >= checked && contrary == 0),
+    ))
+}
+
+/// The balance before the oldest row: the oldest balance less the amounts up to it (rows
+/// without a balance counted). Which end is the oldest: the way the balance runs, else the
+/// dates (`newest_first`); `None` when neither says, or an amount is missing on the way.
+fn opening_balance(
+    flows: &[Option<Decimal>],
+    bal: &[Option<Decimal>],
+    newest_first: Option<bool>,
+) -> Option<Decimal> {
+    let len = flows.len().min(bal.len());
+    let count = |forward: bool| {
+        (1..len)
+            .filter(|&i| {
+                let (p, b) = (bal[i - 1], bal[i]);
+                let f = if forward { flows[i] } else { flows[i - 1] };
+                match (p, b, f) {
+                    (Some(p), Some(b), Some(f)) if forward => p.checked_add(f) == Some(b),
+                    (Some(p), Some(b), Some(f)) => b.checked_add(f) == Some(p),
+                    _ => false,
+                }
+            })
+            .count()
     };
-    b.checked_sub(f)
+    let (forward, backward) = (count(true), count(false));
+    let newest_first = match forward.cmp(&backward) {
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => newest_first?,
+    };
+    let (at, range) = if newest_first {
+        let j = (0..len).rev().find(|&j| bal[j].is_some())?;
+        (j, j..len)
+    } else {
+        let i = (0..len).find(|&i| bal[i].is_some())?;
+        (i, 0..i + 1)
+    };
+    let mut moved = Decimal::ZERO;
+    for f in &flows[range] {
+        moved = moved.checked_add((*f)?)?;
+    }
+    bal[at]?.checked_sub(moved)
 }
 
 /// Rows where the balance moved by the row's amount, read oldest first or newest first, and
@@ -1969,6 +2128,25 @@ mod tests {
         let f = crate::csv::parse(unsplit.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
         assert_eq!(f.errors.len(), 6, "{:?}", f.errors);
         assert_eq!(f.statements[0].transactions.len(), 2);
+        // The same when the date is not the first column, for whole numbers and dates joined
+        // to other words; the rows passed over are named by their lines.
+        let elsewhere = "Description,Date,Amount\nCoffee,2024-04-01,-3.50\nSalary 2024-04-03 2500.00\n2024-05-03:Rent:1200\nSalary 2500 EUR\nCARD XXXX-XXXX\nBook,2024-04-07,-9.00\n";
+        let inf = infer(elsewhere, "UTF-8").expect("a reading");
+        let f =
+            crate::csv::parse(elsewhere.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+        assert_eq!(f.errors.len(), 3, "{:?}", f.errors);
+        assert!(
+            f.warnings.iter().any(|w| w.ends_with("passed over 1 rows that hold no transaction (pending, empty, or a section line with no date or amount): line 6")),
+            "{:?}",
+            f.warnings
+        );
+        // A payee holding the delimiter unquoted makes one cell too many: an error, never
+        // the amount read from the wrong cell.
+        let extra = "Date,Payee,Amount\n2024-01-29,Shop,-5.00\n2024-01-30,Gate 4, 12,-99.00\n";
+        let inf = infer(extra, "UTF-8").expect("a reading");
+        let f = crate::csv::parse(extra.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+        assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
+        assert_eq!(f.errors[0].line, 3);
     }
 
     /// The counterparty's name is the payee and the description beside it the memo (Rabobank:
@@ -2063,7 +2241,7 @@ mod tests {
     fn a_correction_against_the_proving_balance_is_refused_until_the_balance_is_set_aside() {
         let text = "Date,Payee,Amount,Balance\n2024-01-02,Rent,-500.00,1500.00\n2024-01-05,Pay,2000.00,3500.00\n2024-01-09,Shop,-20.50,3479.50\n";
         let inf = infer(text, "UTF-8").expect("a reading");
-        assert!(inf.balance_proved(), "{}", inf.describe());
+        assert!(inf.balance_proved, "{}", inf.describe());
         let mut fix = Correction {
             roles: vec![Role::Date, Role::Payee, Role::Amount, Role::Balance],
             date_format: "%Y-%m-%d".into(),
@@ -2072,17 +2250,142 @@ mod tests {
             invert: true,
             debit_flags: Vec::new(),
         };
-        let flipped = inf.corrected(&fix).expect("a reading");
+        let flipped = inf.corrected(&fix, text.as_bytes()).expect("a reading");
         assert!(flipped.settled().is_err(), "{}", flipped.describe());
         assert!(flipped.ambiguities[0].contains("\"Balance\""));
         // Submitting the same contradiction again does not make it the reading to compare with.
-        let again = flipped.corrected(&fix).expect("a reading");
+        let again = flipped.corrected(&fix, text.as_bytes()).expect("a reading");
         assert!(again.settled().is_err(), "{}", again.describe());
         fix.roles[3] = Role::Ignored;
-        assert!(inf.corrected(&fix).expect("a reading").settled().is_ok());
+        assert!(
+            inf.corrected(&fix, text.as_bytes())
+                .expect("a reading")
+                .settled()
+                .is_ok()
+        );
         fix.roles[3] = Role::Balance;
         fix.invert = false;
-        assert!(inf.corrected(&fix).expect("a reading").settled().is_ok());
+        assert!(
+            inf.corrected(&fix, text.as_bytes())
+                .expect("a reading")
+                .settled()
+                .is_ok()
+        );
+        // Moving the balance role instead of clearing it: the amount read from the balance
+        // column does not move the "balance" read from the amount column.
+        fix.roles = vec![Role::Date, Role::Payee, Role::Balance, Role::Amount];
+        let swapped = inf.corrected(&fix, text.as_bytes()).expect("a reading");
+        assert!(swapped.settled().is_err(), "{}", swapped.describe());
+    }
+
+    /// Rows are numbered by their line, blank lines counted, whatever ends the lines (a lone
+    /// CR in old Mac files, LF, CRLF).
+    #[test]
+    fn rows_are_numbered_by_their_line_after_blank_lines() {
+        for eol in ["\r", "\n", "\r\n"] {
+            let text = [
+                "Date,Payee,Amount",
+                "",
+                "2024-01-02,Shop,-1.00",
+                "2024-01-03,Pay,2.00",
+                "",
+                "",
+                "2024-01-04,Cafe,-3.50",
+                "",
+            ]
+            .join(eol);
+            let inf = infer(&text, "UTF-8").expect("a reading");
+            let f = crate::csv::parse(text.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+            let lines: Vec<usize> = f.statements[0]
+                .transactions
+                .iter()
+                .map(|t| t.line)
+                .collect();
+            assert_eq!(lines, vec![3, 4, 7], "{eol:?}");
+        }
+    }
+
+    /// The balance before the file's first transaction: the oldest balance less the amounts up
+    /// to it (an oldest row without a balance counted), the way the balance runs, else the
+    /// way the dates run.
+    #[test]
+    fn the_opening_balance_counts_every_row_before_the_first_balance() {
+        let opening = |text: &str| {
+            let inf = infer(text, "UTF-8").expect("a reading");
+            inf.evidence
+                .iter()
+                .find_map(|e| {
+                    e.strip_prefix("the balance before the file's first transaction is ")
+                        .and_then(|r| r.split(':').next())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| panic!("no opening balance: {}", inf.describe()))
+        };
+        let oldest_first = "Date,Payee,Amount,Balance\n2024-01-01,A,-5.00,\n2024-01-02,B,-10.00,985.00\n2024-01-03,C,20.00,1005.00\n2024-01-04,D,-5.00,1000.00\n";
+        assert_eq!(opening(oldest_first), "1000.00");
+        let newest_first = "Date,Payee,Amount,Balance\n2024-01-04,D,-5.00,1000.00\n2024-01-03,C,20.00,1005.00\n2024-01-02,B,-10.00,985.00\n2024-01-01,A,-5.00,\n";
+        assert_eq!(opening(newest_first), "1000.00");
+        let tie =
+            "Date,Payee,Amount,Balance\n2024-01-02,B,-20.00,1000.00\n2024-01-01,A,20.00,1020.00\n";
+        assert_eq!(opening(tie), "1000.00");
+    }
+
+    /// The currency: a column named so (any code, an empty cell allowed; one that holds no
+    /// code is named ambiguous), never one named as another currency or not named at all; else
+    /// the amount's header or a preamble line naming it for the whole file.
+    #[test]
+    fn the_files_currency_is_found_where_banks_write_it() {
+        let rows_currency = |text: &str| -> Vec<Option<String>> {
+            let inf = infer(text, "UTF-8").expect("a reading");
+            let f = crate::csv::parse(text.as_bytes(), "t.csv", Some(&inf.profile)).expect("reads");
+            f.statements[0]
+                .transactions
+                .iter()
+                .map(|t| t.currency.clone())
+                .collect()
+        };
+        let gel = "Date,Payee,Amount,Currency\n2024-01-02,A,-1.00,GEL\n2024-01-03,B,-2.00,\n2024-01-04,C,3.00,GEL\n";
+        assert_eq!(
+            rows_currency(gel),
+            vec![Some("GEL".into()), None, Some("GEL".into())]
+        );
+        let header = "Date,Payee,Amount (EUR)\n2024-01-02,A,-1.00\n2024-01-03,B,-2.00\n";
+        assert_eq!(rows_currency(header), vec![Some("EUR".into()); 2]);
+        let preamble = "Account;123\nCurrency;EUR\n\nDate;Payee;Amount\n2024-01-02;A;-1,00\n2024-01-03;B;-2,00\n";
+        assert_eq!(rows_currency(preamble), vec![Some("EUR".into()); 2]);
+        let branch = "Date,Payee,Amount,Branch\n2024-01-02,A,-1.00,CHF\n2024-01-03,B,-2.00,CHF\n";
+        assert_eq!(rows_currency(branch), vec![None, None]);
+        let original =
+            "Date,Payee,Amount,Original Currency\n2024-01-02,A,-1.00,EUR\n2024-01-03,B,-2.00,GBP\n";
+        assert_eq!(rows_currency(original), vec![None, None]);
+        let word = "Date,Payee,Amount,Currency\n2024-01-02,A,-1.00,Euro\n2024-01-03,B,-2.00,Euro\n";
+        let inf = infer(word, "UTF-8").expect("a reading");
+        assert!(inf.settled().is_err(), "{}", inf.describe());
+    }
+
+    /// A card's statement balance is what is owed: charges written positive raise it, so the
+    /// balance "proves" them as money in. For a card account that reading is named ambiguous.
+    #[test]
+    fn a_card_account_does_not_take_positive_charges_for_money_in() {
+        let text = "Date,Payee,Amount,Balance\n2024-01-02,Grocer,20.00,520.00\n2024-01-03,Fuel,30.00,550.00\n2024-01-05,Payment,-500.00,50.00\n2024-01-06,Cinema,15.00,65.00\n";
+        let inf = infer(text, "UTF-8").expect("a reading");
+        assert!(inf.settled().is_ok(), "{}", inf.describe());
+        let account = |kind| ledgerflow_core::model::Account {
+            id: 1,
+            name: "Visa".into(),
+            institution: None,
+            kind,
+            currency: ledgerflow_core::Currency::from_code("USD").expect("usd"),
+            opening_balance_minor: 0,
+            archived: false,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        use ledgerflow_core::model::AccountKind;
+        let card = inf.clone().for_account(&account(AccountKind::CreditCard));
+        assert!(card.settled().is_err(), "{}", card.describe());
+        let checking = inf.for_account(&account(AccountKind::Checking));
+        assert!(checking.settled().is_ok());
     }
 
     /// An unsigned amount with a direction column (Dutch Af/Bij).
@@ -2242,7 +2545,7 @@ mod tests {
             invert: true,
             debit_flags: Vec::new(),
         };
-        let fixed = inf.corrected(&fix).expect("corrected");
+        let fixed = inf.corrected(&fix, text.as_bytes()).expect("corrected");
         assert!(fixed.settled().is_ok());
         assert_eq!(fixed.columns[3].kind, Role::BankId);
         assert!(
@@ -2284,7 +2587,7 @@ mod tests {
             invert: false,
             debit_flags: vec![" S ".into(), "".into()],
         };
-        let fixed = inf.corrected(&fix).expect("corrected");
+        let fixed = inf.corrected(&fix, text.as_bytes()).expect("corrected");
         let f =
             crate::csv::parse(flagged.as_bytes(), "t.csv", Some(&fixed.profile)).expect("reads");
         let amounts: Vec<String> = f.statements[0]
@@ -2295,14 +2598,17 @@ mod tests {
         assert_eq!(amounts, vec!["-10.00", "20.00"]);
         // What cannot work is refused, saying why.
         let bad = |roles: Vec<Role>, date_format: &str, flags: Vec<String>| {
-            inf.corrected(&Correction {
-                roles,
-                date_format: date_format.into(),
-                decimal: ",".into(),
-                thousands: ".".into(),
-                invert: false,
-                debit_flags: flags,
-            })
+            inf.corrected(
+                &Correction {
+                    roles,
+                    date_format: date_format.into(),
+                    decimal: ",".into(),
+                    thousands: ".".into(),
+                    invert: false,
+                    debit_flags: flags,
+                },
+                text.as_bytes(),
+            )
             .expect_err("refused")
         };
         use Role::*;

@@ -27,12 +27,39 @@ pub use profile::{Column, Profile, Sign, settle_profile};
 pub use saved::{SavedProfiles, check_profile_name, profile_name_from};
 pub use stream::{CsvItem, CsvSummary, StreamError, stream};
 
-/// The warning for rows a CSV reading passed over: pending rows, rows of empty cells, and
-/// section lines of one cell (a card number between a card's rows, a heading).
-pub fn passed_over(rows: usize) -> String {
-    format!(
-        "passed over {rows} rows that hold no transaction (pending, empty, or a one-cell section line)"
-    )
+/// Rows a CSV reading passed over: pending rows, rows of empty cells, and section lines (a
+/// card number between a card's rows, a heading) — counted, the first ones by their line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassedOver {
+    pub count: usize,
+    /// The lines of the first [`PassedOver::LISTED`] of them.
+    pub lines: Vec<usize>,
+}
+
+impl PassedOver {
+    pub const LISTED: usize = 10;
+
+    pub(crate) fn add(&mut self, line: usize) {
+        self.count += 1;
+        if self.lines.len() < Self::LISTED {
+            self.lines.push(line);
+        }
+    }
+
+    /// The warning an import gives, when any row was passed over.
+    pub fn warning(&self) -> Option<String> {
+        (self.count > 0).then(|| {
+            let mut lines: Vec<String> = self.lines.iter().map(usize::to_string).collect();
+            if self.count > self.lines.len() {
+                lines.push("…".into());
+            }
+            format!(
+                "passed over {} rows that hold no transaction (pending, empty, or a section line with no date or amount): line {}",
+                self.count,
+                lines.join(", ")
+            )
+        })
+    }
 }
 
 use crate::model::{Format, ParseError, ParsedFile, Statement};
@@ -71,9 +98,7 @@ pub fn parse(
             return Err(fail("the file could not be decoded".into()));
         }
     };
-    if summary.pending > 0 {
-        warnings.push(passed_over(summary.pending));
-    }
+    warnings.extend(summary.passed.warning());
     let start = txns.iter().map(|t| t.date).min();
     let end = txns.iter().map(|t| t.date).max();
     Ok(ParsedFile {

@@ -41,6 +41,7 @@ fn new_preset(
         invert: false,
         detect_header: header.iter().map(|h| h.to_string()).collect(),
         currency: None,
+        file_currency: None,
     }
 }
 

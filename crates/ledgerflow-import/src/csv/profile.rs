@@ -69,6 +69,10 @@ pub struct Profile {
     /// account's, as it does a code written in the amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<Column>,
+    /// The currency of the whole file (`EUR`), when a header or a preamble line names it:
+    /// rows with no currency of their own are checked against the account's with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_currency: Option<String>,
     /// `.` or `,`.
     #[serde(default = "dot")]
     pub decimal: String,
@@ -112,6 +116,14 @@ impl Profile {
             return Err(format!(
                 "thousands \"{}\" must be \",\", \".\", \"'\", a space or empty",
                 ledgerflow_core::error::shown(&self.thousands)
+            ));
+        }
+        if let Some(code) = &self.file_currency
+            && !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            return Err(format!(
+                "file_currency \"{}\" must be a three-letter currency code",
+                ledgerflow_core::error::shown(code)
             ));
         }
         if !self.delimiter.is_empty() && self.delimiter_byte().is_none() {
@@ -225,7 +237,7 @@ pub fn settle_profile(head: &[u8], profile: Option<&Profile>) -> Result<Profile,
         None => {
             let text = String::from_utf8_lossy(&head[..head.len().min(8192)]);
             detect_preset(&text).ok_or_else(|| {
-                "this CSV does not match a known bank export: name a preset or profile with --format csv:NAME".to_string()
+                "this CSV matches no known bank export: it is read with a CSV profile that says how (or an inferred reading, which needs a date, an amount and a payee on each row)".to_string()
             })?
         }
     };

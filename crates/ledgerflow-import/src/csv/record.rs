@@ -30,6 +30,9 @@ pub(super) struct Columns {
     external_id: Option<usize>,
     check_number: Option<usize>,
     currency: Option<usize>,
+    /// The header's cells: a row with text beyond them was split where it should not have
+    /// been (a delimiter inside an unquoted payee), and its columns cannot be trusted.
+    width: Option<usize>,
 }
 
 impl Columns {
@@ -47,6 +50,7 @@ impl Columns {
             external_id: opt(&profile.external_id)?,
             check_number: opt(&profile.check_number)?,
             currency: opt(&profile.currency)?,
+            width: header.map(<[String]>::len),
         })
     }
 }
@@ -212,25 +216,49 @@ pub(super) fn date_head(text: &str) -> &str {
     t.split([' ', 'T']).next().unwrap_or(t)
 }
 
-/// A one-cell line that is a section heading (a card number, "Transaction details:") and not
-/// a transaction the delimiter failed to split: none of its words is a date or a number with
-/// a sign or decimals.
+/// A cell of a section line (a card number heading its rows, "Transaction details:"), not
+/// part of a transaction the delimiter failed to split: none of its words is a number or
+/// holds a date.
 fn section_line(cell: &str, dates: &DateFormat) -> bool {
-    cell.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '|'))
+    cell.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '|' | ':'))
         .filter(|w| !w.is_empty())
         .all(|w| {
-            let signed =
-                w.starts_with(['-', '+', '(']) && w[1..].starts_with(|c: char| c.is_ascii_digit());
-            let decimals = w.as_bytes().windows(3).any(|x| {
-                x[0].is_ascii_digit() && matches!(x[1], b'.' | b',') && x[2].is_ascii_digit()
-            });
-            dates.parse(w).is_none() && dates.parse(date_head(w)).is_none() && !signed && !decimals
+            let core = w.trim_matches(|c: char| !c.is_alphanumeric());
+            let number = core.chars().any(|c| c.is_ascii_digit())
+                && core
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '\''));
+            !number
+                && !date_shaped(w)
+                && dates.parse(w).is_none()
+                && dates.parse(date_head(w)).is_none()
         })
 }
 
-/// One record as a transaction, a row error, or `None` for a pending row, a row with neither
-/// a date nor an amount (a blank or a separator line), or a section line: one cell, no amount
-/// and nothing in it that a transaction would hold ([`section_line`]).
+/// Digits, a `-` `/` or `.`, digits, the same again, digits: a date in some format.
+fn date_shaped(w: &str) -> bool {
+    let b = w.as_bytes();
+    (0..b.len()).any(|start| {
+        let mut i = start;
+        for part in 0..3 {
+            let from = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == from || (part < 2 && !(i < b.len() && matches!(b[i], b'-' | b'/' | b'.'))) {
+                return false;
+            }
+            if part < 2 {
+                i += 1;
+            }
+        }
+        true
+    })
+}
+
+/// One record as a transaction, a row error, or `None` for a pending row or a row with neither
+/// a date nor an amount (a blank line, a continuation or a section line) whose cells hold no
+/// number and no date ([`section_line`]): a row the delimiter failed to split is an error.
 pub(super) fn row(
     profile: &Profile,
     cols: &Columns,
@@ -246,15 +274,22 @@ pub(super) fn row(
     let amount_cells = [cols.amount, cols.debit, cols.credit];
     let no_amount = amount_cells.iter().flatten().all(|&i| get(i).is_empty());
     let cells = r.iter().filter(|c| !c.trim().is_empty()).count();
-    let one_cell = || {
-        cells <= 1
-            && r.iter()
-                .all(|c| c.trim().is_empty() || section_line(c, dates))
-    };
-    if no_amount && (date_text.is_empty() || one_cell()) {
+    if no_amount
+        && (date_text.is_empty() || cells <= 1)
+        && r.iter()
+            .all(|c| c.trim().is_empty() || section_line(c, dates))
+    {
         return None;
     }
     let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));
+    if let Some(width) = cols.width
+        && r.iter().skip(width).any(|c| !c.trim().is_empty())
+    {
+        return err(format!(
+            "the row has {} cells where the header has {width} (a delimiter inside an unquoted text?): its columns cannot be told apart",
+            r.len()
+        ));
+    }
     let Some(date) = dates.parse(date_text) else {
         return err(format!(
             "date \"{}\" does not match the format {}",
@@ -305,7 +340,8 @@ pub(super) fn row(
         .flatten()
         .map(get)
         .find_map(currency_marker)
-        .or_else(|| cols.currency.map(get).and_then(currency_cell));
+        .or_else(|| cols.currency.map(get).and_then(currency_cell))
+        .or_else(|| profile.file_currency.clone());
     Some(CsvItem::Txn(ParsedTxn {
         date,
         value_date: None,

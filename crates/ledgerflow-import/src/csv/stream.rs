@@ -15,7 +15,7 @@ pub enum CsvItem {
 
 /// What a CSV stream found besides its rows.
 pub struct CsvSummary {
-    pub pending: usize,
+    pub passed: super::PassedOver,
 }
 
 /// Why a CSV stream stopped.
@@ -87,6 +87,29 @@ struct Capped<R> {
     tripped: bool,
     /// CRs that ended what was read, held back to see whether an LF follows.
     pending_cr: usize,
+    /// Where the line ends handed out lie (offsets in what was handed out), until the records
+    /// passed them: rows are numbered by their line, blank lines counted (the CSV reader's
+    /// own count passes over blank lines).
+    newlines: std::collections::VecDeque<u64>,
+    /// An LF was handed out: lone CRs are no line ends.
+    seen_lf: bool,
+}
+
+impl<R> Capped<R> {
+    /// Hands out `out` (the first bytes of the caller's buffer): counts it and notes its line
+    /// ends. Returns its length.
+    fn handed(&mut self, out: &[u8]) -> usize {
+        for (i, b) in out.iter().enumerate() {
+            // A lone CR ends a line in a file with no LF before it (old Mac files); in any
+            // other file it is a character of a quoted field.
+            if *b == b'\n' || (*b == b'\r' && !self.seen_lf) {
+                self.seen_lf |= *b == b'\n';
+                self.newlines.push_back(self.given + i as u64);
+            }
+        }
+        self.given += out.len() as u64;
+        out.len()
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for Capped<R> {
@@ -108,22 +131,19 @@ impl<R: std::io::Read> std::io::Read for Capped<R> {
             if held > 0 && cap <= held {
                 buf[..cap].fill(b'\r');
                 self.pending_cr -= cap;
-                self.given += cap as u64;
-                return Ok(cap);
+                return Ok(self.handed(&buf[..cap]));
             }
             buf[..held].fill(b'\r');
             let n = self.inner.read(&mut buf[held..cap])?;
             let total = held + n;
             // The common case, LF files: nothing to change.
             if held == 0 && n > 0 && !buf[..n].contains(&b'\r') {
-                self.given += n as u64;
-                return Ok(n);
+                return Ok(self.handed(&buf[..n]));
             }
             if n == 0 {
                 // The end: lone CRs are handed on as they are.
                 self.pending_cr = 0;
-                self.given += total as u64;
-                return Ok(total);
+                return Ok(self.handed(&buf[..total]));
             }
             let mut w = 0;
             let mut i = 0;
@@ -152,8 +172,7 @@ impl<R: std::io::Read> std::io::Read for Capped<R> {
                 i += 1;
             }
             if w > 0 {
-                self.given += w as u64;
-                return Ok(w);
+                return Ok(self.handed(&buf[..w]));
             }
         }
     }
@@ -184,24 +203,26 @@ pub fn stream<R: std::io::BufRead>(
     };
     let cols = Columns::resolve(profile, header.as_deref()).map_err(StreamError::Parse)?;
     let dates = DateFormat::new(&profile.date_format);
-    let mut summary = CsvSummary { pending: 0 };
+    let mut summary = CsvSummary {
+        passed: super::PassedOver::default(),
+    };
     let mut held: std::collections::VecDeque<(usize, ::csv::StringRecord)> =
         std::collections::VecDeque::new();
     while let Some(line) = records.next(&mut rec)? {
-        let item = if profile.skip_footer > 0 {
+        let (at, item) = if profile.skip_footer > 0 {
             held.push_back((line, rec.clone()));
             if held.len() <= profile.skip_footer {
                 continue;
             }
             match held.pop_front() {
-                Some((line, r)) => row(profile, &cols, &dates, line, &r),
+                Some((line, r)) => (line, row(profile, &cols, &dates, line, &r)),
                 None => continue,
             }
         } else {
-            row(profile, &cols, &dates, line, &rec)
+            (line, row(profile, &cols, &dates, line, &rec))
         };
         let Some(item) = item else {
-            summary.pending += 1;
+            summary.passed.add(at);
             continue;
         };
         if !f(item) {
@@ -258,6 +279,8 @@ struct Records<R> {
     rdr: ::csv::Reader<Capped<R>>,
     /// Lines before the body, added to the reader's line numbers.
     skip_lines: usize,
+    /// Line ends of the body passed so far.
+    lines_passed: usize,
 }
 
 impl<R: std::io::Read> Records<R> {
@@ -273,8 +296,14 @@ impl<R: std::io::Read> Records<R> {
                 record_start: 0,
                 tripped: false,
                 pending_cr: 0,
+                newlines: std::collections::VecDeque::new(),
+                seen_lf: false,
             });
-        Records { rdr, skip_lines }
+        Records {
+            rdr,
+            skip_lines,
+            lines_passed: 0,
+        }
     }
 
     /// Reads the next non-blank record into `rec`; returns its line in the file.
@@ -306,8 +335,21 @@ impl<R: std::io::Read> Records<R> {
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
-            let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-            return Ok(Some(line + self.skip_lines));
+            // The record's line: the body's line ends before its first byte (the reader's
+            // position is where it began reading, blank lines before the record included).
+            let at = rec.position().map_or(start, |p| p.byte());
+            let ends = &mut rdr.get_mut().newlines;
+            let mut content = at;
+            while let Some(&e) = ends.front() {
+                if e == content {
+                    content += 1;
+                } else if e > at {
+                    break;
+                }
+                ends.pop_front();
+                self.lines_passed += 1;
+            }
+            return Ok(Some(self.skip_lines + self.lines_passed + 1));
         }
     }
 }

@@ -17,7 +17,7 @@ pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<ParsedF
         Some(f) => f,
         None => detect(bytes).ok_or_else(|| ParseError {
             file: file.to_string(),
-            reason: "the format is not recognised (OFX/QFX, QIF, CAMT, MT940, PDF statements and the CSV exports of known banks are detected; name a CSV profile with --format csv:NAME)".into(),
+            reason: "the format is not recognised (OFX/QFX, QIF, CAMT, MT940, PDF statements and CSV files with a date, an amount and a payee on each row are read)".into(),
         })?,
     };
     match format {

@@ -88,9 +88,7 @@ pub(super) async fn settle_duplicates(
     plan.rows_read = scan.rows_read;
     plan.skipped = scan.bad_count;
     summary.skipped_rows = scan.bad;
-    if scan.pending > 0 {
-        summary.warnings.push(crate::csv::passed_over(scan.pending));
-    }
+    summary.warnings.extend(scan.passed.warning());
     Ok(())
 }
 

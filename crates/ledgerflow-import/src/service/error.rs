@@ -20,6 +20,9 @@ pub enum ImportError {
         more: String,
         /// What to do: skip the bad rows, or (when no row can be read) what the rows say.
         hint: String,
+        /// Some rows are good: skipping the bad ones would import them (each interface says
+        /// how in its own words; `hint` says it for the command line).
+        skippable: bool,
     },
     /// A question only the user can answer (which statement, which account).
     #[error("{0}")]
@@ -116,6 +119,7 @@ impl ImportError {
             first,
             more,
             hint,
+            skippable: count < read,
         }
     }
 }

@@ -106,10 +106,7 @@ impl ImportSummary {
         if bad_rows_found {
             self.skipped_rows = outcome.bad;
             // The scan that warns of them did not run: this pass counted them.
-            if outcome.passed_over > 0 {
-                self.warnings
-                    .push(crate::csv::passed_over(outcome.passed_over));
-            }
+            self.warnings.extend(outcome.passed_over.warning());
         }
         if self.skipped > self.skipped_rows.len() {
             self.skipped_rows.push(format!(

@@ -26,8 +26,9 @@ pub(super) enum Item<'a> {
 pub(super) struct Passed {
     /// SHA-256 of the bytes read (streamed files only).
     pub(super) sha: Option<String>,
-    /// Rows passed over as pending or empty (streamed CSVs; parsed files warn themselves).
-    pub(super) pending: usize,
+    /// Rows passed over as pending, empty or section lines (streamed CSVs; parsed files warn
+    /// themselves).
+    pub(super) passed: crate::csv::PassedOver,
 }
 
 /// How the rows are read: streamed from the source, or from a file parsed in memory.
@@ -88,7 +89,7 @@ impl Rows {
                 progress.phase(label, *total);
                 let io = RowsError::Io;
                 let mut hashing = Hashing::new(source.reader().map_err(io)?, progress);
-                let mut pending = 0;
+                let mut passed = crate::csv::PassedOver::default();
                 {
                     let mut buf = BufReader::with_capacity(1 << 16, &mut hashing);
                     // A UTF-8 byte-order mark is not part of the first field.
@@ -100,7 +101,7 @@ impl Rows {
                         CsvItem::Error(e) => f(Item::Bad(e.to_string())),
                     });
                     match result {
-                        Ok(summary) => pending = summary.pending,
+                        Ok(summary) => passed = summary.passed,
                         Err(StreamError::Stopped) => {}
                         Err(StreamError::NotUtf8) => return Err(RowsError::NotUtf8),
                         Err(StreamError::Parse(reason)) => {
@@ -115,7 +116,7 @@ impl Rows {
                 let (sha, _) = hashing.finish().map_err(io)?;
                 Ok(Passed {
                     sha: Some(sha),
-                    pending,
+                    passed,
                 })
             }
         }

@@ -36,8 +36,8 @@ pub(super) struct Scan {
     pub(super) first: Option<NaiveDate>,
     pub(super) last: Option<NaiveDate>,
     pub(super) sha: Option<String>,
-    /// Rows passed over as pending or empty.
-    pub(super) pending: usize,
+    /// Rows passed over as pending, empty or section lines.
+    pub(super) passed: crate::csv::PassedOver,
 }
 
 pub(super) fn id_hash(id: &str) -> [u8; 16] {
@@ -104,6 +104,6 @@ fn scan_rows(
         true
     })?;
     s.sha = passed.sha;
-    s.pending = passed.pending;
+    s.passed = passed.passed;
     Ok(s)
 }

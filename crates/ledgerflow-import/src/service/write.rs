@@ -86,7 +86,7 @@ pub(super) struct Written {
     pub(super) deleted: usize,
     pub(super) decisions: Vec<RowDecision>,
     /// Rows the reader passed over (pending, empty, section lines), counted on this pass.
-    pub(super) passed_over: usize,
+    pub(super) passed_over: crate::csv::PassedOver,
 }
 
 /// Step 5: runs the write pass on a blocking thread while the store takes its chunks (a dry
@@ -155,7 +155,7 @@ fn write_pass(
         .each(&plan.file, "importing", progress, &mut |item| w.row(item))
         .map_err(|e| e.into_import(&plan.file))?;
     let sha = passed.sha;
-    w.out.passed_over = passed.pending;
+    w.out.passed_over = passed.passed;
     let Writer {
         mut out,
         chunk,

@@ -242,7 +242,7 @@ fn every_csv_sample_is_read_by_a_preset_or_refused_clearly() {
             Err(e) => {
                 refused += 1;
                 assert!(
-                    e.reason.contains("--format csv:NAME") || e.reason.contains("column"),
+                    e.reason.contains("read with a CSV profile") || e.reason.contains("column"),
                     "{e}"
                 );
             }

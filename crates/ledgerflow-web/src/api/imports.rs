@@ -43,9 +43,11 @@ pub(super) async fn create_import(
     let profile = match p.format.as_deref().map(str::trim) {
         None | Some("") | Some("auto") => None,
         Some(f) if f.eq_ignore_ascii_case("csv:auto") => Some({
-            let inferred = ledgerflow_import::csv::infer_bytes(&body, true).map_err(|why| {
-                Problem::bad_request(format!("{name}: no reading could be inferred ({why})"))
-            })?;
+            let inferred = ledgerflow_import::csv::infer_bytes(&body, true)
+                .map_err(|why| {
+                    Problem::bad_request(format!("{name}: no reading could be inferred ({why})"))
+                })?
+                .for_account(&account);
             inferred
                 .settled()
                 .map_err(|why| Problem::bad_request(format!("{name}: {why}")))?;

@@ -25,6 +25,8 @@ pub(super) struct Upload {
     remembered: Option<Profile>,
     /// Counts the readings: the confirm form names the one its page showed.
     version: u32,
+    /// The user chose to skip unreadable rows (listed in the preview) and import the rest.
+    skip_invalid: bool,
 }
 
 /// What the preview of a waiting upload shows.
@@ -37,6 +39,7 @@ pub(super) struct Waiting {
     inferred: Option<Arc<Inferred>>,
     remembered: Option<Profile>,
     version: u32,
+    skip_invalid: bool,
 }
 
 pub(super) const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
@@ -76,6 +79,7 @@ impl Uploads {
                 inferred: u.inferred.clone(),
                 remembered: u.remembered.clone(),
                 version: u.version,
+                skip_invalid: u.skip_invalid,
             }),
             _ => None,
         }
@@ -317,9 +321,11 @@ async fn dry_run(
     file_name: &str,
     bytes: &[u8],
     profile: Option<Profile>,
+    skip_invalid: bool,
 ) -> Result<ImportSummary, Problem> {
     let opts = ImportOptions {
         dry_run: true,
+        skip_invalid,
         profile,
         pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
@@ -337,6 +343,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         .await?
         .ok_or_else(|| Problem::unauthorized("sign in first"))?;
     let (mut csrf, mut account, mut file_name, mut bytes) = (None, None, String::new(), None);
+    let mut skip_invalid = false;
     while let Some(field) = form
         .next_field()
         .await
@@ -345,6 +352,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         match field.name().unwrap_or_default() {
             "csrf" => csrf = Some(field_text(field).await?),
             "account" => account = Some(field_text(field).await?),
+            "skip_invalid" => skip_invalid = field_text(field).await? == "on",
             "file" => {
                 // A label only: bounded, whatever the browser sends.
                 file_name = field
@@ -382,12 +390,23 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     };
     let inferred = match remembered {
         Some(_) => None,
-        None => ledgerflow_import::csv::infer_unrecognised(&bytes, true).map(Arc::new),
+        None => ledgerflow_import::csv::infer_unrecognised(&bytes, true)
+            .map(|i| Arc::new(i.for_account(&account))),
     };
     let profile = remembered
         .clone()
         .or_else(|| inferred.as_ref().map(|i| i.profile.clone()));
-    let summary = match dry_run(&st, &who, &account, &file_name, &bytes, profile).await {
+    let summary = match dry_run(
+        &st,
+        &who,
+        &account,
+        &file_name,
+        &bytes,
+        profile,
+        skip_invalid,
+    )
+    .await
+    {
         Ok(summary) => Arc::new(summary),
         Err(e) if e.status.is_client_error() => {
             return imports_page(&st, &who, e.message).await;
@@ -404,6 +423,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         inferred: inferred.clone(),
         remembered: remembered.clone(),
         version: 0,
+        skip_invalid,
     });
     let w = Waiting {
         account_id: account.id,
@@ -413,6 +433,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         inferred,
         remembered,
         version: 0,
+        skip_invalid,
     };
     preview(&st, &who, key, &account, w, 1, misfit).await
 }
@@ -473,7 +494,7 @@ pub(super) async fn correct_reading(State(st): Shared, Path(key): Path<String>, 
     let Some(inferred) = w.inferred.clone() else {
         return preview(&st, &p.user, key, &account, w, 1, String::new()).await;
     };
-    let corrected = match inferred.corrected(&correction(&p, inferred.columns.len())) {
+    let corrected = match inferred.corrected(&correction(&p, inferred.columns.len()), &w.bytes) {
         Ok(c) => Arc::new(c),
         Err(why) => {
             let why = format!("That reading was not taken: {why}.");
@@ -487,6 +508,7 @@ pub(super) async fn correct_reading(State(st): Shared, Path(key): Path<String>, 
         &w.file_name,
         &w.bytes,
         Some(corrected.profile.clone()),
+        w.skip_invalid,
     )
     .await
     {
@@ -628,10 +650,28 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
             .map(|i| i.profile.clone())
             .or(u.remembered),
         pdf_templates: st.web.pdf_templates.clone(),
+        skip_invalid: u.skip_invalid,
         ..Default::default()
     };
     let summary = import_bytes(s, &p.user, &account, &u.file_name, &u.bytes, &opts).await?;
     tracing::info!(user = %p.user.user.name, file = %u.file_name, new = summary.new, "imported from the web");
+    let mut notice = match (summary.batch_id, summary.already_imported) {
+        (Some(b), _) => format!(
+            "Imported {} new rows ({} flagged for review, {} duplicates skipped{}) as batch {b}; the Imports page can undo it.",
+            summary.new,
+            summary.flagged,
+            summary.duplicates,
+            if summary.skipped > 0 {
+                format!(", {} unreadable rows skipped", summary.skipped)
+            } else {
+                String::new()
+            }
+        ),
+        (None, Some(b)) => {
+            format!("Nothing new: this very file was already imported as batch {b}.")
+        }
+        (None, None) => "Nothing was imported.".to_string(),
+    };
     if let Some((saved, profile)) = save {
         let note = format!(
             "Saved from the web import of {} into \"{}\"",
@@ -641,18 +681,18 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
         let kept = saved
             .save(&profile, &note, false)
             .and_then(|_| saved.remember(account.id, &profile.name));
-        let notice = match kept {
+        notice.push_str(&match kept {
             Ok(()) => format!(
-                "Imported. The reading is saved as profile \"{}\" and used for this account's next CSV like it.",
+                " The reading is saved as profile \"{}\" and used for this account's next CSV like it.",
                 profile.name
             ),
             Err(e) => {
                 tracing::warn!(profile = %profile.name, "profile not saved: {e}");
-                format!("Imported, but the reading could not be saved as a profile: {e}")
+                format!(" The reading could not be saved as a profile: {e}")
             }
-        };
-        st.web.set_flash(p.user.credential_id, notice);
+        });
     }
+    st.web.set_flash(p.user.credential_id, notice);
     let to = match summary.batch_id.or(summary.already_imported) {
         Some(b) => format!("/transactions?batch={b}"),
         None => "/imports".to_string(),

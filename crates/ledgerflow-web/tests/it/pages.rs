@@ -501,3 +501,53 @@ async fn an_unknown_csvs_reading_is_corrected_through_the_form_and_hostile_field
         assert!(r.body.contains("has expired"), "{}", r.body);
     }
 }
+
+/// A file with an unreadable row: refused in the web's own words (no command-line flag), then
+/// uploaded again with "Skip unreadable rows": the preview lists the bad row, confirming
+/// imports the good ones, and the page says what was imported.
+#[tokio::test]
+async fn unreadable_rows_are_skipped_from_the_upload_form() {
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    let mut csv = wf_csv(0, 10);
+    csv.extend_from_slice(b"\"13/45/2024\",\"-1.00\",\"*\",\"\",\"BAD DATE\"\n");
+    let r = upload(&app, &ed, acct, "wf.csv", &csv).await;
+    assert!(r.body.contains("Skip unreadable rows"), "{}", r.body);
+    assert!(!r.body.contains("--skip-invalid"), "{}", r.body);
+    assert!(
+        r.body.contains("id=\"skip-invalid\""),
+        "the form offers it: {}",
+        r.body
+    );
+    let (ct, body) = multipart(
+        &[
+            ("csrf", ed.csrf()),
+            ("account", &acct.to_string()),
+            ("skip_invalid", "on"),
+        ],
+        ("wf.csv", &csv),
+    );
+    let r = app
+        .send(Method::POST, "/imports", &ed, Some(&ct), body, &[])
+        .await;
+    assert!(r.body.contains("Skipped: line 11"), "{}", r.body);
+    let key_at = r.body.find("name=\"upload\" value=\"").expect("upload key") + 21;
+    let key: String = r.body[key_at..].chars().take_while(|c| *c != '"').collect();
+    let done = app
+        .form(
+            "/imports/confirm",
+            &ed,
+            &[("upload", &key), ("reading", "0")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(app.store().counts().await.expect("counts").transactions, 10);
+    let list = app.get(&done.location(), &ed).await;
+    assert!(list.body.contains("Imported 10 new rows"), "{}", list.body);
+    assert!(
+        list.body.contains("1 unreadable rows skipped"),
+        "{}",
+        list.body
+    );
+}

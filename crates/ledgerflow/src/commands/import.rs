@@ -683,7 +683,7 @@ async fn import(
         regular_file(path)?;
         let mut opts = opts.clone();
         if is_auto(&a.format) {
-            let inferred = inferred_reading(path)?;
+            let inferred = inferred_reading(path)?.for_account(&account);
             inferred.settled().map_err(|why| {
                 let file = shell_word(&path.display().to_string());
                 BadInput(format!(
