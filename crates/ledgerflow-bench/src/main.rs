@@ -17,7 +17,9 @@
 //! `import` writes a Wells Fargo export of N rows (the generator is
 //! `ledgerflow_test_support::wf_row`), imports it into a fresh store with duplicate detection,
 //! then imports an export of the same rows with other bytes (all duplicates), then an export
-//! overlapping the second half (half new), timing each and printing the peak memory.
+//! overlapping the second half (half new), then the first export listed newest first (as banks
+//! list) into another account, timing each and printing the peak memory; on SQLite, last, the
+//! sqlite3 command-line pipeline loads the first export, for the side-by-side ratio.
 //!
 //! `store-insert` inserts N transactions through the `Store` (batched, each batch one journaled
 //! database transaction) into a fresh store, reads back a filtered page, runs `journal verify`,
@@ -166,25 +168,50 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
     ledgerflow_test_support::write_wf_csv(&first, 0, n)?;
     // the same rows with CRLF line ends: other bytes, same transactions
     let same = dir.path().join("wf-same.csv");
-    let text = std::fs::read_to_string(&first)?;
-    std::fs::write(&same, text.replace('\n', "\r\n"))?;
-    drop(text);
+    write_rows(
+        &same,
+        (0..n).map(|k| ledgerflow_test_support::wf_row(k).replace('\n', "\r\n")),
+    )?;
+    // the same rows newest first, as banks list them, for a second account
+    let newest_first = dir.path().join("wf-newest-first.csv");
+    write_rows(
+        &newest_first,
+        (0..n).rev().map(ledgerflow_test_support::wf_row),
+    )?;
     let overlap = dir.path().join("wf-overlap.csv");
     ledgerflow_test_support::write_wf_csv(&overlap, n / 2, n + n / 2)?;
 
     let (store, _location, _guard) = fresh_store(&o.engine, dir.path()).await?;
     let actor = Actor::system("bench");
     let account = wells_fargo_checking(store.as_ref(), &actor).await?;
-    for (label, path) in [
-        ("first import", &first),
-        ("all duplicates", &same),
-        ("overlapping export", &overlap),
+    let savings = store
+        .create_account(
+            &actor,
+            &NewAccount {
+                name: "Savings".into(),
+                institution: Some("Wells Fargo".into()),
+                kind: AccountKind::Savings,
+                currency: Currency::USD,
+                opening_balance_minor: 0,
+            },
+        )
+        .await?;
+    let mut first_secs = f64::NAN;
+    for (label, path, into) in [
+        ("first import", &first, &account),
+        ("all duplicates", &same, &account),
+        ("overlapping export", &overlap, &account),
+        (
+            "first import, newest first (another account)",
+            &newest_first,
+            &savings,
+        ),
     ] {
         let t = Instant::now();
         let s = import_file(
             store.as_ref(),
             &actor,
-            &account,
+            into,
             &path.display().to_string(),
             Source::Path(path.clone()),
             &ImportOptions::default(),
@@ -192,6 +219,9 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
         )
         .await?;
         let secs = t.elapsed().as_secs_f64();
+        if first_secs.is_nan() {
+            first_secs = secs;
+        }
         println!(
             "engine={} {label}: {} rows read, {} new, {} duplicates in {secs:.2}s ({:.0} rows/s) peak_rss={:.0} MiB",
             o.engine,
@@ -203,7 +233,65 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
         );
     }
     store.close().await;
+    if o.engine == "sqlite" {
+        let theirs = sqlite3_pipeline(dir.path(), &first)?;
+        println!(
+            "side by side: the sqlite3 CLI pipeline (.import + INSERT OR IGNORE … SELECT, unique hex sha3 fingerprint) {theirs:.2}s, LedgerFlow's first import {first_secs:.2}s: {:.2}x",
+            theirs / first_secs
+        );
+    }
     Ok(())
+}
+
+/// Writes the lines `rows` to `path`, one at a time (the bench's memory is the import's).
+fn write_rows(path: &std::path::Path, rows: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for row in rows {
+        w.write_all(row.as_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The standard tools' load of the same export (research/perf-baselines.md): `.import --csv`
+/// into a staging table, then one transaction inserting with a unique text fingerprint
+/// (`hex(sha3_256(account|date|amount|description))`), rollback journal, `synchronous = FULL`.
+/// It parses no dates, checks nothing, keeps no journal and indexes no text. Returns seconds.
+fn sqlite3_pipeline(dir: &std::path::Path, csv: &std::path::Path) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let db = dir.join("sqlite3-pipeline.db");
+    let script = format!(
+        "PRAGMA synchronous = FULL;\n\
+         CREATE TABLE tx (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, posted_date TEXT NOT NULL, \
+         amount_cents INTEGER NOT NULL, description TEXT NOT NULL, fingerprint TEXT NOT NULL UNIQUE);\n\
+         CREATE TABLE staging (d TEXT, amount TEXT, star TEXT, check_no TEXT, description TEXT);\n\
+         .import --csv {} staging\n\
+         BEGIN;\n\
+         INSERT OR IGNORE INTO tx (account_id, posted_date, amount_cents, description, fingerprint) \
+         SELECT 1, substr(d, 7, 4) || '-' || substr(d, 1, 2) || '-' || substr(d, 4, 2), \
+         CAST(round(amount * 100) AS INTEGER), description, \
+         hex(sha3('1|' || d || '|' || amount || '|' || description, 256)) FROM staging;\n\
+         COMMIT;\n\
+         DROP TABLE staging;\n",
+        csv.display()
+    );
+    let t = Instant::now();
+    let mut child = std::process::Command::new("sqlite3")
+        .arg("-batch")
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("sqlite3 (the command-line tool) is needed for the side-by-side figure")?;
+    child
+        .stdin
+        .take()
+        .context("sqlite3's stdin")?
+        .write_all(script.as_bytes())?;
+    let status = child.wait()?;
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(status.success(), "the sqlite3 pipeline failed");
+    Ok(secs)
 }
 
 /// Initialises the store and creates its eight accounts.
@@ -607,6 +695,7 @@ fn throughput(o: &Opts, base: &str, token: &str) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (cmd, o) = parse_args()?;
+    ledgerflow_test_support::init_test_log();
     match cmd.as_str() {
         "store-insert" => store_insert(&o).await,
         "import" => import_bench(&o).await,

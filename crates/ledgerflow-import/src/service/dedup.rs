@@ -52,6 +52,7 @@ pub(super) async fn settle_duplicates(
             scan.rows_read,
         ));
     }
+    debug!(rows = scan.rows.len(), "file scanned");
     let mut stored = Stored::default();
     if let (Some(first), Some(last)) = (scan.first, scan.last) {
         progress.phase("matching", 0);
@@ -64,6 +65,7 @@ pub(super) async fn settle_duplicates(
             )
             .await?;
     }
+    debug!("stored keys read");
     let include_deleted = opts.include_deleted;
     let (scan, decided) = tokio::task::spawn_blocking(move || {
         let d = decide(&scan, stored, include_deleted);

@@ -152,6 +152,7 @@ pub async fn import_file(
 
     // 1. The file's identity: the very same file again is a no-op.
     let id = source::identify(&source, file_name, &progress).await?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "file identified");
     // Another import into the account (this process or another) finishes first: what it wrote
     // counts when this one decides its duplicates. A dry run writes nothing and does not wait.
     let _turn = if opts.dry_run {
@@ -184,7 +185,9 @@ pub async fn import_file(
     }
 
     // 5. Write (or, for a dry run, only report).
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "writing");
     let (written, batch) = write::write(store, actor, plan, &progress).await?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "written");
     summary.take(written, fresh, batch);
     progress.finish();
     summary.duration_ms = started.elapsed().as_millis();

@@ -706,3 +706,78 @@ fn a_profile_remembered_for_an_account_reads_its_next_csv_and_nothing_else() {
         }
     }
 }
+
+/// Rows of account "Checking" whose text holds the word `word` (through the text index).
+fn found(app: &TestApp, word: &str) -> usize {
+    app.json(&["tx", "list", "-q", word, "--account", "Checking", "--json"])["items"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// A large import killed with SIGKILL at any moment leaves none of its rows or all of them, the
+/// journal whole and the text index in step with the rows: the bulk path (many rows to a
+/// statement, the text index written after the rows, in key order, for a file listed newest
+/// first as banks list them).
+#[test]
+fn a_large_import_killed_at_any_moment_leaves_none_or_all_of_its_rows() {
+    use ledgerflow_test_support::wf_row;
+    const ROWS: u64 = 20_000;
+    for app in setup() {
+        app.ok(&crate::helpers::account_add(
+            "Timing",
+            "checking",
+            "USD",
+            &[],
+        ));
+        let body: String = (0..ROWS).rev().map(wf_row).collect();
+        write(&app, "newest-first.csv", &body);
+        let full = app.timed(&["import", "newest-first.csv", "--account", "Timing"]);
+        // Each row's text ends with its number below 100,000: one row holds each number.
+        let numbers: Vec<String> = [0, ROWS / 2, ROWS - 1]
+            .iter()
+            .map(|k| {
+                let row = wf_row(*k);
+                let text = row.trim_end().trim_end_matches('"');
+                text.rsplit(' ').next().unwrap_or_default().to_string()
+            })
+            .collect();
+        let mut landed = false;
+        for at in crate::kill_moments(0x51_7CC1_B727_220A, 10, full + full / 4) {
+            app.kill_after(&["import", "newest-first.csv", "--account", "Checking"], at);
+            let n = count(&app) - ROWS as i64;
+            assert!(
+                n == 0 || n == ROWS as i64,
+                "{}: killed after {at} ms, {n} rows of {ROWS} were left",
+                app.engine
+            );
+            app.ok(&["journal", "verify"]);
+            for word in &numbers {
+                assert_eq!(
+                    found(&app, word),
+                    usize::from(n > 0),
+                    "{}: killed after {at} ms, the text index disagrees with the rows on {word}",
+                    app.engine
+                );
+            }
+            if n > 0 {
+                landed = true;
+                break;
+            }
+        }
+        if !landed {
+            let s = app.json(&[
+                "import",
+                "newest-first.csv",
+                "--account",
+                "Checking",
+                "--json",
+            ]);
+            assert_eq!(s["new"], ROWS, "{s}");
+        }
+        app.ok(&["journal", "verify"]);
+        assert_eq!(count(&app), 2 * ROWS as i64);
+        for word in &numbers {
+            assert_eq!(found(&app, word), 1, "{}: {word}", app.engine);
+        }
+    }
+}

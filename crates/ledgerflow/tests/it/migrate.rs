@@ -1,6 +1,6 @@
 //! Migrations wait for a verified, pinned backup; a newer schema is refused; `doctor` reports.
-//! A pending migration is made by undoing the newest one (3) by hand: its objects dropped and
-//! its row removed from the store's migration history.
+//! Pending migrations are made by undoing the web app's (3) and the text index's (5) by hand:
+//! their objects dropped and their rows removed from the store's migration history.
 
 use crate::TestApp;
 use crate::helpers::run_ok;
@@ -10,18 +10,19 @@ fn with_rows(app: &TestApp) {
     app.import_wf(0, 400);
 }
 
-/// Takes the newest migration (3, the web app's) back out, as if the store were older.
+/// Takes migrations 3 (the web app's) and 5 (which remakes 3's text index) back out, as if the
+/// store were older.
 fn make_pending(app: &TestApp) {
     app.raw_sql(match app.db_url {
         None => {
             "DROP TRIGGER transactions_fts_insert; DROP TRIGGER transactions_fts_delete; \
              DROP TRIGGER transactions_fts_update; DROP TABLE transactions_fts; \
-             DROP TABLE credentials; DELETE FROM _sqlx_migrations WHERE version = 3"
+             DROP TABLE credentials; DELETE FROM _sqlx_migrations WHERE version IN (3, 5)"
         }
         Some(_) => {
             "DROP INDEX transactions_search; DROP FUNCTION ledgerflow_search_words; \
              DROP FUNCTION ledgerflow_fold; \
-             DROP TABLE credentials; DELETE FROM _sqlx_migrations WHERE version = 3"
+             DROP TABLE credentials; DELETE FROM _sqlx_migrations WHERE version IN (3, 5)"
         }
     });
 }
@@ -57,11 +58,11 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
         let out = run_ok(&mut app.command(&["tx", "list", "--limit", "1"]), "");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("Migrated the schema from version 2 to 4"),
+            err.contains("Migrated the schema from version 2 to 5"),
             "{err}"
         );
         assert_eq!(pinned(&app), 1);
-        assert_eq!(app.json(&["status", "--json"])["schema_version"], 4);
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 5);
         app.ok(&["journal", "verify"]);
         // That backup holds the store at schema 2: restored, it is migrated forward.
         let before = app.json(&["backup", "list", "--json"])[0]["file"]
@@ -70,19 +71,19 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
             .to_string();
         let out = app.ok(&["restore", &before, "--yes"]);
         assert!(
-            out.contains("migrated forward from version 2 to 4"),
+            out.contains("migrated forward from version 2 to 5"),
             "{out}"
         );
-        assert_eq!(app.json(&["status", "--json"])["schema_version"], 4);
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 5);
         app.ok(&["journal", "verify"]);
         // `migrate` itself.
         make_pending(&app);
         let out = app.command(&["migrate"]).output().expect("run");
         assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("from version 2 to 4"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("from version 2 to 5"));
         // The first, the restore's safety backup, and this one.
         assert_eq!(pinned(&app), 3);
-        assert!(app.ok(&["migrate"]).contains("up to date (version 4)"));
+        assert!(app.ok(&["migrate"]).contains("up to date (version 5)"));
         // A store newer than this binary: refused, never touched.
         match &app.db_url {
             None => app.raw_sql(
@@ -126,7 +127,7 @@ fn in_prod_only_an_authorized_migration_runs() {
     assert!(!ok, "{said}");
     let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "ledgerflow-data", &[]);
     assert!(ok, "{said}");
-    assert!(said.contains("from version 2 to 4"), "{said}");
+    assert!(said.contains("from version 2 to 5"), "{said}");
     assert!(run(&["tx", "list"]).status.success());
 }
 
