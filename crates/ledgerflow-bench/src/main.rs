@@ -34,6 +34,21 @@ use ledgerflow_core::model::*;
 use ledgerflow_core::service::verify_journal;
 use ledgerflow_db::{Location, OpenMode};
 
+const USAGE: &str = "\
+usage: ledgerflow-bench BENCHMARK [--engine sqlite|postgres] [--rows N] [--batch N]
+
+  store-insert   N transactions through the Store in batches of --batch (default 10000)
+  import         a Wells Fargo export of N rows: first import, all duplicates, an overlapping
+                 export (half new), the same rows newest first into another account, then the
+                 standard tools' pipeline (sqlite3 or psql) on the first file
+  backup         a verified backup of a store of N rows against sqlite3 .backup + zstd -3
+                 (SQLite) or pg_dump -Fc + pg_restore (PostgreSQL)
+  web            list and search latencies and throughput of the web app over N rows
+  gen-wf         writes a Wells Fargo export: --rows N --out FILE [--from K] (rows K..K+N;
+                 300 rows a day from 2015-01-01, newest last; --from N/2 overlaps half)
+
+--rows defaults to 1000000; PostgreSQL runs on a throwaway server from this machine's binaries.";
+
 struct Opts {
     engine: String,
     rows: usize,
@@ -181,7 +196,7 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
     let overlap = dir.path().join("wf-overlap.csv");
     ledgerflow_test_support::write_wf_csv(&overlap, n / 2, n + n / 2)?;
 
-    let (store, _location, _guard) = fresh_store(&o.engine, dir.path()).await?;
+    let (store, _location, guard) = fresh_store(&o.engine, dir.path()).await?;
     let actor = Actor::system("bench");
     let account = wells_fargo_checking(store.as_ref(), &actor).await?;
     let savings = store
@@ -233,14 +248,55 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
         );
     }
     store.close().await;
-    if o.engine == "sqlite" {
-        let theirs = sqlite3_pipeline(dir.path(), &first)?;
-        println!(
-            "side by side: the sqlite3 CLI pipeline (.import + INSERT OR IGNORE … SELECT, unique hex sha3 fingerprint) {theirs:.2}s, LedgerFlow's first import {first_secs:.2}s: {:.2}x",
-            theirs / first_secs
-        );
-    }
+    let (theirs, what) = match &guard {
+        None => (
+            sqlite3_pipeline(dir.path(), &first)?,
+            "the sqlite3 CLI pipeline (.import + INSERT OR IGNORE … SELECT, unique hex sha3 fingerprint)",
+        ),
+        Some(server) => (
+            psql_pipeline(server, &first)?,
+            "the psql pipeline (\\copy into an unlogged table + INSERT … SELECT … ON CONFLICT, unique hex sha256 fingerprint)",
+        ),
+    };
+    println!(
+        "side by side: {what} {theirs:.2}s, LedgerFlow's first import {first_secs:.2}s: {:.2}x",
+        theirs / first_secs
+    );
     Ok(())
+}
+
+/// The standard tools' load on PostgreSQL (research/perf-baselines.md): `\\copy` into an
+/// unlogged staging table, then one `INSERT … SELECT … ON CONFLICT DO NOTHING` with a unique text
+/// fingerprint (`encode(sha256(…), 'hex')`), in a database of its own on the same server. No
+/// text index, no journal, no foreign keys. Returns seconds.
+fn psql_pipeline(
+    server: &ledgerflow_test_support::PgServer,
+    csv: &std::path::Path,
+) -> anyhow::Result<f64> {
+    let url = server.create_database();
+    let script = format!(
+        "CREATE TABLE tx (id BIGSERIAL PRIMARY KEY, account_id BIGINT NOT NULL, posted_date DATE NOT NULL, \
+         amount_cents BIGINT NOT NULL, description TEXT NOT NULL, fingerprint TEXT NOT NULL UNIQUE);\n\
+         CREATE UNLOGGED TABLE staging (d TEXT, amount TEXT, star TEXT, check_no TEXT, description TEXT);\n\
+         \\copy staging FROM '{}' WITH (FORMAT csv)\n\
+         INSERT INTO tx (account_id, posted_date, amount_cents, description, fingerprint) \
+         SELECT 1, to_date(d, 'MM/DD/YYYY'), round(amount::numeric * 100)::bigint, description, \
+         encode(sha256(convert_to('1|' || d || '|' || amount || '|' || description, 'UTF8')), 'hex') \
+         FROM staging ON CONFLICT (fingerprint) DO NOTHING;\n\
+         DROP TABLE staging;\n",
+        csv.display()
+    );
+    let script_file = csv.with_extension("psql");
+    std::fs::write(&script_file, script)?;
+    let t = Instant::now();
+    let status = std::process::Command::new(server.bin("psql"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-f"])
+        .arg(&script_file)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    let secs = t.elapsed().as_secs_f64();
+    anyhow::ensure!(status.success(), "the psql pipeline failed");
+    Ok(secs)
 }
 
 /// Writes the lines `rows` to `path`, one at a time (the bench's memory is the import's).
@@ -707,8 +763,12 @@ async fn main() -> anyhow::Result<()> {
             println!("wrote {} rows to {}", o.rows, out.display());
             Ok(())
         }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
         other => {
-            bail!("unknown benchmark {other} (known: store-insert, import, backup, web, gen-wf)")
+            bail!("unknown benchmark {other}\n{USAGE}")
         }
     }
 }

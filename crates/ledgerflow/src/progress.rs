@@ -14,9 +14,19 @@ struct Bar {
 }
 
 impl Progress for Bar {
+    /// A phase of known size is a bar; one of unknown size (`total` 0: waiting for another
+    /// import, saving) a spinner with the time it has taken, so it never looks stuck at 100%.
     fn phase(&self, label: &'static str, total: u64) {
         self.bar.set_position(0);
         self.bar.set_length(total);
+        if total == 0 {
+            self.bar.set_style(spinner_style());
+            self.bar
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        } else {
+            self.bar.disable_steady_tick();
+            self.bar.set_style(bar_style());
+        }
         self.bar.set_message(format!("{label} {}", self.file));
     }
 
@@ -35,17 +45,22 @@ pub fn for_import(file: &str) -> Arc<dyn Progress> {
         return Arc::new(Quiet);
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:40!} [{bar:30}] {percent:>3}% {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    bar.set_style(bar_style());
     Arc::new(Bar {
         bar,
         file: file.to_string(),
     })
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg:40!} [{bar:30}] {percent:>3}% {bytes_per_sec} eta {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 /// A spinner with the elapsed time for work without a known size (a backup: snapshot, test
@@ -55,10 +70,7 @@ pub fn spinner(msg: String) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    bar.set_style(spinner_style());
     bar.set_message(msg);
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(bar)

@@ -131,7 +131,7 @@ impl BulkWriter {
                 Some(b) => Some(insert_batch(&tx, actor, b, &stamp)?),
                 None => None,
             };
-            let mut next: i64 = tx
+            let next: i64 = tx
                 .query_row(
                     "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transactions'), 0), \
                             COALESCE((SELECT MAX(id) FROM transactions), 0)) + 1",
@@ -145,61 +145,79 @@ impl BulkWriter {
                 (Duration::ZERO, Duration::ZERO, Duration::ZERO);
             let mut dates: Option<(chrono::NaiveDate, chrono::NaiveDate)> = None;
             let (counts, chunk_entries) = std::thread::scope(|s| {
+                // Three threads besides the rows' reader: the rows made whole (ids, fingerprints),
+                // written, and their journal entry encoded, each on the next chunk.
+                let (ptx, prx) = std::sync::mpsc::sync_channel::<Vec<Transaction>>(1);
+                let preparer = s.spawn(move || -> StoreResult<ImportCounts> {
+                    let mut next = next;
+                    loop {
+                        match rx.blocking_recv() {
+                            Some(ImportChunk::Rows(rows)) if rows.is_empty() => {}
+                            Some(ImportChunk::Rows(rows)) => {
+                                let full = crate::imported_rows(rows, next.., batch_id, at);
+                                next += full.len() as i64;
+                                if ptx.send(full).is_err() {
+                                    // The writer stopped, and says why.
+                                    return Err(crate::import_cut_short());
+                                }
+                            }
+                            Some(ImportChunk::Done(c)) => return Ok(c),
+                            None => return Err(crate::import_cut_short()),
+                        }
+                    }
+                });
                 let (etx, erx) = std::sync::mpsc::sync_channel::<Vec<Transaction>>(1);
                 let encoder = s.spawn(move || -> StoreResult<Vec<PendingEntry>> {
                     erx.into_iter()
                         .map(|rows| crate::tx_insert_entry(actor, &rows))
                         .collect()
                 });
-                let counts = loop {
+                let written = loop {
                     let started = Instant::now();
-                    let next_chunk = rx.blocking_recv();
+                    let next_chunk = prx.recv();
                     waiting_rows += started.elapsed();
-                    match next_chunk {
-                        Some(ImportChunk::Rows(rows)) => {
-                            if rows.is_empty() {
-                                continue;
-                            }
-                            let full = crate::imported_rows(rows, next.., batch_id, at);
-                            next += full.len() as i64;
-                            if matches!(text_index, TextIndex::Triggered)
-                                && full.len() >= DEFER_TEXT_INDEX_AT
-                            {
-                                match TextIndex::defer(&tx, full[0].id) {
-                                    Ok(d) => text_index = d,
-                                    Err(e) => break Err(e),
-                                }
-                            }
-                            let started = Instant::now();
-                            if let Err(e) = insert_rows(&tx, &full, &stamp)
-                                .and_then(|()| check_references(&tx, &full))
-                            {
-                                break Err(e);
-                            }
-                            inserting += started.elapsed();
-                            ids.extend(full.iter().map(|t| t.id));
-                            for t in &full {
-                                let (lo, hi) = dates.get_or_insert((t.posted_date, t.posted_date));
-                                *lo = (*lo).min(t.posted_date);
-                                *hi = (*hi).max(t.posted_date);
-                            }
-                            let started = Instant::now();
-                            if etx.send(full).is_err() {
-                                break Err(crate::encoder_stopped());
-                            }
-                            waiting_journal += started.elapsed();
+                    let Ok(full) = next_chunk else {
+                        break Ok(());
+                    };
+                    if matches!(text_index, TextIndex::Triggered)
+                        && full.len() >= DEFER_TEXT_INDEX_AT
+                    {
+                        match TextIndex::defer(&tx, full[0].id) {
+                            Ok(d) => text_index = d,
+                            Err(e) => break Err(e),
                         }
-                        Some(ImportChunk::Done(c)) => break Ok(c),
-                        None => break Err(crate::import_cut_short()),
                     }
+                    let started = Instant::now();
+                    if let Err(e) = insert_rows(&tx, &full, &stamp)
+                        .and_then(|()| check_references(&tx, &full))
+                    {
+                        break Err(e);
+                    }
+                    inserting += started.elapsed();
+                    ids.extend(full.iter().map(|t| t.id));
+                    for t in &full {
+                        let (lo, hi) = dates.get_or_insert((t.posted_date, t.posted_date));
+                        *lo = (*lo).min(t.posted_date);
+                        *hi = (*hi).max(t.posted_date);
+                    }
+                    let started = Instant::now();
+                    if etx.send(full).is_err() {
+                        break Err(crate::encoder_stopped());
+                    }
+                    waiting_journal += started.elapsed();
                 };
+                drop(prx);
                 drop(etx);
+                let counts = preparer
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Database("the row preparer panicked".into())));
                 let started = Instant::now();
                 let entries = encoder
                     .join()
                     .unwrap_or_else(|_| Err(StoreError::Database("journal encoder panicked".into())));
                 waiting_journal += started.elapsed();
-                (counts, entries)
+                // The writer's own error first: the others only saw it stop.
+                (written.and(counts), entries)
             });
             let started = Instant::now();
             let (counts, chunk_entries) = (counts?, chunk_entries?);

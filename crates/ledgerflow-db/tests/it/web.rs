@@ -350,3 +350,60 @@ async fn credentials_are_found_by_hash_and_revoked() {
     })
     .await;
 }
+
+/// A PostgreSQL database created as SQL_ASCII (what `initdb` makes with the C locale) counts
+/// every byte as a character: the search words of accented text are still folded as the
+/// query's are, so a word typed as stored is found.
+#[tokio::test]
+async fn search_finds_accented_words_in_a_sql_ascii_postgresql_database() {
+    let Some(server) = ledgerflow_test_support::postgres_or_skip("sql_ascii search") else {
+        return;
+    };
+    let name = format!("lf_ascii_{}", uuid::Uuid::new_v4().simple());
+    let status = server
+        .psql("postgres")
+        .arg("-c")
+        .arg(format!(
+            "CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        ))
+        .status()
+        .expect("psql");
+    assert!(status.success());
+    let store = ledgerflow_db::open(
+        &ledgerflow_db::Location::Postgres(server.url(&name)),
+        ledgerflow_db::OpenMode::Create,
+    )
+    .await
+    .expect("open");
+    store
+        .initialize(&actor(), Environment::Dev)
+        .await
+        .expect("init");
+    let chk = account(store.as_ref(), "Checking").await;
+    let ids = store
+        .insert_transactions(
+            &actor(),
+            vec![
+                new_tx(chk.id, "2024-01-02", -1234, "Café Crème Zürich"),
+                new_tx(chk.id, "2024-01-03", -234, "plain words only"),
+            ],
+        )
+        .await
+        .expect("insert");
+    for word in ["café", "Café", "crème", "zürich"] {
+        let found: Vec<i64> = store
+            .list_transactions(&TxFilter {
+                text: Some(word.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("search")
+            .items
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(found, vec![ids[0]], "search {word:?}");
+    }
+    store.close().await;
+}

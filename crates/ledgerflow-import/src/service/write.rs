@@ -204,6 +204,11 @@ fn write_pass(
         if !chunk.is_empty() && !send(&tx, ImportChunk::Rows(chunk)) {
             return Ok(out);
         }
+        // The file is read; the store indexes the rows' words and commits (seconds for a
+        // million rows): said, so a full bar is not taken for a hang.
+        if out.new > 0 {
+            progress.phase("saving", 0);
+        }
         send(&tx, ImportChunk::Done(counts(&out)));
     }
     Ok(out)
