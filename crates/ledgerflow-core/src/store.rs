@@ -158,6 +158,8 @@ pub trait Store: Send + Sync {
     async fn list_imports(&self) -> StoreResult<Vec<ImportBatch>>;
     /// Removes exactly the batch's rows and the batch, journaled. Returns the rows removed.
     async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize>;
+    /// The sum of the batch's rows' amounts, exact (it may exceed an `i64`).
+    async fn batch_total(&self, batch_id: i64) -> StoreResult<i128>;
     /// Whether the account has any transaction, live or deleted (a first import into an account
     /// without history needs no duplicate detection and is written in one pass).
     async fn account_has_history(&self, account_id: i64) -> StoreResult<bool>;

@@ -157,6 +157,10 @@ pub async fn undo_import(
     // account is checked once the turn is taken (it may have been archived during the wait).
     let _turn = s.lock_imports(batch.account_id).await?;
     refuse_if_archived(s, batch.account_id).await?;
+    // Without its rows the account's balance must still be a number the store can sum (an
+    // import that brought it back within range is not undone alone).
+    let account = s.get_account(batch.account_id).await?;
+    ensure_total_fits(s, &account, -s.batch_total(batch_id).await?).await?;
     let removed = s.undo_import(actor, batch_id).await?;
     Ok((batch, removed))
 }

@@ -389,6 +389,21 @@ impl Store for This {
         )
     }
 
+    async fn batch_total(&self, batch_id: i64) -> StoreResult<i128> {
+        // Summed in two parts that each fit an i64 whatever the batch holds (a row's amount
+        // is an i64, so its millions and its remainder are each a million times smaller);
+        // the whole is put together wide.
+        let (millions, rest): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT CAST(SUM(amount_minor / 1000000) AS BIGINT), CAST(SUM(amount_minor % 1000000) AS BIGINT) \
+             FROM transactions WHERE import_batch_id = $1",
+        )
+        .bind(batch_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(dberr)?;
+        Ok(i128::from(millions.unwrap_or(0)) * 1_000_000 + i128::from(rest.unwrap_or(0)))
+    }
+
     #[instrument(skip_all, fields(batch_id = batch_id))]
     async fn undo_import(&self, actor: &Actor, batch_id: i64) -> StoreResult<usize> {
         let mut tx = self.begin().await?;

@@ -219,6 +219,20 @@ pub(super) fn date_head(text: &str) -> &str {
 /// A cell of a section line (a card number heading its rows, "Transaction details:"), not
 /// part of a transaction the delimiter failed to split: none of its words is a number or
 /// holds a date.
+/// A cell holding a line break followed by a line that begins with a date in the file's
+/// format: a quote left open swallowed the next row (a memo over two lines begins with text).
+fn runs_into_a_row(cell: &str, dates: &DateFormat) -> bool {
+    cell.lines().skip(1).any(|next| {
+        let first = next
+            .trim_start_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .split([',', ';', '\t', '|', '"'])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        !first.is_empty() && dates.parse_whole(first).is_some()
+    })
+}
+
 fn section_line(cell: &str, dates: &DateFormat) -> bool {
     cell.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '|' | ':'))
         .filter(|w| !w.is_empty())
@@ -282,6 +296,12 @@ pub(super) fn row(
         return None;
     }
     let err = |reason: String| Some(CsvItem::Error(RowError { line, reason }));
+    if r.iter().any(|c| runs_into_a_row(c, dates)) {
+        return err(
+            "a quoted cell runs past the end of its line into a row that begins with a date (a missing closing quote?): the rows cannot be told apart"
+                .into(),
+        );
+    }
     if let Some(width) = cols.width
         && r.iter().skip(width).any(|c| !c.trim().is_empty())
     {

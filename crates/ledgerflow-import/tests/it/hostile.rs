@@ -567,3 +567,42 @@ async fn no_write_makes_an_accounts_balance_overflow() {
     })
     .await;
 }
+
+/// A quote left open swallows the rows after it into one cell: the row is an error that names
+/// its line (it was imported with the next row lost). A memo over two lines is still a memo.
+#[tokio::test]
+async fn a_quote_left_open_over_the_next_row_is_a_row_error_and_a_two_line_memo_is_not() {
+    let row =
+        |d: u32, text: &str| format!("\"01/{d:02}/2024\",\"-{d}.00\",\"*\",\"\",\"{text}\"\n");
+    let broken = format!(
+        "{}\"01/02/2024\",\"-2.00\",\"*\",\"\",\"POS unterminated\n{}{}",
+        row(1, "ONE"),
+        row(3, "THREE"),
+        row(4, "FOUR")
+    );
+    let f = parse(broken.as_bytes(), "open-quote.csv", Some(Format::Csv)).expect("parses");
+    assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
+    assert_eq!(f.errors[0].line, 2);
+    assert!(
+        f.errors[0].reason.contains("missing closing quote"),
+        "{}",
+        f.errors[0]
+    );
+    let two_lines = format!(
+        "{}{}",
+        row(1, "ONE\nSECOND LINE OF THE MEMO"),
+        row(2, "TWO")
+    );
+    let f = parse(two_lines.as_bytes(), "memo.csv", Some(Format::Csv)).expect("parses");
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
+    assert_eq!(f.transaction_count(), 2);
+    // Streamed (an import), the file is refused and nothing is written.
+    on_each_store(async |s, account| {
+        let err = import_default(s, &account, "open-quote.csv", broken.as_bytes())
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert_nothing_written(s).await;
+    })
+    .await;
+}

@@ -781,3 +781,38 @@ fn a_large_import_killed_at_any_moment_leaves_none_or_all_of_its_rows() {
         }
     }
 }
+
+/// Undoing an import is refused when the account's balance without its rows would be more
+/// than the store can sum (other imports brought it back within range): nothing goes, and
+/// every balance still reads.
+#[test]
+fn an_undo_that_would_leave_a_balance_beyond_what_a_ledger_holds_is_refused() {
+    let rows = |n: usize, amount: &str| -> String {
+        (0..n)
+            .map(|k| {
+                format!(
+                    "\"{:02}/{:02}/2024\",\"{amount}\",\"*\",\"\",\"BIG {k}\"\n",
+                    1 + k % 12,
+                    1 + k % 28
+                )
+            })
+            .collect()
+    };
+    for app in setup() {
+        // 5,000 rows of -10^15 minor units, then 9,300 of +10^15: together 4.3 * 10^18, fine;
+        // without the first batch 9.3 * 10^18, beyond an i64.
+        write(&app, "neg.csv", &rows(5_000, "-10000000000000.00"));
+        write(&app, "pos.csv", &rows(9_300, "10000000000000.00"));
+        let neg = app.json(&["import", "neg.csv", "--account", "Checking", "--json"]);
+        app.ok(&["import", "pos.csv", "--account", "Checking"]);
+        let batch = neg["batch_id"].as_i64().expect("batch").to_string();
+        app.fails_saying(
+            &["import", "undo", &batch],
+            2,
+            "more than a ledger can hold",
+        );
+        assert_eq!(count(&app), 14_300, "{}", app.engine);
+        app.ok(&["account", "list"]);
+        app.ok(&["journal", "verify"]);
+    }
+}
