@@ -259,7 +259,7 @@ async fn import_bench(o: &Opts) -> anyhow::Result<()> {
         ),
     };
     println!(
-        "side by side: {what} {theirs:.2}s, LedgerFlow's first import {first_secs:.2}s: {:.2}x",
+        "side by side: {what} {theirs:.2}s, LedgerFlow's first import {first_secs:.2}s: LedgerFlow {:.2}x as fast",
         theirs / first_secs
     );
     Ok(())
