@@ -449,9 +449,10 @@ fn insert_rows(
     rows: &[Transaction],
     stamp: &str,
 ) -> StoreResult<()> {
-    let mut many = tx
-        .prepare_cached(&insert_sql(ROWS_PER_INSERT))
-        .map_err(err)?;
+    static MANY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
+    static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_sql(1));
+    let mut many = tx.prepare_cached(&MANY).map_err(err)?;
     let mut batches = rows.chunks_exact(ROWS_PER_INSERT);
     for batch in batches.by_ref() {
         bind_rows(&mut many, batch, stamp)?;
@@ -459,7 +460,7 @@ fn insert_rows(
     }
     let rest = batches.remainder();
     if !rest.is_empty() {
-        let mut one = tx.prepare_cached(&insert_sql(1)).map_err(err)?;
+        let mut one = tx.prepare_cached(&ONE).map_err(err)?;
         for row in rest {
             bind_rows(&mut one, std::slice::from_ref(row), stamp)?;
             one.raw_execute().map_err(err)?;

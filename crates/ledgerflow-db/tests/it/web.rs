@@ -369,12 +369,13 @@ async fn search_finds_accented_words_in_a_sql_ascii_postgresql_database() {
         .status()
         .expect("psql");
     assert!(status.success());
-    let store = ledgerflow_db::open(
-        &ledgerflow_db::Location::Postgres(server.url(&name)),
-        ledgerflow_db::OpenMode::Create,
+    let t = TestStore::create(
+        ledgerflow_db::Location::Postgres(server.url(&name)),
+        Engine::Postgres,
+        None,
     )
-    .await
-    .expect("open");
+    .await;
+    let store = t.store.clone();
     store
         .initialize(&actor(), Environment::Dev)
         .await
