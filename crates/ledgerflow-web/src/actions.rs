@@ -8,21 +8,23 @@ use axum::http::StatusCode;
 use ledgerflow_core::Store;
 use ledgerflow_core::model::*;
 use ledgerflow_core::service;
-use ledgerflow_import::service::{ImportOptions, ImportSummary, Quiet, Source, import_file};
+use ledgerflow_import::service::{ImportOptions, ImportSummary, Progress, Source, import_file};
 use serde::Serialize;
 
 use crate::auth::CurrentUser;
 use crate::error::Problem;
 use crate::{AppState, BackupMonitor};
 
-/// Imports one file's bytes into an account (or only decides, with `dry_run`).
+/// Imports one file's bytes into an account (or only decides, with `dry_run`), telling
+/// `progress` how far it is.
 pub(crate) async fn import_bytes(
     s: &dyn Store,
     who: &CurrentUser,
     account: &Account,
     file_name: &str,
-    bytes: &[u8],
+    bytes: &axum::body::Bytes,
     opts: &ImportOptions,
+    progress: Arc<dyn Progress>,
 ) -> Result<ImportSummary, Problem> {
     if bytes.is_empty() {
         return Err(Problem::bad_request(format!("{file_name} is empty")));
@@ -33,9 +35,9 @@ pub(crate) async fn import_bytes(
         &who.actor(),
         account,
         file_name,
-        Source::bytes(bytes),
+        Source::shared(bytes.clone()),
         opts,
-        Arc::new(Quiet),
+        progress,
     )
     .await?)
 }

@@ -55,7 +55,7 @@ use tracing::instrument;
 
 pub use error::{ImportError, ReadError};
 pub use report::{Decision, ImportSummary, MAX_FILE_NAME, RowDecision, file_label};
-pub use source::{Source, sha256_hex};
+pub use source::{SharedBytes, Source, sha256_hex};
 
 use crate::model::Format;
 use crate::qif::DateOrder;

@@ -16,13 +16,43 @@ use super::error::ImportError;
 pub enum Source {
     /// A file on disk, read as a stream (twice: to decide, then to write).
     Path(PathBuf),
-    /// Bytes already in memory (a web upload, a test).
-    Bytes(Arc<[u8]>),
+    /// Bytes already in memory (a web upload, a test), shared, not copied.
+    Bytes(SharedBytes),
+}
+
+/// Bytes in memory that the import reads without copying them (a web upload stays where it
+/// arrived, however many times it is read).
+#[derive(Clone)]
+pub struct SharedBytes(Arc<dyn AsRef<[u8]> + Send + Sync>);
+
+impl std::ops::Deref for SharedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
+impl std::fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.len())
+    }
+}
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
 }
 
 impl Source {
+    /// A copy of `b`.
     pub fn bytes(b: &[u8]) -> Self {
-        Source::Bytes(Arc::from(b))
+        Source::shared(b.to_vec())
+    }
+
+    /// Bytes held elsewhere too (`bytes::Bytes`, `Vec<u8>`, `Arc<[u8]>`): shared, not copied.
+    pub fn shared(b: impl AsRef<[u8]> + Send + Sync + 'static) -> Self {
+        Source::Bytes(SharedBytes(Arc::new(b)))
     }
 
     pub(super) fn len(&self) -> std::io::Result<u64> {
@@ -39,9 +69,9 @@ impl Source {
         }
     }
 
-    pub(super) fn read_all(&self) -> std::io::Result<Arc<[u8]>> {
+    pub(super) fn read_all(&self) -> std::io::Result<SharedBytes> {
         match self {
-            Source::Path(p) => Ok(Arc::from(std::fs::read(p)?)),
+            Source::Path(p) => Ok(SharedBytes(Arc::new(std::fs::read(p)?))),
             Source::Bytes(b) => Ok(b.clone()),
         }
     }

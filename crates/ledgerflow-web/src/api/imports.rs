@@ -1,7 +1,7 @@
 //! `/api/v1/imports`: list imports, import a file's bytes, undo an import.
 
 use super::*;
-use ledgerflow_import::service::ImportOptions;
+use ledgerflow_import::service::{ImportOptions, Quiet};
 
 pub(super) async fn list_imports(Viewer(_): Viewer, State(st): Shared) -> Answer<Vec<ImportBatch>> {
     Ok(Json(st.store.list_imports().await?))
@@ -67,7 +67,16 @@ pub(super) async fn create_import(
         pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
-    let summary = import_bytes(s, &who, &account, &name, &body, &opts).await?;
+    let summary = import_bytes(
+        s,
+        &who,
+        &account,
+        &name,
+        &body,
+        &opts,
+        std::sync::Arc::new(Quiet),
+    )
+    .await?;
     let code = if summary.batch_id.is_some() {
         StatusCode::CREATED
     } else {

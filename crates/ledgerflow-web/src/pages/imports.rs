@@ -2,7 +2,7 @@
 
 use super::*;
 use ledgerflow_import::csv::{Correction, Inferred, Profile, Role as ColumnKind};
-use ledgerflow_import::service::ImportOptions;
+use ledgerflow_import::service::{ImportOptions, Quiet};
 
 /// Uploaded files waiting for the user to confirm the preview (kept in memory for 30 minutes).
 #[derive(Default)]
@@ -14,7 +14,8 @@ pub(super) struct Upload {
     user_id: i64,
     account_id: i64,
     file_name: String,
-    bytes: Arc<Vec<u8>>,
+    /// The file as it arrived (shared, never copied).
+    bytes: Bytes,
     at: Instant,
     /// The dry run's outcome, shown page by page until the user confirms.
     summary: Arc<ImportSummary>,
@@ -34,7 +35,7 @@ pub(super) struct Upload {
 pub(super) struct Waiting {
     account_id: i64,
     file_name: String,
-    bytes: Arc<Vec<u8>>,
+    bytes: Bytes,
     summary: Arc<ImportSummary>,
     inferred: Option<Arc<Inferred>>,
     remembered: Option<Profile>,
@@ -44,8 +45,18 @@ pub(super) struct Waiting {
 
 pub(super) const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
 pub(super) const MAX_PENDING_UPLOADS: usize = 16;
-/// All waiting uploads together hold at most this many bytes (the oldest go first).
+/// All waiting uploads together hold at most this many bytes, their previews' rows included
+/// (the oldest go first).
 pub(super) const MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
+
+impl Upload {
+    /// About what the upload holds in memory: its bytes and its preview's rows.
+    fn weight(&self) -> usize {
+        self.bytes.len()
+            + self.summary.decisions.len()
+                * (std::mem::size_of::<ledgerflow_import::service::RowDecision>() + 32)
+    }
+}
 
 impl Uploads {
     fn put(&self, u: Upload) -> String {
@@ -54,8 +65,7 @@ impl Uploads {
         map.retain(|_, u| u.at.elapsed() < UPLOAD_TTL);
         while map.len() >= MAX_PENDING_UPLOADS
             || (!map.is_empty()
-                && map.values().map(|u| u.bytes.len()).sum::<usize>() + u.bytes.len()
-                    > MAX_PENDING_BYTES)
+                && map.values().map(Upload::weight).sum::<usize>() + u.weight() > MAX_PENDING_BYTES)
         {
             let oldest = map.iter().min_by_key(|(_, u)| u.at).map(|(k, _)| k.clone());
             match oldest {
@@ -74,7 +84,7 @@ impl Uploads {
             Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => Some(Waiting {
                 account_id: u.account_id,
                 file_name: u.file_name.clone(),
-                bytes: Arc::clone(&u.bytes),
+                bytes: u.bytes.clone(),
                 summary: Arc::clone(&u.summary),
                 inferred: u.inferred.clone(),
                 remembered: u.remembered.clone(),
@@ -319,7 +329,7 @@ async fn dry_run(
     who: &CurrentUser,
     account: &Account,
     file_name: &str,
-    bytes: &[u8],
+    bytes: &Bytes,
     profile: Option<Profile>,
     skip_invalid: bool,
 ) -> Result<ImportSummary, Problem> {
@@ -330,12 +340,44 @@ async fn dry_run(
         pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
-    let mut summary =
-        import_bytes(st.store.as_ref(), who, account, file_name, bytes, &opts).await?;
+    let mut summary = import_bytes(
+        st.store.as_ref(),
+        who,
+        account,
+        file_name,
+        bytes,
+        &opts,
+        Arc::new(Quiet),
+    )
+    .await?;
     summary
         .decisions
         .sort_by_key(|d| (decision_rank(d.decision), d.page, d.line));
     Ok(summary)
+}
+
+/// The uploaded file's bytes, gathered in one buffer sized from the request's length (growing a
+/// buffer by doubling would hold a large file twice at the end).
+async fn file_bytes(
+    mut field: axum::extract::multipart::Field<'_>,
+    headers: &HeaderMap,
+) -> Result<Bytes, Problem> {
+    let hint = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_PAGE_UPLOAD + 64 * 1024);
+    let mut buf = Vec::with_capacity(hint);
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| Problem::bad_request(format!("the upload did not arrive whole: {e}")))?
+    {
+        buf.extend_from_slice(&chunk);
+    }
+    buf.shrink_to_fit();
+    Ok(Bytes::from(buf))
 }
 
 pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Multipart) -> Page {
@@ -361,9 +403,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
                     .chars()
                     .take(255)
                     .collect();
-                bytes = Some(field.bytes().await.map_err(|e| {
-                    Problem::bad_request(format!("the upload did not arrive whole: {e}"))
-                })?);
+                bytes = Some(file_bytes(field, &headers).await?);
             }
             _ => {}
         }
@@ -417,7 +457,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         user_id: who.user.id,
         account_id: account.id,
         file_name: file_name.clone(),
-        bytes: Arc::new(bytes.to_vec()),
+        bytes: bytes.clone(),
         at: Instant::now(),
         summary: Arc::clone(&summary),
         inferred: inferred.clone(),
@@ -428,7 +468,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     let w = Waiting {
         account_id: account.id,
         file_name,
-        bytes: Arc::new(Vec::new()),
+        bytes: Bytes::new(),
         summary,
         inferred,
         remembered,
@@ -601,6 +641,10 @@ pub(super) async fn preview(
 pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
     let key = p.text("upload");
+    // Pressed twice: the second press shows the first one's import.
+    if st.web.import_jobs.exists(&key, p.user.user.id) {
+        return show_running_job(&st, &p.user, &key).await;
+    }
     let Some(w) = st.web.uploads.waiting(&key, p.user.user.id) else {
         return imports_page(&st, &p.user, EXPIRED.into()).await;
     };
@@ -632,7 +676,7 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
                 );
                 return preview(&st, &p.user, key, &account, w, 1, why).await;
             }
-            Some((saved, profile))
+            Some(profile)
         }
         _ => None,
     };
@@ -640,6 +684,9 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
         // Reread in the meantime, or gone.
         return match st.web.uploads.waiting(&key, p.user.user.id) {
             Some(now) => preview(&st, &p.user, key, &account, now, 1, CHANGED.into()).await,
+            None if st.web.import_jobs.exists(&key, p.user.user.id) => {
+                show_running_job(&st, &p.user, &key).await
+            }
             None => imports_page(&st, &p.user, EXPIRED.into()).await,
         };
     };
@@ -653,9 +700,59 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
         skip_invalid: u.skip_invalid,
         ..Default::default()
     };
-    let summary = import_bytes(s, &p.user, &account, &u.file_name, &u.bytes, &opts).await?;
-    tracing::info!(user = %p.user.user.name, file = %u.file_name, new = summary.new, "imported from the web");
-    let mut notice = match (summary.batch_id, summary.already_imported) {
+    // The preview's rows (a large file's take much memory) are let go before the import runs:
+    // only the bytes go on.
+    let Upload {
+        bytes, file_name, ..
+    } = u;
+    drop(w);
+    let (state, who, into) = (st.clone(), p.user.clone(), account.clone());
+    let label = file_name.clone();
+    run_import_job(&st, &p.user, key, &account, label, move |progress| async move {
+        let summary = import_bytes(
+            state.store.as_ref(),
+            &who,
+            &into,
+            &file_name,
+            &bytes,
+            &opts,
+            progress,
+        )
+        .await?;
+        tracing::info!(user = %who.user.name, file = %file_name, new = summary.new, "imported from the web");
+        let mut notice = imported_notice(&summary);
+        if let (Some(profile), Some(saved)) = (save, &state.web.csv_profiles) {
+            let note = format!(
+                "Saved from the web import of {} into \"{}\"",
+                ledgerflow_core::error::shown(&file_name),
+                into.name
+            );
+            let kept = saved
+                .save(&profile, &note, false)
+                .and_then(|_| saved.remember(into.id, &profile.name));
+            notice.push_str(&match kept {
+                Ok(()) => format!(
+                    " The reading is saved as profile \"{}\" and used for this account's next CSV like it.",
+                    profile.name
+                ),
+                Err(e) => {
+                    tracing::warn!(profile = %profile.name, "profile not saved: {e}");
+                    format!(" The reading could not be saved as a profile: {e}")
+                }
+            });
+        }
+        let to = match summary.batch_id.or(summary.already_imported) {
+            Some(b) => format!("/transactions?batch={b}"),
+            None => "/imports".to_string(),
+        };
+        Ok(Finished { to, notice })
+    })
+    .await
+}
+
+/// What the page says once an import is done.
+fn imported_notice(summary: &ImportSummary) -> String {
+    match (summary.batch_id, summary.already_imported) {
         (Some(b), _) => format!(
             "Imported {} new rows ({} flagged for review, {} duplicates skipped{}) as batch {b}; the Imports page can undo it.",
             summary.new,
@@ -671,33 +768,7 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
             format!("Nothing new: this very file was already imported as batch {b}.")
         }
         (None, None) => "Nothing was imported.".to_string(),
-    };
-    if let Some((saved, profile)) = save {
-        let note = format!(
-            "Saved from the web import of {} into \"{}\"",
-            ledgerflow_core::error::shown(&u.file_name),
-            account.name
-        );
-        let kept = saved
-            .save(&profile, &note, false)
-            .and_then(|_| saved.remember(account.id, &profile.name));
-        notice.push_str(&match kept {
-            Ok(()) => format!(
-                " The reading is saved as profile \"{}\" and used for this account's next CSV like it.",
-                profile.name
-            ),
-            Err(e) => {
-                tracing::warn!(profile = %profile.name, "profile not saved: {e}");
-                format!(" The reading could not be saved as a profile: {e}")
-            }
-        });
     }
-    st.web.set_flash(p.user.credential_id, notice);
-    let to = match summary.batch_id.or(summary.already_imported) {
-        Some(b) => format!("/transactions?batch={b}"),
-        None => "/imports".to_string(),
-    };
-    Ok(Redirect::to(&to).into_response())
 }
 
 pub(super) async fn undo_import(State(st): Shared, Path(id): Path<i64>, p: Posted) -> Page {

@@ -23,7 +23,6 @@ use ledgerflow_import::service::{Decision, ImportSummary};
 use crate::actions::{
     BackupStatus, backup_status, import_bytes, take_backup, undo_import as undo_batch,
 };
-use crate::api;
 use crate::auth::{
     self, Admin, CSRF_HEADER, CurrentUser, Editor, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Viewer,
 };
@@ -34,6 +33,7 @@ use crate::{AppState, Shared};
 
 mod accounts;
 mod dashboard;
+mod import_jobs;
 mod imports;
 mod safety;
 mod session;
@@ -42,12 +42,14 @@ mod users;
 
 use self::accounts::*;
 use self::dashboard::*;
+use self::import_jobs::*;
 use self::imports::*;
 use self::safety::*;
 use self::session::*;
 use self::transactions::*;
 use self::users::*;
 
+pub use self::import_jobs::ImportJobs;
 pub use self::imports::Uploads;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -72,10 +74,11 @@ pub(crate) fn routes() -> Router<AppState> {
             get(imports)
                 .post(upload)
                 .layer(axum::extract::DefaultBodyLimit::max(
-                    api::MAX_UPLOAD + 64 * 1024,
+                    MAX_PAGE_UPLOAD + 64 * 1024,
                 )),
         )
         .route("/imports/confirm", post(confirm_import))
+        .route("/imports/jobs/{key}", get(import_job))
         .route("/imports/preview/{key}", get(preview_page))
         .route("/imports/preview/{key}/reading", post(correct_reading))
         .route("/imports/{id}/undo", post(undo_import))
@@ -88,6 +91,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/tokens", post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
 }
+
+/// Largest bank file the import page accepts: ten years of daily history (a million rows of a
+/// Wells Fargo export are 94 MB). The API takes smaller bodies (`api::MAX_UPLOAD`): they are
+/// held whole while read.
+pub(crate) const MAX_PAGE_UPLOAD: usize = 128 * 1024 * 1024;
 
 /// What a form post answers: on success a redirect to `to`; a client error (bad input, a
 /// refusal) shows the form's page again with its message; anything else is the error.

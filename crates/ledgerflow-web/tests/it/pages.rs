@@ -75,9 +75,15 @@ async fn an_editor_imports_through_the_page_with_a_preview_and_can_undo_it() {
     );
     let written = app.store().counts().await.expect("counts").transactions;
     assert!(written > 30);
-    // Confirming twice does nothing more.
-    let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
-    assert!(r.body.contains("expired (or was already imported)"));
+    // Confirming twice (a double click) shows the same import again and writes nothing more.
+    let twice = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+    assert_eq!(twice.status, StatusCode::SEE_OTHER, "{}", twice.body);
+    assert_eq!(twice.location(), r.location());
+    assert_eq!(
+        app.store().counts().await.expect("counts").transactions,
+        written
+    );
+    assert_eq!(app.store().list_imports().await.expect("imports").len(), 1);
     // Uploading the very same file again says so once and offers nothing to import.
     let again = upload(&app, &ed, acct, "wf.csv", &csv).await;
     assert_eq!(
@@ -134,6 +140,83 @@ async fn an_editor_imports_through_the_page_with_a_preview_and_can_undo_it() {
             .status,
         StatusCode::FORBIDDEN
     );
+}
+
+/// The key of the upload a preview page confirms.
+fn upload_key(preview: &str) -> String {
+    let at = preview
+        .find("name=\"upload\" value=\"")
+        .expect("upload key")
+        + 21;
+    preview[at..].chars().take_while(|c| *c != '"').collect()
+}
+
+#[tokio::test]
+async fn a_confirmed_import_that_takes_a_while_shows_its_progress_until_it_is_done() {
+    for app in TestApp::both().await {
+        let acct = app.with_rows(0).await;
+        let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+        let csv = wf_csv(0, 300);
+        let preview = upload(&app, &ed, acct, "wf.csv", &csv).await;
+        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+        let key = upload_key(&preview.body);
+        // Another import holds the account: the confirmed import waits for its turn, and the
+        // page that confirmed it says so and refreshes itself.
+        let held = app
+            .store()
+            .lock_imports(acct)
+            .await
+            .expect("the account's import lock");
+        let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("http-equiv=\"refresh\""), "{}", r.body);
+        assert!(r.body.contains("Importing wf.csv"), "{}", r.body);
+        assert!(
+            r.body
+                .contains("Waiting for another import into this account"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("<progress"), "{}", r.body);
+        let job = format!("/imports/jobs/{key}");
+        // Pressed again, the same job: nothing is imported twice.
+        let again = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+        assert!(
+            again.body.contains("Waiting for another import"),
+            "{}",
+            again.body
+        );
+        // Somebody else's job is not shown.
+        let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
+        let theirs = app.get(&job, &ada).await;
+        assert!(theirs.body.contains("no longer shown"), "{}", theirs.body);
+        assert!(!theirs.body.contains("wf.csv"), "{}", theirs.body);
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+        drop(held);
+        // Once its turn comes the import runs; the page then goes to the batch's rows.
+        let mut done = None;
+        for _ in 0..600 {
+            let r = app.get(&job, &ed).await;
+            if r.status == StatusCode::SEE_OTHER {
+                done = Some(r);
+                break;
+            }
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let done = done.expect("the import finished within 30 s");
+        assert_eq!(done.location(), r_location_batch(&app).await);
+        let rows = app.get(&done.location(), &ed).await;
+        assert!(rows.body.contains("Imported 300 new rows"), "{}", rows.body);
+        assert_eq!(
+            app.store().counts().await.expect("counts").transactions,
+            300
+        );
+        assert_eq!(app.store().list_imports().await.expect("imports").len(), 1);
+        // The page of a finished job still leads there (a reload).
+        let reload = app.get(&job, &ed).await;
+        assert_eq!(reload.location(), done.location());
+    }
 }
 
 async fn r_location_batch(app: &TestApp) -> String {

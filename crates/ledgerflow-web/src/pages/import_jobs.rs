@@ -1,0 +1,283 @@
+//! A confirmed web import runs as a job of the server's, not inside the request: the page that
+//! confirmed it shows the job's progress (phase, share done, rows per second) and refreshes
+//! itself (a `<meta>` refresh: no JavaScript needed) until the job is done, then goes where a
+//! finished import goes. A small file is done before the first answer and never shows the page.
+//!
+//! The import itself is the same `import_file` the CLI calls, so it runs at the same speed and
+//! keeps the same guarantees (one atomic batch; a server stopped mid-import writes nothing).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ledgerflow_import::service::Progress;
+
+use super::*;
+
+/// How long a confirmation waits for its import before answering with the progress page.
+const WAIT_FOR_SMALL_FILES: Duration = Duration::from_millis(1500);
+/// Finished jobs are shown (a reload of their page still finds them) this long.
+const KEEP_FINISHED: Duration = Duration::from_secs(30 * 60);
+/// At most this many jobs are kept (running ones are never dropped).
+const MAX_JOBS: usize = 64;
+
+/// The web's import jobs, by the key of the upload they import.
+#[derive(Default)]
+pub struct ImportJobs {
+    jobs: Mutex<HashMap<String, Job>>,
+}
+
+struct Job {
+    user_id: i64,
+    file_name: String,
+    account: String,
+    started: Instant,
+    progress: Arc<JobProgress>,
+    outcome: Option<(Instant, Outcome)>,
+    /// Woken when the outcome is set.
+    done: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Clone)]
+enum Outcome {
+    /// Where to go and the notice to show there.
+    Done { to: String, notice: String },
+    /// The import wrote nothing: why.
+    Failed(Problem),
+}
+
+/// What a job's page shows while it runs.
+struct Snapshot {
+    file_name: String,
+    account: String,
+    phase: &'static str,
+    done: u64,
+    total: u64,
+    elapsed: Duration,
+}
+
+/// The import's progress, as `import_file` reports it (the CLI draws the same as a bar).
+#[derive(Default)]
+struct JobProgress {
+    phase: Mutex<&'static str>,
+    total: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Progress for JobProgress {
+    fn phase(&self, label: &'static str, total: u64) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = label;
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+    }
+    fn advance(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl ImportJobs {
+    fn start(&self, key: &str, job: Job) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.retain(|_, j| {
+            j.outcome
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() < KEEP_FINISHED)
+        });
+        while jobs.len() >= MAX_JOBS {
+            let oldest = jobs
+                .iter()
+                .filter(|(_, j)| j.outcome.is_some())
+                .min_by_key(|(_, j)| j.started)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => jobs.remove(&k),
+                None => break,
+            };
+        }
+        jobs.insert(key.to_string(), job);
+    }
+
+    fn finish(&self, key: &str, outcome: Outcome) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(j) = jobs.get_mut(key)
+            && j.outcome.is_none()
+        {
+            j.outcome = Some((Instant::now(), outcome));
+            j.done.notify_waiters();
+        }
+    }
+
+    /// This user's job: its outcome once finished, else what it is doing.
+    fn look(&self, key: &str, user_id: i64) -> Option<Result<Outcome, Snapshot>> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let j = jobs.get(key).filter(|j| j.user_id == user_id)?;
+        Some(match &j.outcome {
+            Some((_, o)) => Ok(o.clone()),
+            None => Err(Snapshot {
+                file_name: j.file_name.clone(),
+                account: j.account.clone(),
+                phase: *j.progress.phase.lock().unwrap_or_else(|e| e.into_inner()),
+                done: j.progress.done.load(Ordering::Relaxed),
+                total: j.progress.total.load(Ordering::Relaxed),
+                elapsed: j.started.elapsed(),
+            }),
+        })
+    }
+
+    fn waker(&self, key: &str) -> Option<Arc<tokio::sync::Notify>> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.get(key).map(|j| Arc::clone(&j.done))
+    }
+
+    /// Whether this user already has a job for this upload (the confirm button pressed twice).
+    pub(super) fn exists(&self, key: &str, user_id: i64) -> bool {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.get(key).is_some_and(|j| j.user_id == user_id)
+    }
+}
+
+/// What the import does once it has finished: the notice and where it is shown.
+pub(super) struct Finished {
+    pub to: String,
+    pub notice: String,
+}
+
+/// Starts importing a confirmed upload as a job and answers: where the import went, if it is
+/// done within a moment, else its progress page.
+pub(super) async fn run_import_job<F, Fut>(
+    st: &AppState,
+    who: &CurrentUser,
+    key: String,
+    account: &Account,
+    file_name: String,
+    job: F,
+) -> Page
+where
+    F: FnOnce(Arc<dyn Progress>) -> Fut,
+    Fut: std::future::Future<Output = Result<Finished, Problem>> + Send + 'static,
+{
+    let progress = Arc::new(JobProgress::default());
+    let done = Arc::new(tokio::sync::Notify::new());
+    st.web.import_jobs.start(
+        &key,
+        Job {
+            user_id: who.user.id,
+            file_name,
+            account: account.name.clone(),
+            started: Instant::now(),
+            progress: Arc::clone(&progress),
+            outcome: None,
+            done: Arc::clone(&done),
+        },
+    );
+    let notified = done.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    let work = tokio::spawn(job(progress));
+    // A watcher sets the outcome whatever becomes of the work (a panic included): a page never
+    // waits for a job that is gone.
+    let web = Arc::clone(&st.web);
+    let watched = key.clone();
+    tokio::spawn(async move {
+        let outcome = match work.await {
+            Ok(Ok(f)) => Outcome::Done {
+                to: f.to,
+                notice: f.notice,
+            },
+            Ok(Err(p)) => Outcome::Failed(p),
+            Err(e) => {
+                tracing::error!("web import stopped: {e}");
+                Outcome::Failed(Problem::internal(
+                    "The import stopped unexpectedly; nothing was written. Try again.",
+                ))
+            }
+        };
+        web.import_jobs.finish(&watched, outcome);
+    });
+    let _ = tokio::time::timeout(WAIT_FOR_SMALL_FILES, notified).await;
+    show_job(st, who, &key).await
+}
+
+#[derive(Template)]
+#[template(path = "import_job.html")]
+struct JobPage {
+    nav: Nav,
+    file_name: String,
+    account: String,
+    phase: String,
+    percent: Option<u64>,
+    elapsed: String,
+    refresh: u64,
+}
+
+/// What a phase is called on the page.
+fn phase_words(phase: &str) -> &'static str {
+    match phase {
+        "checking" => "Checking the file",
+        "reading" => "Reading the rows",
+        "matching" => "Looking for duplicates",
+        "importing" => "Writing the new rows",
+        "saving" => "Saving (the text index and the journal)",
+        p if p.starts_with("waiting") => "Waiting for another import into this account",
+        _ => "Starting",
+    }
+}
+
+/// The job's page: its progress while it runs, else where its outcome is shown.
+async fn show_job(st: &AppState, who: &CurrentUser, key: &str) -> Page {
+    match st.web.import_jobs.look(key, who.user.id) {
+        None => imports_page(st, who, GONE.into()).await,
+        Some(Ok(Outcome::Done { to, notice })) => {
+            st.web.set_flash(who.credential_id, notice);
+            Ok(Redirect::to(&to).into_response())
+        }
+        Some(Ok(Outcome::Failed(p))) if p.status.is_client_error() => {
+            imports_page(st, who, p.message).await
+        }
+        Some(Ok(Outcome::Failed(p))) => Err(p),
+        Some(Err(s)) => {
+            let percent = (s.total > 0).then(|| (s.done.min(s.total) * 100) / s.total);
+            render(JobPage {
+                nav: nav(st, who, "imports").await?,
+                file_name: s.file_name,
+                account: s.account,
+                phase: phase_words(s.phase).to_string(),
+                percent,
+                elapsed: format!("{}", s.elapsed.as_secs()),
+                refresh: if s.elapsed < Duration::from_secs(10) {
+                    1
+                } else {
+                    2
+                },
+            })
+        }
+    }
+}
+
+const GONE: &str = "That import is no longer shown here: the Imports page lists every batch.";
+
+/// `GET /imports/jobs/{key}`: an import job's progress, or where it ended.
+pub(super) async fn import_job(
+    Viewer(who): Viewer,
+    State(st): Shared,
+    Path(key): Path<String>,
+) -> Page {
+    show_job(&st, &who, &key).await
+}
+
+/// Waits (briefly) for a job that is already running, then shows its page: the confirmation
+/// posted twice lands on the first one's job.
+pub(super) async fn show_running_job(st: &AppState, who: &CurrentUser, key: &str) -> Page {
+    if let Some(w) = st.web.import_jobs.waker(key) {
+        let notified = w.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if st
+            .web
+            .import_jobs
+            .look(key, who.user.id)
+            .is_some_and(|l| l.is_err())
+        {
+            let _ = tokio::time::timeout(WAIT_FOR_SMALL_FILES, notified).await;
+        }
+    }
+    show_job(st, who, key).await
+}
