@@ -110,7 +110,8 @@ fn hidden(c: char) -> bool {
 /// reorder text on screen dropped, so that what is stored reads as what it is.
 pub fn plain_text(s: &str) -> std::borrow::Cow<'_, str> {
     let t = s.trim();
-    if !t.chars().any(hidden) {
+    // Printable ASCII (most bank text) hides nothing: one pass over the bytes settles it.
+    if t.bytes().all(|b| (b' '..=b'~').contains(&b)) || !t.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(t);
     }
     let mut out = String::with_capacity(t.len());

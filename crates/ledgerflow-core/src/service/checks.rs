@@ -18,6 +18,10 @@ pub const MAX_MEMO: usize = 4_000;
 /// Checks a payee, description or memo (length, no control characters) and trims it.
 pub fn check_text(what: &str, s: &str) -> Result<String, ValidationError> {
     let limit = if what == "memo" { MAX_MEMO } else { MAX_TEXT };
+    // Most bank text is printable ASCII: one pass over the bytes settles it.
+    if s.len() <= limit && s.bytes().all(|b| (b' '..=b'~').contains(&b) || b == b'\t') {
+        return Ok(s.trim().to_string());
+    }
     if s.chars().count() > limit {
         return Err(ValidationError::new(format!(
             "{what} is longer than {limit} characters"
@@ -72,5 +76,31 @@ mod tests {
         );
         assert!(check_name("account", "   ").is_err());
         assert!(check_name("account", "a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn texts_are_trimmed_and_control_characters_or_excess_length_refused() {
+        assert_eq!(
+            check_text("payee", "  ACME\tCORP  ").expect("ok"),
+            "ACME\tCORP"
+        );
+        assert_eq!(check_text("payee", " Café ").expect("ok"), "Café");
+        for bad in [
+            "a\u{7}b",
+            "a\u{7f}b",
+            "line\nbreak",
+            "a\u{85}b",
+            "\u{1b}[31mred",
+        ] {
+            assert!(check_text("payee", bad).is_err(), "{bad:?}");
+        }
+        let at_limit = "x".repeat(MAX_TEXT);
+        assert_eq!(check_text("payee", &at_limit).expect("ok"), at_limit);
+        assert!(check_text("payee", &format!("{at_limit}x")).is_err());
+        // The limit counts characters, not bytes.
+        assert!(check_text("payee", &"é".repeat(MAX_TEXT)).is_ok());
+        assert!(check_text("payee", &"é".repeat(MAX_TEXT + 1)).is_err());
+        assert!(check_text("memo", &"x".repeat(MAX_MEMO)).is_ok());
+        assert!(check_text("memo", &"x".repeat(MAX_MEMO + 1)).is_err());
     }
 }

@@ -222,6 +222,9 @@ pub(super) fn date_head(text: &str) -> &str {
 /// A cell holding a line break followed by a line that begins with a date in the file's
 /// format: a quote left open swallowed the next row (a memo over two lines begins with text).
 fn runs_into_a_row(cell: &str, dates: &DateFormat) -> bool {
+    if !cell.contains('\n') {
+        return false;
+    }
     cell.lines().skip(1).any(|next| {
         let first = next
             .trim_start_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'')
@@ -287,9 +290,9 @@ pub(super) fn row(
     }
     let amount_cells = [cols.amount, cols.debit, cols.credit];
     let no_amount = amount_cells.iter().flatten().all(|&i| get(i).is_empty());
-    let cells = r.iter().filter(|c| !c.trim().is_empty()).count();
+    let cells = || r.iter().filter(|c| !c.trim().is_empty()).count();
     if no_amount
-        && (date_text.is_empty() || cells <= 1)
+        && (date_text.is_empty() || cells() <= 1)
         && r.iter()
             .all(|c| c.trim().is_empty() || section_line(c, dates))
     {
