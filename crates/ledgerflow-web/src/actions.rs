@@ -15,31 +15,22 @@ use crate::auth::CurrentUser;
 use crate::error::Problem;
 use crate::{AppState, BackupMonitor};
 
-/// Imports one file's bytes into an account (or only decides, with `dry_run`), telling
-/// `progress` how far it is.
-pub(crate) async fn import_bytes(
+/// Imports one uploaded file (its bytes, or the file they were spooled to) into an account (or
+/// only decides, with `dry_run`), telling `progress` how far it is.
+pub(crate) async fn import_upload(
     s: &dyn Store,
     who: &CurrentUser,
     account: &Account,
     file_name: &str,
-    bytes: &axum::body::Bytes,
+    source: Source,
     opts: &ImportOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<ImportSummary, Problem> {
-    if bytes.is_empty() {
+    if source.len().map_err(Problem::internal)? == 0 {
         return Err(Problem::bad_request(format!("{file_name} is empty")));
     }
     service::refuse_if_archived(s, account.id).await?;
-    Ok(import_file(
-        s,
-        &who.actor(),
-        account,
-        file_name,
-        Source::shared(bytes.clone()),
-        opts,
-        progress,
-    )
-    .await?)
+    Ok(import_file(s, &who.actor(), account, file_name, source, opts, progress).await?)
 }
 
 /// Undoes an import batch. In production that is a bulk deletion and stays on the command

@@ -55,7 +55,8 @@ impl Source {
         Source::Bytes(SharedBytes(Arc::new(b)))
     }
 
-    pub(super) fn len(&self) -> std::io::Result<u64> {
+    /// The file's size in bytes.
+    pub fn len(&self) -> std::io::Result<u64> {
         match self {
             Source::Path(p) => Ok(std::fs::metadata(p)?.len()),
             Source::Bytes(b) => Ok(b.len() as u64),

@@ -1,7 +1,7 @@
 //! `/api/v1/imports`: list imports, import a file's bytes, undo an import.
 
 use super::*;
-use ledgerflow_import::service::{ImportOptions, Quiet};
+use ledgerflow_import::service::{ImportOptions, Quiet, Source};
 
 pub(super) async fn list_imports(Viewer(_): Viewer, State(st): Shared) -> Answer<Vec<ImportBatch>> {
     Ok(Json(st.store.list_imports().await?))
@@ -67,12 +67,12 @@ pub(super) async fn create_import(
         pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
-    let summary = import_bytes(
+    let summary = import_upload(
         s,
         &who,
         &account,
         &name,
-        &body,
+        Source::shared(body),
         &opts,
         std::sync::Arc::new(Quiet),
     )

@@ -17,7 +17,9 @@ use ledgerflow_core::service::{
 use ledgerflow_import::service::ImportSummary;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::actions::{BackupStatus, backup_status, import_bytes, take_backup, undo_import as undo};
+use crate::actions::{
+    BackupStatus, backup_status, import_upload, take_backup, undo_import as undo,
+};
 use crate::auth::{Admin, Editor, Viewer};
 use crate::error::Problem;
 use crate::views::{

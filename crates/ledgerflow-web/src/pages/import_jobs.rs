@@ -1,7 +1,8 @@
-//! A confirmed web import runs as a job of the server's, not inside the request: the page that
-//! confirmed it shows the job's progress (phase, share done, rows per second) and refreshes
-//! itself (a `<meta>` refresh: no JavaScript needed) until the job is done, then goes where a
-//! finished import goes. A small file is done before the first answer and never shows the page.
+//! A confirmed web import runs as a job of the server's, not inside the request: the confirm
+//! post is redirected to the job's own page, which shows its progress (phase, share done,
+//! time so far) and refreshes itself (a `<meta>` refresh: no JavaScript needed) until the job
+//! is done, then goes where a finished import goes. A small file is done before the first
+//! answer and never shows the page.
 //!
 //! The import itself is the same `import_file` the CLI calls, so it runs at the same speed and
 //! keeps the same guarantees (one atomic batch; a server stopped mid-import writes nothing).
@@ -42,6 +43,14 @@ enum Outcome {
     Done { to: String, notice: String },
     /// The import wrote nothing: why.
     Failed(Problem),
+}
+
+/// A running import, as the Imports page lists it.
+pub(super) struct RunningJob {
+    pub file_name: String,
+    pub account: String,
+    pub phase: &'static str,
+    pub url: String,
 }
 
 /// What a job's page shows while it runs.
@@ -127,6 +136,30 @@ impl ImportJobs {
         jobs.get(key).map(|j| Arc::clone(&j.done))
     }
 
+    /// This user's jobs still running, oldest first.
+    pub(super) fn running(&self, user_id: i64) -> Vec<RunningJob> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running: Vec<(Instant, RunningJob)> = jobs
+            .iter()
+            .filter(|(_, j)| j.user_id == user_id && j.outcome.is_none())
+            .map(|(key, j)| {
+                (
+                    j.started,
+                    RunningJob {
+                        file_name: j.file_name.clone(),
+                        account: j.account.clone(),
+                        phase: phase_words(
+                            *j.progress.phase.lock().unwrap_or_else(|e| e.into_inner()),
+                        ),
+                        url: job_url(key),
+                    },
+                )
+            })
+            .collect();
+        running.sort_by_key(|(at, _)| *at);
+        running.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// Whether this user already has a job for this upload (the confirm button pressed twice).
     pub(super) fn exists(&self, key: &str, user_id: i64) -> bool {
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,7 +174,8 @@ pub(super) struct Finished {
 }
 
 /// Starts importing a confirmed upload as a job and answers: where the import went, if it is
-/// done within a moment, else its progress page.
+/// done within a moment, else a redirect to its progress page (a page of its own, so that the
+/// browser's refresh, reload and back never post the form again).
 pub(super) async fn run_import_job<F, Fut>(
     st: &AppState,
     who: &CurrentUser,
@@ -193,7 +227,21 @@ where
         web.import_jobs.finish(&watched, outcome);
     });
     let _ = tokio::time::timeout(WAIT_FOR_SMALL_FILES, notified).await;
-    show_job(st, who, &key).await
+    answer_post(st, who, &key).await
+}
+
+/// What a form post that started (or found) a job answers: its outcome when done, else a
+/// redirect to the job's page.
+async fn answer_post(st: &AppState, who: &CurrentUser, key: &str) -> Page {
+    match st.web.import_jobs.look(key, who.user.id) {
+        Some(Err(_)) => Ok(Redirect::to(&job_url(key)).into_response()),
+        _ => show_job(st, who, key).await,
+    }
+}
+
+/// The page of the job importing upload `key`.
+pub(super) fn job_url(key: &str) -> String {
+    format!("/imports/jobs/{}", url_encode(key))
 }
 
 #[derive(Template)]
@@ -205,7 +253,8 @@ struct JobPage {
     phase: String,
     percent: Option<u64>,
     elapsed: String,
-    refresh: u64,
+    /// This page's own address: the refresh asks for it again.
+    url: String,
 }
 
 /// What a phase is called on the page.
@@ -242,11 +291,7 @@ async fn show_job(st: &AppState, who: &CurrentUser, key: &str) -> Page {
                 phase: phase_words(s.phase).to_string(),
                 percent,
                 elapsed: format!("{}", s.elapsed.as_secs()),
-                refresh: if s.elapsed < Duration::from_secs(10) {
-                    1
-                } else {
-                    2
-                },
+                url: job_url(key),
             })
         }
     }
@@ -279,5 +324,5 @@ pub(super) async fn show_running_job(st: &AppState, who: &CurrentUser, key: &str
             let _ = tokio::time::timeout(WAIT_FOR_SMALL_FILES, notified).await;
         }
     }
-    show_job(st, who, key).await
+    answer_post(st, who, key).await
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use ledgerflow_import::csv::{Correction, Inferred, Profile, Role as ColumnKind};
-use ledgerflow_import::service::{ImportOptions, Quiet};
+use ledgerflow_import::service::{ImportOptions, Quiet, Source};
 
 /// Uploaded files waiting for the user to confirm the preview (kept in memory for 30 minutes).
 #[derive(Default)]
@@ -14,8 +14,8 @@ pub(super) struct Upload {
     user_id: i64,
     account_id: i64,
     file_name: String,
-    /// The file as it arrived (shared, never copied).
-    bytes: Bytes,
+    /// The file, spooled to disk as it arrived.
+    file: Arc<Spooled>,
     at: Instant,
     /// The dry run's outcome, shown page by page until the user confirms.
     summary: Arc<ImportSummary>,
@@ -35,7 +35,7 @@ pub(super) struct Upload {
 pub(super) struct Waiting {
     account_id: i64,
     file_name: String,
-    bytes: Bytes,
+    file: Arc<Spooled>,
     summary: Arc<ImportSummary>,
     inferred: Option<Arc<Inferred>>,
     remembered: Option<Profile>,
@@ -45,14 +45,14 @@ pub(super) struct Waiting {
 
 pub(super) const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
 pub(super) const MAX_PENDING_UPLOADS: usize = 16;
-/// All waiting uploads together hold at most this many bytes, their previews' rows included
-/// (the oldest go first).
+/// All waiting uploads together hold at most this many bytes, their files (on disk) and their
+/// previews' rows (in memory) counted together (the oldest go first).
 pub(super) const MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
 
 impl Upload {
-    /// About what the upload holds in memory: its bytes and its preview's rows.
+    /// About what the upload holds: its file (on disk) and its preview's rows (in memory).
     fn weight(&self) -> usize {
-        self.bytes.len()
+        self.file.len
             + self.summary.decisions.len()
                 * (std::mem::size_of::<ledgerflow_import::service::RowDecision>() + 32)
     }
@@ -84,7 +84,7 @@ impl Uploads {
             Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => Some(Waiting {
                 account_id: u.account_id,
                 file_name: u.file_name.clone(),
-                bytes: u.bytes.clone(),
+                file: Arc::clone(&u.file),
                 summary: Arc::clone(&u.summary),
                 inferred: u.inferred.clone(),
                 remembered: u.remembered.clone(),
@@ -142,6 +142,10 @@ pub(super) struct ImportsPage {
     nav: Nav,
     accounts: Vec<Opt>,
     batches: Vec<BatchLine>,
+    /// This user's imports still running, with their pages.
+    running: Vec<RunningJob>,
+    /// What the last action did (an undo).
+    notice: String,
     error: String,
 }
 
@@ -171,6 +175,8 @@ pub(super) async fn imports_page(st: &AppState, who: &CurrentUser, error: String
                     b,
                 })
                 .collect(),
+            running: st.web.import_jobs.running(who.user.id),
+            notice: st.web.take_flash(who.credential_id),
             error: error.clone(),
         },
         &error,
@@ -329,7 +335,7 @@ async fn dry_run(
     who: &CurrentUser,
     account: &Account,
     file_name: &str,
-    bytes: &Bytes,
+    file: &Spooled,
     profile: Option<Profile>,
     skip_invalid: bool,
 ) -> Result<ImportSummary, Problem> {
@@ -340,12 +346,12 @@ async fn dry_run(
         pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
-    let mut summary = import_bytes(
+    let mut summary = import_upload(
         st.store.as_ref(),
         who,
         account,
         file_name,
-        bytes,
+        file.source(),
         &opts,
         Arc::new(Quiet),
     )
@@ -356,57 +362,113 @@ async fn dry_run(
     Ok(summary)
 }
 
-/// The uploaded file's bytes, gathered in one buffer sized from the request's length (growing a
-/// buffer by doubling would hold a large file twice at the end).
-async fn file_bytes(
-    mut field: axum::extract::multipart::Field<'_>,
-    headers: &HeaderMap,
-) -> Result<Bytes, Problem> {
-    let hint = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(MAX_PAGE_UPLOAD + 64 * 1024);
-    let mut buf = Vec::with_capacity(hint);
+/// An uploaded file, written to a private temporary file as it arrives (created afresh, mode
+/// 0600, removed when the last holder lets it go): however large, it is never held in memory,
+/// and the import streams it from there like a file given to the CLI.
+pub(super) struct Spooled {
+    path: tempfile::TempPath,
+    len: usize,
+}
+
+/// How much of an unrecognised CSV is read to infer its layout (the CLI's `csv:auto` reads as
+/// much).
+const LAYOUT_HEAD: usize = 1 << 20;
+
+impl Spooled {
+    /// The file's first megabyte, and whether that is the whole file.
+    fn head(&self) -> Result<(Vec<u8>, bool), Problem> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(self.len.min(LAYOUT_HEAD));
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(LAYOUT_HEAD as u64).read_to_end(&mut head))
+            .map_err(|e| {
+                Problem::internal(format!("the uploaded file cannot be read back: {e}"))
+            })?;
+        Ok((head, self.len <= LAYOUT_HEAD))
+    }
+
+    fn source(&self) -> Source {
+        Source::Path(self.path.to_path_buf())
+    }
+}
+
+/// Why an upload could not be read: a file over the limit says so, in the page's words.
+fn upload_problem(e: axum::extract::multipart::MultipartError, what: &str) -> Problem {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The file is larger than {} MiB, the most the import page takes: export a shorter period from the bank, or import it on the command line (`ledgerflow import FILE`), which takes files of any size.",
+                MAX_PAGE_UPLOAD >> 20
+            ),
+        )
+    } else {
+        Problem::bad_request(format!("{what}: {e}"))
+    }
+}
+
+/// Spools the upload's file field to disk as it arrives.
+async fn spool(mut field: axum::extract::multipart::Field<'_>) -> Result<Spooled, Problem> {
+    use tokio::io::AsyncWriteExt;
+    let here = |e: std::io::Error| {
+        Problem::internal(format!("the upload cannot be kept on this machine: {e}"))
+    };
+    let (file, path) = tempfile::Builder::new()
+        .prefix("ledgerflow-upload-")
+        .tempfile()
+        .map_err(here)?
+        .into_parts();
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 16, tokio::fs::File::from_std(file));
+    let mut len = 0usize;
     while let Some(chunk) = field
         .chunk()
         .await
-        .map_err(|e| Problem::bad_request(format!("the upload did not arrive whole: {e}")))?
+        .map_err(|e| upload_problem(e, "the upload did not arrive whole"))?
     {
-        buf.extend_from_slice(&chunk);
+        len += chunk.len();
+        out.write_all(&chunk).await.map_err(here)?;
     }
-    buf.shrink_to_fit();
-    Ok(Bytes::from(buf))
+    out.flush().await.map_err(here)?;
+    Ok(Spooled { path, len })
 }
 
 pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Multipart) -> Page {
     let who = auth::authenticate(&st, &headers)
         .await?
         .ok_or_else(|| Problem::unauthorized("sign in first"))?;
-    let (mut csrf, mut account, mut file_name, mut bytes) = (None, None, String::new(), None);
+    let (mut csrf, mut account, mut file_name, mut file) = (None, None, String::new(), None);
     let mut skip_invalid = false;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| Problem::bad_request(format!("the upload is not valid: {e}")))?
-    {
-        match field.name().unwrap_or_default() {
-            "csrf" => csrf = Some(field_text(field).await?),
-            "account" => account = Some(field_text(field).await?),
-            "skip_invalid" => skip_invalid = field_text(field).await? == "on",
-            "file" => {
-                // A label only: bounded, whatever the browser sends.
-                file_name = field
-                    .file_name()
-                    .unwrap_or("upload")
-                    .chars()
-                    .take(255)
-                    .collect();
-                bytes = Some(file_bytes(field, &headers).await?);
+    let read = async {
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| upload_problem(e, "the upload is not valid"))?
+        {
+            match field.name().unwrap_or_default() {
+                "csrf" => csrf = Some(field_text(field).await?),
+                "account" => account = Some(field_text(field).await?),
+                "skip_invalid" => skip_invalid = field_text(field).await? == "on",
+                "file" => {
+                    // A label only: bounded, whatever the browser sends.
+                    file_name = field
+                        .file_name()
+                        .unwrap_or("upload")
+                        .chars()
+                        .take(255)
+                        .collect();
+                    file = Some(spool(field).await?);
+                }
+                _ => {}
             }
-            _ => {}
         }
+        Ok::<(), Problem>(())
+    };
+    match read.await {
+        // Shown on the import page (it changes nothing, so before the CSRF check).
+        Err(e) if e.status.is_client_error() => {
+            return imports_page(&st, &who, e.message).await;
+        }
+        other => other?,
     }
     who.check_csrf(csrf.as_deref())?;
     who.require(Role::Editor)?;
@@ -414,15 +476,15 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     let Some(account) = account.filter(|a| !a.is_empty()) else {
         return imports_page(&st, &who, "Choose the account the file belongs to.".into()).await;
     };
-    let bytes = bytes.unwrap_or_default();
-    if bytes.is_empty() {
+    let Some(file) = file.filter(|f| f.len > 0).map(Arc::new) else {
         return imports_page(&st, &who, "Choose a file to upload (it was empty).".into()).await;
-    }
+    };
+    let (head, whole) = file.head()?;
     let account = service::account_by_id_or_name(s, &account).await?;
     // A CSV nothing recognises: read with the profile remembered for the account when it
     // reads the file cleanly, else previewed as LedgerFlow infers it, for the user to check.
     let (remembered, misfit) = match st.web.csv_profiles.as_ref() {
-        Some(saved) => match saved.remembered_reading(account.id, &bytes, true) {
+        Some(saved) => match saved.remembered_reading(account.id, &head, whole) {
             Ok(p) => (p, String::new()),
             Err(why) => (None, format!("Note: {why}, so it is read afresh below.")),
         },
@@ -430,7 +492,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     };
     let inferred = match remembered {
         Some(_) => None,
-        None => ledgerflow_import::csv::infer_unrecognised(&bytes, true)
+        None => ledgerflow_import::csv::infer_unrecognised(&head, whole)
             .map(|i| Arc::new(i.for_account(&account))),
     };
     let profile = remembered
@@ -441,7 +503,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         &who,
         &account,
         &file_name,
-        &bytes,
+        &file,
         profile,
         skip_invalid,
     )
@@ -457,7 +519,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         user_id: who.user.id,
         account_id: account.id,
         file_name: file_name.clone(),
-        bytes: bytes.clone(),
+        file: Arc::clone(&file),
         at: Instant::now(),
         summary: Arc::clone(&summary),
         inferred: inferred.clone(),
@@ -468,7 +530,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     let w = Waiting {
         account_id: account.id,
         file_name,
-        bytes: Bytes::new(),
+        file,
         summary,
         inferred,
         remembered,
@@ -534,7 +596,14 @@ pub(super) async fn correct_reading(State(st): Shared, Path(key): Path<String>, 
     let Some(inferred) = w.inferred.clone() else {
         return preview(&st, &p.user, key, &account, w, 1, String::new()).await;
     };
-    let corrected = match inferred.corrected(&correction(&p, inferred.columns.len()), &w.bytes) {
+    let (head, whole) = w.file.head()?;
+    let head = if whole {
+        &head[..]
+    } else {
+        // A line cut at the end of the head is not held against the reading.
+        &head[..head.iter().rposition(|b| *b == b'\n').unwrap_or(0)]
+    };
+    let corrected = match inferred.corrected(&correction(&p, inferred.columns.len()), head) {
         Ok(c) => Arc::new(c),
         Err(why) => {
             let why = format!("That reading was not taken: {why}.");
@@ -546,7 +615,7 @@ pub(super) async fn correct_reading(State(st): Shared, Path(key): Path<String>, 
         &p.user,
         &account,
         &w.file_name,
-        &w.bytes,
+        &w.file,
         Some(corrected.profile.clone()),
         w.skip_invalid,
     )
@@ -703,18 +772,20 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
     // The preview's rows (a large file's take much memory) are let go before the import runs:
     // only the bytes go on.
     let Upload {
-        bytes, file_name, ..
+        file: spooled,
+        file_name,
+        ..
     } = u;
     drop(w);
     let (state, who, into) = (st.clone(), p.user.clone(), account.clone());
     let label = file_name.clone();
     run_import_job(&st, &p.user, key, &account, label, move |progress| async move {
-        let summary = import_bytes(
+        let summary = import_upload(
             state.store.as_ref(),
             &who,
             &into,
             &file_name,
-            &bytes,
+            spooled.source(),
             &opts,
             progress,
         )
@@ -773,6 +844,13 @@ fn imported_notice(summary: &ImportSummary) -> String {
 
 pub(super) async fn undo_import(State(st): Shared, Path(id): Path<i64>, p: Posted) -> Page {
     p.user.require(Role::Editor)?;
-    undo_batch(&st, &p.user, id).await?;
+    let removed = undo_batch(&st, &p.user, id).await?;
+    st.web.set_flash(
+        p.user.credential_id,
+        format!(
+            "Import {id} undone: {removed} transaction{} removed (the journal keeps them).",
+            if removed == 1 { "" } else { "s" }
+        ),
+    );
     Ok(Redirect::to("/imports").into_response())
 }

@@ -21,7 +21,7 @@ use ledgerflow_core::service::{self, AccountInput, CategoryInput, CategorySpec, 
 use ledgerflow_import::service::{Decision, ImportSummary};
 
 use crate::actions::{
-    BackupStatus, backup_status, import_bytes, take_backup, undo_import as undo_batch,
+    BackupStatus, backup_status, import_upload, take_backup, undo_import as undo_batch,
 };
 use crate::auth::{
     self, Admin, CSRF_HEADER, CurrentUser, Editor, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Viewer,

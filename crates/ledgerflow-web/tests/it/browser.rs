@@ -272,6 +272,69 @@ async fn in_a_real_browser_an_editor_imports_searches_and_categorizes_and_a_view
     result.expect("the browser scenario");
 }
 
+/// A confirmed import that has to wait (another import holds the account), in a real browser:
+/// the confirm lands on the import's own page, which refreshes itself (asking for its own
+/// address, never posting the form again) and shows the phase, until the import is done and
+/// the page goes to the new rows with the notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_a_long_import_shows_its_progress_until_it_lands_on_the_new_rows() {
+    let Some((_driver, driver_port)) = chromedriver() else {
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let served = Served::start(&app).await;
+    let base = served.base.clone();
+    let file = app.dir.path().join("wf-long.csv");
+    std::fs::write(&file, wf_csv(0, 200)).expect("csv");
+    let d = browser(driver_port).await;
+    let result = async {
+        sign_in(&d, &base, "ed").await;
+        upload_for_preview(&d, &base, acct, &file).await?;
+        d.query(By::Id("confirm-import")).first().await?;
+        let held = app
+            .store()
+            .lock_imports(acct)
+            .await
+            .expect("the account's import lock");
+        d.find(By::Id("confirm-import")).await?.click().await?;
+        d.query(By::Id("job-progress")).first().await?;
+        assert!(d.current_url().await?.as_str().contains("/imports/jobs/"));
+        // Refreshed a few times, it is still the progress page (not an error, not the form).
+        tokio::time::sleep(Duration::from_millis(3_000)).await;
+        let phase = d.query(By::Id("job-phase")).first().await?.text().await?;
+        assert!(phase.contains("Waiting for another import"), "{phase}");
+        assert!(d.current_url().await?.as_str().contains("/imports/jobs/"));
+        assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+        drop(held);
+        let mut landed = false;
+        for _ in 0..300 {
+            if d.current_url()
+                .await?
+                .as_str()
+                .contains("/transactions?batch=")
+            {
+                landed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(landed, "the page went to the batch's rows");
+        d.query(By::Id("tx-table")).first().await?;
+        let page = d.source().await?;
+        assert!(page.contains("Imported 200 new rows"), "{page}");
+        assert_eq!(
+            app.store().counts().await.expect("counts").transactions,
+            200
+        );
+        WebDriverResult::Ok(())
+    }
+    .await;
+    let _ = d.quit().await;
+    served.stop().await;
+    result.expect("the browser scenario");
+}
+
 /// A PDF statement through the page, in a real browser: the preview says it was read from a
 /// PDF's layout and gives each row's page and line; nothing is written before the confirm;
 /// confirming imports exactly the rows shown. The preview is kept as a screenshot when

@@ -111,6 +111,14 @@ async fn an_editor_imports_through_the_page_with_a_preview_and_can_undo_it() {
     let r = app.form(&format!("/imports/{batch}/undo"), &ed, &[]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(app.store().counts().await.expect("counts").transactions, 0);
+    let after = app.get("/imports", &ed).await;
+    assert!(
+        after.body.contains(&format!(
+            "Import {batch} undone: {written} transactions removed"
+        )),
+        "{}",
+        after.body
+    );
     // A file that is not a bank file: the page says why; nothing is written.
     let (ct, body) = multipart(
         &[("csrf", csrf), ("account", &acct.to_string())],
@@ -168,8 +176,19 @@ async fn a_confirmed_import_that_takes_a_while_shows_its_progress_until_it_is_do
             .await
             .expect("the account's import lock");
         let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+        let job = format!("/imports/jobs/{key}");
+        // The answer to the post is a redirect to the job's own page: its refresh (and the
+        // browser's reload or back) never posts the form again.
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location(), job);
+        let r = app.get(&job, &ed).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        assert!(r.body.contains("http-equiv=\"refresh\""), "{}", r.body);
+        assert!(
+            r.body
+                .contains(&format!("http-equiv=\"refresh\" content=\"1; url={job}\"")),
+            "{}",
+            r.body
+        );
         assert!(r.body.contains("Importing wf.csv"), "{}", r.body);
         assert!(
             r.body
@@ -178,13 +197,16 @@ async fn a_confirmed_import_that_takes_a_while_shows_its_progress_until_it_is_do
             r.body
         );
         assert!(r.body.contains("<progress"), "{}", r.body);
-        let job = format!("/imports/jobs/{key}");
         // Pressed again, the same job: nothing is imported twice.
         let again = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+        assert_eq!(again.location(), job);
+        // The Imports page lists it while it runs, with its page.
+        let imports = app.get("/imports", &ed).await;
+        assert!(imports.body.contains("Importing now"), "{}", imports.body);
         assert!(
-            again.body.contains("Waiting for another import"),
+            imports.body.contains(&format!("href=\"{job}\"")),
             "{}",
-            again.body
+            imports.body
         );
         // Somebody else's job is not shown.
         let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
