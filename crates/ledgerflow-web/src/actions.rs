@@ -26,7 +26,7 @@ pub(crate) async fn import_upload(
     opts: &ImportOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<ImportSummary, Problem> {
-    if source.len().map_err(Problem::internal)? == 0 {
+    if source.size().map_err(Problem::internal)? == 0 {
         return Err(Problem::bad_request(format!("{file_name} is empty")));
     }
     service::refuse_if_archived(s, account.id).await?;

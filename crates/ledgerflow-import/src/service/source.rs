@@ -56,7 +56,7 @@ impl Source {
     }
 
     /// The file's size in bytes.
-    pub fn len(&self) -> std::io::Result<u64> {
+    pub fn size(&self) -> std::io::Result<u64> {
         match self {
             Source::Path(p) => Ok(std::fs::metadata(p)?.len()),
             Source::Bytes(b) => Ok(b.len() as u64),
@@ -96,7 +96,7 @@ pub(super) async fn identify(
     file: &str,
     progress: &Arc<dyn Progress>,
 ) -> Result<Identity, ImportError> {
-    let total = source.len().map_err(|e| ImportError::io(file, e))?;
+    let total = source.size().map_err(|e| ImportError::io(file, e))?;
     let (source, progress) = (source.clone(), progress.clone());
     let (sha, utf8, head) =
         tokio::task::spawn_blocking(move || -> std::io::Result<(String, bool, Vec<u8>)> {
