@@ -11,6 +11,7 @@ use ledgerflow_core::journal::{
 };
 use ledgerflow_core::model::*;
 use ledgerflow_core::store::{JournalFilter, Store, StoreError, StoreResult};
+use chrono::SubsecRound as _;
 use sqlx::QueryBuilder;
 use tracing::instrument;
 
@@ -635,6 +636,12 @@ impl Store for This {
         actor: &Actor,
         new: &NewCredential,
     ) -> StoreResult<Credential> {
+        // Times are kept to the microsecond, as PostgreSQL keeps them: the journal must hold
+        // what the row holds.
+        let new = &NewCredential {
+            expires_at: new.expires_at.map(|t| t.trunc_subsecs(6)),
+            ..new.clone()
+        };
         let mut tx = self.begin().await?;
         let at = now();
         let mut entries = Vec::new();

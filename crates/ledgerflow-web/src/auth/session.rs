@@ -18,7 +18,9 @@ pub async fn create_session(
                 user_id: user.id,
                 name: String::new(),
                 secret_sha256: secret_hash(&secret),
-                expires_at: Some(Utc::now() + chrono::Duration::hours(SESSION_HOURS)),
+                expires_at: Some(
+                    ledgerflow_core::model::now() + chrono::Duration::hours(SESSION_HOURS),
+                ),
             },
         )
         .await?;

@@ -18,12 +18,30 @@ const WAIT_FOR_SMALL_FILES: Duration = Duration::from_millis(1500);
 /// Finished jobs are shown (a reload of their page still finds them) this long.
 const KEEP_FINISHED: Duration = Duration::from_secs(30 * 60);
 /// At most this many jobs are kept (running ones are never dropped).
-const MAX_JOBS: usize = 64;
+const MAX_JOBS: usize = 256;
+/// Imports that run at once (each holds up to ~150 MB while it works); the others wait.
+const RUNNING_AT_ONCE: usize = 2;
+/// Jobs not finished (running or waiting their turn) per user, and for everyone.
+const MAX_UNFINISHED_PER_USER: usize = 4;
+const MAX_UNFINISHED: usize = 16;
 
 /// The web's import jobs, by the key of the upload they import.
-#[derive(Default)]
 pub struct ImportJobs {
     jobs: Mutex<HashMap<String, Job>>,
+    /// A permit per import running now.
+    turns: Arc<tokio::sync::Semaphore>,
+    /// The jobs' tasks, awaited when the server stops.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Default for ImportJobs {
+    fn default() -> Self {
+        ImportJobs {
+            jobs: Mutex::default(),
+            turns: Arc::new(tokio::sync::Semaphore::new(RUNNING_AT_ONCE)),
+            tasks: Mutex::default(),
+        }
+    }
 }
 
 struct Job {
@@ -83,6 +101,46 @@ impl Progress for JobProgress {
 }
 
 impl ImportJobs {
+    /// Why a user cannot start another job now, if so.
+    pub(super) fn refuse(&self, user_id: i64) -> Option<String> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let unfinished = jobs.values().filter(|j| j.outcome.is_none());
+        let (mine, all) = unfinished.fold((0, 0), |(m, a), j| {
+            (m + usize::from(j.user_id == user_id), a + 1)
+        });
+        if mine >= MAX_UNFINISHED_PER_USER {
+            Some(format!(
+                "You have {mine} imports running or waiting their turn: confirm this one when one of them has finished (the Imports page lists them). Its preview is kept."
+            ))
+        } else if all >= MAX_UNFINISHED {
+            Some(format!(
+                "{all} imports are running or waiting their turn on this server: confirm this one when some have finished. Its preview is kept."
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Waits for every job still running (the server is stopping), saying so.
+    pub(crate) async fn finish_running(&self) {
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let running = tasks.len();
+        if running > 0 {
+            tracing::info!(
+                running,
+                "waiting for the imports confirmed on the web to finish"
+            );
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Runs a job's watcher; the server waits for it when it stops.
+    fn watch(&self, watcher: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(watcher);
+    }
+
     fn start(&self, key: &str, job: Job) {
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         jobs.retain(|_, j| {
@@ -189,6 +247,7 @@ where
     Fut: std::future::Future<Output = Result<Finished, Problem>> + Send + 'static,
 {
     let progress = Arc::new(JobProgress::default());
+    progress.phase(QUEUED, 0);
     let done = Arc::new(tokio::sync::Notify::new());
     st.web.import_jobs.start(
         &key,
@@ -205,12 +264,18 @@ where
     let notified = done.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
-    let work = tokio::spawn(job(progress));
+    let turns = Arc::clone(&st.web.import_jobs.turns);
+    let run = job(progress);
+    let work = tokio::spawn(async move {
+        // Its turn: a few imports run at once, the others wait (each holds memory while it works).
+        let _turn = turns.acquire_owned().await;
+        run.await
+    });
     // A watcher sets the outcome whatever becomes of the work (a panic included): a page never
     // waits for a job that is gone.
     let web = Arc::clone(&st.web);
     let watched = key.clone();
-    tokio::spawn(async move {
+    st.web.import_jobs.watch(async move {
         let outcome = match work.await {
             Ok(Ok(f)) => Outcome::Done {
                 to: f.to,
@@ -257,9 +322,13 @@ struct JobPage {
     url: String,
 }
 
+/// The phase of a job waiting for one of the imports running now to finish.
+const QUEUED: &str = "queued";
+
 /// What a phase is called on the page.
 fn phase_words(phase: &str) -> &'static str {
     match phase {
+        QUEUED => "Waiting for other imports on this server to finish",
         "checking" => "Checking the file",
         "reading" => "Reading the rows",
         "matching" => "Looking for duplicates",

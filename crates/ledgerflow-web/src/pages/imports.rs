@@ -45,16 +45,16 @@ pub(super) struct Waiting {
 
 pub(super) const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
 pub(super) const MAX_PENDING_UPLOADS: usize = 16;
-/// All waiting uploads together hold at most this many bytes, their files (on disk) and their
-/// previews' rows (in memory) counted together (the oldest go first).
-pub(super) const MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
+/// All waiting uploads' previews together hold at most this much memory (a preview keeps every
+/// row's decision), and their files at most this much disk.
+pub(super) const MAX_PENDING_MEMORY: usize = 256 * 1024 * 1024;
+pub(super) const MAX_PENDING_DISK: usize = 1024 * 1024 * 1024;
 
 impl Upload {
-    /// About what the upload holds: its file (on disk) and its preview's rows (in memory).
-    fn weight(&self) -> usize {
-        self.file.len
-            + self.summary.decisions.len()
-                * (std::mem::size_of::<ledgerflow_import::service::RowDecision>() + 32)
+    /// About what the upload's preview holds in memory: every row's decision.
+    fn memory(&self) -> usize {
+        self.summary.decisions.len()
+            * (std::mem::size_of::<ledgerflow_import::service::RowDecision>() + 32)
     }
 }
 
@@ -63,11 +63,21 @@ impl Uploads {
         let key = auth::new_secret("up_");
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, u| u.at.elapsed() < UPLOAD_TTL);
-        while map.len() >= MAX_PENDING_UPLOADS
-            || (!map.is_empty()
-                && map.values().map(Upload::weight).sum::<usize>() + u.weight() > MAX_PENDING_BYTES)
-        {
-            let oldest = map.iter().min_by_key(|(_, u)| u.at).map(|(k, _)| k.clone());
+        let over = |map: &HashMap<String, Upload>| {
+            let memory: usize = map.values().map(Upload::memory).sum();
+            let disk: usize = map.values().map(|w| w.file.len).sum();
+            map.len() >= MAX_PENDING_UPLOADS
+                || memory + u.memory() > MAX_PENDING_MEMORY
+                || disk + u.file.len > MAX_PENDING_DISK
+        };
+        while !map.is_empty() && over(&map) {
+            // Room is made from the uploader's own older previews first.
+            let oldest = map
+                .iter()
+                .filter(|(_, w)| w.user_id == u.user_id)
+                .min_by_key(|(_, w)| w.at)
+                .or_else(|| map.iter().min_by_key(|(_, w)| w.at))
+                .map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => map.remove(&k),
                 None => break,
@@ -436,6 +446,9 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
     let who = auth::authenticate(&st, &headers)
         .await?
         .ok_or_else(|| Problem::unauthorized("sign in first"))?;
+    // Who may upload, and the form's token (sent before the file), are checked before a byte
+    // of the file is kept.
+    who.require(Role::Editor)?;
     let (mut csrf, mut account, mut file_name, mut file) = (None, None, String::new(), None);
     let mut skip_invalid = false;
     let read = async {
@@ -449,6 +462,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
                 "account" => account = Some(field_text(field).await?),
                 "skip_invalid" => skip_invalid = field_text(field).await? == "on",
                 "file" => {
+                    who.check_csrf(csrf.as_deref())?;
                     // A label only: bounded, whatever the browser sends.
                     file_name = field
                         .file_name()
@@ -471,7 +485,6 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         other => other?,
     }
     who.check_csrf(csrf.as_deref())?;
-    who.require(Role::Editor)?;
     let s = st.store.as_ref();
     let Some(account) = account.filter(|a| !a.is_empty()) else {
         return imports_page(&st, &who, "Choose the account the file belongs to.".into()).await;
@@ -546,7 +559,7 @@ pub(super) struct PageParam {
     page: String,
 }
 
-const EXPIRED: &str = "That upload has expired (or was already imported): upload the file again.";
+const EXPIRED: &str = "That preview is no longer kept (it expired after 30 minutes, its file was imported already, or it made room for newer uploads): upload the file again.";
 
 /// Another page of a waiting upload's preview.
 pub(super) async fn preview_page(
@@ -749,6 +762,10 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
         }
         _ => None,
     };
+    // A few imports at a time: past that the preview stays, and says why.
+    if let Some(why) = st.web.import_jobs.refuse(p.user.user.id) {
+        return preview(&st, &p.user, key, &account, w, 1, why).await;
+    }
     let Some(u) = st.web.uploads.take(&key, p.user.user.id, w.version) else {
         // Reread in the meantime, or gone.
         return match st.web.uploads.waiting(&key, p.user.user.id) {
@@ -821,16 +838,21 @@ pub(super) async fn confirm_import(State(st): Shared, p: Posted) -> Page {
     .await
 }
 
+/// "1 row", "2 rows".
+fn counted(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// What the page says once an import is done.
 fn imported_notice(summary: &ImportSummary) -> String {
     match (summary.batch_id, summary.already_imported) {
         (Some(b), _) => format!(
-            "Imported {} new rows ({} flagged for review, {} duplicates skipped{}) as batch {b}; the Imports page can undo it.",
-            summary.new,
+            "Imported {} ({} flagged for review, {} skipped{}) as batch {b}; the Imports page can undo it.",
+            counted(summary.new, "new row"),
             summary.flagged,
-            summary.duplicates,
+            counted(summary.duplicates, "duplicate"),
             if summary.skipped > 0 {
-                format!(", {} unreadable rows skipped", summary.skipped)
+                format!(", {} skipped", counted(summary.skipped, "unreadable row"))
             } else {
                 String::new()
             }

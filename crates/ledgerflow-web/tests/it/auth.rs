@@ -242,6 +242,19 @@ async fn send_case(app: &TestApp, c: &Case, who: &As) -> Reply {
 }
 
 #[tokio::test]
+async fn a_sign_in_keeps_the_journal_exact_on_both_engines() {
+    // A session's expiry is journaled as the row keeps it: PostgreSQL keeps microseconds.
+    for app in TestApp::both().await {
+        app.sign_in("ed", PASSWORD).await.expect("signed in");
+        app.sign_in("ada", PASSWORD).await.expect("signed in");
+        let report = ledgerflow_core::service::verify_journal(app.store())
+            .await
+            .expect("verify");
+        assert!(report.ok, "{:?}", report.problem);
+    }
+}
+
+#[tokio::test]
 async fn session_writes_need_the_csrf_token_and_sign_out_ends_the_session() {
     let app = TestApp::sqlite().await;
     let acct = app.with_rows(5).await;

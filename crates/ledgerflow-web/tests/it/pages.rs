@@ -241,6 +241,68 @@ async fn a_confirmed_import_that_takes_a_while_shows_its_progress_until_it_is_do
     }
 }
 
+#[tokio::test]
+async fn a_user_has_at_most_four_imports_running_or_waiting_and_a_fifth_keeps_its_preview() {
+    let app = TestApp::sqlite().await;
+    let acct = app.with_rows(0).await;
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    let mut keys = Vec::new();
+    for k in 0..5 {
+        let preview = upload(
+            &app,
+            &ed,
+            acct,
+            &format!("wf-{k}.csv"),
+            &wf_csv(k * 100, k * 100 + 30),
+        )
+        .await;
+        assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+        keys.push(upload_key(&preview.body));
+    }
+    // Another import holds the account: four confirmed imports wait their turn.
+    let held = app
+        .store()
+        .lock_imports(acct)
+        .await
+        .expect("the account's import lock");
+    for key in &keys[..4] {
+        let r = app.form("/imports/confirm", &ed, &[("upload", key)]).await;
+        assert_eq!(r.location(), format!("/imports/jobs/{key}"), "{}", r.body);
+    }
+    // A fifth is refused, and its preview is kept to confirm later.
+    let r = app
+        .form("/imports/confirm", &ed, &[("upload", &keys[4])])
+        .await;
+    assert!(
+        r.body
+            .contains("You have 4 imports running or waiting their turn"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"confirm-import\""), "{}", r.body);
+    drop(held);
+    for _ in 0..600 {
+        if app.store().list_imports().await.expect("imports").len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = app
+        .form("/imports/confirm", &ed, &[("upload", &keys[4])])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        r.location().starts_with("/transactions?batch="),
+        "{}",
+        r.location()
+    );
+    assert_eq!(app.store().list_imports().await.expect("imports").len(), 5);
+    assert_eq!(
+        app.store().counts().await.expect("counts").transactions,
+        150
+    );
+}
+
 async fn r_location_batch(app: &TestApp) -> String {
     let b = app.store().list_imports().await.expect("imports")[0].id;
     format!("/transactions?batch={b}")
@@ -546,7 +608,7 @@ async fn an_unknown_csvs_reading_is_corrected_through_the_form_and_hostile_field
         // Another user cannot read or correct this upload.
         let ada = app.sign_in("ada", PASSWORD).await.expect("ada");
         let r = app.form(&reading, &ada, &with(&[])).await;
-        assert!(r.body.contains("has expired"), "{}", r.body);
+        assert!(r.body.contains("no longer kept"), "{}", r.body);
         // A confirm from a page that showed an earlier reading (another tab) imports nothing:
         // the rows are shown again, as now read.
         let r = app
@@ -603,7 +665,7 @@ async fn an_unknown_csvs_reading_is_corrected_through_the_form_and_hostile_field
         assert!(!app.dir.path().join("evil.toml").exists());
         // The key is spent.
         let r = app.form(&reading, &ed, &with(&[])).await;
-        assert!(r.body.contains("has expired"), "{}", r.body);
+        assert!(r.body.contains("no longer kept"), "{}", r.body);
     }
 }
 
@@ -651,7 +713,7 @@ async fn unreadable_rows_are_skipped_from_the_upload_form() {
     let list = app.get(&done.location(), &ed).await;
     assert!(list.body.contains("Imported 10 new rows"), "{}", list.body);
     assert!(
-        list.body.contains("1 unreadable rows skipped"),
+        list.body.contains("1 unreadable row skipped"),
         "{}",
         list.body
     );
