@@ -251,7 +251,7 @@ fn a_store_from_a_newer_ledgerflow_is_refused_with_both_versions() {
     app.fails_saying(
         &["status"],
         3,
-        "schema is version 42, newer than this ledgerflow knows (6)",
+        "schema is version 42, newer than this ledgerflow knows (5)",
     );
 }
 

@@ -58,11 +58,11 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
         let out = run_ok(&mut app.command(&["tx", "list", "--limit", "1"]), "");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("Migrated the schema from version 2 to 6"),
+            err.contains("Migrated the schema from version 2 to 5"),
             "{err}"
         );
         assert_eq!(pinned(&app), 1);
-        assert_eq!(app.json(&["status", "--json"])["schema_version"], 6);
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 5);
         app.ok(&["journal", "verify"]);
         // That backup holds the store at schema 2: restored, it is migrated forward.
         let before = app.json(&["backup", "list", "--json"])[0]["file"]
@@ -71,19 +71,19 @@ fn a_pending_migration_runs_after_a_pinned_verified_backup_and_a_newer_schema_is
             .to_string();
         let out = app.ok(&["restore", &before, "--yes"]);
         assert!(
-            out.contains("migrated forward from version 2 to 6"),
+            out.contains("migrated forward from version 2 to 5"),
             "{out}"
         );
-        assert_eq!(app.json(&["status", "--json"])["schema_version"], 6);
+        assert_eq!(app.json(&["status", "--json"])["schema_version"], 5);
         app.ok(&["journal", "verify"]);
         // `migrate` itself.
         make_pending(&app);
         let out = app.command(&["migrate"]).output().expect("run");
         assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("from version 2 to 6"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("from version 2 to 5"));
         // The first, the restore's safety backup, and this one.
         assert_eq!(pinned(&app), 3);
-        assert!(app.ok(&["migrate"]).contains("up to date (version 6)"));
+        assert!(app.ok(&["migrate"]).contains("up to date (version 5)"));
         // A store newer than this binary: refused, never touched.
         match &app.db_url {
             None => app.raw_sql(
@@ -127,7 +127,7 @@ fn in_prod_only_an_authorized_migration_runs() {
     assert!(!ok, "{said}");
     let (ok, said) = app.typed(&["migrate", "--authorize-prod"], "ledgerflow-data", &[]);
     assert!(ok, "{said}");
-    assert!(said.contains("from version 2 to 6"), "{said}");
+    assert!(said.contains("from version 2 to 5"), "{said}");
     assert!(run(&["tx", "list"]).status.success());
 }
 

@@ -41,7 +41,7 @@ fn init_account_tx_status_and_journal_on_both_engines() {
         let st = app.json(&["status", "--json"]);
         assert_eq!(st["engine"], app.engine.as_str());
         assert_eq!(st["environment"], "dev");
-        assert_eq!(st["schema_version"], 6);
+        assert_eq!(st["schema_version"], 5);
         assert_eq!(st["lineage_id"].as_str().map(str::len), Some(36));
         assert_eq!(st["counts"]["accounts"], 2);
         assert_eq!(st["counts"]["transactions"], 3);
