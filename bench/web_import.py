@@ -76,7 +76,10 @@ try:
     t = time.monotonic()
     r = s.post(base + "/imports/confirm", data=fields, allow_redirects=False)
     pages, during = 0, 0
-    while r.status_code == 200 and "http-equiv=\"refresh\"" in r.text:
+    # A large import answers with its job's page, which is followed as the browser does (its
+    # refresh asks for it again) until it goes to the batch.
+    while r.status_code == 303 and "/imports/jobs/" in r.headers.get("location", "") or (
+            r.status_code == 200 and "http-equiv=\"refresh\"" in r.text):
         pages += 1
         during = max(during, rss())
         time.sleep(0.25)

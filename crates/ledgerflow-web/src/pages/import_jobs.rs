@@ -32,6 +32,8 @@ pub struct ImportJobs {
     turns: Arc<tokio::sync::Semaphore>,
     /// The jobs' tasks, awaited when the server stops.
     tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// The server is stopping: a job whose turn comes now does not begin.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for ImportJobs {
@@ -40,6 +42,7 @@ impl Default for ImportJobs {
             jobs: Mutex::default(),
             turns: Arc::new(tokio::sync::Semaphore::new(RUNNING_AT_ONCE)),
             tasks: Mutex::default(),
+            stopping: Arc::default(),
         }
     }
 }
@@ -121,14 +124,19 @@ impl ImportJobs {
         }
     }
 
-    /// Waits for every job still running (the server is stopping), saying so.
+    /// The server is stopping: waits for the jobs running now to finish; the ones waiting for
+    /// their turn do not begin (they have written nothing, and say so).
     pub(crate) async fn finish_running(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
-        let running = tasks.len();
-        if running > 0 {
+        let unfinished = {
+            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            jobs.values().filter(|j| j.outcome.is_none()).count()
+        };
+        if unfinished > 0 {
             tracing::info!(
-                running,
-                "waiting for the imports confirmed on the web to finish"
+                running = unfinished.min(RUNNING_AT_ONCE),
+                "waiting for the imports confirmed on the web to finish (those waiting their turn will not begin)"
             );
         }
         while tasks.join_next().await.is_some() {}
@@ -265,10 +273,17 @@ where
     tokio::pin!(notified);
     notified.as_mut().enable();
     let turns = Arc::clone(&st.web.import_jobs.turns);
+    let stopping = Arc::clone(&st.web.import_jobs.stopping);
     let run = job(progress);
     let work = tokio::spawn(async move {
         // Its turn: a few imports run at once, the others wait (each holds memory while it works).
         let _turn = turns.acquire_owned().await;
+        if stopping.load(Ordering::SeqCst) {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server stopped before this import began: nothing of it was written. Upload the file again.",
+            ));
+        }
         run.await
     });
     // A watcher sets the outcome whatever becomes of the work (a panic included): a page never
@@ -366,7 +381,7 @@ async fn show_job(st: &AppState, who: &CurrentUser, key: &str) -> Page {
     }
 }
 
-const GONE: &str = "That import is no longer shown here: the Imports page lists every batch.";
+const GONE: &str = "That import is no longer shown here (finished long ago, or the server restarted: an import that did not finish wrote nothing). The Imports page lists every batch.";
 
 /// `GET /imports/jobs/{key}`: an import job's progress, or where it ended.
 pub(super) async fn import_job(

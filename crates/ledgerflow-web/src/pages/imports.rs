@@ -5,9 +5,28 @@ use ledgerflow_import::csv::{Correction, Inferred, Profile, Role as ColumnKind};
 use ledgerflow_import::service::{ImportOptions, Quiet, Source};
 
 /// Uploaded files waiting for the user to confirm the preview (kept in memory for 30 minutes).
-#[derive(Default)]
 pub struct Uploads {
     pending: Mutex<HashMap<String, Upload>>,
+    /// A preview reads the whole file and keeps every row's decision: two are made at once.
+    previewing: tokio::sync::Semaphore,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads {
+            pending: Mutex::default(),
+            previewing: tokio::sync::Semaphore::new(2),
+        }
+    }
+}
+
+/// About what a preview holds in memory: every row's decision, its payee included.
+fn preview_memory(summary: &ImportSummary) -> usize {
+    summary
+        .decisions
+        .iter()
+        .map(|d| std::mem::size_of::<ledgerflow_import::service::RowDecision>() + d.payee.len())
+        .sum()
 }
 
 pub(super) struct Upload {
@@ -19,6 +38,8 @@ pub(super) struct Upload {
     at: Instant,
     /// The dry run's outcome, shown page by page until the user confirms.
     summary: Arc<ImportSummary>,
+    /// About what `summary` holds in memory.
+    memory: usize,
     /// The reading inferred for a CSV no preset recognises (or as the user corrected it):
     /// shown as a form, and used on confirming.
     inferred: Option<Arc<Inferred>>,
@@ -47,14 +68,15 @@ pub(super) const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
 pub(super) const MAX_PENDING_UPLOADS: usize = 16;
 /// All waiting uploads' previews together hold at most this much memory (a preview keeps every
 /// row's decision), and their files at most this much disk.
-pub(super) const MAX_PENDING_MEMORY: usize = 256 * 1024 * 1024;
+pub(super) const MAX_PENDING_MEMORY: usize = 512 * 1024 * 1024;
+/// One preview holds at most this much (about 1.7 million rows).
+pub(super) const MAX_PREVIEW_MEMORY: usize = 256 * 1024 * 1024;
 pub(super) const MAX_PENDING_DISK: usize = 1024 * 1024 * 1024;
 
 impl Upload {
     /// About what the upload's preview holds in memory: every row's decision.
     fn memory(&self) -> usize {
-        self.summary.decisions.len()
-            * (std::mem::size_of::<ledgerflow_import::service::RowDecision>() + 32)
+        self.memory
     }
 }
 
@@ -71,12 +93,21 @@ impl Uploads {
                 || disk + u.file.len > MAX_PENDING_DISK
         };
         while !map.is_empty() && over(&map) {
-            // Room is made from the uploader's own older previews first.
+            // Room is made from the uploader's own older previews first, else from whoever
+            // keeps the most.
+            let mut held: HashMap<i64, usize> = HashMap::new();
+            for w in map.values() {
+                *held.entry(w.user_id).or_default() += 1;
+            }
+            let from = if held.contains_key(&u.user_id) {
+                Some(u.user_id)
+            } else {
+                held.iter().max_by_key(|(_, n)| **n).map(|(user, _)| *user)
+            };
             let oldest = map
                 .iter()
-                .filter(|(_, w)| w.user_id == u.user_id)
+                .filter(|(_, w)| Some(w.user_id) == from)
                 .min_by_key(|(_, w)| w.at)
-                .or_else(|| map.iter().min_by_key(|(_, w)| w.at))
                 .map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => map.remove(&k),
@@ -89,7 +120,9 @@ impl Uploads {
 
     /// The preview of a waiting upload of this user's.
     fn waiting(&self, key: &str, user_id: i64) -> Option<Waiting> {
-        let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        // Expired previews go (their files with them) whenever one is looked at.
+        map.retain(|_, u| u.at.elapsed() < UPLOAD_TTL);
         match map.get(key) {
             Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => Some(Waiting {
                 account_id: u.account_id,
@@ -116,6 +149,7 @@ impl Uploads {
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         match map.get_mut(key) {
             Some(u) if u.user_id == user_id && u.at.elapsed() < UPLOAD_TTL => {
+                u.memory = preview_memory(&summary);
                 u.summary = summary;
                 u.inferred = Some(inferred);
                 u.version += 1;
@@ -331,11 +365,24 @@ pub(super) fn decision_rank(d: Decision) -> u8 {
 }
 
 /// A text field of the upload form.
-async fn field_text(field: axum::extract::multipart::Field<'_>) -> Result<String, Problem> {
-    field
-        .text()
+/// A text field of the upload form (a token, an account, a checkbox): a few KiB at most.
+async fn field_text(mut field: axum::extract::multipart::Field<'_>) -> Result<String, Problem> {
+    const MAX: usize = 4096;
+    let mut text = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
         .await
-        .map_err(|e| Problem::bad_request(e.to_string()))
+        .map_err(|e| upload_problem(e, "the upload is not valid"))?
+    {
+        if text.len() + chunk.len() > MAX {
+            return Err(Problem::bad_request(
+                "the upload is not valid: a form field is too long",
+            ));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text)
+        .map_err(|_| Problem::bad_request("the upload is not valid: a form field is not UTF-8"))
 }
 
 /// The dry run of an upload read with `profile` (`None`: as detected), every row in the order
@@ -356,6 +403,7 @@ async fn dry_run(
         pdf_templates: st.web.pdf_templates.clone(),
         ..Default::default()
     };
+    let _turn = st.web.uploads.previewing.acquire().await;
     let mut summary = import_upload(
         st.store.as_ref(),
         who,
@@ -366,6 +414,12 @@ async fn dry_run(
         Arc::new(Quiet),
     )
     .await?;
+    if preview_memory(&summary) > MAX_PREVIEW_MEMORY {
+        return Err(Problem::bad_request(format!(
+            "{file_name} has {} rows: more than a preview on the web can hold (it keeps every row's decision until you confirm). Split the file by date, or import it on the command line (`ledgerflow import FILE --account NAME`), which takes files of any size.",
+            summary.rows_read
+        )));
+    }
     summary
         .decisions
         .sort_by_key(|d| (decision_rank(d.decision), d.page, d.line));
@@ -534,6 +588,7 @@ pub(super) async fn upload(State(st): Shared, headers: HeaderMap, mut form: Mult
         file_name: file_name.clone(),
         file: Arc::clone(&file),
         at: Instant::now(),
+        memory: preview_memory(&summary),
         summary: Arc::clone(&summary),
         inferred: inferred.clone(),
         remembered: remembered.clone(),
