@@ -344,11 +344,11 @@ const QUEUED: &str = "queued";
 fn phase_words(phase: &str) -> &'static str {
     match phase {
         QUEUED => "Waiting for other imports on this server to finish",
-        "checking" => "Checking the file",
-        "reading" => "Reading the rows",
-        "matching" => "Looking for duplicates",
-        "importing" => "Writing the new rows",
-        "saving" => "Saving (the text index and the journal)",
+        "checking" => "Step 1 of 4: checking the file",
+        "reading" => "Step 2 of 4: reading the rows",
+        "matching" => "Step 2 of 4: looking for duplicates",
+        "importing" => "Step 3 of 4: writing the new rows",
+        "saving" => "Step 4 of 4: saving (the text index and the journal)",
         p if p.starts_with("waiting") => "Waiting for another import into this account",
         _ => "Starting",
     }

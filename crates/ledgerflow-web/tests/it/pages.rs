@@ -303,6 +303,77 @@ async fn a_user_has_at_most_four_imports_running_or_waiting_and_a_fifth_keeps_it
     );
 }
 
+#[tokio::test]
+async fn a_stopping_server_finishes_the_running_web_imports_and_does_not_begin_the_waiting_ones() {
+    let app = TestApp::sqlite().await;
+    let ed = app.sign_in("ed", PASSWORD).await.expect("ed");
+    let mut accounts = Vec::new();
+    for name in ["First", "Second", "Third"] {
+        let r = app
+            .post_json(
+                "/api/v1/accounts",
+                &app.editor,
+                serde_json::json!({"name": name, "kind": "checking", "currency": "USD"}),
+            )
+            .await;
+        accounts.push(r.json()["id"].as_i64().expect("id"));
+    }
+    // Two imports take the two running places and wait for their turn (another import holds
+    // the first account; SQLite takes imports one at a time); the third waits for a place.
+    let held = app.store().lock_imports(accounts[0]).await.expect("lock");
+    let mut jobs = Vec::new();
+    for (k, acct) in accounts.iter().enumerate() {
+        let k = k as u64;
+        let csv = wf_csv(k * 100, k * 100 + 20);
+        let preview = upload(&app, &ed, *acct, &format!("wf-{k}.csv"), &csv).await;
+        let key = upload_key(&preview.body);
+        let r = app.form("/imports/confirm", &ed, &[("upload", &key)]).await;
+        assert_eq!(r.location(), format!("/imports/jobs/{key}"), "{}", r.body);
+        jobs.push(r.location());
+    }
+    let third = app.get(&jobs[2], &ed).await;
+    assert!(
+        third
+            .body
+            .contains("Waiting for other imports on this server to finish"),
+        "{}",
+        third.body
+    );
+    // The server is told to stop; the running imports finish once their accounts are free.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = tokio::spawn(ledgerflow_web::serve(listener, app.state.clone(), async {}));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !server.is_finished(),
+        "the stop waits for the running imports"
+    );
+    drop(held);
+    server
+        .await
+        .expect("the server task")
+        .expect("the server stopped");
+    assert_eq!(app.store().list_imports().await.expect("imports").len(), 2);
+    assert_eq!(app.store().counts().await.expect("counts").transactions, 40);
+    for job in &jobs[..2] {
+        let done = app.get(job, &ed).await;
+        assert!(
+            done.location().starts_with("/transactions?batch="),
+            "{}",
+            done.body
+        );
+    }
+    let not_begun = app.get(&jobs[2], &ed).await;
+    assert!(
+        not_begun
+            .body
+            .contains("The server stopped before this import began: nothing of it was written"),
+        "{}",
+        not_begun.body
+    );
+}
+
 async fn r_location_batch(app: &TestApp) -> String {
     let b = app.store().list_imports().await.expect("imports")[0].id;
     format!("/transactions?batch={b}")
