@@ -200,9 +200,27 @@ pub(crate) fn check_archive(
 ) -> Result<String, Failure> {
     let size = check_file(path, m, settings, recent)?;
     unpack(path, m, settings.age_identity.as_deref(), None)?;
-    Ok(format!(
+    Ok(archive_checked(size))
+}
+
+/// L0–L2 of a stored archive ([`check_archive`]) in the one pass that unpacks it into `into` (a
+/// fresh, private, empty directory the caller made): returns what was checked and the database
+/// snapshot's path there.
+pub(crate) fn check_and_extract(
+    path: &Path,
+    m: &Manifest,
+    settings: &Settings,
+    into: &Path,
+) -> Result<(String, PathBuf), Failure> {
+    let size = check_file(path, m, settings, &[])?;
+    let member = extract_member(path, m, settings.age_identity.as_deref(), into)?;
+    Ok((archive_checked(size), member))
+}
+
+fn archive_checked(size: u64) -> String {
+    format!(
         "size {size} bytes, SHA-256 read back, decompressed in full with every member's hash matching"
-    ))
+    )
 }
 
 /// Decompresses the archive into `into` (a fresh, private, empty directory the caller made) and

@@ -111,7 +111,29 @@ pub async fn backup(
     kind: Kind,
     pinned: bool,
 ) -> Result<Outcome, BackupError> {
-    let result = take_backup(store, location, settings, kind, pinned).await;
+    backup_as(store, location, settings, kind, pinned, Purpose::Regular).await
+}
+
+/// What a backup is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Regular,
+    /// The copy a restore takes of the store it replaces: it must keep that state whatever it is.
+    /// A journal behind the newest verified backup (the very thing a restore repairs) is noted
+    /// in its verification, not a failure; every other check holds.
+    Safety,
+}
+
+/// [`backup`] for a `purpose`.
+pub(crate) async fn backup_as(
+    store: &dyn Store,
+    location: &Location,
+    settings: &Settings,
+    kind: Kind,
+    pinned: bool,
+    purpose: Purpose,
+) -> Result<Outcome, BackupError> {
+    let result = take_backup(store, location, settings, (kind, pinned, purpose)).await;
     let failed = match &result {
         Ok(o) if o.verified => None,
         Ok(o) => Some(
@@ -137,12 +159,11 @@ pub async fn backup(
     result
 }
 
-pub(crate) async fn take_backup(
+async fn take_backup(
     store: &dyn Store,
     location: &Location,
     settings: &Settings,
-    kind: Kind,
-    pinned: bool,
+    (kind, pinned, purpose): (Kind, bool, Purpose),
 ) -> Result<Outcome, BackupError> {
     let started = Instant::now();
     let dir = &settings.dir;
@@ -246,7 +267,10 @@ pub(crate) async fn take_backup(
         }
     }
     .and_then(|what| match cut {
-        Some(problem) => Err(problem),
+        Some(problem) if purpose == Purpose::Regular => Err(problem),
+        Some(problem) => Ok(format!(
+            "{restored}; {what}; the safety copy of the store a restore replaced, kept as it was although {problem}"
+        )),
         None => Ok(format!("{restored}; {what}")),
     });
     let outcome = settle(settings, &tmp, &path, &manifest, checked, pinned, "")?;

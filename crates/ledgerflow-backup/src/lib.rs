@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 pub use ledgerflow_db::Location;
 use serde::Serialize;
 
-pub(crate) use crate::archive::{Failure, extract_member};
+pub(crate) use crate::archive::Failure;
 pub use crate::backup::{Copies, backup, backup_now, scheduled_backup};
 pub use crate::catalog::set_pinned;
 pub use crate::destination::{Destination, S3Destination, copy_to, copy_to_destinations};

@@ -1,18 +1,21 @@
 //! Restore: a verified backup replaces the live store, or fills a new one, and nothing is
 //! changed unless every step succeeds.
 //!
-//! 1. The backup is verified again (every level, including a test restore), and what the test
-//!    restore found in it — not what its manifest says — must fit: the environment LedgerFlow
-//!    runs as, and this store's lineage (another ledger needs [`Expect::other_lineage`]).
-//!    Every other precondition (the target is free, nobody else has it open) is checked too,
-//!    before anything is written.
-//! 2. A safety backup of the current store is taken and pinned (retention never deletes it);
+//! 1. What can be refused without reading the archive is refused first: a file that is not a
+//!    backup of this directory, a backup of another engine, a target that is taken or in use.
+//! 2. The backup is verified at every level in the one pass that restores it: its size and
+//!    SHA-256, then it is decompressed once, every member's hash checked, straight into where
+//!    it will be swapped in from (SQLite: a private directory beside the live file; PostgreSQL:
+//!    a new database on the same server), migrated forward when its schema is older (a newer one
+//!    is refused), and checked: integrity (SQLite's quick check), every row against its
+//!    journal, counts, sums and journal head against the manifest.
+//!    The catalog records the outcome. What the restored store holds — not what its manifest
+//!    says — must then fit: the environment LedgerFlow runs as, and this store's lineage
+//!    (another ledger needs [`Expect::other_lineage`]). Nothing live is written before all of
+//!    that holds, and the bytes swapped in are the bytes that were checked.
+//! 3. A safety backup of the current store is taken and pinned (retention never deletes it);
 //!    if it does not verify, the restore is refused. If a later step fails, it is unpinned
 //!    again (a plain verified backup, left to retention).
-//! 3. The backup is restored beside the live store (SQLite: a file in the same directory;
-//!    PostgreSQL: a new database on the same server), migrated forward when its schema is
-//!    older (a newer one is refused), and checked: integrity, and the row counts, sums per
-//!    account and journal head of its manifest.
 //! 4. It is swapped in atomically. SQLite: the live file is checkpointed out of WAL mode (this
 //!    fails while another process has it open), then the restored file is renamed over it and
 //!    the directory fsynced. PostgreSQL: both databases are renamed in one transaction.
@@ -24,10 +27,11 @@ use std::time::Instant;
 
 use ledgerflow_db::{Location, OpenMode};
 use serde::Serialize;
-use tracing::info;
+use tracing::{debug, info};
 
+use crate::archive::check_and_extract;
 use crate::manifest::{Facts, Manifest};
-use crate::{BackupError, Failure, Kind, Settings, extract_member, read_manifest, sync_dir};
+use crate::{BackupError, Failure, Kind, Settings, read_manifest, sync_dir};
 use ledgerflow_db::admin::{self as engine, Scratch};
 
 /// What a restore did.
@@ -71,17 +75,9 @@ pub async fn restore(
     let _lock = RestoreLock::take(&settings.dir)?;
     let target = to_new.unwrap_or(live).clone();
 
-    // 1. The backup must verify, now; what its test restore holds must fit; the target must be
-    //    free. Nothing is written before all of that holds.
-    let checked = crate::verify(&target, settings, file).await?;
-    if !checked.verified {
-        return Err(BackupError::Refused(format!(
-            "{} failed its verification ({}): it is not restored; nothing was changed",
-            file.display(),
-            checked.verification
-        )));
-    }
-    let manifest = read_manifest(&checked.file)?;
+    // 1. What can be refused without reading the archive: a file that is not a backup of this
+    //    directory, one for another engine, a target that is taken or in use.
+    let (path, manifest) = crate::verify::stored_backup(settings, file)?;
     if manifest.engine != target.engine_name() {
         return Err(BackupError::Refused(format!(
             "{} is a {} backup: it restores into a {} store, not into {}",
@@ -91,21 +87,6 @@ pub async fn restore(
             target.display()
         )));
     }
-    let found = checked.restored.clone().ok_or_else(|| {
-        BackupError::Refused(format!(
-            "{}: its test restore said nothing of what it holds; nothing was changed",
-            manifest.file
-        ))
-    })?;
-    let env = found.environment.as_deref().unwrap_or("dev");
-    if env != expect.environment {
-        return Err(BackupError::Refused(format!(
-            "{} holds a {env} store (read from the store itself) but LedgerFlow runs as {}: refused (environments stay apart); nothing was changed",
-            manifest.file, expect.environment
-        )));
-    }
-    // What is there now: nothing, a store (backed up, pinned, before it is replaced), or
-    // something that is not a LedgerFlow store (kept aside, never deleted).
     if let Some(Location::Sqlite(p)) = to_new
         && p.components()
             .any(|c| matches!(c, std::path::Component::ParentDir))
@@ -115,6 +96,18 @@ pub async fn restore(
             p.display()
         )));
     }
+    // One restore at a time per SQLite directory too, whatever backup directory it restores
+    // from (that one's lock is held above), taken before the target is looked at.
+    let _beside = match &target {
+        Location::Sqlite(p) => {
+            let dir = parent_dir(p);
+            std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
+            Some(RestoreLock::take_named(dir, ".ledgerflow-restore.lock")?)
+        }
+        Location::Postgres(_) => None,
+    };
+    // What is there now: nothing, a store (backed up, pinned, before it is replaced), or
+    // something that is not a LedgerFlow store (kept aside, never deleted).
     let current = current(&target).await?;
     if to_new.is_some() && current != Current::Nothing {
         return Err(BackupError::Refused(format!(
@@ -122,8 +115,63 @@ pub async fn restore(
             target.display()
         )));
     }
+    if current != Current::Nothing {
+        refuse_if_in_use(&target).await?;
+    }
+
+    // 2. The backup verified at every level in the one pass that restores it beside the target,
+    //    and the restored store checked; the catalog records what was found.
+    let staged = stage(&target, settings, &path, &manifest).await?;
+
+    // 3. What the restored store holds — read from it, not from its manifest — must fit.
+    if let Err(e) = fits(&target, &manifest, &staged.facts, current, expect).await {
+        staged.discard().await;
+        return Err(e);
+    }
+
+    // 4. The safety backup; from here on, a failure unpins it again.
+    let safety = match current {
+        Current::Store => match safety_backup(&target, settings).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                staged.discard().await;
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+    let into = RestoreInto {
+        target: &target,
+        current,
+        fork: to_new.is_some(),
+    };
+    let result = swap_in(&into, settings, staged, &manifest, safety.as_ref(), started).await;
+    if result.is_err()
+        && let Some(s) = &safety
+    {
+        crate::set_pinned(settings, &s.file, false);
+    }
+    result
+}
+
+/// The restored store's environment must be the one LedgerFlow runs as, and its lineage this
+/// store's (another ledger needs [`Expect::other_lineage`]).
+async fn fits(
+    target: &Location,
+    manifest: &Manifest,
+    found: &Facts,
+    current: Current,
+    expect: &Expect,
+) -> Result<(), BackupError> {
+    let env = found.environment.as_deref().unwrap_or("dev");
+    if env != expect.environment {
+        return Err(BackupError::Refused(format!(
+            "{} holds a {env} store (read from the store itself) but LedgerFlow runs as {}: refused (environments stay apart); nothing was changed",
+            manifest.file, expect.environment
+        )));
+    }
     if current == Current::Store {
-        let here = lineage_of(&target).await?;
+        let here = lineage_of(target).await?;
         if here.is_some() && here != found.lineage_id && !expect.other_lineage {
             return Err(BackupError::Refused(format!(
                 "{} is a backup of another ledger (lineage {}) than the store at {} (lineage {}): restoring it replaces this ledger with that one. If that is what you want, run the restore again with --other-lineage; nothing was changed",
@@ -134,36 +182,7 @@ pub async fn restore(
             )));
         }
     }
-    if current != Current::Nothing {
-        refuse_if_in_use(&target).await?;
-    }
-
-    // 2. The safety backup; from here on, a failure unpins it again.
-    let safety = match current {
-        Current::Store => Some(safety_backup(&target, settings).await?),
-        _ => None,
-    };
-    let into = RestoreInto {
-        target: &target,
-        current,
-        fork: to_new.is_some(),
-        verified: &found,
-    };
-    let result = restore_after_safety(
-        &into,
-        settings,
-        &checked,
-        &manifest,
-        safety.as_ref(),
-        started,
-    )
-    .await;
-    if result.is_err()
-        && let Some(s) = &safety
-    {
-        crate::set_pinned(settings, &s.file, false);
-    }
-    result
+    Ok(())
 }
 
 /// Where a restore goes: the target, what is there now, and whether the result is a copy beside
@@ -172,62 +191,161 @@ struct RestoreInto<'a> {
     target: &'a Location,
     current: Current,
     fork: bool,
-    /// What the verification's own test restore found (kept in memory): the bytes restored now
-    /// are read again from a directory others can write to, so they must prove to be those.
-    verified: &'a Facts,
 }
 
-/// Steps 3 and 4, once the safety backup (if any) is taken.
-async fn restore_after_safety(
+/// A backup restored beside its target and checked, waiting to be swapped in: SQLite, a file in
+/// a private directory beside the live file (so the swap is one rename on one filesystem);
+/// PostgreSQL, a scratch database on the same server.
+struct Staged {
+    scratch: Scratch,
+    /// What the checks found in it.
+    facts: Facts,
+    /// Where the archive was unpacked (removed when dropped).
+    dir: tempfile::TempDir,
+}
+
+impl Staged {
+    async fn discard(self) {
+        self.scratch.discard().await;
+        drop(self.dir);
+    }
+}
+
+/// Verifies the stored backup at `path` while restoring it: L0–L2 as its archive is unpacked
+/// (once) where it will be swapped in from, then the restored store's integrity, its rows
+/// against its journal and its facts against the manifest — the checks of `backup verify`, run
+/// on the very store that replaces the live one. The catalog records the outcome (a backup
+/// that fails is marked failed and raises an alert, as on `backup verify`).
+async fn stage(
+    target: &Location,
+    settings: &Settings,
+    path: &Path,
+    manifest: &Manifest,
+) -> Result<Staged, BackupError> {
+    let dir = match target {
+        Location::Sqlite(live) => {
+            // The lock beside it is held: a staging directory here is a killed restore's.
+            let dir = parent_dir(live);
+            remove_stale_restores(dir);
+            crate::fsx::work_dir(dir, ".restoring-")?
+        }
+        Location::Postgres(_) => crate::fsx::work_dir(&settings.dir, ".restore-")?,
+    };
+    let unpacked = {
+        let (path, m, settings, to) = (
+            path.to_path_buf(),
+            manifest.clone(),
+            settings.clone(),
+            dir.path().to_path_buf(),
+        );
+        crate::verify::blocking(move || check_and_extract(&path, &m, &settings, &to)).await?
+    };
+    debug!("archive checked and unpacked");
+    let checked = match unpacked {
+        // Nothing learnt about the backup (a full disk here): it keeps its state.
+        Err(Failure::Here(e)) => return Err(BackupError::Environment(e)),
+        Err(Failure::Archive(why)) => Err(why),
+        Ok((what, member)) => match open_and_check(target, &member, settings).await {
+            Err(e @ BackupError::Environment(_)) => return Err(e),
+            Err(e) => Err(e.to_string()),
+            Ok((scratch, facts)) => match manifest.facts.difference(&facts) {
+                Some(d) => {
+                    scratch.discard().await;
+                    Err(format!("the restore differs from the manifest: {d}"))
+                }
+                None => Ok((what, scratch, facts)),
+            },
+        },
+    };
+    let said = checked
+        .as_ref()
+        .map(|(what, _, _)| crate::verify::test_restore_passed(what, manifest))
+        .map_err(Clone::clone);
+    let settled = crate::verify::settle_checked(settings, path, manifest, said);
+    crate::verify::alert_if_failed(settings, path, &settled).await;
+    match (settled, checked) {
+        (Ok(o), Ok((_, scratch, facts))) if o.verified => Ok(Staged {
+            scratch,
+            facts,
+            dir,
+        }),
+        (settled, checked) => {
+            if let Ok((_, scratch, _)) = checked {
+                scratch.discard().await;
+            }
+            let why = match settled {
+                Ok(o) => o.verification,
+                Err(e) => e.to_string(),
+            };
+            Err(BackupError::Refused(format!(
+                "{} failed its verification ({why}): it is not restored; nothing was changed",
+                path.display()
+            )))
+        }
+    }
+}
+
+/// The unpacked snapshot `member` opened as a store where it lies (PostgreSQL: restored into a
+/// scratch database) and checked: SQLite's quick check (every page, record and constraint; its
+/// SHA-256 has just proved these are the bytes written and checked when the backup was made,
+/// and `backup verify` adds the index-against-table comparison), every row against the journal,
+/// the facts.
+async fn open_and_check(
+    target: &Location,
+    member: &Path,
+    settings: &Settings,
+) -> Result<(Scratch, Facts), BackupError> {
+    let scratch = Scratch::restore_in_place(target, member, settings.pg_bin_dir.as_deref()).await?;
+    debug!("restored store opened");
+    match crate::verify::check_scratch(&scratch, true, settings.replay_journal).await {
+        Ok(facts) => {
+            debug!("restored store checked");
+            Ok((scratch, facts))
+        }
+        Err(e) => {
+            scratch.discard().await;
+            Err(e)
+        }
+    }
+}
+
+/// Steps 5 and 6, once the safety backup (if any) is taken: the staged store records which
+/// backup it was restored from, nobody wrote to the live store since its safety backup, and the
+/// swap.
+async fn swap_in(
     into: &RestoreInto<'_>,
     settings: &Settings,
-    checked: &crate::Outcome,
+    staged: Staged,
     manifest: &Manifest,
     safety: Option<&Safety>,
     started: Instant,
 ) -> Result<Restored, BackupError> {
     let (current, fork) = (into.current, into.fork);
     let target = into.target.clone();
-
-    // 3. Restored beside the live store and checked.
-    let work = crate::fsx::work_dir(&settings.dir, ".restore-")?;
-    let member = {
-        let (file, m, key, to) = (
-            checked.file.clone(),
-            manifest.clone(),
-            settings.age_identity.clone(),
-            work.path().to_path_buf(),
-        );
-        crate::verify::blocking(move || extract_member(&file, &m, key.as_deref(), &to)).await?
-    }
-    .map_err(|f| match f {
-        Failure::Here(e) => BackupError::Environment(e),
-        Failure::Archive(e) => BackupError::restore(e),
-    })?;
-    let (facts, kept_aside) = match &target {
+    let facts = match mark(staged.scratch.store.as_ref(), manifest, fork).await {
+        Ok(f) => f,
+        Err(e) => {
+            staged.discard().await;
+            return Err(e);
+        }
+    };
+    let kept_aside = match &target {
         Location::Sqlite(path) => {
-            let staged = stage_sqlite(&member, path, manifest, into.verified, fork).await?;
-            // 4. Nobody wrote to the store since its safety backup, then the swap.
+            let Staged { scratch, dir, .. } = staged;
+            let restored = dir.path().join(&manifest.members[0].name);
+            scratch.discard().await;
+            seal_sqlite(&restored).await?;
+            debug!("restored store sealed");
             if let Some(s) = safety {
                 unchanged_since(&target, s).await?;
             }
-            let kept = swap_sqlite(&staged.file, path, current).await?;
-            (staged.facts, kept)
+            swap_sqlite(&restored, path, current).await?
         }
         Location::Postgres(url) => {
-            let scratch =
-                Scratch::restore(&target, &member, settings.pg_bin_dir.as_deref()).await?;
-            let facts = match check_restored(&scratch, manifest, into.verified, fork).await {
-                Ok(f) => f,
-                Err(e) => {
-                    scratch.discard().await;
-                    return Err(e);
-                }
-            };
             if let Some(s) = safety
                 && let Err(e) = unchanged_since(&target, s).await
             {
-                scratch.discard().await;
+                staged.discard().await;
                 return Err(e);
             }
             let old = match current {
@@ -235,8 +353,7 @@ async fn restore_after_safety(
                 Current::Store => engine::OldDatabase::Drop,
                 Current::Foreign => engine::OldDatabase::KeepAside,
             };
-            let kept = scratch.promote(url, old).await?;
-            (facts, kept)
+            staged.scratch.promote(url, old).await?
         }
     };
     crate::catalog::mark_restored(&settings.dir);
@@ -320,7 +437,15 @@ struct Safety {
 /// A verified, pinned backup of the live store, taken as it is (no migration).
 async fn safety_backup(live: &Location, settings: &Settings) -> Result<Safety, BackupError> {
     let store = ledgerflow_db::open(live, OpenMode::AsIs).await?;
-    let taken = crate::backup(store.as_ref(), live, settings, Kind::Db, true).await;
+    let taken = crate::backup::backup_as(
+        store.as_ref(),
+        live,
+        settings,
+        Kind::Db,
+        true,
+        crate::backup::Purpose::Safety,
+    )
+    .await;
     store.close().await;
     let failed = |why: String| {
         BackupError::Refused(format!(
@@ -329,6 +454,8 @@ async fn safety_backup(live: &Location, settings: &Settings) -> Result<Safety, B
     };
     let outcome = taken.map_err(|e| failed(format!("({e})")))?;
     if !outcome.verified {
+        // Not a safety backup after all: retention may take it.
+        crate::set_pinned(settings, &outcome.file, false);
         return Err(failed(format!(
             "its verification ({})",
             outcome.verification
@@ -360,48 +487,15 @@ async fn unchanged_since(live: &Location, s: &Safety) -> Result<(), BackupError>
     Ok(())
 }
 
-/// The restored store must hold what its manifest promised; then it records, journaled, which
-/// backup it was restored from (so newer backups of the abandoned history are told apart from a
-/// journal cut short). A copy restored beside the ledger (`fork`, `--to-new`) also gets a
-/// lineage of its own: its backups and checks never mix with the ledger it was copied from.
-/// Returns its facts after that.
-async fn check_restored(
-    scratch: &Scratch,
-    m: &Manifest,
-    verified: &Facts,
-    fork: bool,
-) -> Result<Facts, BackupError> {
-    check_and_mark(scratch.store.as_ref(), m, verified, fork).await
-}
-
-/// The store about to replace the live one must be exactly what was verified: its rows match
-/// its own journal (the chain, and every row against the head's rows digest), and its facts
-/// (journal head, counts, sums) are those of the verification's test restore and of the
-/// manifest. Then it is marked restored.
-async fn check_and_mark(
+/// The restored store records, journaled, which backup it was restored from (so newer backups
+/// of the abandoned history are told apart from a journal cut short). A copy restored beside the
+/// ledger (`fork`, `--to-new`) also gets a lineage of its own: its backups and checks never mix
+/// with the ledger it was copied from. Returns its facts after that.
+async fn mark(
     store: &dyn ledgerflow_core::Store,
     m: &Manifest,
-    verified: &Facts,
     fork: bool,
 ) -> Result<Facts, BackupError> {
-    let report = ledgerflow_core::service::check_snapshot(store).await?;
-    if !report.ok {
-        return Err(BackupError::restore(format!(
-            "the restored store does not match its own journal ({}); nothing was changed",
-            report.problem.as_deref().unwrap_or("unknown problem")
-        )));
-    }
-    let facts = Facts::of(store).await?;
-    if let Some(d) = verified.difference(&facts) {
-        return Err(BackupError::restore(format!(
-            "the restored store is not the one that was verified ({d}): was the backup file changed meanwhile? nothing was changed"
-        )));
-    }
-    if let Some(d) = m.facts.difference(&facts) {
-        return Err(BackupError::restore(format!(
-            "the restored store differs from the manifest: {d}; nothing was changed"
-        )));
-    }
     store
         .mark_restored(
             &ledgerflow_core::model::Actor::system("restore"),
@@ -412,55 +506,15 @@ async fn check_and_mark(
     Facts::of(store).await
 }
 
-/// A restored SQLite file in a staging directory beside the live file (so the final rename
-/// stays on one filesystem), checked, migrated, out of WAL mode and fsynced.
-struct Staged {
-    _dir: tempfile::TempDir,
-    file: PathBuf,
-    facts: Facts,
-}
-
-async fn stage_sqlite(
-    member: &Path,
-    live: &Path,
-    m: &Manifest,
-    verified: &Facts,
-    fork: bool,
-) -> Result<Staged, BackupError> {
-    let dir = live
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| BackupError::io(dir, e))?;
-    remove_stale_restores(dir);
-    let staging = crate::fsx::work_dir(dir, ".restoring-")?;
-    let restored = staging.path().join("ledgerflow.db");
-    {
-        let (from, to) = (member.to_path_buf(), restored.clone());
-        crate::verify::blocking(move || std::fs::copy(from, to)).await?
-    }
-    .map_err(|e| BackupError::io(&restored, e))?;
-    engine::integrity_check(&restored, false, false).await?;
-    let location = Location::Sqlite(restored.clone());
-    // Opening migrates an older schema forward and refuses a newer one.
-    let store = ledgerflow_db::open(&location, OpenMode::Existing)
-        .await
-        .map_err(|e| BackupError::restore(format!("the restored store does not open: {e}")))?;
-    let facts = check_and_mark(store.as_ref(), m, verified, fork).await;
-    store.close().await;
-    let facts = facts?;
-    // Everything in the main file (no -wal beside it), then fsynced.
-    engine::set_rollback_journal(&restored).await.map_err(|e| {
+/// A restored SQLite file (closed) made ready to be renamed into place: everything in the main
+/// file (out of WAL mode, no `-wal` beside it), fsynced.
+async fn seal_sqlite(restored: &Path) -> Result<(), BackupError> {
+    engine::set_rollback_journal(restored).await.map_err(|e| {
         BackupError::restore(format!("the restored store cannot leave WAL mode: {e}"))
     })?;
-    std::fs::File::open(&restored)
+    std::fs::File::open(restored)
         .and_then(|f| f.sync_all())
-        .map_err(|e| BackupError::io(&restored, e))?;
-    Ok(Staged {
-        _dir: staging,
-        file: restored,
-        facts,
-    })
+        .map_err(|e| BackupError::io(restored, e))
 }
 
 /// Swaps the staged file in with one rename. The live file first leaves WAL mode (SQLite
@@ -540,9 +594,20 @@ fn remove_stale_restores(dir: &Path) {
 /// ends, however it ends).
 struct RestoreLock(#[allow(dead_code)] std::fs::File);
 
+/// The directory of a SQLite file (`.` for a bare name).
+fn parent_dir(file: &Path) -> &Path {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 impl RestoreLock {
     fn take(dir: &Path) -> Result<RestoreLock, BackupError> {
-        let path = dir.join(".restore.lock");
+        Self::take_named(dir, ".restore.lock")
+    }
+
+    fn take_named(dir: &Path, name: &str) -> Result<RestoreLock, BackupError> {
+        let path = dir.join(name);
         let f = crate::fsx::open_lock_file(&path).map_err(|e| BackupError::io(&path, e))?;
         match f.try_lock() {
             Ok(()) => Ok(RestoreLock(f)),

@@ -27,7 +27,17 @@ pub async fn verify(
     file: &Path,
 ) -> Result<Outcome, BackupError> {
     let result = reverify(location, settings, file).await;
-    let failed = match &result {
+    alert_if_failed(settings, file, &result).await;
+    result
+}
+
+/// A re-verification that failed, or could not run, raises an alert.
+pub(crate) async fn alert_if_failed(
+    settings: &Settings,
+    file: &Path,
+    result: &Result<Outcome, BackupError>,
+) {
+    let failed = match result {
         Ok(o) if o.verified => None,
         Ok(o) => Some(format!(
             "the backup {} FAILED its re-verification: {}",
@@ -48,7 +58,6 @@ pub async fn verify(
         )
         .await;
     }
-    result
 }
 
 pub(crate) async fn reverify(
@@ -57,6 +66,75 @@ pub(crate) async fn reverify(
     file: &Path,
 ) -> Result<Outcome, BackupError> {
     let started = Instant::now();
+    let (path, manifest) = stored_backup(settings, file)?;
+    // No size-ratio check here: an older backup may rightly be smaller than newer ones, and
+    // its SHA-256 proves it is what was written.
+    let mut restored_facts = None;
+    let archive_checked = {
+        let (path, manifest, settings) = (path.clone(), manifest.clone(), settings.clone());
+        blocking(move || check_archive(&path, &manifest, &settings, &[])).await?
+    };
+    let checked = match archive_checked {
+        // Nothing learnt about the backup (a full disk here): it keeps its state.
+        Err(Failure::Here(e)) => return Err(BackupError::Environment(e)),
+        Err(Failure::Archive(reason)) => Err(reason),
+        Ok(what) => match test_restore(location, settings, &path, &manifest).await? {
+            Ok(facts) => {
+                restored_facts = Some(facts);
+                Ok(test_restore_passed(&what, &manifest))
+            }
+            Err(why) => Err(why),
+        },
+    };
+    let outcome = settle_checked(settings, &path, &manifest, checked)?;
+    Ok(Outcome {
+        duration_ms: started.elapsed().as_millis(),
+        restored: restored_facts,
+        ..outcome
+    })
+}
+
+/// What a backup that passed every level and its test restore says it was checked for.
+pub(crate) fn test_restore_passed(archive: &str, m: &Manifest) -> String {
+    format!(
+        "{archive}; test restore: integrity ok, {} transactions, sums per account, schema {} and journal head {} match the manifest",
+        m.facts.counts.get("transactions").copied().unwrap_or(0),
+        m.facts.schema_version,
+        m.facts.journal_seq
+    )
+}
+
+/// Records what a re-verification of the stored backup at `path` found (the catalog, its name:
+/// `.failed` or not), keeping its pin.
+pub(crate) fn settle_checked(
+    settings: &Settings,
+    path: &Path,
+    manifest: &Manifest,
+    checked: Result<String, String>,
+) -> Result<Outcome, BackupError> {
+    let pinned = Catalog::at(&settings.dir)
+        .entries()?
+        .iter()
+        .any(|e| e.file == manifest.file && e.pinned);
+    let finished = PathBuf::from(path.to_string_lossy().trim_end_matches(".failed"));
+    settle(
+        settings,
+        path,
+        &finished,
+        manifest,
+        checked,
+        pinned,
+        "re-verified: ",
+    )
+}
+
+/// A backup named by a user: a plain backup name, a regular file in the backup directory (its
+/// states live in that directory's catalog), with a manifest that reads and, when it is
+/// encrypted, the key to decrypt it. Returns its path there and its manifest.
+pub(crate) fn stored_backup(
+    settings: &Settings,
+    file: &Path,
+) -> Result<(PathBuf, Manifest), BackupError> {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
@@ -92,54 +170,7 @@ pub(crate) async fn reverify(
             manifest.recipient.as_deref().unwrap_or("an age recipient")
         )));
     }
-    // No size-ratio check here: an older backup may rightly be smaller than newer ones, and
-    // its SHA-256 proves it is what was written.
-    let mut restored_facts = None;
-    let archive_checked = {
-        let (path, manifest, settings) = (path.clone(), manifest.clone(), settings.clone());
-        blocking(move || check_archive(&path, &manifest, &settings, &[])).await?
-    };
-    let checked = match archive_checked {
-        // Nothing learnt about the backup (a full disk here): it keeps its state.
-        Err(Failure::Here(e)) => return Err(BackupError::Environment(e)),
-        Err(Failure::Archive(reason)) => Err(reason),
-        Ok(what) => match test_restore(location, settings, &path, &manifest).await? {
-            Ok(facts) => {
-                restored_facts = Some(facts);
-                Ok(format!(
-                    "{what}; test restore: integrity ok, {} transactions, sums per account, schema {} and journal head {} match the manifest",
-                    manifest
-                        .facts
-                        .counts
-                        .get("transactions")
-                        .copied()
-                        .unwrap_or(0),
-                    manifest.facts.schema_version,
-                    manifest.facts.journal_seq
-                ))
-            }
-            Err(why) => Err(why),
-        },
-    };
-    let pinned = Catalog::at(&settings.dir)
-        .entries()?
-        .iter()
-        .any(|e| e.file == manifest.file && e.pinned);
-    let finished = PathBuf::from(path.to_string_lossy().trim_end_matches(".failed"));
-    let outcome = settle(
-        settings,
-        &path,
-        &finished,
-        &manifest,
-        checked,
-        pinned,
-        "re-verified: ",
-    )?;
-    Ok(Outcome {
-        duration_ms: started.elapsed().as_millis(),
-        restored: restored_facts,
-        ..outcome
-    })
+    Ok((path, manifest))
 }
 
 /// L3 of a stored backup: what its archive holds, restored into a scratch store and compared
@@ -223,9 +254,26 @@ pub(crate) async fn restore_and_check(
     // The integrity check, the rows against the journal and the facts read the same scratch
     // store side by side. A snapshot just taken (`fresh`) gets SQLite's quick check (every page
     // and record); a stored one, on `backup verify`, the full check with the indexes.
+    let checked = check_scratch(&scratch, fresh, replay_journal).await;
+    scratch.discard().await;
+    checked
+}
+
+/// A restored store's checks, side by side: its integrity (`quick`: SQLite's quick check), its
+/// rows against its journal ([`check_snapshot`], or with `replay_journal` the whole journal
+/// replayed as `journal verify` does), and its facts.
+pub(crate) async fn check_scratch(
+    scratch: &Scratch,
+    quick: bool,
+    replay_journal: bool,
+) -> Result<Facts, BackupError> {
     let store = scratch.store.as_ref();
     let (integrity, report, facts) = tokio::join!(
-        scratch.integrity(fresh),
+        async {
+            let r = scratch.integrity(quick).await;
+            tracing::debug!(quick, "integrity checked");
+            r
+        },
         async {
             if replay_journal {
                 verify_journal(store).await
@@ -235,7 +283,6 @@ pub(crate) async fn restore_and_check(
         },
         Facts::of(store),
     );
-    scratch.discard().await;
     integrity?;
     let report = report?;
     if !report.ok {

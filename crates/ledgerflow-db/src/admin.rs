@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use ledgerflow_core::{Store, StoreError};
 
-use crate::Location;
 use crate::postgres::admin as pg;
 use crate::sqlite::admin as lite;
+use crate::{Location, OpenMode};
 
 pub use crate::postgres::admin::{database_exists, database_of, other_connections, pg_tool};
 pub use crate::sqlite::admin::{integrity_check, set_rollback_journal};
@@ -99,6 +99,18 @@ pub async fn in_use(location: &Location) -> Result<Option<String>, AdminError> {
     })
 }
 
+/// Why a restored snapshot does not open as a store. A schema newer than this binary's says
+/// nothing against the backup (a newer LedgerFlow wrote it): that is this machine's, and the
+/// backup keeps its state.
+pub(crate) fn not_opened(e: StoreError) -> AdminError {
+    match e {
+        StoreError::SchemaTooNew { store, binary } => AdminError::Environment(format!(
+            "the backup holds schema {store}, newer than this LedgerFlow's ({binary}): upgrade LedgerFlow to check or restore it"
+        )),
+        e => AdminError::Restore(format!("the restored store does not open: {e}")),
+    }
+}
+
 /// What becomes of the database a restore replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OldDatabase {
@@ -117,7 +129,11 @@ pub struct Scratch {
     pub(crate) pg: Option<pg::PgScratch>,
     /// The scratch SQLite file (for its integrity check).
     pub(crate) sqlite: Option<PathBuf>,
-    pub(crate) dir: Option<tempfile::TempDir>,
+    /// The scratch copy's directory, removed when the scratch store is dropped.
+    pub(crate) _dir: Option<tempfile::TempDir>,
+    /// The SQLite file is a snapshot being compressed meanwhile: it is checked without a byte
+    /// written beside it.
+    pub(crate) frozen: bool,
 }
 
 impl Scratch {
@@ -138,10 +154,10 @@ impl Scratch {
 
     /// The SQLite integrity check of a scratch store (`quick`: `PRAGMA quick_check`, every page,
     /// record and constraint but not the index-against-table comparison, which `backup verify`
-    /// and every restore run). PostgreSQL's `pg_restore --exit-on-error` has checked it already.
+    /// runs). PostgreSQL's `pg_restore --exit-on-error` has checked it already.
     pub async fn integrity(&self, quick: bool) -> Result<(), AdminError> {
         match &self.sqlite {
-            Some(path) => integrity_check(path, quick, self.dir.is_none()).await,
+            Some(path) => integrity_check(path, quick, self.frozen).await,
             None => Ok(()),
         }
     }
@@ -161,10 +177,38 @@ impl Scratch {
                 store,
                 pg: None,
                 sqlite: Some(member.to_path_buf()),
-                dir: None,
+                _dir: None,
+                frozen: true,
             });
         }
         Self::restore_unchecked(location, member, pg_bin_dir).await
+    }
+
+    /// `member` (a snapshot file the caller unpacked and owns) made a store with no copy:
+    /// SQLite opens the file itself (migrating an older schema forward, refusing a newer one),
+    /// PostgreSQL restores it into a scratch database on the server of `location`. Unchecked:
+    /// the caller runs [`Scratch::integrity`] beside its other checks.
+    pub async fn restore_in_place(
+        location: &Location,
+        member: &Path,
+        pg_bin_dir: Option<&Path>,
+    ) -> Result<Scratch, AdminError> {
+        match location {
+            Location::Sqlite(_) => {
+                let store =
+                    crate::open(&Location::Sqlite(member.to_path_buf()), OpenMode::Existing)
+                        .await
+                        .map_err(not_opened)?;
+                Ok(Scratch {
+                    store,
+                    pg: None,
+                    sqlite: Some(member.to_path_buf()),
+                    _dir: None,
+                    frozen: false,
+                })
+            }
+            Location::Postgres(url) => pg::scratch_restore(url, member, pg_bin_dir).await,
+        }
     }
 
     /// [`Scratch::restore`] without the integrity check, for a caller that runs it (with

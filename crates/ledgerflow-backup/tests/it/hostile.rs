@@ -133,6 +133,80 @@ async fn b1_a_manifest_member_naming_the_live_database_or_a_path_outside_is_neve
     t.store.close().await;
 }
 
+/// A backup written by a newer LedgerFlow (a newer schema) is not restored here, and says why;
+/// but it says nothing against the backup: it keeps its verified state and its name.
+#[tokio::test]
+async fn a_backup_of_a_newer_schema_is_refused_but_keeps_its_state() {
+    let (t, s, good) = sqlite_backed_up(Kind::Db).await;
+    let live = live_db(&t).expect("sqlite");
+    let db = t.dir.path().join("newer.db");
+    std::fs::write(
+        &db,
+        zstd::decode_all(std::fs::File::open(&good.file).expect("open")).expect("unzstd"),
+    )
+    .expect("write");
+    let st = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(
+            "INSERT INTO _sqlx_migrations SELECT version + 100, 'from the future', installed_on, \
+             success, checksum, execution_time FROM _sqlx_migrations \
+             WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+        )
+        .status()
+        .expect("sqlite3 runs");
+    assert!(st.success());
+    let plain = std::fs::read(&db).expect("read");
+    let mut m = manifest_of(&good.file);
+    m.members[0].size = plain.len() as u64;
+    m.members[0].sha256 = sha256(&plain);
+    let name = "ledgerflow_db_backup_20300101_000000.sqlite.zst";
+    let file = plant(&s.dir, name, &zstd_bytes(&plain), m);
+    t.store.close().await;
+    let before = ledger_state(&live);
+    let err = ledgerflow_backup::restore(&t.location, &s, &file, None, &default_expect())
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, BackupError::Environment(_)), "{err}");
+    assert!(
+        err.to_string().contains("newer than this LedgerFlow"),
+        "{err}"
+    );
+    assert!(file.exists(), "not renamed *.failed");
+    assert!(!s.dir.join(format!("{name}.failed")).exists());
+    assert_eq!(ledger_state(&live), before);
+    let leftovers: Vec<_> = std::fs::read_dir(live.parent().expect("dir"))
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".restoring-"))
+        .collect();
+    assert!(leftovers.is_empty(), "the staging directory is removed");
+}
+
+/// One restore at a time into a SQLite directory, whatever backup directory it restores from:
+/// while another holds the lock beside the live file, a restore is refused and nothing changes.
+#[tokio::test]
+async fn a_restore_into_a_directory_another_restore_holds_is_refused() {
+    let (t, s, good) = sqlite_backed_up(Kind::Db).await;
+    let live = live_db(&t).expect("sqlite");
+    t.store.close().await;
+    let before = sha256_file(&live);
+    let lock = std::fs::File::create(live.parent().expect("dir").join(".ledgerflow-restore.lock"))
+        .expect("lock file");
+    lock.try_lock().expect("held by the other restore");
+    let err = ledgerflow_backup::restore(&t.location, &s, &good.file, None, &default_expect())
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("another restore is running"),
+        "{err}"
+    );
+    assert_eq!(sha256_file(&live), before);
+    drop(lock);
+    ledgerflow_backup::restore(&t.location, &s, &good.file, None, &default_expect())
+        .await
+        .expect("restored once the other is done");
+}
+
 #[tokio::test]
 async fn b1_a_full_archive_with_an_extra_member_escaping_the_directory_is_not_verified() {
     let (t, s, good) = sqlite_backed_up(Kind::Full).await;
@@ -496,7 +570,7 @@ async fn w4_a_journal_cut_back_below_the_newest_verified_backup_is_noticed() {
             )
             .await
             .expect("tx");
-        take_verified(&t, Kind::Db).await;
+        let good = take_verified(&t, Kind::Db).await;
         assert_eq!(
             ledgerflow_backup::journal_behind_backups(t.store.as_ref(), &s)
                 .await
@@ -527,6 +601,41 @@ async fn w4_a_journal_cut_back_below_the_newest_verified_backup_is_noticed() {
             next.verification
         );
         t.store.close().await;
+
+        // The remedy the alarm names works: restoring the newest verified backup. Its safety
+        // copy keeps the cut-back state as it is (verified, pinned, the cut named), and the
+        // restored store has the row back and is no longer behind.
+        let pinned_before = safety_backups(&s);
+        let done = ledgerflow_backup::restore(&t.location, &s, &good.file, None, &default_expect())
+            .await
+            .unwrap_or_else(|e| panic!("{}: the restore repairs a cut-back store: {e}", t.name()));
+        let safety = done.safety_backup.expect("a safety backup");
+        let entry = Catalog::at(&s.dir)
+            .entries()
+            .expect("catalog")
+            .into_iter()
+            .find(|e| Some(e.file.as_str()) == safety.file_name().and_then(|n| n.to_str()))
+            .expect("the safety backup is catalogued");
+        assert!(entry.verified && entry.pinned, "{}", entry.verification);
+        assert!(
+            entry.verification.contains("cut off"),
+            "{}",
+            entry.verification
+        );
+        assert_eq!(safety_backups(&s), pinned_before + 1);
+        let store = ledgerflow_db::open(&t.location, OpenMode::Existing)
+            .await
+            .expect("reopen");
+        assert!(verify_journal(store.as_ref()).await.expect("verify").ok);
+        assert_eq!(
+            ledgerflow_backup::journal_behind_backups(store.as_ref(), &s)
+                .await
+                .expect("check"),
+            None,
+            "{}",
+            t.name()
+        );
+        store.close().await;
     }
 }
 

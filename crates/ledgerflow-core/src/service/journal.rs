@@ -225,7 +225,9 @@ async fn check_snapshot_rows(store: &dyn Store) -> Result<JournalReport, StoreEr
             "the rows digest recorded beside the journal is not its head entry's (the journal head was altered)".into(),
         ));
     }
+    tracing::debug!(entries, "journal chain walked");
     let got = store.compute_rows_digest().await?;
+    tracing::debug!("rows digest computed");
     if got != want {
         return Ok(fail(
             &chain,

@@ -416,15 +416,42 @@ impl Store for This {
                 .map_err(dberr)?
                 .map(ImportBatch::from)
                 .ok_or_else(|| StoreError::NotFound(format!("import batch {batch_id}")))?;
-        let rows: Vec<Transaction> = convert(
-            sqlx::query_as::<_, TxRow>(
+        // Its rows are read in id order and handed, a chunk at a time, to the journal's encoder:
+        // a million rows never sit in memory at once.
+        let (etx, encoder) = crate::undo_encoder(actor, &batch);
+        let mut removed = 0usize;
+        let read: StoreResult<()> = async {
+            use futures::TryStreamExt as _;
+            let mut rows = sqlx::query_as::<_, TxRow>(
                 "SELECT * FROM transactions WHERE import_batch_id = $1 ORDER BY id",
             )
             .bind(batch_id)
-            .fetch_all(&mut *tx)
+            .fetch(&mut *tx);
+            let mut chunk = Vec::with_capacity(crate::UNDO_CHUNK);
+            loop {
+                let row = rows.try_next().await.map_err(dberr)?;
+                let end = row.is_none();
+                if let Some(r) = row {
+                    chunk.push(Transaction::try_from(r)?);
+                }
+                if chunk.len() == crate::UNDO_CHUNK || (end && !chunk.is_empty()) {
+                    removed += chunk.len();
+                    etx.send(std::mem::take(&mut chunk))
+                        .await
+                        .map_err(|_| crate::encoder_stopped())?;
+                }
+                if end {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        drop(etx);
+        let entries = encoder
             .await
-            .map_err(dberr)?,
-        )?;
+            .map_err(|e| StoreError::Database(format!("journal encoder failed: {e}")))?;
+        read?;
+        let entries = entries?;
         sqlx::query("DELETE FROM transactions WHERE import_batch_id = $1")
             .bind(batch_id)
             .execute(&mut *tx)
@@ -439,10 +466,10 @@ impl Store for This {
             .execute(&mut *tx)
             .await
             .map_err(dberr)?;
-        append(&mut tx, crate::undo_entries(actor, &batch, &rows)?).await?;
+        append(&mut tx, entries).await?;
         tx.commit().await.map_err(dberr)?;
         self.after_undo().await;
-        Ok(rows.len())
+        Ok(removed)
     }
 
     async fn account_has_history(&self, account_id: i64) -> StoreResult<bool> {

@@ -85,11 +85,12 @@ pub(crate) async fn scratch_restore(
             store,
             sqlite: None,
             pg: Some(db),
-            dir: None,
+            _dir: None,
+            frozen: false,
         }),
         Err(e) => {
             db.drop_db().await;
-            Err(AdminError::Restore(e.to_string()))
+            Err(crate::admin::not_opened(e))
         }
     }
 }

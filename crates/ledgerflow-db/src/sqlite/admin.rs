@@ -67,12 +67,13 @@ pub(crate) async fn scratch_copy(member: &Path) -> Result<Scratch, AdminError> {
         .map_err(here)?;
     let store = crate::open(&Location::Sqlite(path.clone()), OpenMode::Existing)
         .await
-        .map_err(|e| AdminError::Restore(e.to_string()))?;
+        .map_err(crate::admin::not_opened)?;
     Ok(Scratch {
         store,
         pg: None,
         sqlite: Some(path),
-        dir: Some(dir),
+        _dir: Some(dir),
+        frozen: false,
     })
 }
 

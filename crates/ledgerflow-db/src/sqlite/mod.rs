@@ -110,7 +110,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            // Temporary b-trees in a file (SQLite's own default; it stays in the page cache until
+            // it is large): a statement over a million rows, such as the undo's delete whose
+            // trigger keeps every old row until it ends, would otherwise hold them all in memory
+            // (400 MB for a million rows).
+            .pragma("temp_store", "file");
         let pool = match SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)

@@ -298,17 +298,70 @@ fn utc_z(s: &str) -> Option<&str> {
     (ok && real).then_some(t)
 }
 
+/// Transactions at least this many apart in id are hashed in two halves, on two threads.
+const SPLIT_DIGEST_AT: i64 = 100_000;
+
 /// The transactions and tombstones of the SQLite file at `path`, each rebuilt as its model
 /// row and hashed into a rows digest (the large tables of [`Store::compute_rows_digest`],
-/// read with rusqlite on a read-only connection). Blocking.
+/// read with rusqlite on read-only connections). The digest is a sum, so a large table is
+/// hashed in two id ranges on two threads; each range's read transaction also reads the journal
+/// head, and the two must agree (a store written to in between is read again, whole, on one).
+/// Blocking.
 pub(crate) fn large_tables_digest(
     path: &std::path::Path,
     immutable: bool,
 ) -> StoreResult<RowsDigest> {
+    digest_split_at(path, immutable, SPLIT_DIGEST_AT)
+}
+
+/// [`large_tables_digest`], split when the ids span at least `split_at`.
+fn digest_split_at(
+    path: &std::path::Path,
+    immutable: bool,
+    split_at: i64,
+) -> StoreResult<RowsDigest> {
+    let (lo, hi): (Option<i64>, Option<i64>) = read_only(path, immutable)?
+        .query_row("SELECT min(id), max(id) FROM transactions", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(err)?;
+    let mid = match (lo, hi) {
+        (Some(lo), Some(hi)) if hi - lo >= split_at => lo + (hi - lo) / 2,
+        _ => return Ok(digest_range(path, immutable, i64::MIN, i64::MAX, true)?.0),
+    };
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| digest_range(path, immutable, i64::MIN, mid, false));
+        let second = digest_range(path, immutable, mid + 1, i64::MAX, true);
+        let first = first
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Database("rows digest thread failed".into())));
+        (first, second)
+    });
+    let ((a, head_a), (b, head_b)) = (first?, second?);
+    if head_a != head_b {
+        return Ok(digest_range(path, immutable, i64::MIN, i64::MAX, true)?.0);
+    }
+    Ok(a.plus(b))
+}
+
+/// The digest of the transactions with ids in `from..=to` (and with `tombstones`, of every
+/// tombstone), and the journal head seen by the same read transaction.
+fn digest_range(
+    path: &std::path::Path,
+    immutable: bool,
+    from: i64,
+    to: i64,
+    tombstones: bool,
+) -> StoreResult<(RowsDigest, i64)> {
     use ledgerflow_core::journal::Entity;
     use std::str::FromStr;
     let c = read_only(path, immutable)?;
     let tx = c.unchecked_transaction().map_err(err)?;
+    let head: i64 = tx
+        .query_row("SELECT seq FROM journal_head WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .map_err(err)?;
     let mut sum = RowsDigest::default();
     let mut buf = Vec::with_capacity(1024);
     let bad =
@@ -318,10 +371,11 @@ pub(crate) fn large_tables_digest(
             .prepare(
                 "SELECT id, account_id, posted_date, amount_minor, currency, payee, description, memo, \
                  category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, \
-                 needs_review, created_at, updated_at, bank_date, bank_amount_minor FROM transactions",
+                 needs_review, created_at, updated_at, bank_date, bank_amount_minor FROM transactions \
+                 WHERE id BETWEEN ?1 AND ?2",
             )
             .map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
+        let mut rows = stmt.query([from, to]).map_err(err)?;
         while let Some(r) = rows.next().map_err(err)? {
             buf.clear();
             if transaction_json(r, &mut buf) {
@@ -362,7 +416,7 @@ pub(crate) fn large_tables_digest(
             sum.add_row(Entity::Transaction, &buf);
         }
     }
-    {
+    if tombstones {
         let mut stmt = tx
             .prepare(
                 "SELECT transaction_id, account_id, posted_date, fingerprint, external_id FROM deleted_transactions",
@@ -383,12 +437,101 @@ pub(crate) fn large_tables_digest(
             sum.add_row(Entity::Tombstone, &buf);
         }
     }
-    Ok(sum)
+    Ok((sum, head))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashed in two id ranges on two threads or in one, a store's rows digest is the same, it
+    /// is the sum of its model rows' hashes, and a row changed in either half changes it.
+    #[test]
+    fn the_rows_digest_is_the_same_split_in_two_or_whole() {
+        use ledgerflow_core::journal::Entity;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        let c = Connection::open(&path).expect("db");
+        c.execute_batch(
+            "CREATE TABLE transactions (id INTEGER PRIMARY KEY, account_id, posted_date, amount_minor, currency, payee, description, memo, \
+             category_id, status, source, import_batch_id, external_id, fingerprint, transfer_id, \
+             needs_review, created_at, updated_at, bank_date, bank_amount_minor);
+             CREATE TABLE deleted_transactions (transaction_id, account_id, posted_date, fingerprint, external_id);
+             CREATE TABLE journal_head (id INTEGER PRIMARY KEY, seq, hash);
+             INSERT INTO journal_head VALUES (1, 5, zeroblob(32));
+             INSERT INTO deleted_transactions VALUES (99, 1, '2024-01-05', zeroblob(16), NULL);",
+        )
+        .expect("tables");
+        let mut want = RowsDigest::default();
+        for id in 1..=40i64 {
+            let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T02:00:00Z")
+                .expect("t")
+                .with_timezone(&chrono::Utc);
+            let t = Transaction {
+                id,
+                account_id: 1 + id % 2,
+                posted_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("d")
+                    + chrono::Days::new(id as u64),
+                amount_minor: -100 * id,
+                currency: ledgerflow_core::Currency::from_code("EUR").expect("cur"),
+                payee: format!("payee {id}"),
+                description: String::new(),
+                memo: String::new(),
+                category_id: None,
+                status: ledgerflow_core::model::TxStatus::ALL[0],
+                source: "import".into(),
+                import_batch_id: Some(1),
+                external_id: None,
+                fingerprint: "00".repeat(16),
+                transfer_id: None,
+                needs_review: false,
+                created_at: at,
+                updated_at: at,
+                bank_date: None,
+                bank_amount_minor: None,
+            };
+            want.add_row(Entity::Transaction, &serde_json::to_vec(&t).expect("json"));
+            c.execute(
+                "INSERT INTO transactions VALUES (?1, ?2, ?3, ?4, 'EUR', ?5, '', '', NULL, ?6, 'import', 1, NULL, zeroblob(16), NULL, 0, ?7, ?7, NULL, NULL)",
+                params![
+                    t.id,
+                    t.account_id,
+                    t.posted_date.format("%Y-%m-%d").to_string(),
+                    t.amount_minor,
+                    t.payee,
+                    t.status.as_str(),
+                    at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                ],
+            )
+            .expect("row");
+        }
+        let tomb = ledgerflow_core::model::Tombstone {
+            id: 99,
+            account_id: 1,
+            posted_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 5).expect("d"),
+            fingerprint: "00".repeat(16),
+            external_id: None,
+        };
+        want.add_row(Entity::Tombstone, &serde_json::to_vec(&tomb).expect("json"));
+        let whole = digest_split_at(&path, false, i64::MAX).expect("whole");
+        let split = digest_split_at(&path, false, 2).expect("split");
+        assert_eq!(whole, want);
+        assert_eq!(split, want);
+        for id in [3, 38] {
+            c.execute(
+                "UPDATE transactions SET payee = payee || '!' WHERE id = ?1",
+                [id],
+            )
+            .expect("change");
+            assert_ne!(digest_split_at(&path, false, 2).expect("split"), want);
+            c.execute(
+                "UPDATE transactions SET payee = rtrim(payee, '!') WHERE id = ?1",
+                [id],
+            )
+            .expect("back");
+            assert_eq!(digest_split_at(&path, false, 2).expect("split"), want);
+        }
+    }
 
     /// The fast canonical JSON of a stored transaction is byte for byte what serde writes for
     /// the model struct (which the journal hashes), for every shape of row LedgerFlow stores.

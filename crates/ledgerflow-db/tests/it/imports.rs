@@ -4,6 +4,7 @@
 use ledgerflow_core::StoreError;
 use ledgerflow_core::model::*;
 use ledgerflow_core::service::verify_journal;
+use ledgerflow_core::store::JournalFilter;
 
 use crate::*;
 
@@ -156,6 +157,59 @@ async fn dedup_keys_cover_the_range_and_remember_deletions() {
                 (ids[2], "later".to_string())
             ]
         );
+    })
+    .await;
+}
+
+/// An import larger than one journal chunk is undone exactly: its rows go into the journal a
+/// chunk at a time (memory stays bounded), every chunk a bulk delete, then the batch; the
+/// journal replays to the rows, and the rows digest holds.
+#[tokio::test]
+async fn a_large_import_is_undone_in_chunks_exactly() {
+    on_each_store(async |s| {
+        let chk = account(s, "Checking").await;
+        let kept = s
+            .insert_transactions(&actor(), vec![new_tx(chk.id, "2024-01-01", -7, "kept")])
+            .await
+            .expect("manual");
+        let n = 40_000i64;
+        let rows: Vec<NewTransaction> = (0..n)
+            .map(|i| new_tx(chk.id, "2024-02-01", -i, &format!("row {i}")))
+            .collect();
+        let b = s
+            .create_import(&actor(), batch(chk.id, "large", n), rows)
+            .await
+            .expect("import");
+        let before = s.journal_head().await.expect("head").head_seq;
+        assert_eq!(
+            s.undo_import(&actor(), b.id).await.expect("undo"),
+            n as usize
+        );
+        assert_eq!(s.counts().await.expect("counts").transactions, 1);
+        assert_eq!(
+            s.get_transaction(kept[0]).await.expect("kept").payee,
+            "kept"
+        );
+        let entries = s
+            .journal_entries(&JournalFilter {
+                after_seq: before,
+                limit: 100,
+                ..JournalFilter::default()
+            })
+            .await
+            .expect("entries");
+        let ops: Vec<&str> = entries.iter().map(|e| e.op.as_str()).collect();
+        assert_eq!(
+            ops,
+            ["bulk_delete", "bulk_delete", "bulk_delete", "delete"],
+            "40,000 rows in chunks of 16,384, then the batch"
+        );
+        let r = verify_journal(s).await.expect("verify");
+        assert!(r.ok, "{:?}", r.problem);
+        let snap = ledgerflow_core::service::check_snapshot(s)
+            .await
+            .expect("check");
+        assert!(snap.ok, "{:?}", snap.problem);
     })
     .await;
 }
